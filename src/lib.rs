@@ -1,4 +1,19 @@
 //! pitrix: the KubeSphere App Store as code.
 //!
 //! The pipeline, one module per stage, data flowing one way:
-//! load → validate → compile → emit.
+//! [`load`] (walk + parse into a typed [`catalog`]) → [`validate`] (rules → [`diagnostics`]) →
+//! [`compile`] (catalog → typed [`objects`]) → [`emit`] (files, inventory).
+
+pub mod catalog;
+pub mod chart;
+pub mod compile;
+pub mod diagnostics;
+pub mod emit;
+pub mod load;
+pub mod names;
+pub mod objects;
+pub mod pipeline;
+pub mod redact;
+pub mod scaffold;
+pub mod schema;
+pub mod validate;

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Idempotent, cached set-up of everything pitrix's tests need.
+#
+# Everything lands under $PITRIX_CACHE (default: <repo>/.cache, git-ignored).
+# Each component is one `setup_*` function called from main(); each checks
+# what is already there first, so a second run does no network I/O and
+# finishes in about a second. Add new components (e.g. a kube-apiserver
+# build) as another function and one more line in main().
+#
+# Usage: bash scripts/setup-test-env.sh        (from any directory)
+set -euo pipefail
+set -o errtrace  # ERR trap also fires inside functions and $(...)
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PITRIX_CACHE="${PITRIX_CACHE:-$REPO_ROOT/.cache}"
+VENV="$PITRIX_CACHE/venv"
+WHEELHOUSE="$PITRIX_CACHE/wheels"
+
+# Pinned Python requirements of the Helm oracle (tests/oracle/helm_oracle.py).
+# helm-python-sdk ships libhelm_c.so, Helm's own Go SDK (v4.2.3) behind a C ABI.
+PY_REQUIREMENTS=(
+    "helm-python-sdk==0.2.2"
+    "PyYAML==6.0.3"
+)
+
+log() { printf '[setup-test-env] %s\n' "$*"; }
+die() {
+    printf '[setup-test-env] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+trap 'rc=$?; printf "[setup-test-env] ERROR: command failed (exit %s) at line %s: %s\n" "$rc" "$LINENO" "$BASH_COMMAND" >&2; exit "$rc"' ERR
+
+# --- component: Python virtualenv -------------------------------------------
+setup_python_venv() {
+    if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        log "venv: present at $VENV ($("$VENV/bin/python" --version 2>&1))"
+        return 0
+    fi
+    local base="${PITRIX_BASE_PYTHON:-python3}"
+    command -v "$base" >/dev/null || die "no '$base' on PATH (set PITRIX_BASE_PYTHON)"
+    [[ -e "$VENV" ]] && { log "venv: $VENV is broken, recreating"; rm -rf "$VENV"; }
+    mkdir -p "$PITRIX_CACHE"
+    log "venv: creating $VENV with $(command -v "$base") ($("$base" --version 2>&1))"
+    if ! "$base" -m venv "$VENV"; then
+        # Debian's own python3 lacks ensurepip until python3-venv is installed.
+        rm -rf "$VENV"
+        if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+            local pkg
+            pkg="python$("$base" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')-venv"
+            log "venv: '$base -m venv' failed; installing Debian package $pkg"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" \
+                || die "could not install $pkg"
+            "$base" -m venv "$VENV" || die "'$base -m venv $VENV' failed even after installing $pkg"
+        else
+            die "'$base -m venv $VENV' failed (on Debian: apt-get install python3-venv)"
+        fi
+    fi
+    log "venv: created"
+}
+
+# --- component: pinned Python packages ---------------------------------------
+# Prints the requirements that are not installed at exactly the pinned version.
+missing_py_requirements() {
+    "$VENV/bin/python" - "${PY_REQUIREMENTS[@]}" <<'PY'
+import sys
+from importlib import metadata
+for req in sys.argv[1:]:
+    name, want = req.split("==")
+    try:
+        have = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        have = None
+    if have != want:
+        print(req)
+PY
+}
+
+setup_python_packages() {
+    local missing
+    missing="$(missing_py_requirements)"
+    if [[ -z "$missing" ]]; then
+        log "python packages: already installed (${PY_REQUIREMENTS[*]})"
+        return 0
+    fi
+    # shellcheck disable=SC2086  # one requirement per word
+    log "python packages: installing $(echo $missing)"
+    # Wheels are kept in $WHEELHOUSE, so rebuilding the venv needs no download.
+    mkdir -p "$WHEELHOUSE"
+    local pip=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
+    # shellcheck disable=SC2086
+    if ! "${pip[@]}" install --quiet --no-index --find-links "$WHEELHOUSE" $missing 2>/dev/null; then
+        log "python packages: downloading into $WHEELHOUSE"
+        # shellcheck disable=SC2086
+        "${pip[@]}" download --quiet --dest "$WHEELHOUSE" $missing \
+            || die "pip download failed for: $(echo $missing)"
+        # shellcheck disable=SC2086
+        "${pip[@]}" install --quiet --no-index --find-links "$WHEELHOUSE" $missing \
+            || die "pip install failed for: $(echo $missing)"
+    fi
+    missing="$(missing_py_requirements)"
+    # shellcheck disable=SC2086
+    [[ -z "$missing" ]] || die "still not at the pinned version after pip install: $(echo $missing)"
+    log "python packages: installed"
+}
+
+# --- component: sanity check of the Helm oracle --------------------------------
+# Loads libhelm_c.so once, so a broken install fails here, loudly, and not
+# halfway through cargo test.
+check_helm_oracle() {
+    local out
+    out="$("$VENV/bin/python" -c 'import helm_python as h; print(f"helm-python-sdk {h.__version__}, libhelm_c {h.helm_c_version()}, Helm SDK {h.helm_sdk_version()}")' 2>&1)" \
+        || die "helm_python does not import / load its native library:
+$out"
+    log "helm oracle: $out"
+}
+
+main() {
+    SECONDS=0
+    mkdir -p "$PITRIX_CACHE"
+    log "cache: $PITRIX_CACHE"
+    setup_python_venv
+    setup_python_packages
+    check_helm_oracle
+    # Next components go here, e.g.: setup_kube_apiserver
+    log "ready in ${SECONDS}s"
+}
+
+main "$@"

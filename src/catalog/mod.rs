@@ -1,0 +1,212 @@
+//! The catalog model: what the loader reads and every later stage works on. The file types
+//! (`*File`) are the on-disk contract — their JSON Schemas are published in `schema/` — and
+//! keep the position of every value for diagnostics.
+
+mod duration;
+mod files;
+mod settings;
+
+use std::path::PathBuf;
+
+pub use duration::parse_seconds;
+pub use files::{
+    AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile, VersionIntent,
+};
+pub use settings::{CatalogSettings, ClusterSettings, EnvSettings, Settings, Target};
+
+use crate::chart::ChartFiles;
+use crate::load::yaml::Spanned;
+use crate::objects::ReviewState;
+
+/// A whole catalog, sorted by name everywhere so every stage is deterministic.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub settings: Settings,
+    /// Where pitrix.toml names the catalog.
+    pub name_pos: Option<crate::diagnostics::Pos>,
+    pub categories: Vec<Category>,
+    pub repos: Vec<Repo>,
+    pub apps: Vec<App>,
+    pub releases: Vec<Release>,
+}
+
+impl Catalog {
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    pub fn repo(&self, name: &str) -> Option<&Repo> {
+        self.repos.iter().find(|r| r.name == name)
+    }
+
+    pub fn category(&self, name: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.name == name)
+    }
+
+    /// The workspace an object falls in when its file names none.
+    pub fn default_workspace(&self) -> &str {
+        self.settings.workspace()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Category {
+    pub name: String,
+    /// Relative to the catalog root.
+    pub file: PathBuf,
+    pub spec: CategoryFile,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub name: String,
+    pub file: PathBuf,
+    pub spec: RepoFile,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app ID: the directory name.
+    pub name: String,
+    /// The app directory, relative to the catalog root.
+    pub dir: PathBuf,
+    /// `app.yaml`, relative to the catalog root.
+    pub file: PathBuf,
+    pub spec: AppFile,
+    /// The icon file named by app.yaml, if it could be read.
+    pub icon: Option<Asset>,
+    /// The screenshots named by app.yaml that could be read, in order.
+    pub screenshots: Vec<Asset>,
+    /// Sorted by SemVer where versions parse, by name otherwise.
+    pub versions: Vec<Version>,
+}
+
+impl App {
+    pub fn app_type(&self) -> AppType {
+        self.spec
+            .app_type
+            .as_ref()
+            .map(|t| t.value)
+            .unwrap_or_default()
+    }
+
+    pub fn version(&self, name: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.name == name)
+    }
+
+    /// The desired review state of a version: declared in app.yaml, `active` by default.
+    pub fn version_state(&self, version: &str) -> ReviewState {
+        self.spec
+            .versions
+            .get(version)
+            .and_then(|i| i.state.as_ref())
+            .map(|s| s.value)
+            .unwrap_or(ReviewState::Active)
+    }
+
+    pub fn state(&self) -> ReviewState {
+        self.spec
+            .state
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(ReviewState::Active)
+    }
+}
+
+/// How a version is given in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSource {
+    /// `apps/<app>/<version>/` holding a chart.
+    ChartDir,
+    /// `apps/<app>/<version>.tgz`, stored byte for byte.
+    ChartArchive,
+    /// `apps/<app>/<version>/` holding plain manifests (YAML apps).
+    Manifests,
+}
+
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// The version as filed: directory name or file name without `.tgz`.
+    pub name: String,
+    /// The directory or archive, relative to the catalog root.
+    pub path: PathBuf,
+    pub source: VersionSource,
+    /// Chart.yaml, for chart versions that have a readable one.
+    pub chart: Option<ChartMeta>,
+    /// The files of the chart, or the manifest files.
+    pub files: ChartFiles,
+    /// The bytes KubeSphere stores: the chart package, or the manifests as one YAML stream.
+    pub package: Vec<u8>,
+    /// sha256 hex of `package` (Helm's digest for charts).
+    pub digest: String,
+}
+
+/// The fields of Chart.yaml that pitrix reads. Helm ignores unknown keys here, so do we.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartMeta {
+    pub api_version: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub version: Option<Spanned<String>>,
+    pub app_version: Option<Spanned<String>>,
+    pub description: Option<Spanned<String>>,
+    pub home: Option<Spanned<String>>,
+    pub icon: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub chart_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub maintainers: Vec<Maintainer>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    pub deprecated: Option<bool>,
+    /// Where Chart.yaml is, relative to the catalog root (inside an archive: the archive).
+    #[serde(skip)]
+    pub file: PathBuf,
+    /// Positions are meaningful only for Chart.yaml files on disk.
+    #[serde(skip)]
+    pub in_archive: bool,
+}
+
+/// A file of the catalog read as bytes (icons, screenshots).
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// Relative to the catalog root.
+    pub file: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// A values file a release names, parsed.
+#[derive(Debug, Clone)]
+pub struct ValuesFile {
+    /// Relative to the catalog root.
+    pub file: PathBuf,
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The release name: the file name. Also the Helm release name.
+    pub name: String,
+    pub cluster: String,
+    pub namespace: String,
+    pub file: PathBuf,
+    pub spec: ReleaseFile,
+    /// The values files of `spec.valuesFiles` that could be read, in order.
+    pub values_files: Vec<ValuesFile>,
+}
+
+/// What a release installs: an app of the catalog, or a chart of a synced repo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppRef<'a> {
+    Catalog(&'a str),
+    Repo { repo: &'a str, chart: &'a str },
+}
+
+impl Release {
+    pub fn app_ref(&self) -> AppRef<'_> {
+        match self.spec.app.value.split_once('/') {
+            Some((repo, chart)) => AppRef::Repo { repo, chart },
+            None => AppRef::Catalog(&self.spec.app.value),
+        }
+    }
+}

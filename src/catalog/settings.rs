@@ -1,0 +1,81 @@
+//! `pitrix.toml`: catalog-wide settings.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::objects::labels;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "pitrix.toml")]
+pub struct Settings {
+    pub catalog: CatalogSettings,
+    /// Template variables for values files.
+    #[serde(default)]
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Environments selected with `--env`.
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvSettings>,
+    /// Clusters named by `releases/<cluster>/`, mapped to kubeconfig contexts.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSettings>,
+}
+
+impl Settings {
+    pub fn workspace(&self) -> &str {
+        self.catalog
+            .workspace
+            .as_deref()
+            .unwrap_or(labels::DEFAULT_WORKSPACE)
+    }
+
+    pub fn storage_namespace(&self) -> &str {
+        self.catalog
+            .storage_namespace
+            .as_deref()
+            .unwrap_or(labels::STORAGE_NAMESPACE)
+    }
+
+    pub fn target(&self) -> Target {
+        self.catalog.target.unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CatalogSettings {
+    /// The catalog's name, a DNS-1123 label; labels every object pitrix manages.
+    #[schemars(with = "String")]
+    pub name: toml::Spanned<String>,
+    /// Default workspace of everything (default `system-workspace`).
+    pub workspace: Option<String>,
+    /// `kubesphere` (KubeSphere's controllers install releases) or `standalone`.
+    pub target: Option<Target>,
+    /// Namespace of the chart-storage ConfigMaps (default `extension-openpitrix`).
+    pub storage_namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    #[default]
+    Kubesphere,
+    Standalone,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSettings {
+    pub workspace: Option<String>,
+    #[serde(default)]
+    pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// kubeconfig context of the cluster.
+    pub context: Option<String>,
+}

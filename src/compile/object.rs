@@ -1,0 +1,177 @@
+//! One compiled object: a typed Kubernetes value, and the facts every later stage asks of it.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use crate::objects::{
+    self, Application, ApplicationRelease, ApplicationVersion, Category, Repo, ReviewState,
+};
+
+/// The objects pitrix emits, in apply order: each kind before the kinds that need it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    Namespace(Namespace),
+    Category(Category),
+    Repo(Repo),
+    /// Chart storage and attachments, in the storage namespace.
+    ConfigMap(ConfigMap),
+    Application(Application),
+    ApplicationVersion(ApplicationVersion),
+    ApplicationRelease(ApplicationRelease),
+}
+
+/// Which object: the identity the inventory, diffs and prune work with.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+macro_rules! each {
+    ($self:expr, $o:ident => $e:expr) => {
+        match $self {
+            Object::Namespace($o) => $e,
+            Object::Category($o) => $e,
+            Object::Repo($o) => $e,
+            Object::ConfigMap($o) => $e,
+            Object::Application($o) => $e,
+            Object::ApplicationVersion($o) => $e,
+            Object::ApplicationRelease($o) => $e,
+        }
+    };
+}
+
+impl Object {
+    pub fn metadata(&self) -> &ObjectMeta {
+        each!(self, o => &o.metadata)
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.metadata().namespace.as_deref()
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Namespace(_) => "Namespace",
+            Object::Category(_) => "Category",
+            Object::Repo(_) => "Repo",
+            Object::ConfigMap(_) => "ConfigMap",
+            Object::Application(_) => "Application",
+            Object::ApplicationVersion(_) => "ApplicationVersion",
+            Object::ApplicationRelease(_) => "ApplicationRelease",
+        }
+    }
+
+    pub fn api_version(&self) -> &'static str {
+        match self {
+            Object::Namespace(_) | Object::ConfigMap(_) => "v1",
+            _ => objects::API_VERSION,
+        }
+    }
+
+    /// Lowercase plural, as in the API path (`applicationversions`).
+    pub fn plural(&self) -> &'static str {
+        match self {
+            Object::Namespace(_) => "namespaces",
+            Object::Category(_) => "categories",
+            Object::Repo(_) => "repos",
+            Object::ConfigMap(_) => "configmaps",
+            Object::Application(_) => "applications",
+            Object::ApplicationVersion(_) => "applicationversions",
+            Object::ApplicationRelease(_) => "applicationreleases",
+        }
+    }
+
+    /// Position in the apply order.
+    pub fn stage(&self) -> u8 {
+        match self {
+            Object::Namespace(_) => 0,
+            Object::Category(_) => 1,
+            Object::Repo(_) => 2,
+            Object::ConfigMap(_) => 3,
+            Object::Application(_) => 4,
+            Object::ApplicationVersion(_) => 5,
+            Object::ApplicationRelease(_) => 6,
+        }
+    }
+
+    pub fn sort_key(&self) -> (u8, Option<&str>, &str) {
+        (self.stage(), self.namespace(), self.name())
+    }
+
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: self.api_version().into(),
+            kind: self.kind().into(),
+            namespace: self.namespace().map(str::to_string),
+            name: self.name().into(),
+        }
+    }
+
+    /// The object as JSON, `apiVersion` and `kind` first.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Typed Kubernetes values are plain data; serialising them cannot fail.
+        each!(self, o => serde_json::to_value(o).expect("objects serialise"))
+    }
+}
+
+/// A desired review state, written to the status subresource by the applier (KubeSphere has no
+/// controller for review states, reference §6). The applier adds the timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusIntent {
+    /// `Application` or `ApplicationVersion`.
+    pub kind: &'static str,
+    pub name: String,
+    pub state: ReviewState,
+    pub message: Option<String>,
+}
+
+impl StatusIntent {
+    /// Versions first: KubeSphere activates an app only once one of its versions is active.
+    pub fn order(&self) -> u8 {
+        match self.kind {
+            "ApplicationVersion" => 0,
+            _ => 1,
+        }
+    }
+
+    pub fn plural(&self) -> &'static str {
+        match self.kind {
+            "ApplicationVersion" => "applicationversions",
+            _ => "applications",
+        }
+    }
+
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: objects::API_VERSION.into(),
+            kind: self.kind.into(),
+            namespace: None,
+            name: self.name.clone(),
+        }
+    }
+
+    /// The body of a status-subresource apply, without timestamps.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut status = serde_json::Map::new();
+        status.insert("state".into(), self.state.as_str().into());
+        if let Some(m) = &self.message {
+            status.insert("message".into(), m.clone().into());
+        }
+        serde_json::json!({
+            "apiVersion": objects::API_VERSION,
+            "kind": self.kind,
+            "metadata": {"name": self.name},
+            "status": status,
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! An ApplicationRelease: the five labels, an annotations map, `appID`/`appVersionID`, and the
+//! values as base64 of a values.yaml (Helm apps) or of the full manifest stream (YAML apps).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use serde_json::{Map, Value};
+
+use super::Object;
+use super::meta::MetaFactory;
+use crate::catalog::{AppRef, AppType, Catalog, Release};
+use crate::load::yaml;
+use crate::names;
+use crate::objects::{self, ApplicationReleaseSpec, labels};
+
+/// Kinds that live outside namespaces; every other manifest is placed in the release's
+/// namespace, as KubeSphere's REST API insists (reference §9).
+const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "PersistentVolume",
+    "PriorityClass",
+    "RuntimeClass",
+    "StorageClass",
+    "ValidatingWebhookConfiguration",
+];
+
+pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Object {
+    let (app_id, app_type, values) = match r.app_ref() {
+        AppRef::Repo { repo, chart } => (
+            names::repo_app_id(repo, chart),
+            AppType::Helm,
+            helm_values(r),
+        ),
+        AppRef::Catalog(name) => {
+            let app = catalog.app(name);
+            let app_type = app.map(|a| a.app_type()).unwrap_or_default();
+            let values = match (app_type, app.and_then(|a| a.version(&r.spec.version.value))) {
+                (AppType::Yaml, Some(v)) => manifests_in_namespace(&v.package, &r.namespace),
+                _ => helm_values(r),
+            };
+            (name.to_string(), app_type, values)
+        }
+    };
+    let version_id = names::version_id(&app_id, &r.spec.version.value);
+    let workspace = r
+        .spec
+        .workspace
+        .as_ref()
+        .map(|w| w.value.as_str())
+        .unwrap_or(catalog.default_workspace());
+    let creator = r
+        .spec
+        .creator
+        .as_ref()
+        .map(|c| c.value.as_str())
+        .unwrap_or_default();
+
+    let mut release = objects::ApplicationRelease::new(
+        &r.name,
+        ApplicationReleaseSpec {
+            app_id: app_id.clone(),
+            app_version_id: version_id.clone(),
+            values: (!values.is_empty()).then(|| ByteString(values.into_bytes())),
+            app_type: Some(app_type.as_str().to_string()),
+            icon: None,
+        },
+    );
+    release.metadata = meta.meta(
+        &r.name,
+        None,
+        &[
+            (labels::APP_ID, &app_id),
+            (labels::APP_VERSION_ID, &version_id),
+            (labels::CLUSTER, &r.cluster),
+            (labels::NAMESPACE, &r.namespace),
+            (labels::WORKSPACE, workspace),
+            (labels::APP_TYPE, app_type.as_str()),
+        ],
+        &[(labels::CREATOR, creator)],
+    );
+    // KubeSphere's release controller writes into the annotations map; it must exist.
+    release
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    Object::ApplicationRelease(release)
+}
+
+/// Values files in order, then inline values, merged the way Helm merges values.
+pub fn merged_values(r: &Release) -> Map<String, Value> {
+    let mut merged = Map::new();
+    for file in &r.values_files {
+        merge(&mut merged, &file.values);
+    }
+    if let Some(inline) = &r.spec.values {
+        merge(&mut merged, &inline.value);
+    }
+    merged
+}
+
+fn helm_values(r: &Release) -> String {
+    let merged = merged_values(r);
+    if merged.is_empty() {
+        return String::new();
+    }
+    serde_yaml::to_string(&merged).unwrap_or_default()
+}
+
+/// Deep merge: mappings merge key by key, anything else replaces.
+fn merge(base: &mut Map<String, Value>, overlay: &Map<String, Value>) {
+    for (key, value) in overlay {
+        match (base.get_mut(key), value) {
+            (Some(Value::Object(b)), Value::Object(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// A YAML app's manifests with every namespaced object placed in `namespace`.
+fn manifests_in_namespace(package: &[u8], namespace: &str) -> String {
+    let text = String::from_utf8_lossy(package);
+    let Ok(docs) = yaml::parse_stream(&text) else {
+        return text.into_owned();
+    };
+    let mut out = String::new();
+    for doc in docs.iter().filter(|d| d.value != yaml::Value::Null) {
+        let mut object = doc.to_json();
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !CLUSTER_SCOPED.contains(&kind) {
+            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.insert("namespace".into(), namespace.into());
+            }
+        }
+        if !out.is_empty() {
+            out.push_str("---\n");
+        }
+        out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_is_deep_and_later_wins() {
+        let mut base = json!({"a": {"b": 1, "c": 2}, "d": [1]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let overlay = json!({"a": {"c": 3}, "d": [2], "e": null})
+            .as_object()
+            .unwrap()
+            .clone();
+        merge(&mut base, &overlay);
+        assert_eq!(
+            Value::Object(base),
+            json!({"a": {"b": 1, "c": 3}, "d": [2], "e": null})
+        );
+    }
+
+    #[test]
+    fn manifests_get_the_release_namespace() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: r\n";
+        let out = manifests_in_namespace(text.as_bytes(), "web");
+        let docs = yaml::parse_stream(&out).unwrap();
+        assert_eq!(docs[0].to_json()["metadata"]["namespace"], "web");
+        assert!(docs[1].to_json()["metadata"].get("namespace").is_none());
+    }
+}

@@ -1,0 +1,122 @@
+//! The stable diagnostic codes. A code never changes meaning once released; scripts and the
+//! GitHub annotations key on them.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $text:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+
+            /// One line on what the code means.
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $(Code::$variant => concat!($($doc),*).trim_ascii(),)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A file could not be read.
+    Io => "io",
+    /// A YAML file does not parse.
+    YamlSyntax => "yaml-syntax",
+    /// pitrix.toml does not parse.
+    TomlSyntax => "toml-syntax",
+    /// A key that the file format does not have.
+    UnknownKey => "unknown-key",
+    /// A required key is missing.
+    MissingKey => "missing-key",
+    /// A value of the wrong type or outside the allowed set.
+    InvalidValue => "invalid-value",
+    /// The catalog has no pitrix.toml.
+    MissingSettings => "missing-settings",
+    /// A file or directory where the catalog layout has no place for it.
+    UnexpectedFile => "unexpected-file",
+    /// A name that is not a DNS-1123 label.
+    InvalidName => "invalid-name",
+    /// A name or derived ID longer than KubeSphere can carry.
+    NameTooLong => "name-too-long",
+    /// Two releases with one name (ApplicationRelease is cluster-scoped).
+    DuplicateRelease => "duplicate-release",
+    /// A name KubeSphere reserves.
+    ReservedName => "reserved-name",
+    /// A chart version without Chart.yaml.
+    ChartMissing => "chart-missing",
+    /// Chart.yaml that Helm would refuse.
+    ChartInvalid => "chart-invalid",
+    /// A chart version that is not SemVer 2.
+    ChartVersionNotSemver => "chart-version-not-semver",
+    /// The chart's version differs from the version it is filed under.
+    ChartVersionMismatch => "chart-version-mismatch",
+    /// A package over the 1 MiB ConfigMap storage budget.
+    PackageTooLarge => "package-too-large",
+    /// A packaged chart that is unsafe or broken (path traversal, links, bombs, corruption).
+    ChartArchive => "chart-archive",
+    /// A chart over Helm's size limits (100 MiB unpacked, 5 MiB per file).
+    ChartTooLarge => "chart-too-large",
+    /// A reference to a category the catalog does not have.
+    UnknownCategory => "unknown-category",
+    /// A release of an app the catalog does not have.
+    UnknownApp => "unknown-app",
+    /// A reference to a version the app does not have.
+    UnknownVersion => "unknown-version",
+    /// A release of a synced-repo chart whose repo the catalog does not have.
+    UnknownRepo => "unknown-repo",
+    /// A release in a cluster that pitrix.toml does not declare.
+    UnknownCluster => "unknown-cluster",
+    /// A release of a version that is not active (KubeSphere's webhook refuses it).
+    VersionNotActive => "version-not-active",
+    /// An app in state active with no active or passed version.
+    NoActiveVersion => "no-active-version",
+    /// A review state KubeSphere does not know.
+    InvalidState => "invalid-state",
+    /// A repository URL that is neither http(s) nor oci.
+    RepoUrl => "repo-url",
+    /// A secret written into a catalog file.
+    LiteralSecret => "literal-secret",
+    /// A duration that does not parse.
+    InvalidDuration => "invalid-duration",
+    /// A YAML-app manifest that is not a Kubernetes object.
+    ManifestInvalid => "manifest-invalid",
+    /// An icon or screenshot that is missing, of the wrong format or too large.
+    InvalidImage => "invalid-image",
+    /// A values file that is missing or not a mapping.
+    InvalidValues => "invalid-values",
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown diagnostic code `{text}`")))
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

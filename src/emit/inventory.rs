@@ -1,0 +1,63 @@
+//! inventory.json: every emitted object's identity, file and content digest. Apply and prune
+//! read it; `compile --diff` compares two of them.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compile::ObjectRef;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Format version of this file.
+    pub version: u32,
+    pub catalog: String,
+    /// Objects, in apply order.
+    pub objects: Vec<InventoryEntry>,
+    /// Review states for the status subresource, in the order they are written.
+    pub status: Vec<InventoryEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The file in the output directory.
+    pub path: String,
+    /// `sha256:<hex>` of the object's canonical JSON.
+    pub digest: String,
+}
+
+impl InventoryEntry {
+    pub fn new(r: ObjectRef, path: &Path, digest: String) -> Self {
+        InventoryEntry {
+            api_version: r.api_version,
+            kind: r.kind,
+            namespace: r.namespace,
+            name: r.name,
+            path: path.to_string_lossy().replace('\\', "/"),
+            digest,
+        }
+    }
+}
+
+impl Inventory {
+    pub fn new(catalog: &str) -> Self {
+        Inventory {
+            version: 1,
+            catalog: catalog.to_string(),
+            objects: Vec::new(),
+            status: Vec::new(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}

@@ -1,0 +1,510 @@
+//! Stage 1, load: walk a catalog directory and parse every file into the typed [`Catalog`],
+//! each value with its position. Problems of form (syntax, unknown keys, unreadable charts)
+//! are diagnostics here; problems of meaning are the validate stage's.
+
+mod version;
+pub mod yaml;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+
+use crate::catalog::{
+    App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Release, Repo, Settings,
+    ValuesFile,
+};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::redact;
+
+pub const SETTINGS_FILE: &str = "pitrix.toml";
+pub const APP_FILE: &str = "app.yaml";
+
+/// Loads the catalog at `root`. The catalog is returned even when there are errors, so that
+/// validation can report everything in one run; never compile one that has errors.
+pub fn load(root: &Path) -> (Catalog, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let (settings, name_pos) = load_settings(root, &mut diags);
+    let categories = load_named_files(root, "categories", &mut diags)
+        .into_iter()
+        .map(|(name, file, spec)| Category { name, file, spec })
+        .collect();
+    let repos = load_named_files(root, "repos", &mut diags)
+        .into_iter()
+        .map(|(name, file, spec)| Repo { name, file, spec })
+        .collect();
+    let apps = load_apps(root, &mut diags);
+    let releases = load_releases(root, &mut diags);
+    let catalog = Catalog {
+        settings,
+        name_pos,
+        categories,
+        repos,
+        apps,
+        releases,
+    };
+    (catalog, diags)
+}
+
+fn rel(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+fn io_error(file: &Path, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(Code::Io, format!("cannot read {}: {e}", file.display())).in_file(file)
+}
+
+fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, Option<Pos>) {
+    let placeholder = || Settings {
+        catalog: CatalogSettings {
+            name: toml::Spanned::new(0..0, String::new()),
+            workspace: None,
+            target: None,
+            storage_namespace: None,
+        },
+        vars: Default::default(),
+        env: Default::default(),
+        clusters: Default::default(),
+    };
+    let path = root.join(SETTINGS_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingSettings,
+                    format!("{} has no {SETTINGS_FILE}", root.display()),
+                )
+                .hint("every catalog starts with pitrix.toml; `pitrix new DIR` scaffolds one"),
+            );
+            return (placeholder(), None);
+        }
+        Err(e) => {
+            diags.push(io_error(Path::new(SETTINGS_FILE), &e));
+            return (placeholder(), None);
+        }
+    };
+    match toml::from_str::<Settings>(&text) {
+        Ok(s) => {
+            let pos = pos_at_offset(&text, s.catalog.name.span().start);
+            (s, Some(pos))
+        }
+        Err(e) => {
+            let pos = e.span().map(|span| pos_at_offset(&text, span.start));
+            diags.push(toml_diagnostic(&e).in_file(SETTINGS_FILE).at_opt(pos));
+            (placeholder(), None)
+        }
+    }
+}
+
+/// toml reports unknown keys only in its message; the allowed keys come after "expected".
+fn toml_diagnostic(e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let given = rest.split('`').next().unwrap_or_default();
+        let allowed: Vec<&str> = rest
+            .split_once("expected")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        return unknown_key_diagnostic(given, &allowed);
+    }
+    Diagnostic::error(Code::TomlSyntax, redact::text(&message))
+}
+
+/// Line and column of a byte offset.
+pub fn pos_at_offset(text: &str, offset: usize) -> Pos {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() as u32 + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+    Pos { line, column }
+}
+
+fn unknown_key_diagnostic(given: &str, allowed: &[&str]) -> Diagnostic {
+    if redact::is_secret_key(given) {
+        return Diagnostic::error(
+            Code::LiteralSecret,
+            format!("`{given}` would put a secret into the catalog"),
+        )
+        .hint(format!(
+            "name an environment variable instead (`{}Env: MY_VAR`); pitrix reads it at apply time",
+            given.trim_end_matches('s')
+        ));
+    }
+    let d = Diagnostic::error(Code::UnknownKey, format!("unknown key `{given}`"));
+    match did_you_mean(given, allowed.iter().copied()) {
+        Some(m) => d.hint(format!("did you mean `{m}`?")),
+        None if !allowed.is_empty() => d.hint(format!(
+            "allowed here: {}",
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => d,
+    }
+}
+
+/// Reads and parses a YAML file of the catalog into `T`, or reports why not.
+pub(crate) fn read_yaml<T: DeserializeOwned>(
+    root: &Path,
+    file: &Path,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let text = match fs::read_to_string(root.join(file)) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(io_error(file, &e));
+            return None;
+        }
+    };
+    parse_yaml(&text, file).map_err(|d| diags.push(d)).ok()
+}
+
+/// Parses YAML text into `T`; the error is a diagnostic for `file`.
+pub(crate) fn parse_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Diagnostic> {
+    let node = yaml::parse(text).map_err(|e| {
+        Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+            .in_file(file)
+            .at(e.pos)
+    })?;
+    yaml::from_node(&node).map_err(|e| de_diagnostic(e).in_file(file))
+}
+
+fn de_diagnostic(e: yaml::DeError) -> Diagnostic {
+    let d = match &e.unknown {
+        Some(u) if u.is_key => unknown_key_diagnostic(&u.given, &u.expected),
+        Some(u) => {
+            let d = Diagnostic::error(Code::InvalidValue, e.message.clone());
+            match did_you_mean(&u.given, u.expected.iter().copied()) {
+                Some(m) => d.hint(format!("did you mean `{m}`?")),
+                None => d,
+            }
+        }
+        None if e.message.starts_with("missing required key") => {
+            Diagnostic::error(Code::MissingKey, e.message.clone())
+        }
+        None => Diagnostic::error(Code::InvalidValue, e.message.clone()),
+    };
+    d.at_opt(e.pos)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Sorted entries of a directory, hidden ones left out. A missing directory is empty.
+fn read_dir_sorted(root: &Path, dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            diags.push(io_error(&rel(root, dir), &e));
+            return Vec::new();
+        }
+    };
+    entries.retain(|p| !is_hidden(p));
+    entries.sort();
+    entries
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn unexpected(file: PathBuf, what: &str) -> Diagnostic {
+    Diagnostic::warning(
+        Code::UnexpectedFile,
+        format!(
+            "{} is not part of the catalog layout and is ignored",
+            file.display()
+        ),
+    )
+    .in_file(file)
+    .hint(what.to_string())
+}
+
+/// `categories/*.yaml`, `repos/*.yaml`: one object per file, named by the file.
+fn load_named_files<T: DeserializeOwned + Send>(
+    root: &Path,
+    dir: &str,
+    diags: &mut Diagnostics,
+) -> Vec<(String, PathBuf, T)> {
+    let mut out = Vec::new();
+    for path in read_dir_sorted(root, &root.join(dir), diags) {
+        let file = rel(root, &path);
+        if !path.is_file() || !is_yaml(&path) {
+            diags.push(unexpected(
+                file,
+                &format!("{dir}/ holds one <name>.yaml per object"),
+            ));
+            continue;
+        }
+        if let Some(spec) = read_yaml(root, &file, diags) {
+            out.push((file_stem(&path), file, spec));
+        }
+    }
+    out
+}
+
+fn load_apps(root: &Path, diags: &mut Diagnostics) -> Vec<App> {
+    let dirs: Vec<PathBuf> = read_dir_sorted(root, &root.join("apps"), diags)
+        .into_iter()
+        .filter(|p| {
+            if p.is_dir() {
+                return true;
+            }
+            diags.push(unexpected(
+                rel(root, p),
+                "apps/ holds one directory per app",
+            ));
+            false
+        })
+        .collect();
+    // Apps load in parallel: packaging charts is most of a compile's work.
+    let loaded: Vec<(Option<App>, Diagnostics)> = dirs
+        .par_iter()
+        .map(|dir| {
+            let mut d = Diagnostics::default();
+            let app = load_app(root, dir, &mut d);
+            (app, d)
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for (app, d) in loaded {
+        diags.extend(d);
+        apps.extend(app);
+    }
+    apps
+}
+
+fn load_app(root: &Path, dir: &Path, diags: &mut Diagnostics) -> Option<App> {
+    let name = file_name(dir);
+    let dir_rel = rel(root, dir);
+    let file = dir_rel.join(APP_FILE);
+    if !dir.join(APP_FILE).is_file() {
+        diags.push(
+            Diagnostic::error(Code::MissingKey, format!("app `{name}` has no {APP_FILE}"))
+                .in_file(&dir_rel)
+                .hint("an app directory holds app.yaml and one directory or .tgz per version"),
+        );
+        return None;
+    }
+    let spec: AppFile = read_yaml(root, &file, diags)?;
+    let app_type = spec.app_type.as_ref().map(|t| t.value).unwrap_or_default();
+
+    let icon = spec
+        .icon
+        .as_ref()
+        .and_then(|i| read_asset(root, &dir_rel, i, "icon", &file, diags));
+    let screenshots = spec
+        .screenshots
+        .iter()
+        .filter_map(|s| read_asset(root, &dir_rel, s, "screenshot", &file, diags))
+        .collect();
+
+    let reserved: Vec<&str> = spec
+        .icon
+        .iter()
+        .map(|i| i.value.as_str())
+        .chain(["screenshots", APP_FILE, "README.md"])
+        .collect();
+    let mut versions = Vec::new();
+    for path in read_dir_sorted(root, dir, diags) {
+        let fname = file_name(&path);
+        if reserved.contains(&fname.as_str()) || fname.starts_with("icon.") {
+            continue;
+        }
+        let version_rel = rel(root, &path);
+        let loaded = if path.is_dir() {
+            match app_type {
+                AppType::Helm => version::load_chart_dir(root, &version_rel, diags),
+                AppType::Yaml => version::load_manifests(root, &version_rel, diags),
+            }
+        } else if fname.ends_with(".tgz") && app_type == AppType::Helm {
+            version::load_chart_archive(root, &version_rel, diags)
+        } else {
+            diags.push(unexpected(
+                version_rel,
+                "besides app.yaml, icon and screenshots/, an app holds versions: chart directories or <version>.tgz",
+            ));
+            continue;
+        };
+        versions.extend(loaded);
+    }
+    versions.sort_by(|a, b| version::order(&a.name, &b.name));
+    Some(App {
+        name,
+        dir: dir_rel,
+        file,
+        spec,
+        icon,
+        screenshots,
+        versions,
+    })
+}
+
+fn read_asset(
+    root: &Path,
+    app_dir: &Path,
+    name: &yaml::Spanned<String>,
+    what: &str,
+    app_file: &Path,
+    diags: &mut Diagnostics,
+) -> Option<Asset> {
+    let file = app_dir.join(&name.value);
+    let escapes = Path::new(&name.value)
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)));
+    if escapes {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidImage,
+                format!(
+                    "{what} `{}` must be a file inside the app directory",
+                    name.value
+                ),
+            )
+            .in_file(app_file)
+            .at(name.pos),
+        );
+        return None;
+    }
+    match fs::read(root.join(&file)) {
+        Ok(bytes) => Some(Asset { file, bytes }),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidImage,
+                    format!("{what} `{}` cannot be read: {e}", name.value),
+                )
+                .in_file(app_file)
+                .at(name.pos)
+                .hint(format!("put the file at {}", file.display())),
+            );
+            None
+        }
+    }
+}
+
+/// `releases/<cluster>/<namespace>/<release>.yaml`.
+fn load_releases(root: &Path, diags: &mut Diagnostics) -> Vec<Release> {
+    let mut releases = Vec::new();
+    let layout = "releases are filed as releases/<cluster>/<namespace>/<release>.yaml";
+    for cluster_dir in read_dir_sorted(root, &root.join("releases"), diags) {
+        if !cluster_dir.is_dir() {
+            diags.push(unexpected(rel(root, &cluster_dir), layout));
+            continue;
+        }
+        for ns_dir in read_dir_sorted(root, &cluster_dir, diags) {
+            if !ns_dir.is_dir() {
+                diags.push(unexpected(rel(root, &ns_dir), layout));
+                continue;
+            }
+            for path in read_dir_sorted(root, &ns_dir, diags) {
+                let file = rel(root, &path);
+                if !path.is_file() || !is_yaml(&path) {
+                    diags.push(unexpected(file, layout));
+                    continue;
+                }
+                let Some(spec) = read_yaml::<crate::catalog::ReleaseFile>(root, &file, diags)
+                else {
+                    continue;
+                };
+                let values_files = spec
+                    .values_files
+                    .iter()
+                    .filter_map(|vf| read_values_file(root, vf, &file, diags))
+                    .collect();
+                releases.push(Release {
+                    name: file_stem(&path),
+                    cluster: file_name(&cluster_dir),
+                    namespace: file_name(&ns_dir),
+                    file,
+                    spec,
+                    values_files,
+                });
+            }
+        }
+    }
+    releases
+}
+
+fn read_values_file(
+    root: &Path,
+    name: &yaml::Spanned<String>,
+    release_file: &Path,
+    diags: &mut Diagnostics,
+) -> Option<ValuesFile> {
+    let file = PathBuf::from(&name.value);
+    let inside = file
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let text = match inside.then(|| fs::read_to_string(root.join(&file))) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValues,
+                    format!("values file `{}` cannot be read: {e}", name.value),
+                )
+                .in_file(release_file)
+                .at(name.pos)
+                .hint(
+                    "valuesFiles are paths relative to the catalog root, e.g. values/common.yaml",
+                ),
+            );
+            return None;
+        }
+        None => {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValues,
+                    format!("values file `{}` is outside the catalog", name.value),
+                )
+                .in_file(release_file)
+                .at(name.pos)
+                .hint(
+                    "valuesFiles are paths relative to the catalog root, e.g. values/common.yaml",
+                ),
+            );
+            return None;
+        }
+    };
+    match parse_yaml::<Option<serde_json::Map<String, serde_json::Value>>>(&text, &file) {
+        Ok(values) => Some(ValuesFile {
+            file,
+            values: values.unwrap_or_default(),
+        }),
+        Err(d) => {
+            diags.push(Diagnostic {
+                code: if d.code == Code::YamlSyntax {
+                    Code::YamlSyntax
+                } else {
+                    Code::InvalidValues
+                },
+                hint: d.hint.or(Some("a values file is a YAML mapping".into())),
+                ..d
+            });
+            None
+        }
+    }
+}

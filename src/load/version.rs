@@ -1,0 +1,250 @@
+//! Versions of an app: chart directories (packaged here, deterministically), packaged charts
+//! (stored byte for byte) and directories of plain manifests (YAML apps).
+
+use std::cmp::Ordering;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{ChartMeta, Version, VersionSource};
+use crate::chart::{self, ChartError, ChartFiles, Limits};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+
+use super::{file_name, io_error, parse_yaml, yaml};
+
+const CHART_FILE: &str = "Chart.yaml";
+
+/// SemVer order where both parse (newest last), name order otherwise.
+pub fn order(a: &str, b: &str) -> Ordering {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => Ordering::Less,
+        (Err(_), Ok(_)) => Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}
+
+fn chart_diagnostic(e: &ChartError, file: &Path) -> Diagnostic {
+    let code = match e.code() {
+        "chart-file-too-large" | "chart-too-large" => Code::ChartTooLarge,
+        "chart-io" => Code::Io,
+        _ => Code::ChartArchive,
+    };
+    Diagnostic::error(code, format!("{}: {e}", file.display()))
+        .in_file(file)
+        .hint(e.hint())
+}
+
+/// Parses Chart.yaml out of the chart's files, if it has one.
+fn chart_meta(
+    files: &ChartFiles,
+    chart_file: PathBuf,
+    in_archive: bool,
+    diags: &mut Diagnostics,
+) -> Option<ChartMeta> {
+    let bytes = files.files.get(CHART_FILE)?;
+    let text = String::from_utf8_lossy(bytes);
+    match parse_yaml::<ChartMeta>(&text, &chart_file) {
+        Ok(mut meta) => {
+            meta.file = chart_file;
+            meta.in_archive = in_archive;
+            Some(meta)
+        }
+        Err(mut d) => {
+            if in_archive {
+                d.message = format!("Chart.yaml inside the archive: {}", d.message);
+                d.pos = None;
+            }
+            d.code = if d.code == Code::YamlSyntax {
+                Code::YamlSyntax
+            } else {
+                Code::ChartInvalid
+            };
+            diags.push(d);
+            None
+        }
+    }
+}
+
+fn missing_chart_file(path: &Path) -> Diagnostic {
+    Diagnostic::error(
+        Code::ChartMissing,
+        format!("version {} has no Chart.yaml", path.display()),
+    )
+    .in_file(path)
+    .hint("a Helm version is a chart directory (Chart.yaml, values.yaml, templates/) or a .tgz from `helm package`")
+}
+
+pub fn load_chart_dir(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<Version> {
+    let files = match chart::read_dir(&root.join(path), &Limits::default()) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.push(chart_diagnostic(&e, path));
+            return None;
+        }
+    };
+    if !files.files.contains_key(CHART_FILE) {
+        diags.push(missing_chart_file(path));
+        return None;
+    }
+    let meta = chart_meta(&files, path.join(CHART_FILE), false, diags);
+    // The package's top directory is the chart's name, as `helm package` writes it.
+    let chart_name = meta
+        .as_ref()
+        .and_then(|m| m.name.as_ref())
+        .map(|n| n.value.clone())
+        .filter(|n| is_bare_file_name(n))
+        .unwrap_or_else(|| file_name(path));
+    let package = chart::pack(&chart_name, &files);
+    Some(Version {
+        name: file_name(path),
+        path: path.to_path_buf(),
+        source: VersionSource::ChartDir,
+        chart: meta,
+        digest: chart::digest(&package),
+        files,
+        package,
+    })
+}
+
+fn is_bare_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != ".."
+}
+
+pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<Version> {
+    let bytes = match fs::read(root.join(path)) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(io_error(path, &e));
+            return None;
+        }
+    };
+    let (_top, files) = match chart::read_archive(&bytes, &Limits::default()) {
+        Ok(x) => x,
+        Err(e) => {
+            diags.push(chart_diagnostic(&e, path));
+            return None;
+        }
+    };
+    if !files.files.contains_key(CHART_FILE) {
+        diags.push(missing_chart_file(path));
+        return None;
+    }
+    let meta = chart_meta(&files, path.to_path_buf(), true, diags);
+    let name = file_name(path).trim_end_matches(".tgz").to_string();
+    Some(Version {
+        name,
+        path: path.to_path_buf(),
+        source: VersionSource::ChartArchive,
+        chart: meta,
+        digest: chart::digest(&bytes),
+        files,
+        package: bytes,
+    })
+}
+
+/// A YAML app's version: every `*.yaml`/`*.yml` file of the directory, in path order, each
+/// document a Kubernetes object. Stored as one multi-document stream.
+pub fn load_manifests(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<Version> {
+    let files = match chart::read_dir(&root.join(path), &Limits::default()) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.push(chart_diagnostic(&e, path));
+            return None;
+        }
+    };
+    let mut stream = String::new();
+    let mut documents = 0;
+    for (name, bytes) in &files.files {
+        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            continue;
+        }
+        let file = path.join(name);
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            diags.push(
+                Diagnostic::error(Code::ManifestInvalid, "manifest is not UTF-8 text")
+                    .in_file(&file),
+            );
+            continue;
+        };
+        let docs = match yaml::parse_stream(text) {
+            Ok(d) => d,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+                        .in_file(&file)
+                        .at(e.pos),
+                );
+                continue;
+            }
+        };
+        for doc in docs.iter().filter(|d| d.value != yaml::Value::Null) {
+            documents += 1;
+            check_manifest(doc, &file, diags);
+        }
+        if !stream.is_empty() {
+            stream.push_str("---\n");
+        }
+        stream.push_str(text);
+        if !text.ends_with('\n') {
+            stream.push('\n');
+        }
+    }
+    if documents == 0 {
+        diags.push(
+            Diagnostic::error(
+                Code::ManifestInvalid,
+                format!("YAML version {} holds no manifests", path.display()),
+            )
+            .in_file(path)
+            .hint("a YAML app's version is a directory of Kubernetes manifests (*.yaml)"),
+        );
+        return None;
+    }
+    let package = stream.into_bytes();
+    Some(Version {
+        name: file_name(path),
+        path: path.to_path_buf(),
+        source: VersionSource::Manifests,
+        chart: None,
+        digest: chart::digest(&package),
+        files,
+        package,
+    })
+}
+
+/// Every document must decode as a Kubernetes object (reference §9).
+fn check_manifest(doc: &yaml::Node, file: &Path, diags: &mut Diagnostics) {
+    let yaml::Value::Map(_) = doc.value else {
+        diags.push(
+            Diagnostic::error(
+                Code::ManifestInvalid,
+                "a manifest must be a mapping (a Kubernetes object)",
+            )
+            .in_file(file)
+            .at(doc.pos),
+        );
+        return;
+    };
+    for key in ["apiVersion", "kind"] {
+        let ok = matches!(doc.get(key), Some(yaml::Node { value: yaml::Value::String(s), .. }) if !s.is_empty());
+        if !ok {
+            diags.push(
+                Diagnostic::error(Code::ManifestInvalid, format!("manifest has no `{key}`"))
+                    .in_file(file)
+                    .at(doc.get(key).map(|n| n.pos).unwrap_or(doc.pos))
+                    .hint("KubeSphere decodes every document as a Kubernetes object: apiVersion and kind are required"),
+            );
+        }
+    }
+    let named = doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .is_some_and(|n| matches!(&n.value, yaml::Value::String(s) if !s.is_empty()));
+    if !named {
+        diags.push(
+            Diagnostic::error(Code::ManifestInvalid, "manifest has no `metadata.name`")
+                .in_file(file)
+                .at(doc.pos),
+        );
+    }
+}

@@ -1,0 +1,900 @@
+//! YAML with positions: a small node tree built from yaml-rust2's marked events, and a serde
+//! deserializer over it whose errors point at the node that caused them.
+//!
+//! serde_yaml keeps no positions for values and marked-yaml loses them on type and
+//! unknown-field errors; every diagnostic in pitrix needs file:line, so the tree is ours.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{
+    self, DeserializeSeed, Error as _, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::diagnostics::Pos;
+
+/// Aliases may multiply a document; past this many nodes it is refused (billion laughs).
+const MAX_NODES: usize = 100_000;
+
+/// A YAML node and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A string, or a scalar requested as one: `text` is what the file says, so `version: 1.10`
+    /// stays "1.10" where a string is expected.
+    String(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+}
+
+/// A mapping key: always its text as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub text: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub message: String,
+    pub pos: Pos,
+}
+
+impl Node {
+    fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            _ => None,
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node as plain JSON (release values, manifests): keys as written, scalars typed.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::String(s) => s.clone().into(),
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.text.clone(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+
+    /// The node at a dotted key path inside mappings, for positioning later diagnostics.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.text == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+fn pos_of(m: &Marker) -> Pos {
+    Pos {
+        line: m.line() as u32,
+        column: m.col() as u32 + 1,
+    }
+}
+
+/// Parses one YAML document. An empty file is `Null`.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let mut docs = parse_stream(text)?;
+    match docs.len() {
+        0 => Ok(Node {
+            value: Value::Null,
+            pos: Pos { line: 1, column: 1 },
+        }),
+        1 => Ok(docs.remove(0)),
+        _ => Err(SyntaxError {
+            message: "expected one YAML document, found several".into(),
+            pos: docs[1].pos,
+        }),
+    }
+}
+
+/// Parses every document of a stream (manifests).
+pub fn parse_stream(text: &str) -> Result<Vec<Node>, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        return Err(SyntaxError {
+            message: e.info().to_string(),
+            pos: pos_of(e.marker()),
+        });
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.docs)
+}
+
+enum Frame {
+    Seq(Pos, usize, Vec<Node>),
+    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>),
+}
+
+#[derive(Default)]
+struct Builder {
+    docs: Vec<Node>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    nodes: usize,
+    error: Option<SyntaxError>,
+}
+
+impl Builder {
+    fn fail(&mut self, message: impl Into<String>, pos: Pos) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError {
+                message: message.into(),
+                pos,
+            });
+        }
+    }
+
+    fn count(&mut self, node: &Node, pos: Pos) {
+        self.nodes += count_nodes(node);
+        if self.nodes > MAX_NODES {
+            self.fail(
+                format!("document expands to more than {MAX_NODES} nodes (alias bomb?)"),
+                pos,
+            );
+        }
+    }
+
+    fn push(&mut self, node: Node, anchor: usize) {
+        if self.error.is_some() {
+            return;
+        }
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some(Frame::Seq(_, _, items)) => items.push(node),
+            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+                None => {
+                    let Some(text) = node.scalar_text().or(match node.value {
+                        Value::Null => Some(String::new()),
+                        _ => None,
+                    }) else {
+                        let pos = node.pos;
+                        self.fail("mapping keys must be plain strings", pos);
+                        return;
+                    };
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.text == text) {
+                        let message =
+                            format!("duplicate key `{text}` (first at line {})", first.pos.line);
+                        let pos = node.pos;
+                        self.fail(message, pos);
+                        return;
+                    }
+                    *pending = Some(Key {
+                        text,
+                        pos: node.pos,
+                    });
+                }
+                Some(key) => entries.push((key, node)),
+            },
+        }
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| count_nodes(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let pos = pos_of(&mark);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = resolve_scalar(text, style, tag.as_ref());
+                let node = Node { value, pos };
+                self.nodes += 1;
+                self.push(node, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None))
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq(p, a, items)) => (
+                        Node {
+                            value: Value::Seq(items),
+                            pos: p,
+                        },
+                        a,
+                    ),
+                    Some(Frame::Map(p, a, entries, _)) => (
+                        Node {
+                            value: Value::Map(entries),
+                            pos: p,
+                        },
+                        a,
+                    ),
+                    None => return,
+                };
+                self.nodes += 1;
+                self.push(node, anchor);
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(node) => {
+                    self.count(&node, pos);
+                    self.push(node, 0);
+                }
+                None => self.fail("alias to an unknown anchor", pos),
+            },
+            _ => {}
+        }
+        if self.nodes > MAX_NODES {
+            self.fail(format!("document has more than {MAX_NODES} nodes"), pos);
+        }
+    }
+}
+
+/// YAML 1.2 core schema for plain scalars; quoted and block scalars are strings.
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+    if let Some(tag) = tag {
+        if tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:" {
+            match tag.suffix.as_str() {
+                "str" => return Value::String(text),
+                "int" | "float" | "bool" | "null" => {}
+                _ => return Value::String(text),
+            }
+        }
+    }
+    if style != TScalarStyle::Plain {
+        return Value::String(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    if let Some(i) = parse_int(&text) {
+        return Value::Int(i);
+    }
+    if looks_like_float(&text) {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::String(text)
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    if let Some(hex) = text.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok();
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn looks_like_float(text: &str) -> bool {
+    let t = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let mut parts = mantissa.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let frac = parts.next();
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match frac {
+        Some(f) => digits(whole) && digits(f) && !(whole.is_empty() && f.is_empty()),
+        None => !whole.is_empty() && digits(whole),
+    };
+    let exponent_ok = match exponent {
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        }
+        None => frac.is_some(),
+    };
+    mantissa_ok && exponent_ok
+}
+
+// ---------------------------------------------------------------------------------------------
+// serde
+
+/// A value with the position it came from. Deserialise it only from a [`Node`]. Compares,
+/// orders and hashes by value alone, so it can key a map looked up by plain values.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+impl<T: PartialEq> PartialEq for Spanned<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Eq> Eq for Spanned<T> {}
+
+impl<T: PartialOrd> PartialOrd for Spanned<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.value.partial_cmp(&other.value)
+    }
+}
+
+impl<T: Ord> Ord for Spanned<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.value.cmp(&other.value)
+    }
+}
+
+impl<T: std::hash::Hash> std::hash::Hash for Spanned<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value.hash(state)
+    }
+}
+
+impl std::borrow::Borrow<str> for Spanned<String> {
+    fn borrow(&self) -> &str {
+        &self.value
+    }
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, pos: Pos) -> Self {
+        Spanned { value, pos }
+    }
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+const SPANNED: &str = "$pitrix::Spanned";
+const SPANNED_FIELDS: [&str; 3] = ["$line", "$column", "$value"];
+
+impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpannedVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: de::Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
+            type Value = Spanned<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value with a position")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spanned<T>, A::Error> {
+                let mut line = 0u32;
+                let mut column = 0u32;
+                while let Some(key) = map.next_key::<&str>()? {
+                    match key {
+                        "$line" => line = map.next_value()?,
+                        "$column" => column = map.next_value()?,
+                        _ => {
+                            let value = map.next_value()?;
+                            return Ok(Spanned {
+                                value,
+                                pos: Pos { line, column },
+                            });
+                        }
+                    }
+                }
+                Err(de::Error::custom("positioned value without a value"))
+            }
+        }
+        deserializer.deserialize_struct(
+            SPANNED,
+            &SPANNED_FIELDS,
+            SpannedVisitor(std::marker::PhantomData),
+        )
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Spanned<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// Why a node did not fit the type asked of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeError {
+    pub message: String,
+    pub pos: Option<Pos>,
+    /// Set for unknown keys and values: what was given and what is allowed there.
+    pub unknown: Option<Unknown>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unknown {
+    pub given: String,
+    pub expected: Vec<&'static str>,
+    /// A key of a mapping, rather than a value from a fixed set.
+    pub is_key: bool,
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<M: fmt::Display>(msg: M) -> Self {
+        DeError {
+            message: msg.to_string(),
+            pos: None,
+            unknown: None,
+        }
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        DeError {
+            message: format!("unknown key `{field}`"),
+            pos: None,
+            unknown: Some(Unknown {
+                given: field.to_string(),
+                expected: expected.to_vec(),
+                is_key: true,
+            }),
+        }
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        DeError {
+            message: format!(
+                "`{variant}` is not one of {}",
+                expected
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            pos: None,
+            unknown: Some(Unknown {
+                given: variant.to_string(),
+                expected: expected.to_vec(),
+                is_key: false,
+            }),
+        }
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        DeError::custom(format!("missing required key `{field}`"))
+    }
+}
+
+impl DeError {
+    fn at(mut self, pos: Pos) -> Self {
+        self.pos.get_or_insert(pos);
+        self
+    }
+}
+
+/// Deserialises a `T` from a node; errors carry the position of the innermost node at fault.
+pub fn from_node<'de, T: de::Deserialize<'de>>(node: &'de Node) -> Result<T, DeError> {
+    T::deserialize(node)
+}
+
+impl<'de> de::Deserializer<'de> for &'de Node {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let result = match &self.value {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(*b),
+            Value::Int(i) => visitor.visit_i64(*i),
+            Value::Float(f) => visitor.visit_f64(*f),
+            Value::String(s) => visitor.visit_borrowed_str(s),
+            Value::Seq(items) => visitor.visit_seq(NodeSeq(items.iter())),
+            Value::Map(entries) => visitor.visit_map(NodeMap {
+                entries: entries.iter(),
+                value: None,
+            }),
+        };
+        result.map_err(|e| e.at(self.pos))
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.value {
+            Value::String(s) => visitor
+                .visit_borrowed_str(s)
+                .map_err(|e: DeError| e.at(self.pos)),
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                let text = self.scalar_text().unwrap_or_default();
+                visitor
+                    .visit_string(text)
+                    .map_err(|e: DeError| e.at(self.pos))
+            }
+            _ => Err(
+                DeError::custom(format!("expected a string, found {}", self.type_name()))
+                    .at(self.pos),
+            ),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.value {
+            Value::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        if name == SPANNED {
+            return visitor.visit_map(SpannedAccess {
+                pos: self.pos,
+                inner: self,
+                step: 0,
+            });
+        }
+        match &self.value {
+            // An empty file or key is an empty mapping: every key optional means valid.
+            Value::Null => visitor
+                .visit_map(NodeMap {
+                    entries: [].iter(),
+                    value: None,
+                })
+                .map_err(|e| e.at(self.pos)),
+            Value::Map(_) => self.deserialize_any(visitor),
+            _ => {
+                let _ = fields;
+                Err(
+                    DeError::custom(format!("expected a mapping, found {}", self.type_name()))
+                        .at(self.pos),
+                )
+            }
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.value {
+            Value::Null => visitor.visit_map(NodeMap {
+                entries: [].iter(),
+                value: None,
+            }),
+            Value::Map(_) => self.deserialize_any(visitor),
+            _ => Err(
+                DeError::custom(format!("expected a mapping, found {}", self.type_name()))
+                    .at(self.pos),
+            ),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.value {
+            Value::Null => visitor.visit_seq(NodeSeq([].iter())),
+            Value::Seq(_) => self.deserialize_any(visitor),
+            _ => Err(
+                DeError::custom(format!("expected a list, found {}", self.type_name()))
+                    .at(self.pos),
+            ),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match &self.value {
+            Value::String(s) => visitor
+                .visit_enum(s.as_str().into_deserializer())
+                .map_err(|e: DeError| e.at(self.pos)),
+            _ => Err(
+                DeError::custom(format!("expected a string, found {}", self.type_name()))
+                    .at(self.pos),
+            ),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit
+        unit_struct tuple tuple_struct identifier ignored_any
+    }
+}
+
+struct NodeSeq<'de>(std::slice::Iter<'de, Node>);
+
+impl<'de> SeqAccess<'de> for NodeSeq<'de> {
+    type Error = DeError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        match self.0.next() {
+            Some(node) => seed.deserialize(node).map(Some).map_err(|e| e.at(node.pos)),
+            None => Ok(None),
+        }
+    }
+}
+
+struct NodeMap<'de> {
+    entries: std::slice::Iter<'de, (Key, Node)>,
+    value: Option<&'de Node>,
+}
+
+impl<'de> MapAccess<'de> for NodeMap<'de> {
+    type Error = DeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        match self.entries.next() {
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(KeyDeserializer(key))
+                    .map(Some)
+                    .map_err(|e| e.at(key.pos))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let node = self
+            .value
+            .take()
+            .ok_or_else(|| DeError::custom("value without a key"))?;
+        seed.deserialize(node).map_err(|e| e.at(node.pos))
+    }
+}
+
+/// Feeds a [`Spanned`] its position, then its value from `inner`.
+struct SpannedAccess<D> {
+    pos: Pos,
+    inner: D,
+    step: u8,
+}
+
+impl<'de, D: de::Deserializer<'de, Error = DeError> + Copy> MapAccess<'de> for SpannedAccess<D> {
+    type Error = DeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some(key) = SPANNED_FIELDS.get(self.step as usize) else {
+            return Ok(None);
+        };
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        self.step += 1;
+        match self.step {
+            1 => seed.deserialize(self.pos.line.into_deserializer()),
+            2 => seed.deserialize(self.pos.column.into_deserializer()),
+            _ => seed.deserialize(self.inner),
+        }
+    }
+}
+
+/// Mapping keys are strings, and may be [`Spanned`].
+#[derive(Clone, Copy)]
+struct KeyDeserializer<'de>(&'de Key);
+
+impl<'de> de::Deserializer<'de> for KeyDeserializer<'de> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_borrowed_str(&self.0.text)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        if name == SPANNED {
+            visitor.visit_map(SpannedAccess {
+                pos: self.0.pos,
+                inner: self,
+                step: 0,
+            })
+        } else {
+            Err(DeError::custom("expected a mapping, found a key"))
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Doc {
+        display_name: Option<Spanned<String>>,
+        count: Option<u32>,
+        version: Option<Spanned<String>>,
+        sub: Option<Sub>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Sub {
+        #[allow(dead_code)]
+        x: Option<String>,
+    }
+
+    fn doc(text: &str) -> Result<Doc, DeError> {
+        let node = parse(text).expect("parses");
+        from_node(&node)
+    }
+
+    #[test]
+    fn positions_of_values() {
+        let d = doc("count: 3\ndisplayName: Nginx\n").unwrap();
+        let name = d.display_name.unwrap();
+        assert_eq!(name.value, "Nginx");
+        assert_eq!(
+            name.pos,
+            Pos {
+                line: 2,
+                column: 14
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_key_points_at_key() {
+        let e = doc("displayName: x\nsub:\n  x: a\n  yy: b\n").unwrap_err();
+        assert_eq!(e.pos, Some(Pos { line: 4, column: 3 }));
+        let unknown = e.unknown.unwrap();
+        assert_eq!(
+            (unknown.given.as_str(), unknown.expected),
+            ("yy", vec!["x"])
+        );
+    }
+
+    #[test]
+    fn type_error_points_at_value() {
+        let e = doc("count: many\n").unwrap_err();
+        assert_eq!(e.pos, Some(Pos { line: 1, column: 8 }));
+        let e = doc("displayName: [1]\n").unwrap_err();
+        assert!(e.message.contains("expected a string"), "{}", e.message);
+    }
+
+    #[test]
+    fn numbers_read_as_strings_keep_their_text() {
+        let d = doc("version: 1.10\n").unwrap();
+        assert_eq!(d.version.unwrap().value, "1.10");
+    }
+
+    #[test]
+    fn scalars_resolve_by_core_schema() {
+        let node = parse("a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 1.2.3\ng: 0x1f\n").unwrap();
+        let json = node.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": "1.2.3", "g": 31})
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(e.pos.line, 3);
+        assert!(e.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.pos.line >= 1);
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(e.message.contains("several"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let prev = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+            ));
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("nodes"), "{}", e.message);
+    }
+
+    #[test]
+    fn empty_document_is_an_empty_struct() {
+        let d = doc("").unwrap();
+        assert!(d.display_name.is_none());
+    }
+}

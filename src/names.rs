@@ -1,0 +1,119 @@
+//! Kubernetes name rules and KubeSphere's ID rules (reference §3), in one place so that
+//! validation and compilation can never disagree.
+
+use md5::{Digest as _, Md5};
+use sha1::Sha1;
+
+/// Longest label value, and so longest app ID, version ID and repo name.
+pub const MAX_LABEL_VALUE: usize = 63;
+/// Longest release name: `helm-uninstall-<release>-<6>` must stay a 63-character label value.
+pub const MAX_RELEASE_NAME: usize = 41;
+
+/// Why a name is not a DNS-1123 label, if it is not.
+pub fn dns1123_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > MAX_LABEL_VALUE {
+        return Err(format!(
+            "must be at most {MAX_LABEL_VALUE} characters (is {})",
+            name.len()
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("must consist of lowercase letters, digits and '-'".into());
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// Whether `name` is a DNS-1123 subdomain (dot-separated labels, at most 253 characters).
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && !name.is_empty()
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// `GenerateShortNameMD5Hash`: a chart's name as KubeSphere shortens it for app IDs.
+pub fn short_name(chart: &str) -> String {
+    let lower = chart.to_lowercase();
+    if lower.len() <= 14 && is_dns1123_subdomain(&lower) {
+        return lower;
+    }
+    hex(&Md5::digest(lower.as_bytes()))[..10].to_string()
+}
+
+/// `FormatVersion`: the version part of a version ID. Not lowercased first, so any capital
+/// letter sends a version to the SHA-1 fallback.
+pub fn version_slug(version: &str) -> String {
+    if is_dns1123_subdomain(version) {
+        return version.to_string();
+    }
+    hex(&Sha1::digest(version.as_bytes()))[..12].to_string()
+}
+
+/// An ApplicationVersion's name: `<app>-<version slug>`.
+pub fn version_id(app_id: &str, version: &str) -> String {
+    format!("{app_id}-{}", version_slug(version))
+}
+
+/// The app ID KubeSphere gives a chart of a synced repo: `<repo>-<short name>`.
+pub fn repo_app_id(repo: &str, chart: &str) -> String {
+    format!("{repo}-{}", short_name(chart))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The examples of reference §3, computed by KubeSphere's own functions.
+    #[test]
+    fn short_names() {
+        assert_eq!(short_name("nginx"), "nginx");
+        assert_eq!(short_name("kube-prometheus-stack"), "d8074874fa");
+        assert_eq!(short_name("mysql_chart"), "5ec895f198");
+        assert_eq!(short_name("NGINX"), "nginx");
+    }
+
+    #[test]
+    fn version_slugs() {
+        assert_eq!(version_slug("1.2.3"), "1.2.3");
+        assert_eq!(version_slug("v1.2.3"), "v1.2.3");
+        assert_eq!(version_slug("1.0.0-rc.1"), "1.0.0-rc.1");
+        assert_eq!(version_slug("1.0.0+build.1"), "04143de7f44b");
+        assert_eq!(version_slug("V1.0"), "f319c8825e2c");
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(repo_app_id("bitnami", "nginx"), "bitnami-nginx");
+        assert_eq!(
+            version_id("bitnami-nginx", "15.0.1"),
+            "bitnami-nginx-15.0.1"
+        );
+    }
+
+    #[test]
+    fn labels() {
+        assert!(dns1123_label("web-1").is_ok());
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(dns1123_label(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Charts: Chart.yaml as Helm validates it, the version it is filed under, and the 1 MiB
+//! ConfigMap storage budget.
+
+use crate::catalog::{App, Catalog, ChartMeta, Version, VersionSource};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
+use crate::load::yaml::Spanned;
+
+/// KubeSphere's upload limit when packages live in ConfigMaps (reference §4).
+pub const MAX_PACKAGE_BYTES: usize = 1_048_576;
+
+pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
+    for app in &catalog.apps {
+        for v in &app.versions {
+            check_package_size(v, diags);
+            if let Some(meta) = &v.chart {
+                check_chart_meta(app, v, meta, diags);
+            }
+        }
+        check_version_intents(app, diags);
+    }
+}
+
+fn check_package_size(v: &Version, diags: &mut Diagnostics) {
+    if v.package.len() > MAX_PACKAGE_BYTES {
+        diags.push(
+            Diagnostic::error(
+                Code::PackageTooLarge,
+                format!(
+                    "version {} packs to {} bytes; KubeSphere stores at most {MAX_PACKAGE_BYTES} bytes (1 MiB) per version",
+                    v.path.display(),
+                    v.package.len()
+                ),
+            )
+            .in_file(&v.path)
+            .hint("packages live in a ConfigMap: drop large files with .helmignore, or publish the chart in a synced repo"),
+        );
+    }
+}
+
+/// Chart.yaml's checks, as Helm's `Metadata.Validate` and KubeSphere's upload do them.
+fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagnostics) {
+    let at = |pos: Option<Pos>| if meta.in_archive { None } else { pos };
+    let err = |code: Code, message: String, pos: Option<Pos>| {
+        let message = if meta.in_archive {
+            format!("{message} (Chart.yaml inside {})", v.path.display())
+        } else {
+            message
+        };
+        Diagnostic::error(code, message)
+            .in_file(&meta.file)
+            .at_opt(at(pos))
+    };
+    let pos_of = |s: &Option<Spanned<String>>| s.as_ref().map(|s| s.pos);
+
+    match meta.api_version.as_ref().map(|s| s.value.as_str()) {
+        Some("v1" | "v2") => {}
+        Some(other) => diags.push(
+            err(
+                Code::ChartInvalid,
+                format!("apiVersion `{other}` is not a Helm chart API version"),
+                pos_of(&meta.api_version),
+            )
+            .hint("use `apiVersion: v2` (Helm 3)"),
+        ),
+        None => diags.push(
+            err(
+                Code::ChartInvalid,
+                "Chart.yaml has no `apiVersion`".into(),
+                None,
+            )
+            .hint("add `apiVersion: v2`"),
+        ),
+    }
+    match meta.name.as_ref().map(|s| s.value.as_str()) {
+        None | Some("") => diags.push(err(
+            Code::ChartInvalid,
+            "Chart.yaml has no `name`".into(),
+            None,
+        )),
+        Some(n) if n.contains(['/', '\\']) || n == "." || n == ".." => diags.push(err(
+            Code::ChartInvalid,
+            format!("chart name `{n}` must be a bare file name"),
+            pos_of(&meta.name),
+        )),
+        Some(_) => {}
+    }
+    if let Some(t) = &meta.chart_type {
+        if !matches!(t.value.as_str(), "application" | "library") {
+            diags.push(
+                err(
+                    Code::ChartInvalid,
+                    format!(
+                        "chart type `{}` is neither `application` nor `library`",
+                        t.value
+                    ),
+                    Some(t.pos),
+                )
+                .hint("Helm accepts only these two types"),
+            );
+        } else if t.value == "library" {
+            diags.push(
+                err(Code::ChartInvalid, "a library chart cannot be installed as an app".into(), Some(t.pos))
+                    .hint("library charts are dependencies of other charts; publish them in a Helm repo instead"),
+            );
+        }
+    }
+    match &meta.version {
+        None => diags.push(err(
+            Code::ChartInvalid,
+            "Chart.yaml has no `version`".into(),
+            None,
+        )),
+        Some(version) => {
+            if let Err(e) = semver::Version::parse(&version.value) {
+                diags.push(
+                    err(
+                        Code::ChartVersionNotSemver,
+                        format!("chart version `{}` is not SemVer 2: {e}", version.value),
+                        Some(version.pos),
+                    )
+                    .hint("Helm and KubeSphere require SemVer 2, e.g. `1.2.0` or `1.2.0-rc.1`"),
+                );
+            }
+            if version.value != v.name {
+                let filed = match v.source {
+                    VersionSource::ChartArchive => format!("{}.tgz", version.value),
+                    _ => version.value.clone(),
+                };
+                diags.push(
+                    err(
+                        Code::ChartVersionMismatch,
+                        format!(
+                            "app `{}` files this chart as version `{}`, but its Chart.yaml says `{}`",
+                            app.name, v.name, version.value
+                        ),
+                        Some(version.pos),
+                    )
+                    .hint(format!("rename {} to {filed}, or set the chart's version to `{}`", v.path.display(), v.name)),
+                );
+            }
+        }
+    }
+}
+
+/// Every version app.yaml gives a state must exist.
+fn check_version_intents(app: &App, diags: &mut Diagnostics) {
+    for key in app.spec.versions.keys() {
+        if app.version(&key.value).is_none() {
+            let known: Vec<&str> = app.versions.iter().map(|v| v.name.as_str()).collect();
+            let d = Diagnostic::error(
+                Code::UnknownVersion,
+                format!(
+                    "app.yaml sets the state of version `{}`, which app `{}` does not have",
+                    key.value, app.name
+                ),
+            )
+            .in_file(&app.file)
+            .at(key.pos);
+            diags.push(
+                match crate::diagnostics::did_you_mean(&key.value, known.iter().copied()) {
+                    Some(m) => d.hint(format!("did you mean `{m}`?")),
+                    None => d.hint(format!(
+                        "add the chart as {}/{}/ or {}/{}.tgz",
+                        app.dir.display(),
+                        key.value,
+                        app.dir.display(),
+                        key.value
+                    )),
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Stage 2, validate: rules over the loaded catalog, each finding a diagnostic with a stable
+//! code, the file and position, and a hint. Rules never stop at the first finding.
+
+mod charts;
+mod images;
+mod names;
+mod references;
+mod repos;
+
+use crate::catalog::Catalog;
+use crate::diagnostics::Diagnostics;
+
+/// Every rule over the catalog.
+pub fn validate(catalog: &Catalog) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    names::check(catalog, &mut diags);
+    repos::check(catalog, &mut diags);
+    charts::check(catalog, &mut diags);
+    images::check(catalog, &mut diags);
+    references::check(catalog, &mut diags);
+    diags
+}

@@ -1,0 +1,116 @@
+//! Names: DNS-1123 labels, the length budgets of derived IDs, unique release names.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::catalog::{AppRef, Catalog};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
+use crate::load::SETTINGS_FILE;
+use crate::names::{self, MAX_LABEL_VALUE, MAX_RELEASE_NAME};
+use crate::objects::labels;
+
+fn label(what: &str, name: &str, file: &Path, pos: Option<Pos>, diags: &mut Diagnostics) -> bool {
+    match names::dns1123_label(name) {
+        Ok(()) => true,
+        Err(why) => {
+            diags.push(
+                Diagnostic::error(Code::InvalidName, format!("{what} name `{name}` {why}"))
+                    .in_file(file)
+                    .at_opt(pos)
+                    .hint(format!(
+                        "{what} names become Kubernetes names and label values: lowercase letters, digits and '-', at most {MAX_LABEL_VALUE} characters"
+                    )),
+            );
+            false
+        }
+    }
+}
+
+pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
+    let name = &catalog.settings.catalog.name;
+    if !name.get_ref().is_empty() {
+        label(
+            "catalog",
+            name.get_ref(),
+            Path::new(SETTINGS_FILE),
+            catalog.name_pos,
+            diags,
+        );
+    }
+    for c in &catalog.categories {
+        label("category", &c.name, &c.file, None, diags);
+    }
+    for r in &catalog.repos {
+        if label("repo", &r.name, &r.file, None, diags) && r.name == labels::UPLOAD_REPO {
+            diags.push(
+                Diagnostic::error(Code::ReservedName, "a repo cannot be named `upload`")
+                    .in_file(&r.file)
+                    .hint("KubeSphere labels uploaded apps `repo-name=upload`; rename the file"),
+            );
+        }
+    }
+    for app in &catalog.apps {
+        if !label("app", &app.name, &app.file, None, diags) {
+            continue;
+        }
+        for v in &app.versions {
+            let id = names::version_id(&app.name, &v.name);
+            if id.len() > MAX_LABEL_VALUE {
+                diags.push(
+                    Diagnostic::error(
+                        Code::NameTooLong,
+                        format!("version ID `{id}` is {} characters; at most {MAX_LABEL_VALUE} fit a label value", id.len()),
+                    )
+                    .in_file(&v.path)
+                    .hint("shorten the app directory name or the version"),
+                );
+            }
+        }
+    }
+    check_releases(catalog, diags);
+}
+
+fn check_releases(catalog: &Catalog, diags: &mut Diagnostics) {
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    let mut checked_dirs = std::collections::BTreeSet::new();
+    for r in &catalog.releases {
+        if checked_dirs.insert((&r.cluster, &r.namespace)) {
+            let dir = r.file.parent().unwrap_or(Path::new(""));
+            label("cluster", &r.cluster, dir, None, diags);
+            label("namespace", &r.namespace, dir, None, diags);
+        }
+        if label("release", &r.name, &r.file, None, diags) && r.name.len() > MAX_RELEASE_NAME {
+            diags.push(
+                Diagnostic::error(
+                    Code::NameTooLong,
+                    format!("release name `{}` is {} characters; at most {MAX_RELEASE_NAME} are allowed", r.name, r.name.len()),
+                )
+                .in_file(&r.file)
+                .hint("KubeSphere names the uninstall Job `helm-uninstall-<release>-<6 chars>`, which must fit 63 characters"),
+            );
+        }
+        if let Some(first) = seen.insert(&r.name, &r.file) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateRelease,
+                    format!("release `{}` is also defined in {}", r.name, first.display()),
+                )
+                .in_file(&r.file)
+                .hint("ApplicationRelease is cluster-scoped: a release name is unique across all clusters and namespaces"),
+            );
+        }
+        if let AppRef::Repo { repo, chart } = r.app_ref() {
+            let id = names::version_id(&names::repo_app_id(repo, chart), &r.spec.version.value);
+            if id.len() > MAX_LABEL_VALUE {
+                diags.push(
+                    Diagnostic::error(
+                        Code::NameTooLong,
+                        format!("version ID `{id}` is {} characters; at most {MAX_LABEL_VALUE} fit a label value", id.len()),
+                    )
+                    .in_file(&r.file)
+                    .at(r.spec.app.pos),
+                );
+            }
+        }
+    }
+}
