@@ -137,10 +137,10 @@ fn manifests_in_namespace(package: &[u8], namespace: &str) -> String {
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if !CLUSTER_SCOPED.contains(&kind) {
-            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                metadata.insert("namespace".into(), namespace.into());
-            }
+        if !CLUSTER_SCOPED.contains(&kind)
+            && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            metadata.insert("namespace".into(), namespace.into());
         }
         if !out.is_empty() {
             out.push_str("---\n");

@@ -23,6 +23,8 @@ const MAX_NODES: usize = 100_000;
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
+    /// A plain scalar's text as written, where `value` lost it (`1.10` read as a number).
+    pub raw: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,12 +54,11 @@ pub struct SyntaxError {
 }
 
 impl Node {
+    /// The scalar as text, as it is written in the file.
     fn scalar_text(&self) -> Option<String> {
         match &self.value {
             Value::String(s) => Some(s.clone()),
-            Value::Bool(b) => Some(b.to_string()),
-            Value::Int(i) => Some(i.to_string()),
-            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Null => self.raw.clone(),
             _ => None,
         }
     }
@@ -116,6 +117,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         0 => Ok(Node {
             value: Value::Null,
             pos: Pos { line: 1, column: 1 },
+            raw: None,
         }),
         1 => Ok(docs.remove(0)),
         _ => Err(SyntaxError {
@@ -187,10 +189,7 @@ impl Builder {
             Some(Frame::Seq(_, _, items)) => items.push(node),
             Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
                 None => {
-                    let Some(text) = node.scalar_text().or(match node.value {
-                        Value::Null => Some(String::new()),
-                        _ => None,
-                    }) else {
+                    let Some(text) = node.scalar_text() else {
                         let pos = node.pos;
                         self.fail("mapping keys must be plain strings", pos);
                         return;
@@ -229,8 +228,9 @@ impl MarkedEventReceiver for Builder {
         let pos = pos_of(&mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let value = resolve_scalar(text, style, tag.as_ref());
-                let node = Node { value, pos };
+                let value = resolve_scalar(&text, style, tag.as_ref());
+                let raw = (!matches!(value, Value::String(_))).then_some(text);
+                let node = Node { value, pos, raw };
                 self.nodes += 1;
                 self.push(node, anchor);
             }
@@ -244,6 +244,7 @@ impl MarkedEventReceiver for Builder {
                         Node {
                             value: Value::Seq(items),
                             pos: p,
+                            raw: None,
                         },
                         a,
                     ),
@@ -251,6 +252,7 @@ impl MarkedEventReceiver for Builder {
                         Node {
                             value: Value::Map(entries),
                             pos: p,
+                            raw: None,
                         },
                         a,
                     ),
@@ -275,20 +277,17 @@ impl MarkedEventReceiver for Builder {
 }
 
 /// YAML 1.2 core schema for plain scalars; quoted and block scalars are strings.
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if let Some(tag) = tag {
-        if tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:" {
-            match tag.suffix.as_str() {
-                "str" => return Value::String(text),
-                "int" | "float" | "bool" | "null" => {}
-                _ => return Value::String(text),
-            }
-        }
+fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+    if let Some(tag) = tag
+        && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:")
+        && !matches!(tag.suffix.as_str(), "int" | "float" | "bool" | "null")
+    {
+        return Value::String(text.to_string());
     }
     if style != TScalarStyle::Plain {
-        return Value::String(text);
+        return Value::String(text.to_string());
     }
-    match text.as_str() {
+    match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
@@ -299,15 +298,15 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
-    if let Some(i) = parse_int(&text) {
+    if let Some(i) = parse_int(text) {
         return Value::Int(i);
     }
-    if looks_like_float(&text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
-    Value::String(text)
+    Value::String(text.to_string())
 }
 
 fn parse_int(text: &str) -> Option<i64> {
@@ -798,8 +797,10 @@ mod tests {
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
     struct Doc {
         display_name: Option<Spanned<String>>,
+        #[allow(dead_code)]
         count: Option<u32>,
         version: Option<Spanned<String>>,
+        #[allow(dead_code)]
         sub: Option<Sub>,
     }
 
@@ -862,6 +863,16 @@ mod tests {
             json,
             serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": "1.2.3", "g": 31})
         );
+    }
+
+    #[test]
+    fn keys_keep_their_text() {
+        let node = parse("versions:\n  1.10: {}\n  1.0.0: {}\n  true: {}\n").unwrap();
+        let Value::Map(entries) = &node.get("versions").unwrap().value else {
+            panic!("a mapping")
+        };
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.text.as_str()).collect();
+        assert_eq!(keys, ["1.10", "1.0.0", "true"]);
     }
 
     #[test]

@@ -35,18 +35,18 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
                     .hint("remove `user:password@` and use `credentials: {usernameEnv: …, passwordEnv: …}`"),
             );
         }
-        if let Some(period) = &spec.sync_period {
-            if let Err(why) = parse_seconds(&period.value) {
-                diags.push(
-                    Diagnostic::error(
-                        Code::InvalidDuration,
-                        format!("syncPeriod `{}`: {why}", period.value),
-                    )
-                    .in_file(&repo.file)
-                    .at(period.pos)
-                    .hint("write a duration like `1h`, `30m` or `0` (never sync automatically)"),
-                );
-            }
+        if let Some(period) = &spec.sync_period
+            && let Err(why) = parse_seconds(&period.value)
+        {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidDuration,
+                    format!("syncPeriod `{}`: {why}", period.value),
+                )
+                .in_file(&repo.file)
+                .at(period.pos)
+                .hint("write a duration like `1h`, `30m` or `0` (never sync automatically)"),
+            );
         }
         if let Some(creds) = &spec.credentials {
             let vars = [&creds.value.username_env, &creds.value.password_env];
