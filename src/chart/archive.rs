@@ -132,7 +132,7 @@ impl<R: Read> Read for Budget<'_, R> {
             self.remaining = 0;
             return Err(io::Error::other("decompressed size limit exceeded"));
         }
-        self.remaining -= got;
+        self.remaining = self.remaining.saturating_sub(got);
         Ok(n)
     }
 }
@@ -271,7 +271,8 @@ impl<'l> State<'l> {
         })?;
         let (top, rel) = split_entry_name(name)?;
 
-        let mode = header.mode().map_err(|_| corrupt("malformed mode field"))?;
+        let mode =
+            parse_numeric(&header.as_old().mode).ok_or_else(|| corrupt("malformed mode field"))?;
         let size = header
             .entry_size()
             .map_err(|_| corrupt("malformed size field"))?;
@@ -320,6 +321,7 @@ impl<'l> State<'l> {
                 return Err(ChartError::MultipleTopDirs {
                     first: first.clone(),
                     second: top.to_string(),
+                    path: shown,
                 });
             }
             Some(_) => {}
@@ -353,7 +355,7 @@ impl<'l> State<'l> {
         if got != size {
             return Err(corrupt("file data is truncated"));
         }
-        self.remaining -= got;
+        self.remaining = self.remaining.saturating_sub(got);
         self.files.insert(rel, data);
         Ok(())
     }
@@ -480,6 +482,35 @@ fn parse_pax(mut data: &[u8]) -> Result<PaxInfo, &'static str> {
     Ok(info)
 }
 
+/// A numeric header field read as Go's `archive/tar` does: base-256 when the
+/// high bit is set, otherwise octal with surrounding spaces and NULs trimmed,
+/// where an empty field means 0.
+fn parse_numeric(field: &[u8]) -> Option<u64> {
+    if let Some((&first, rest)) = field.split_first()
+        && first & 0x80 != 0
+    {
+        if first & 0x40 != 0 {
+            return None; // negative
+        }
+        return rest.iter().try_fold(u64::from(first & 0x3f), |acc, &b| {
+            acc.checked_mul(256)?.checked_add(u64::from(b))
+        });
+    }
+    let is_pad = |b: &u8| *b == b' ' || *b == 0;
+    let start = field.iter().position(|b| !is_pad(b)).unwrap_or(field.len());
+    let end = field
+        .iter()
+        .rposition(|b| !is_pad(b))
+        .map_or(start, |i| i + 1);
+    let digits = field.get(start..end).unwrap_or_default();
+    if digits.is_empty() {
+        return Some(0);
+    }
+    let digits = digits.split(|&b| b == 0).next().unwrap_or_default();
+    let text = std::str::from_utf8(digits).ok()?;
+    u64::from_str_radix(text, 8).ok()
+}
+
 /// A GNU long name ends at its first NUL (as Go's reader takes it).
 fn cut_at_nul(mut bytes: Vec<u8>) -> Vec<u8> {
     if let Some(nul) = bytes.iter().position(|&b| b == 0) {
@@ -506,4 +537,50 @@ fn special_kind(type_flag: u8) -> String {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_fields_parse_like_go() {
+        assert_eq!(parse_numeric(b"0000644\0"), Some(0o644));
+        assert_eq!(parse_numeric(b" 644 \0\0"), Some(0o644));
+        assert_eq!(parse_numeric(b"\0\0\0\0\0\0\0\0"), Some(0));
+        assert_eq!(
+            parse_numeric(&[0x80, 0, 0, 0, 0, 0, 0x01, 0xa4]),
+            Some(0o644)
+        );
+        assert_eq!(parse_numeric(b"64x\0"), None);
+        assert_eq!(parse_numeric(&[0xff; 8]), None);
+    }
+
+    #[test]
+    fn pax_records_parse() {
+        let info = parse_pax(b"15 path=a/b/cd\n11 size=42\n").unwrap();
+        assert_eq!(info.path.as_deref(), Some(&b"a/b/cd"[..]));
+        assert_eq!(info.size, Some(42));
+        // A value may contain a newline: lengths, not lines, delimit records.
+        let info = parse_pax(b"12 path=a\nb\n").unwrap();
+        assert_eq!(info.path.as_deref(), Some(&b"a\nb"[..]));
+        assert!(parse_pax(b"30 path=short\n").is_err());
+        assert!(parse_pax(b"x path=a\n").is_err());
+        assert!(parse_pax(b"99999999999999999999999 path=a\n").is_err());
+        assert!(parse_pax(b"22 GNU.sparse.major=1\n").unwrap().sparse);
+    }
+
+    #[test]
+    fn entry_names_split() {
+        assert_eq!(
+            split_entry_name("demo/./a//b").unwrap(),
+            ("demo", "a/b".to_string())
+        );
+        assert_eq!(
+            split_entry_name("demo\\a").unwrap(),
+            ("demo", "a".to_string())
+        );
+        assert!(split_entry_name("C:/x/y").is_err());
+        assert!(split_entry_name("\\x").is_err());
+    }
 }

@@ -39,8 +39,13 @@ pub enum ChartError {
     },
     /// No files at all (after `.helmignore`, for a directory).
     Empty,
-    /// Archive entries live under more than one top-level directory.
-    MultipleTopDirs { first: String, second: String },
+    /// Archive entries live under more than one top-level directory; `path`
+    /// is the first entry under `second`.
+    MultipleTopDirs {
+        first: String,
+        second: String,
+        path: String,
+    },
     /// An archive file entry is not inside a named top-level directory
     /// (`Chart.yaml`, `./mychart/Chart.yaml`, or the top directory itself).
     OutsideTopDir { path: String },
@@ -96,9 +101,9 @@ impl ChartError {
             | ChartError::Duplicate { path }
             | ChartError::FileDirConflict { path }
             | ChartError::InvalidName { path, .. }
+            | ChartError::MultipleTopDirs { path, .. }
             | ChartError::Io { path, .. } => Some(path),
             ChartError::TooLarge { path, .. } | ChartError::Corrupt { path, .. } => path.as_deref(),
-            ChartError::MultipleTopDirs { second, .. } => Some(second),
             ChartError::HelmIgnore { .. } => Some(".helmignore"),
             ChartError::NotGzip | ChartError::Empty => None,
         }
@@ -207,9 +212,14 @@ impl fmt::Display for ChartError {
                 write!(f, "chart archive is corrupt: {detail}")
             }
             ChartError::Empty => write!(f, "chart contains no files"),
-            ChartError::MultipleTopDirs { first, second } => write!(
+            ChartError::MultipleTopDirs {
+                first,
+                second,
+                path,
+            } => write!(
                 f,
-                "chart archive has more than one top-level directory: `{first}` and `{second}`"
+                "chart archive has more than one top-level directory: `{first}` and \
+                 `{second}` (at `{path}`)"
             ),
             ChartError::OutsideTopDir { path } => write!(
                 f,

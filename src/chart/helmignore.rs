@@ -232,11 +232,11 @@ pub(crate) fn go_match(pattern: &[u8], name: &[u8]) -> Result<bool, BadPattern> 
         }
         // Try to match the chunk at the current position.
         let attempt = match_chunk(chunk, name);
-        if let Ok(Some(after)) = attempt {
-            if after.is_empty() || !pattern.is_empty() {
-                name = after;
-                continue;
-            }
+        if let Ok(Some(after)) = attempt
+            && (after.is_empty() || !pattern.is_empty())
+        {
+            name = after;
+            continue;
         }
         attempt?;
         if star {
@@ -280,11 +280,8 @@ fn scan_chunk(pattern: &[u8]) -> (bool, &[u8], &[u8]) {
     let mut end = 0;
     while let Some(&byte) = pattern.get(end) {
         match byte {
-            b'\\' => {
-                if end + 1 < pattern.len() {
-                    end += 1;
-                }
-            }
+            // An escape also covers the next byte (if any).
+            b'\\' if end + 1 < pattern.len() => end += 1,
             b'[' => in_range = true,
             b']' => in_range = false,
             b'*' if !in_range => break,
@@ -324,11 +321,11 @@ fn match_chunk<'s>(chunk: &[u8], s: &'s [u8]) -> Result<Option<&'s [u8]>, BadPat
                 let mut matched = false;
                 let mut ranges = 0usize;
                 loop {
-                    if ranges > 0 {
-                        if let Some((&b']', rest)) = chunk.split_first() {
-                            chunk = rest;
-                            break;
-                        }
+                    if ranges > 0
+                        && let Some((&b']', rest)) = chunk.split_first()
+                    {
+                        chunk = rest;
+                        break;
                     }
                     let (lo, rest) = get_esc(chunk)?;
                     chunk = rest;

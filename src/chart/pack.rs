@@ -74,10 +74,11 @@ fn write_file(out: &mut impl Write, full: &str, data: &[u8]) -> io::Result<()> {
                 copy_field(&mut ustar.name, PAX_HEADER_NAME);
             }
             write_member(out, &mut pax, &record)?;
-            // Fallback for readers without PAX support: a harmless prefix of
-            // the path (relative, starting with the chart directory).
+            // Fallback for readers without PAX support: the start of the
+            // path (relative, inside the chart directory), non-ASCII bytes
+            // replaced by `_` so that the ustar field stays ASCII.
             if let Some(ustar) = header.as_ustar_mut() {
-                copy_field(&mut ustar.name, truncate_on_char(full, USTAR_NAME_LEN));
+                copy_field(&mut ustar.name, &ascii_fallback(full));
             }
         }
     }
@@ -144,10 +145,9 @@ fn copy_field(field: &mut [u8], value: &[u8]) {
     }
 }
 
-fn truncate_on_char(text: &str, max: usize) -> &[u8] {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.as_bytes().get(..end).unwrap_or_default()
+fn ascii_fallback(path: &str) -> Vec<u8> {
+    path.bytes()
+        .take(USTAR_NAME_LEN)
+        .map(|b| if b.is_ascii() && b != 0 { b } else { b'_' })
+        .collect()
 }

@@ -66,6 +66,19 @@ fn member(tar: &mut Vec<u8>, name: &[u8], kind: EntryType, link: &[u8], data: &[
     tar.resize(tar.len().div_ceil(512) * 512, 0);
 }
 
+/// A pre-POSIX member: type flag NUL, no ustar magic.
+fn old_style(tar: &mut Vec<u8>, name: &[u8], data: &[u8]) {
+    let mut header = Header::new_old();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.as_old_mut().linkflag = [0];
+    header.set_mode(0o644);
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    tar.extend_from_slice(header.as_bytes());
+    tar.extend_from_slice(data);
+    tar.resize(tar.len().div_ceil(512) * 512, 0);
+}
+
 fn file(tar: &mut Vec<u8>, name: &str, data: &[u8]) {
     member(tar, name.as_bytes(), EntryType::Regular, b"", data);
 }
@@ -183,17 +196,22 @@ fn helmignore_globs_dirs_anchors_and_negation() {
     );
     // Helm's negation: a negated rule ignores whatever it does not match,
     // so "keep only" lists are written negations first.
+    assert_eq!(kept("!Chart.yaml\n", &all), ["Chart.yaml"]);
+    // Directories not matching a negated rule are skipped whole.
     assert_eq!(
-        kept("!Chart.yaml\n", &all),
-        Vec::<String>::new()
-            .into_iter()
-            .chain(["Chart.yaml".to_string()])
-            .collect::<Vec<_>>()
+        kept(
+            "!*.yaml\nvalues.yaml\n",
+            &["Chart.yaml", "values.yaml", "sub/x.yaml"]
+        ),
+        ["Chart.yaml"]
     );
-    assert_eq!(
-        kept("!*.txt\n!sub/\n", &["sub/a.txt", "a.txt", "b.md"]),
-        ["a.txt"]
-    );
+    // A negated directory rule ignores every file: nothing is left.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".helmignore", b"!*.txt\n!sub/\n");
+    write(dir.path(), "a.txt", b"x");
+    write(dir.path(), "sub/a.txt", b"x");
+    let err = read_dir(dir.path(), &Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "chart-layout");
     // `.helmignore` may exclude itself.
     assert_eq!(kept(".helmignore\n", &["Chart.yaml"]), ["Chart.yaml"]);
 }
@@ -356,7 +374,7 @@ fn pack_golden_digest() {
     assert_eq!(digest(&packed), GOLDEN_DIGEST);
 }
 
-const GOLDEN_DIGEST: &str = "TBD";
+const GOLDEN_DIGEST: &str = "a0ff3efdb7209176a2ab162ff3f50207b8cae04ef0ed717bb1e323642beb3bde";
 
 #[test]
 fn gzip_header_is_fixed() {
@@ -414,6 +432,10 @@ fn tar_headers_are_fixed_and_sorted() {
         .filter(|block| block[156] == b'x' && block.starts_with(b"././@PaxHeader"))
         .count();
     assert_eq!(pax_headers, 2);
+    // Every ustar name/prefix field is plain ASCII, PAX or not.
+    for block in tar_bytes.chunks(512).filter(|b| &b[257..263] == b"ustar\0") {
+        assert!(block[..100].is_ascii() && block[345..500].is_ascii());
+    }
 }
 
 #[test]
@@ -567,6 +589,7 @@ fn oversized_files_are_refused() {
     let mut tar = Vec::new();
     let mut header = Header::new_ustar();
     header.set_path("demo/huge").unwrap();
+    header.set_mode(0o644);
     header.set_size(1 << 40);
     header.set_cksum();
     tar.extend_from_slice(header.as_bytes());
@@ -631,9 +654,15 @@ fn gzip_bomb(count: usize, each: usize, kind: EntryType) -> Vec<u8> {
 
 #[test]
 fn gzip_bomb_is_stopped_while_streaming() {
-    // 200 MiB of zeros as 50 files of 4 MiB (each under the per-file limit).
+    // 200 MiB of zeros as 50 files of 4 MiB (each under the per-file limit),
+    // compressed to ~200 KiB. Helm's limits stop it at the 26th file.
     let bomb = gzip_bomb(50, 4 * MIB as usize, EntryType::Regular);
     assert!(bomb.len() < 1024 * 1024, "bomb is {} bytes", bomb.len());
+    let err = read(&bomb).unwrap_err();
+    assert_eq!(err.code(), "chart-too-large");
+    assert_eq!(err.path(), Some("demo/f025"));
+
+    // Smaller limits stop it sooner.
     let limits = Limits {
         max_total_bytes: 16 * MIB,
         max_file_bytes: 5 * MIB,
@@ -643,7 +672,7 @@ fn gzip_bomb_is_stopped_while_streaming() {
     assert_eq!(err.path(), Some("demo/f004"));
 
     // Data that is never kept (here: directory entries' bodies) still counts
-    // against the cap on the whole decompressed stream.
+    // against the cap on the whole decompressed stream (2 * 16 MiB + 1 MiB).
     let bomb = gzip_bomb(50, 4 * MIB as usize, EntryType::Directory);
     let err = read_archive(&bomb, &limits).unwrap_err();
     assert_eq!(err.code(), "chart-too-large");
@@ -739,10 +768,10 @@ fn tolerated_variants_read_like_helm() {
     // skipped; Windows separators are normalised; `.` components dropped.
     member(&mut tar, b"./", EntryType::Directory, b"", b"");
     member(&mut tar, b"demo/", EntryType::Directory, b"", b"");
-    member(&mut tar, b"demo/templates/", EntryType::new(0), b"", b"");
+    old_style(&mut tar, b"demo/templates/", b"");
     file(&mut tar, "demo\\templates\\a.yaml", b"a");
     file(&mut tar, "demo/./values.yaml", b"v");
-    member(&mut tar, b"demo/Chart.yaml", EntryType::new(0), b"", b"c");
+    old_style(&mut tar, b"demo/Chart.yaml", b"c");
     let first = finish(tar);
     // A second gzip member, as Go's multistream reader accepts.
     let mut two = gzip(&[]);
@@ -751,4 +780,53 @@ fn tolerated_variants_read_like_helm() {
     assert_eq!(name, "demo");
     let names: Vec<&str> = chart.files.keys().map(String::as_str).collect();
     assert_eq!(names, ["Chart.yaml", "templates/a.yaml", "values.yaml"]);
+}
+
+#[test]
+fn mutated_archives_never_panic() {
+    let mut tar = Vec::new();
+    let long = format!("demo/{}/x", "l".repeat(150));
+    member(
+        &mut tar,
+        b"././@LongLink",
+        EntryType::GNULongName,
+        b"",
+        long.as_bytes(),
+    );
+    file(&mut tar, "demo/ignored", b"x");
+    file(&mut tar, "demo/Chart.yaml", b"name: demo\n");
+    member(
+        &mut tar,
+        b"././@PaxHeader",
+        EntryType::XHeader,
+        b"",
+        b"15 path=demo/p\n",
+    );
+    file(&mut tar, "demo/q", b"p");
+    tar.extend_from_slice(&[0u8; 1024]);
+    let (_, chart) = read(&gzip(&tar)).unwrap();
+    let names: Vec<&str> = chart.files.keys().map(String::as_str).collect();
+    assert_eq!(names, ["Chart.yaml", &long["demo/".len()..], "p"]);
+    // Header fields (name, mode, size, type, magic) and extension data set
+    // to a few telling values; each result must be an answer, not a panic.
+    let mut positions = Vec::new();
+    for block in (0..tar.len() - 1024).step_by(512) {
+        positions.extend((block..block + 160).chain(block + 257..block + 265));
+    }
+    positions.extend(512..512 + 161); // the GNU long name's data
+    let pax_data = tar.len() - 1024 - 1024 - 512;
+    assert_eq!(&tar[pax_data..pax_data + 3], b"15 ");
+    positions.extend(pax_data..pax_data + 15);
+    for pos in positions {
+        for value in [0u8, 0xff] {
+            let mut bad = tar.clone();
+            bad[pos] = value;
+            let _ = read(&gzip(&bad));
+        }
+    }
+    // Every truncation of the compressed stream.
+    let good = gzip(&tar);
+    for len in 0..good.len() {
+        assert!(read(&good[..len]).is_err());
+    }
 }

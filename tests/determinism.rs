@@ -1,0 +1,70 @@
+//! The same catalog compiles to the same bytes: twice in a row, and from a copy at another
+//! path whose files have other mtimes and permissions.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, SystemTime};
+
+use common::{compile_files, copy_tree, example_catalog};
+
+#[test]
+fn compiling_twice_gives_identical_bytes() {
+    let catalog = example_catalog();
+    assert_eq!(compile_files(&catalog), compile_files(&catalog));
+}
+
+#[test]
+fn a_copy_elsewhere_with_other_mtimes_gives_identical_bytes() {
+    let original = compile_files(&example_catalog());
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("some/other/place/catalog");
+    copy_tree(&example_catalog(), &copy);
+    let past = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    for entry in walkdir::WalkDir::new(&copy) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let file = fs::File::options().write(true).open(entry.path()).unwrap();
+            file.set_modified(past).unwrap();
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+    assert_eq!(original, compile_files(&copy));
+}
+
+#[test]
+fn output_is_written_whole_and_replaced_atomically() {
+    let files = compile_files(&example_catalog());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    pitrix::emit::write_atomic(&out, &files).unwrap();
+    // A second write replaces the first: a stale file from before is gone.
+    fs::write(out.join("objects/stale.yaml"), "stale").unwrap();
+    pitrix::emit::write_atomic(&out, &files).unwrap();
+    assert!(!out.join("objects/stale.yaml").exists());
+    for (path, bytes) in &files {
+        assert_eq!(
+            &fs::read(out.join(path)).unwrap(),
+            bytes,
+            "{}",
+            path.display()
+        );
+    }
+    // Nothing is left beside the output.
+    let siblings: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(siblings.len(), 1);
+}
+
+#[test]
+fn a_directory_pitrix_did_not_write_is_never_replaced() {
+    let files = compile_files(&example_catalog());
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("precious.txt"), "keep me").unwrap();
+    let err = pitrix::emit::write_atomic(tmp.path(), &files).unwrap_err();
+    assert!(err.to_string().contains("refusing"), "{err}");
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("precious.txt")).unwrap(),
+        "keep me"
+    );
+}
