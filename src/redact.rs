@@ -52,8 +52,34 @@ fn words(key: &str) -> Vec<String> {
     words
 }
 
-/// Hides the value of a `key: value` or `key = value` line whose key looks secret.
+/// Hides the user info of every URL (`https://user:password@host` → `https://***@host`).
+fn url_user_info(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| {
+                c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\''
+            })
+            .unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Hides the value of a `key: value` or `key = value` line whose key looks secret, and the
+/// user info of URLs.
 pub fn line(line: &str) -> String {
+    let line = &url_user_info(line);
     for sep in [':', '='] {
         if let Some(i) = line.find(sep) {
             let key = line[..i]
@@ -112,6 +138,14 @@ mod tests {
         assert_eq!(
             line("  passwordEnv: REPO_PASSWORD"),
             "  passwordEnv: REPO_PASSWORD"
+        );
+        assert_eq!(
+            line("url: https://admin:hunter2@charts.example.com/x?a=b@c"),
+            "url: https://***@charts.example.com/x?a=b@c"
+        );
+        assert_eq!(
+            text("see oci://u@r.io and http://h/p@x"),
+            "see oci://***@r.io and http://h/p@x"
         );
     }
 }

@@ -22,8 +22,8 @@ use crate::objects::ReviewState;
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub settings: Settings,
-    /// Where pitrix.toml names the catalog.
-    pub name_pos: Option<crate::diagnostics::Pos>,
+    /// The text of pitrix.toml, to place diagnostics about its values.
+    pub settings_text: String,
     pub categories: Vec<Category>,
     pub repos: Vec<Repo>,
     pub apps: Vec<App>,

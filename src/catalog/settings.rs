@@ -27,14 +27,16 @@ impl Settings {
     pub fn workspace(&self) -> &str {
         self.catalog
             .workspace
-            .as_deref()
+            .as_ref()
+            .map(|w| w.get_ref().as_str())
             .unwrap_or(labels::DEFAULT_WORKSPACE)
     }
 
     pub fn storage_namespace(&self) -> &str {
         self.catalog
             .storage_namespace
-            .as_deref()
+            .as_ref()
+            .map(|n| n.get_ref().as_str())
             .unwrap_or(labels::STORAGE_NAMESPACE)
     }
 
@@ -50,11 +52,13 @@ pub struct CatalogSettings {
     #[schemars(with = "String")]
     pub name: toml::Spanned<String>,
     /// Default workspace of everything (default `system-workspace`).
-    pub workspace: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub workspace: Option<toml::Spanned<String>>,
     /// `kubesphere` (KubeSphere's controllers install releases) or `standalone`.
     pub target: Option<Target>,
     /// Namespace of the chart-storage ConfigMaps (default `extension-openpitrix`).
-    pub storage_namespace: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub storage_namespace: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -68,7 +72,8 @@ pub enum Target {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvSettings {
-    pub workspace: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub workspace: Option<toml::Spanned<String>>,
     #[serde(default)]
     pub vars: serde_json::Map<String, serde_json::Value>,
 }

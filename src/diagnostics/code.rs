@@ -50,6 +50,8 @@ codes! {
     InvalidName => "invalid-name",
     /// A name or derived ID longer than KubeSphere can carry.
     NameTooLong => "name-too-long",
+    /// Two files that give one object the same name (`x.yaml` and `x.yml`, `1.0.0/` and `1.0.0.tgz`).
+    DuplicateName => "duplicate-name",
     /// Two releases with one name (ApplicationRelease is cluster-scoped).
     DuplicateRelease => "duplicate-release",
     /// A name KubeSphere reserves.

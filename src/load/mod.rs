@@ -25,7 +25,7 @@ pub const APP_FILE: &str = "app.yaml";
 /// validation can report everything in one run; never compile one that has errors.
 pub fn load(root: &Path) -> (Catalog, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let (settings, name_pos) = load_settings(root, &mut diags);
+    let (settings, settings_text) = load_settings(root, &mut diags);
     let categories = load_named_files(root, "categories", &mut diags)
         .into_iter()
         .map(|(name, file, spec)| Category { name, file, spec })
@@ -38,7 +38,7 @@ pub fn load(root: &Path) -> (Catalog, Diagnostics) {
     let releases = load_releases(root, &mut diags);
     let catalog = Catalog {
         settings,
-        name_pos,
+        settings_text,
         categories,
         repos,
         apps,
@@ -55,7 +55,7 @@ fn io_error(file: &Path, e: &std::io::Error) -> Diagnostic {
     Diagnostic::error(Code::Io, format!("cannot read {}: {e}", file.display())).in_file(file)
 }
 
-fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, Option<Pos>) {
+fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, String) {
     let placeholder = || Settings {
         catalog: CatalogSettings {
             name: toml::Spanned::new(0..0, String::new()),
@@ -76,40 +76,79 @@ fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, Option<Pos>
                     Code::MissingSettings,
                     format!("{} has no {SETTINGS_FILE}", root.display()),
                 )
+                .in_file(SETTINGS_FILE)
                 .hint("every catalog starts with pitrix.toml; `pitrix new DIR` scaffolds one"),
             );
-            return (placeholder(), None);
+            return (placeholder(), String::new());
         }
         Err(e) => {
             diags.push(io_error(Path::new(SETTINGS_FILE), &e));
-            return (placeholder(), None);
+            return (placeholder(), String::new());
         }
     };
     match toml::from_str::<Settings>(&text) {
-        Ok(s) => {
-            let pos = pos_at_offset(&text, s.catalog.name.span().start);
-            (s, Some(pos))
-        }
+        Ok(s) => (s, text),
         Err(e) => {
             let pos = e.span().map(|span| pos_at_offset(&text, span.start));
             diags.push(toml_diagnostic(&e).in_file(SETTINGS_FILE).at_opt(pos));
-            (placeholder(), None)
+            (placeholder(), text)
         }
     }
 }
 
-/// toml reports unknown keys only in its message; the allowed keys come after "expected".
+/// toml reports what went wrong only in its message; serde's wording is stable.
 fn toml_diagnostic(e: &toml::de::Error) -> Diagnostic {
     let message = e.message().to_string();
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let given = rest.split('`').next().unwrap_or_default();
-        let allowed: Vec<&str> = rest
+    // "unknown field `x`, expected one of `a`, `b`" / "unknown variant `x`, expected `a` or `b`"
+    let quoted_after = |prefix: &str| -> Option<(String, Vec<String>)> {
+        let rest = message.strip_prefix(prefix)?;
+        let given = rest.split('`').next().unwrap_or_default().to_string();
+        let allowed = rest
             .split_once("expected")
-            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .map(|(_, list)| {
+                list.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
-        return unknown_key_diagnostic(given, &allowed);
+        Some((given, allowed))
+    };
+    if let Some((given, allowed)) = quoted_after("unknown field `") {
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        return unknown_key_diagnostic(&given, &allowed);
+    }
+    if let Some((given, allowed)) = quoted_after("unknown variant `") {
+        let d = Diagnostic::error(
+            Code::InvalidValue,
+            format!("`{given}` is not one of {}", quote_list(&allowed)),
+        );
+        return match did_you_mean(&given, allowed.iter().map(String::as_str)) {
+            Some(m) => d.hint(format!("did you mean `{m}`?")),
+            None => d.hint(format!("use one of {}", quote_list(&allowed))),
+        };
+    }
+    if message.starts_with("missing field `") {
+        let key = message.split('`').nth(1).unwrap_or_default();
+        return Diagnostic::error(Code::MissingKey, format!("missing required key `{key}`")).hint(
+            format!("add `{key} = ...` to this table; `pitrix new` shows a complete pitrix.toml"),
+        );
+    }
+    if message.starts_with("invalid type") {
+        return Diagnostic::error(Code::InvalidValue, redact::text(&message))
+            .hint("see schema/pitrix.schema.json for the type of each key");
     }
     Diagnostic::error(Code::TomlSyntax, redact::text(&message))
+        .hint("pitrix.toml is TOML: `key = \"value\"` under [catalog], [vars], [env.<name>], [clusters.<name>]")
+}
+
+fn quote_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Line and column of a byte offset.
@@ -164,12 +203,15 @@ pub(crate) fn read_yaml<T: DeserializeOwned>(
 
 /// Parses YAML text into `T`; the error is a diagnostic for `file`.
 pub(crate) fn parse_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Diagnostic> {
-    let node = yaml::parse(text).map_err(|e| {
-        Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
-            .in_file(file)
-            .at(e.pos)
-    })?;
+    let node = yaml::parse(text).map_err(|e| syntax_diagnostic(&e, file))?;
     yaml::from_node(&node).map_err(|e| de_diagnostic(e).in_file(file))
+}
+
+pub(crate) fn syntax_diagnostic(e: &yaml::SyntaxError, file: &Path) -> Diagnostic {
+    Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+        .in_file(file)
+        .at(e.pos)
+        .hint("check the indentation and quoting at this line and the one before it")
 }
 
 fn de_diagnostic(e: yaml::DeError) -> Diagnostic {
@@ -179,13 +221,22 @@ fn de_diagnostic(e: yaml::DeError) -> Diagnostic {
             let d = Diagnostic::error(Code::InvalidValue, e.message.clone());
             match did_you_mean(&u.given, u.expected.iter().copied()) {
                 Some(m) => d.hint(format!("did you mean `{m}`?")),
-                None => d,
+                None => d.hint(format!(
+                    "use one of {}",
+                    u.expected
+                        .iter()
+                        .map(|x| format!("`{x}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             }
         }
         None if e.message.starts_with("missing required key") => {
             Diagnostic::error(Code::MissingKey, e.message.clone())
+                .hint("every key of each file is described in schema/ (`pitrix schema`)")
         }
-        None => Diagnostic::error(Code::InvalidValue, e.message.clone()),
+        None => Diagnostic::error(Code::InvalidValue, e.message.clone())
+            .hint("the type of every key is described in schema/ (`pitrix schema`)"),
     };
     d.at_opt(e.pos)
 }
@@ -248,7 +299,7 @@ fn load_named_files<T: DeserializeOwned + Send>(
     dir: &str,
     diags: &mut Diagnostics,
 ) -> Vec<(String, PathBuf, T)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, PathBuf, T)> = Vec::new();
     for path in read_dir_sorted(root, &root.join(dir), diags) {
         let file = rel(root, &path);
         if !path.is_file() || !is_yaml(&path) {
@@ -258,11 +309,29 @@ fn load_named_files<T: DeserializeOwned + Send>(
             ));
             continue;
         }
+        let name = file_stem(&path);
+        if let Some((_, first, _)) = out.iter().find(|(n, _, _)| n == &name) {
+            diags.push(duplicate(&file, first, &format!("`{name}`")));
+            continue;
+        }
         if let Some(spec) = read_yaml(root, &file, diags) {
-            out.push((file_stem(&path), file, spec));
+            out.push((name, file, spec));
         }
     }
     out
+}
+
+fn duplicate(file: &Path, first: &Path, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        format!(
+            "{} defines {what} again; {} already does",
+            file.display(),
+            first.display()
+        ),
+    )
+    .in_file(file)
+    .hint("one object per name: remove or rename one of the two files")
 }
 
 fn load_apps(root: &Path, diags: &mut Diagnostics) -> Vec<App> {
@@ -351,6 +420,26 @@ fn load_app(root: &Path, dir: &Path, diags: &mut Diagnostics) -> Option<App> {
         versions.extend(loaded);
     }
     versions.sort_by(|a, b| version::order(&a.name, &b.name));
+    // `1.0.0/` and `1.0.0.tgz` would be one version twice; the first in path order stays.
+    let mut unique: Vec<crate::catalog::Version> = Vec::with_capacity(versions.len());
+    for v in versions {
+        match unique.iter().find(|u| u.name == v.name) {
+            Some(first) => {
+                let (first, second) = if first.path < v.path {
+                    (&first.path, &v.path)
+                } else {
+                    (&v.path, &first.path)
+                };
+                diags.push(duplicate(
+                    second,
+                    first,
+                    &format!("version `{}` of app `{name}`", v.name),
+                ));
+            }
+            None => unique.push(v),
+        }
+    }
+    let versions = unique;
     Some(App {
         name,
         dir: dir_rel,
@@ -384,7 +473,11 @@ fn read_asset(
                 ),
             )
             .in_file(app_file)
-            .at(name.pos),
+            .at(name.pos)
+            .hint(format!(
+                "put the file in {} and name it relative to that directory",
+                app_dir.display()
+            )),
         );
         return None;
     }
@@ -501,7 +594,7 @@ fn read_values_file(
                 } else {
                     Code::InvalidValues
                 },
-                hint: d.hint.or(Some("a values file is a YAML mapping".into())),
+                hint: Some("a values file is a YAML mapping of Helm values".into()),
                 ..d
             });
             None

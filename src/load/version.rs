@@ -9,7 +9,7 @@ use crate::catalog::{ChartMeta, Version, VersionSource};
 use crate::chart::{self, ChartError, ChartFiles, Limits};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
-use super::{file_name, io_error, parse_yaml, yaml};
+use super::{file_name, io_error, parse_yaml, syntax_diagnostic, yaml};
 
 const CHART_FILE: &str = "Chart.yaml";
 
@@ -59,6 +59,9 @@ fn chart_meta(
             } else {
                 Code::ChartInvalid
             };
+            d.hint = d.hint.or(Some(
+                "Chart.yaml needs apiVersion, name and version (Helm's chart format)".into(),
+            ));
             diags.push(d);
             None
         }
@@ -77,6 +80,10 @@ fn missing_chart_file(path: &Path) -> Diagnostic {
 pub fn load_chart_dir(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<Version> {
     let files = match chart::read_dir(&root.join(path), &Limits::default()) {
         Ok(f) => f,
+        Err(ChartError::Empty) => {
+            diags.push(missing_chart_file(path));
+            return None;
+        }
         Err(e) => {
             diags.push(chart_diagnostic(&e, path));
             return None;
@@ -169,11 +176,7 @@ pub fn load_manifests(root: &Path, path: &Path, diags: &mut Diagnostics) -> Opti
         let docs = match yaml::parse_stream(text) {
             Ok(d) => d,
             Err(e) => {
-                diags.push(
-                    Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
-                        .in_file(&file)
-                        .at(e.pos),
-                );
+                diags.push(syntax_diagnostic(&e, &file));
                 continue;
             }
         };
@@ -221,7 +224,8 @@ fn check_manifest(doc: &yaml::Node, file: &Path, diags: &mut Diagnostics) {
                 "a manifest must be a mapping (a Kubernetes object)",
             )
             .in_file(file)
-            .at(doc.pos),
+            .at(doc.pos)
+            .hint("each YAML document of a YAML app is one Kubernetes object"),
         );
         return;
     };
@@ -244,7 +248,8 @@ fn check_manifest(doc: &yaml::Node, file: &Path, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::error(Code::ManifestInvalid, "manifest has no `metadata.name`")
                 .in_file(file)
-                .at(doc.pos),
+                .at(doc.pos)
+                .hint("every object needs a name; KubeSphere applies it as written"),
         );
     }
 }

@@ -248,14 +248,22 @@ impl MarkedEventReceiver for Builder {
                         },
                         a,
                     ),
-                    Some(Frame::Map(p, a, entries, _)) => (
-                        Node {
-                            value: Value::Map(entries),
-                            pos: p,
-                            raw: None,
-                        },
-                        a,
-                    ),
+                    Some(Frame::Map(p, a, entries, _)) => {
+                        // A block mapping's start event is marked after its first key;
+                        // the mapping starts where that key does.
+                        let pos = match entries.first() {
+                            Some((k, _)) if k.pos < p => k.pos,
+                            _ => p,
+                        };
+                        (
+                            Node {
+                                value: Value::Map(entries),
+                                pos,
+                                raw: None,
+                            },
+                            a,
+                        )
+                    }
                     None => return,
                 };
                 self.nodes += 1;

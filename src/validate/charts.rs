@@ -72,16 +72,18 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
         ),
     }
     match meta.name.as_ref().map(|s| s.value.as_str()) {
-        None | Some("") => diags.push(err(
-            Code::ChartInvalid,
-            "Chart.yaml has no `name`".into(),
-            None,
-        )),
-        Some(n) if n.contains(['/', '\\']) || n == "." || n == ".." => diags.push(err(
-            Code::ChartInvalid,
-            format!("chart name `{n}` must be a bare file name"),
-            pos_of(&meta.name),
-        )),
+        None | Some("") => diags.push(
+            err(Code::ChartInvalid, "Chart.yaml has no `name`".into(), None)
+                .hint(format!("add `name: {}`", app.name)),
+        ),
+        Some(n) if n.contains(['/', '\\']) || n == "." || n == ".." => diags.push(
+            err(
+                Code::ChartInvalid,
+                format!("chart name `{n}` must be a bare file name"),
+                pos_of(&meta.name),
+            )
+            .hint("Helm refuses chart names with path separators"),
+        ),
         Some(_) => {}
     }
     if let Some(t) = &meta.chart_type {
@@ -105,11 +107,17 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
         }
     }
     match &meta.version {
-        None => diags.push(err(
-            Code::ChartInvalid,
-            "Chart.yaml has no `version`".into(),
-            None,
-        )),
+        None => diags.push(
+            err(
+                Code::ChartInvalid,
+                "Chart.yaml has no `version`".into(),
+                None,
+            )
+            .hint(format!(
+                "add `version: {}`, the version it is filed under",
+                v.name
+            )),
+        ),
         Some(version) => {
             if let Err(e) = semver::Version::parse(&version.value) {
                 diags.push(

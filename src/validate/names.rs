@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::catalog::{AppRef, Catalog};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
-use crate::load::SETTINGS_FILE;
+use crate::load::yaml::Spanned;
+use crate::load::{SETTINGS_FILE, pos_at_offset};
 use crate::names::{self, MAX_LABEL_VALUE, MAX_RELEASE_NAME};
 use crate::objects::labels;
 
@@ -26,17 +27,49 @@ fn label(what: &str, name: &str, file: &Path, pos: Option<Pos>, diags: &mut Diag
     }
 }
 
+/// Where a pitrix.toml value is.
+fn settings_pos(catalog: &Catalog, span: std::ops::Range<usize>) -> Option<Pos> {
+    (!catalog.settings_text.is_empty()).then(|| pos_at_offset(&catalog.settings_text, span.start))
+}
+
 pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
+    let settings = Path::new(SETTINGS_FILE);
     let name = &catalog.settings.catalog.name;
     if !name.get_ref().is_empty() {
         label(
             "catalog",
             name.get_ref(),
-            Path::new(SETTINGS_FILE),
-            catalog.name_pos,
+            settings,
+            settings_pos(catalog, name.span()),
             diags,
         );
     }
+    if let Some(ns) = &catalog.settings.catalog.storage_namespace {
+        label(
+            "storage namespace",
+            ns.get_ref(),
+            settings,
+            settings_pos(catalog, ns.span()),
+            diags,
+        );
+    }
+    let settings_workspaces = catalog.settings.catalog.workspace.iter().chain(
+        catalog
+            .settings
+            .env
+            .values()
+            .filter_map(|e| e.workspace.as_ref()),
+    );
+    for ws in settings_workspaces {
+        label(
+            "workspace",
+            ws.get_ref(),
+            settings,
+            settings_pos(catalog, ws.span()),
+            diags,
+        );
+    }
+    check_workspaces(catalog, diags);
     for c in &catalog.categories {
         label("category", &c.name, &c.file, None, diags);
     }
@@ -89,7 +122,7 @@ fn check_releases(catalog: &Catalog, diags: &mut Diagnostics) {
                 .hint("KubeSphere names the uninstall Job `helm-uninstall-<release>-<6 chars>`, which must fit 63 characters"),
             );
         }
-        if let Some(first) = seen.insert(&r.name, &r.file) {
+        if let Some(first) = seen.get(r.name.as_str()) {
             diags.push(
                 Diagnostic::error(
                     Code::DuplicateRelease,
@@ -98,6 +131,8 @@ fn check_releases(catalog: &Catalog, diags: &mut Diagnostics) {
                 .in_file(&r.file)
                 .hint("ApplicationRelease is cluster-scoped: a release name is unique across all clusters and namespaces"),
             );
+        } else {
+            seen.insert(&r.name, &r.file);
         }
         if let AppRef::Repo { repo, chart } = r.app_ref() {
             let id = names::version_id(&names::repo_app_id(repo, chart), &r.spec.version.value);
@@ -108,9 +143,28 @@ fn check_releases(catalog: &Catalog, diags: &mut Diagnostics) {
                         format!("version ID `{id}` is {} characters; at most {MAX_LABEL_VALUE} fit a label value", id.len()),
                     )
                     .in_file(&r.file)
-                    .at(r.spec.app.pos),
+                    .at(r.spec.app.pos)
+                    .hint("KubeSphere names it <repo>-<chart short name>-<version>: shorten the repo's name"),
                 );
             }
         }
+    }
+}
+
+/// Workspaces become the `kubesphere.io/workspace` label and name a WorkspaceTemplate.
+fn check_workspaces(catalog: &Catalog, diags: &mut Diagnostics) {
+    let mut check = |ws: &Option<Spanned<String>>, file: &Path| {
+        if let Some(ws) = ws {
+            label("workspace", &ws.value, file, Some(ws.pos), diags);
+        }
+    };
+    for r in &catalog.repos {
+        check(&r.spec.workspace, &r.file);
+    }
+    for a in &catalog.apps {
+        check(&a.spec.workspace, &a.file);
+    }
+    for r in &catalog.releases {
+        check(&r.spec.workspace, &r.file);
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::catalog::{Catalog, parse_seconds};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::redact;
 
 pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
     for repo in &catalog.repos {
@@ -14,7 +15,10 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(
                     Code::RepoUrl,
-                    format!("repo URL `{url}` is neither http(s):// nor oci://"),
+                    format!(
+                        "repo URL `{}` is neither http(s):// nor oci://",
+                        redact::text(url)
+                    ),
                 )
                 .in_file(&repo.file)
                 .at(spec.url.pos)
