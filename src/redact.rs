@@ -1,5 +1,13 @@
 //! The one place that decides what looks secret and hides it. Every rendering of catalog text
-//! (diagnostic messages, source snippets) goes through here.
+//! (diagnostic messages, source snippets) goes through here, and so does every diff before it
+//! is rendered: [`json_pair`] for objects and values, [`yaml_text`] for the files of a chart.
+//!
+//! A hidden value shows as `***`; where a diff needs to say that it changed, as
+//! `*** (changed, sha256:<8 hex>)` ([`changed_mask`]), and in file text as
+//! `*** (sha256:<8 hex>)` so that an edited line still shows as edited.
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 /// Words that mark a key as holding a secret, matched against the key's words
 /// (`dbPassword`, `api_token`, `client-secret` …).
@@ -101,6 +109,411 @@ pub fn text(text: &str) -> String {
     text.lines().map(line).collect::<Vec<_>>().join("\n")
 }
 
+/// What a hidden value shows as.
+pub const MASK: &str = "***";
+
+/// The first 8 hex digits of the sha256 of a value: of a string's text, else of its compact
+/// JSON. Enough to see that a value changed; never the value.
+pub fn fingerprint(value: &Value) -> String {
+    let bytes = match value {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => serde_json::to_vec(other).unwrap_or_default(),
+    };
+    short_hash(&bytes)
+}
+
+fn short_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `*** (changed, sha256:<8 hex>)`: a hidden value that differs from the other side.
+pub fn changed_mask(value: &Value) -> String {
+    format!("{MASK} (changed, sha256:{})", fingerprint(value))
+}
+
+/// A value's path in a document: keys, and array indexes as decimal text.
+pub type Path<'a> = [&'a str];
+
+/// Hides, in place, every secret value of the two sides of a JSON document (either may be
+/// absent: an added or removed object). A value is secret when its key looks secret
+/// ([`is_secret_key`]), when it is the `data`/`stringData` of a Kubernetes Secret, or when
+/// `write_only` says its path is (a chart's `writeOnly` values, see [`WriteOnly`]); a secret
+/// mapping or list is hidden as a whole. The old side shows `***`; the new side `***` when it
+/// is the same, else [`changed_mask`].
+pub fn json_pair(
+    old: Option<&mut Value>,
+    new: Option<&mut Value>,
+    write_only: &dyn Fn(&Path) -> bool,
+) {
+    let mut path = Vec::new();
+    walk_pair(old, new, &mut path, write_only);
+}
+
+fn is_secret_manifest(v: &Option<&mut Value>) -> bool {
+    v.as_ref()
+        .and_then(|v| v.get("kind"))
+        .and_then(Value::as_str)
+        == Some("Secret")
+}
+
+fn walk_pair(
+    old: Option<&mut Value>,
+    new: Option<&mut Value>,
+    path: &mut Vec<String>,
+    write_only: &dyn Fn(&Path) -> bool,
+) {
+    let is_object = |v: &Option<&mut Value>| v.as_ref().is_some_and(|v| v.is_object());
+    let is_array = |v: &Option<&mut Value>| v.as_ref().is_some_and(|v| v.is_array());
+    if is_object(&old) || is_object(&new) {
+        let secret_manifest = is_secret_manifest(&old) || is_secret_manifest(&new);
+        let mut old = old.and_then(Value::as_object_mut);
+        let mut new = new.and_then(Value::as_object_mut);
+        let mut keys: Vec<String> = Vec::new();
+        for m in [&old, &new].into_iter().flatten() {
+            for k in m.keys() {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+        for key in keys {
+            path.push(key.clone());
+            let o = old.as_mut().and_then(|m| m.get_mut(&key));
+            let n = new.as_mut().and_then(|m| m.get_mut(&key));
+            let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+            let secret = is_secret_key(&key)
+                || (secret_manifest && (key == "data" || key == "stringData"))
+                || write_only(&segments);
+            if secret {
+                mask_pair(o, n);
+            } else {
+                walk_pair(o, n, path, write_only);
+            }
+            path.pop();
+        }
+    } else if is_array(&old) || is_array(&new) {
+        let mut old = old.and_then(Value::as_array_mut);
+        let mut new = new.and_then(Value::as_array_mut);
+        let len = [&old, &new]
+            .into_iter()
+            .flatten()
+            .map(|a| a.len())
+            .max()
+            .unwrap_or(0);
+        for i in 0..len {
+            path.push(i.to_string());
+            let o = old.as_mut().and_then(|a| a.get_mut(i));
+            let n = new.as_mut().and_then(|a| a.get_mut(i));
+            walk_pair(o, n, path, write_only);
+            path.pop();
+        }
+    }
+}
+
+fn mask_pair(old: Option<&mut Value>, new: Option<&mut Value>) {
+    match (old, new) {
+        (Some(o), Some(n)) => {
+            *n = Value::String(if *o == *n {
+                MASK.to_string()
+            } else {
+                changed_mask(n)
+            });
+            *o = Value::String(MASK.into());
+        }
+        (Some(o), None) => *o = Value::String(MASK.into()),
+        (None, Some(n)) => *n = Value::String(changed_mask(n)),
+        (None, None) => {}
+    }
+}
+
+/// The `writeOnly` paths of a chart's `values.schema.json`: values a user writes but nobody
+/// should read back (passwords with innocent names). Paths are keys from the values' root; `*`
+/// stands for any key (`additionalProperties`, `patternProperties`) or any list index (`items`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOnly {
+    patterns: Vec<Vec<String>>,
+}
+
+impl WriteOnly {
+    /// Reads the `writeOnly: true` paths of a JSON Schema (local `$ref`s followed, to a depth).
+    pub fn from_schema(schema: &Value) -> Self {
+        let mut patterns = Vec::new();
+        collect_write_only(schema, schema, &mut Vec::new(), &mut patterns, 0);
+        patterns.sort();
+        patterns.dedup();
+        WriteOnly { patterns }
+    }
+
+    /// Both sides' paths: a value hidden on one side is hidden on the other.
+    pub fn union(mut self, other: &WriteOnly) -> Self {
+        self.patterns.extend(other.patterns.iter().cloned());
+        self.patterns.sort();
+        self.patterns.dedup();
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Whether `path` (from the values' root) is a writeOnly value.
+    pub fn matches(&self, path: &Path) -> bool {
+        self.patterns
+            .iter()
+            .any(|p| p.len() == path.len() && p.iter().zip(path).all(|(p, s)| p == "*" || p == s))
+    }
+}
+
+fn collect_write_only(
+    root: &Value,
+    node: &Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+    depth: usize,
+) {
+    // Deep enough for any real chart, and a stop for `$ref` cycles.
+    if depth > 32 || path.len() > 32 {
+        return;
+    }
+    let Some(node) = node.as_object() else {
+        return;
+    };
+    if node.get("writeOnly").and_then(Value::as_bool) == Some(true) && !path.is_empty() {
+        out.push(path.clone());
+        return;
+    }
+    if let Some(Value::String(r)) = node.get("$ref")
+        && let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p))
+    {
+        collect_write_only(root, target, path, out, depth + 1);
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(Value::Array(list)) = node.get(key) {
+            for sub in list {
+                collect_write_only(root, sub, path, out, depth + 1);
+            }
+        }
+    }
+    for key in ["then", "else", "if"] {
+        if let Some(sub) = node.get(key) {
+            collect_write_only(root, sub, path, out, depth + 1);
+        }
+    }
+    if let Some(Value::Object(props)) = node.get("properties") {
+        for (name, sub) in props {
+            path.push(name.clone());
+            collect_write_only(root, sub, path, out, depth + 1);
+            path.pop();
+        }
+    }
+    let any_key = |sub: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>| {
+        path.push("*".into());
+        collect_write_only(root, sub, path, out, depth + 1);
+        path.pop();
+    };
+    if let Some(sub @ Value::Object(_)) = node.get("additionalProperties") {
+        any_key(sub, path, out);
+    }
+    if let Some(Value::Object(pattern)) = node.get("patternProperties") {
+        for sub in pattern.values() {
+            any_key(sub, path, out);
+        }
+    }
+    match node.get("items") {
+        Some(sub @ Value::Object(_)) => any_key(sub, path, out),
+        Some(Value::Array(list)) => {
+            for sub in list {
+                any_key(sub, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A value that is only a template expression (`{{ .Values.auth.password | b64enc }}`): it
+/// names a secret, it is not one.
+fn is_template_expression(value: &str) -> bool {
+    let v = value.trim().trim_matches(['"', '\'']).trim();
+    v.starts_with("{{") && v.ends_with("}}") && v.matches("{{").count() == 1
+}
+
+fn unquote(value: &str) -> &str {
+    let v = value.trim();
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return &v[1..v.len() - 1];
+        }
+    }
+    v
+}
+
+/// Whether a mapping value opens a block (nested mapping or list, block scalar, anchor).
+fn opens_block(value: &str) -> bool {
+    let v = value.split(" #").next().unwrap_or_default().trim();
+    v.is_empty()
+        || v.starts_with('|')
+        || v.starts_with('>')
+        || (v.starts_with('&') && !v.contains(' '))
+        || v == "{"
+        || v == "["
+}
+
+struct OpenSecret {
+    /// The line up to and including the separator.
+    head: String,
+    indent: usize,
+    hasher: Sha256,
+}
+
+impl OpenSecret {
+    fn close(self) -> String {
+        let hash: String = self
+            .hasher
+            .finalize()
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{} {MASK} (sha256:{hash})", self.head)
+    }
+}
+
+/// YAML-like text (values.yaml, templates, manifests, JSON, `key=value` files) with every
+/// secret value hidden as `*** (sha256:<8 hex>)`: values under a secret-looking key, under
+/// `data`/`stringData` of a Secret manifest, or at a path `write_only` names (keys tracked by
+/// indentation, `*` for list items). A secret's nested block collapses into its key's line.
+/// Template expressions (`{{ … }}`) are kept: they name secrets, they do not hold them.
+pub fn yaml_text(text: &str, write_only: &dyn Fn(&Path) -> bool) -> String {
+    let mut out: Vec<String> = Vec::new();
+    // Documents are scanned first for `kind: Secret`, which may come after `data:`.
+    let mut docs: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in text.lines() {
+        if line.starts_with("---") {
+            docs.push(vec![line]);
+        } else {
+            if let Some(d) = docs.last_mut() {
+                d.push(line);
+            }
+        }
+    }
+    for doc in docs {
+        let secret_manifest = doc
+            .iter()
+            .any(|l| l.trim_end() == "kind: Secret" || l.trim_end() == "kind: \"Secret\"");
+        redact_document(&doc, secret_manifest, write_only, &mut out);
+    }
+    let mut text_out = out.join("\n");
+    if text.ends_with('\n') && !text_out.is_empty() {
+        text_out.push('\n');
+    }
+    text_out
+}
+
+fn redact_document(
+    lines: &[&str],
+    secret_manifest: bool,
+    write_only: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<String>,
+) {
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut open: Option<OpenSecret> = None;
+    for raw in lines {
+        let line = url_user_info(raw);
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        if let Some(o) = open.as_mut() {
+            if blank || indent > o.indent {
+                o.hasher.update(line.trim().as_bytes());
+                o.hasher.update(b"\n");
+                continue;
+            }
+            out.push(open.take().map(OpenSecret::close).unwrap_or_default());
+        }
+        if blank || line.trim_start().starts_with("---") {
+            if line.trim_start().starts_with("---") {
+                stack.clear();
+            }
+            out.push(line);
+            continue;
+        }
+        // `- - key: v`: each dash is a list level, `*` in the path.
+        let mut col = indent;
+        let mut rest = &line[indent..];
+        while let Some(r) = rest
+            .strip_prefix("- ")
+            .or_else(|| (rest == "-").then_some(""))
+        {
+            stack.retain(|(i, _)| *i < col);
+            stack.push((col, "*".into()));
+            col += 2 + (r.len() - r.trim_start_matches(' ').len());
+            rest = r.trim_start_matches(' ');
+        }
+        let Some((key, sep_at, value)) = split_key(rest) else {
+            out.push(line);
+            continue;
+        };
+        stack.retain(|(i, _)| *i < col);
+        let path: Vec<&str> = stack
+            .iter()
+            .map(|(_, k)| k.as_str())
+            .chain([key.as_str()])
+            .collect();
+        let secret = is_secret_key(&key)
+            || (secret_manifest && stack.is_empty() && (key == "data" || key == "stringData"))
+            || write_only(&path);
+        stack.push((col, key));
+        if !secret || is_template_expression(value) {
+            out.push(line);
+            continue;
+        }
+        let head = line[..line.len() - rest.len() + sep_at + 1].to_string();
+        let mut hasher = Sha256::new();
+        if opens_block(value) {
+            hasher.update(value.trim().as_bytes());
+            hasher.update(b"\n");
+            open = Some(OpenSecret {
+                head,
+                indent: col,
+                hasher,
+            });
+        } else {
+            let v = unquote(value.trim().trim_end_matches(','));
+            out.push(format!(
+                "{head} {MASK} (sha256:{})",
+                short_hash(v.as_bytes())
+            ));
+        }
+    }
+    if let Some(o) = open {
+        out.push(o.close());
+    }
+}
+
+/// `key: value` / `"key": value` / `key=value`: the key (unquoted), the separator's offset in
+/// `rest`, and the value text after it.
+fn split_key(rest: &str) -> Option<(String, usize, &str)> {
+    let colon = rest
+        .char_indices()
+        .find(|&(i, c)| {
+            c == ':'
+                && rest[i + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(|n| n == ' ' || n == '\t')
+        })
+        .map(|(i, _)| i);
+    let at = colon.or_else(|| rest.find('='))?;
+    let key = rest[..at].trim().trim_matches(['"', '\'']).trim();
+    if key.is_empty() || key.starts_with('#') && key.len() == 1 {
+        return None;
+    }
+    Some((key.to_string(), at, &rest[at + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +560,114 @@ mod tests {
             text("see oci://u@r.io and http://h/p@x"),
             "see oci://***@r.io and http://h/p@x"
         );
+    }
+
+    #[test]
+    fn json_pairs_hide_secrets_and_say_when_they_change() {
+        use serde_json::json;
+        let mut old = json!({"db": {"password": "hunter2", "host": "a"}, "apiToken": "t1",
+            "auth": {"rootPhrase": "open sesame"}, "credentials": {"user": "u", "pass": "p"}});
+        let mut new = json!({"db": {"password": "hunter3", "host": "b"}, "apiToken": "t1",
+            "auth": {"rootPhrase": "open sesame!"}, "credentials": {"user": "u", "pass": "p"}});
+        let wo = |p: &Path| p == ["auth", "rootPhrase"];
+        json_pair(Some(&mut old), Some(&mut new), &wo);
+        let text = format!("{old}{new}");
+        for secret in ["hunter", "t1", "sesame", "\"u\"", "\"p\""] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert_eq!(old["db"]["password"], "***");
+        assert_eq!(
+            new["db"]["password"],
+            format!("*** (changed, sha256:{})", fingerprint(&json!("hunter3")))
+        );
+        assert_eq!(new["apiToken"], "***", "unchanged secrets say nothing more");
+        assert_eq!(
+            new["credentials"], "***",
+            "a secret mapping is hidden whole"
+        );
+        assert!(
+            new["auth"]["rootPhrase"]
+                .as_str()
+                .unwrap()
+                .starts_with("*** (changed")
+        );
+        assert_eq!(new["db"]["host"], "b");
+        // One side only: an added object shows its secrets as changed.
+        let mut added = json!({"password": "x"});
+        json_pair(None, Some(&mut added), &|_| false);
+        assert!(
+            added["password"]
+                .as_str()
+                .unwrap()
+                .starts_with("*** (changed, sha256:")
+        );
+    }
+
+    #[test]
+    fn json_pairs_hide_secret_manifests_data() {
+        use serde_json::json;
+        let mut docs = json!([{"kind": "Secret", "data": {"tls.crt": "AAAA"}, "stringData": {"x": "y"}},
+                              {"kind": "ConfigMap", "data": {"a": "b"}}]);
+        json_pair(None, Some(&mut docs), &|_| false);
+        assert!(docs[0]["data"].as_str().unwrap().starts_with("***"));
+        assert!(docs[0]["stringData"].as_str().unwrap().starts_with("***"));
+        assert_eq!(docs[1]["data"]["a"], "b");
+    }
+
+    #[test]
+    fn yaml_text_hides_values_blocks_and_write_only_paths() {
+        let text = "auth:\n  password: hunter2\n  user: admin\n  rootPhrase: open sesame\ntls:\n  privateKey: |\n    -----BEGIN KEY-----\n    MIIsecret\n  cert: ok\nitems:\n  - name: a\n    apiToken: \"tok\"\nenv: {{ .Values.password }}\npassword: {{ .Values.auth.password | quote }}\n";
+        let wo = |p: &Path| p == ["auth", "rootPhrase"];
+        let out = yaml_text(text, &wo);
+        for secret in ["hunter2", "sesame", "MIIsecret", "BEGIN KEY", "tok\""] {
+            assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+        }
+        assert!(out.contains("  user: admin\n"));
+        assert!(
+            out.contains("  cert: ok\n"),
+            "the block ends where the indentation does:\n{out}"
+        );
+        assert!(out.contains("  privateKey: *** (sha256:"));
+        assert!(
+            out.contains("password: {{ .Values.auth.password | quote }}"),
+            "templates stay"
+        );
+        // The same value hides the same way, a different one differently.
+        assert_eq!(
+            yaml_text("password: a\n", &|_| false),
+            yaml_text("password: \"a\"\n", &|_| false)
+        );
+        assert_ne!(
+            yaml_text("password: a\n", &|_| false),
+            yaml_text("password: b\n", &|_| false)
+        );
+    }
+
+    #[test]
+    fn yaml_text_hides_secret_manifest_data() {
+        let text = "apiVersion: v1\ndata:\n  tls.crt: QUFBQQ==\nkind: Secret\n---\nkind: ConfigMap\ndata:\n  a: b\n";
+        let out = yaml_text(text, &|_| false);
+        assert!(!out.contains("QUFBQQ"), "{out}");
+        assert!(out.contains("  a: b"));
+    }
+
+    #[test]
+    fn write_only_paths_from_a_schema() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "definitions": {"cred": {"type": "string", "writeOnly": true}},
+            "properties": {
+                "auth": {"properties": {"rootPhrase": {"type": "string", "writeOnly": true},
+                                        "user": {"type": "string"}}},
+                "extra": {"additionalProperties": {"$ref": "#/definitions/cred"}},
+                "list": {"items": {"properties": {"key": {"writeOnly": true}}}}
+            }
+        });
+        let wo = WriteOnly::from_schema(&schema);
+        assert!(wo.matches(&["auth", "rootPhrase"]));
+        assert!(!wo.matches(&["auth", "user"]));
+        assert!(wo.matches(&["extra", "anything"]));
+        assert!(wo.matches(&["list", "3", "key"]));
+        assert!(!wo.matches(&["list", "3"]));
     }
 }

@@ -98,6 +98,8 @@ codes! {
     InvalidImage => "invalid-image",
     /// A values file that is missing or not a mapping.
     InvalidValues => "invalid-values",
+    /// A version whose package differs from the one the base revision stores (packages are immutable).
+    PackageChanged => "package-changed",
 }
 
 impl Serialize for Code {

@@ -1,0 +1,151 @@
+//! Renderings of a [`Diff`]: text for a terminal (coloured on a TTY), Markdown for a pull
+//! request comment (≤ 65,536 characters), JSON for machines (`schema/diff.schema.json`).
+//! Everything they print was redacted when the diff was built.
+
+mod markdown;
+mod text;
+
+use super::{Action, Diff, FieldChange, FieldOp, ObjectChange};
+
+pub use markdown::{COMMENT_LIMIT, marker};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl Format {
+    /// By file extension: `.json`, `.md`/`.markdown`, anything else text.
+    pub fn for_path(path: &std::path::Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Format::Json,
+            Some("md" | "markdown") => Format::Markdown,
+            _ => Format::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// ANSI colours (text only).
+    pub color: bool,
+    /// Largest Markdown output in bytes (so also in characters); `None`: no limit (the full
+    /// diff, for an artifact).
+    pub limit: Option<usize>,
+    /// Where the full diff is, for the note of a truncated Markdown diff.
+    pub full_diff: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            color: false,
+            limit: Some(COMMENT_LIMIT),
+            full_diff: None,
+        }
+    }
+}
+
+pub fn render(diff: &Diff, format: Format, options: &Options) -> String {
+    match format {
+        Format::Text => text::render(diff, options.color),
+        Format::Markdown => markdown::render(diff, options),
+        Format::Json => json(diff),
+    }
+}
+
+/// The diff as pretty JSON, per `schema/diff.schema.json`.
+pub fn json(diff: &Diff) -> String {
+    let mut s = serde_json::to_string_pretty(diff).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// `Kind namespace/name` or `Kind name`.
+fn title(c: &ObjectChange) -> String {
+    match &c.namespace {
+        Some(ns) => format!("{} {ns}/{}", c.kind, c.name),
+        None => format!("{} {}", c.kind, c.name),
+    }
+}
+
+fn sign(a: Action) -> char {
+    match a {
+        Action::Removed => '-',
+        Action::Changed => '~',
+        Action::Added => '+',
+    }
+}
+
+/// A value for one line: compact JSON, cut at `max` characters.
+fn short_value(v: &serde_json::Value, max: usize) -> String {
+    let s = serde_json::to_string(v).unwrap_or_default();
+    if s.chars().count() <= max {
+        return s;
+    }
+    let cut: String = s.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// `path: old → new`, `path: + new`, `path: - old`.
+fn field_line(f: &FieldChange) -> String {
+    let path = if f.path.is_empty() { "/" } else { &f.path };
+    let v =
+        |v: &Option<serde_json::Value>| v.as_ref().map(|v| short_value(v, 100)).unwrap_or_default();
+    match f.op {
+        FieldOp::Replace => format!("{path}: {} → {}", v(&f.old), v(&f.new)),
+        FieldOp::Add => format!("{path}: + {}", v(&f.new)),
+        FieldOp::Remove => format!("{path}: - {}", v(&f.old)),
+    }
+}
+
+fn counts(added: usize, changed: usize, removed: usize) -> String {
+    let mut parts = Vec::new();
+    if added > 0 {
+        parts.push(format!("{added} added"));
+    }
+    if changed > 0 {
+        parts.push(format!("{changed} changed"));
+    }
+    if removed > 0 {
+        parts.push(format!("{removed} removed"));
+    }
+    if parts.is_empty() {
+        "no object changes".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn side_label(side: &Option<super::Side>, default: &str) -> String {
+    match side {
+        Some(s) => match &s.commit {
+            Some(c) if !s.label.starts_with(c.as_str()) => {
+                format!("{} ({})", s.label, &c[..c.len().min(12)])
+            }
+            _ => s.label.clone(),
+        },
+        None => default.to_string(),
+    }
+}
+
+fn release_versions(r: &super::ReleaseLine) -> String {
+    match (&r.from, &r.to) {
+        (Some(a), Some(b)) if a != b => format!("{a} → {b}"),
+        (Some(a), Some(_)) => a.clone(),
+        (None, Some(b)) => format!("→ {b}"),
+        (Some(a), None) => format!("{a} →"),
+        (None, None) => String::new(),
+    }
+}
+
+fn release_values(r: &super::ReleaseLine) -> &'static str {
+    match r.action {
+        Action::Changed if r.values_changed => "values changed",
+        Action::Changed => "values unchanged",
+        Action::Added => "new release",
+        Action::Removed => "release removed",
+    }
+}

@@ -1,0 +1,248 @@
+//! `compile --diff`: the work tree against a git revision. The base side is read from git's
+//! object database (no checkout) into a private temporary directory and run through the same
+//! loader, so both sides are compiled by the same code. Work is shared: an app whose subtree
+//! has the same git tree id at the base and at HEAD, and no work-tree changes, loads exactly as
+//! the work tree's copy did, so that copy is reused instead of being read and packaged again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{Diff, Side, diff};
+use crate::catalog::{App, Catalog};
+use crate::compile::{Compiled, compile};
+use crate::diagnostics::Diagnostic;
+use crate::git::{CatalogRepo, GitError, Revision, materialize, subtree_id};
+use crate::{load, pipeline, validate};
+
+/// Why there is no diff.
+#[derive(Debug)]
+pub enum Error {
+    /// The work tree's catalog has errors (nothing compiled).
+    Catalog(Vec<Diagnostic>),
+    /// Git could not give the base revision.
+    Git(GitError),
+    Io(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Error::Catalog(d) => write!(
+                f,
+                "the catalog has {} error(s)",
+                d.iter().filter(|d| d.is_error()).count()
+            ),
+            Error::Git(e) => write!(f, "{e}"),
+            Error::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<GitError> for Error {
+    fn from(e: GitError) -> Self {
+        Error::Git(e)
+    }
+}
+
+/// How the base side was built.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Apps reused from the work tree (unchanged subtree).
+    pub apps_shared: usize,
+    /// Apps read from git and loaded.
+    pub apps_loaded: usize,
+    /// Files written from git's object database.
+    pub files_read: usize,
+    pub head_time: Duration,
+    pub base_time: Duration,
+    pub diff_time: Duration,
+}
+
+/// Both sides compiled and compared.
+pub struct Compared {
+    pub diff: Diff,
+    /// The work tree's compile (what `-o` writes).
+    pub head: Compiled,
+    /// Warnings of the work tree's catalog.
+    pub warnings: Vec<Diagnostic>,
+    /// Problems of the base revision's catalog, as warnings: the diff is against what it
+    /// compiles to, but it did not validate (it may have been written for an older pitrix).
+    pub base_problems: Vec<Diagnostic>,
+    pub stats: Stats,
+}
+
+/// Compiles the catalog at `dir` (the work tree) and at the base revision (`base`, or the
+/// default: see [`CatalogRepo::resolve_base`]), and compares them.
+pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
+    let repo = CatalogRepo::open(dir)?;
+    let revision = repo.resolve_base(base)?;
+
+    let t = Instant::now();
+    let (mut head_catalog, diags) = pipeline::check(dir);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Error::Catalog(diags));
+    }
+    let head = compile(&head_catalog);
+    let head_time = t.elapsed();
+    let paths = VersionPaths::of(&head_catalog);
+
+    let t = Instant::now();
+    let (base_compiled, base_problems, mut stats) =
+        compile_base(&repo, &revision, &mut head_catalog)?;
+    stats.head_time = head_time;
+    stats.base_time = t.elapsed();
+
+    let t = Instant::now();
+    let mut d = diff(&base_compiled, &head);
+    stats.diff_time = t.elapsed();
+    d.base = Some(Side {
+        label: revision.label.clone(),
+        commit: Some(revision.commit.clone()),
+    });
+    d.head = Some(Side {
+        label: "work tree".into(),
+        commit: repo.head_commit(),
+    });
+    paths.locate(&mut d, &repo.prefix);
+    Ok(Compared {
+        diff: d,
+        head,
+        warnings: diags,
+        base_problems,
+        stats,
+    })
+}
+
+/// Where each version of the work tree's catalog is filed, for errors to point at.
+struct VersionPaths(HashMap<(String, String), PathBuf>);
+
+impl VersionPaths {
+    fn of(catalog: &Catalog) -> Self {
+        VersionPaths(
+            catalog
+                .apps
+                .iter()
+                .flat_map(|a| {
+                    a.versions
+                        .iter()
+                        .map(|v| ((a.name.clone(), v.name.clone()), v.path.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    fn locate(&self, diff: &mut Diff, _prefix: &str) {
+        for e in &mut diff.errors {
+            if let (Some(app), Some(version)) = (&e.app, &e.version)
+                && let Some(p) = self.0.get(&(app.clone(), version.clone()))
+            {
+                e.file = Some(p.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+}
+
+/// The base side's compile. `head` lends its unchanged apps (they are moved out of it).
+fn compile_base(
+    repo: &CatalogRepo,
+    revision: &Revision,
+    head: &mut Catalog,
+) -> Result<(Compiled, Vec<Diagnostic>, Stats), Error> {
+    let mut stats = Stats::default();
+    let Some(tree) = repo.catalog_tree(&revision.commit)? else {
+        // No catalog at the base: everything is new.
+        let empty = Compiled {
+            catalog: head.settings.catalog.name.get_ref().clone(),
+            objects: Vec::new(),
+            status: Vec::new(),
+        };
+        return Ok((empty, Vec::new(), stats));
+    };
+
+    // Apps whose subtree is the same at the base and at HEAD, untouched in the work tree.
+    let shared: BTreeSet<String> = {
+        let base_apps = subtree_id(&tree, "apps").and_then(|id| repo.repo.find_tree(id).ok());
+        let head_tree = repo.head_tree();
+        let head_apps = head_tree
+            .as_ref()
+            .and_then(|t| subtree_id(t, "apps"))
+            .and_then(|id| repo.repo.find_tree(id).ok());
+        match (base_apps, head_apps) {
+            (Some(base_apps), Some(head_apps)) => {
+                let dirty: BTreeSet<String> = repo
+                    .dirty_paths("apps")?
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("apps/"))
+                    .map(|p| p.split('/').next().unwrap_or(p).to_string())
+                    .collect();
+                base_apps
+                    .iter()
+                    .filter_map(|e| {
+                        let name = e.name().ok()?;
+                        let same = subtree_id(&base_apps, name).is_some()
+                            && subtree_id(&base_apps, name) == subtree_id(&head_apps, name);
+                        (same && !dirty.contains(name) && head.app(name).is_some())
+                            .then(|| name.to_string())
+                    })
+                    .collect()
+            }
+            _ => BTreeSet::new(),
+        }
+    };
+
+    let tmp = tempfile::Builder::new()
+        .prefix("pitrix-base-")
+        .tempdir()
+        .map_err(|e| Error::Io(format!("temporary directory: {e}")))?;
+    let root = tmp.path();
+    let written = materialize(&repo.repo, &tree, root, &|path| {
+        path.strip_prefix("apps/")
+            .is_some_and(|app| !app.contains('/') && shared.contains(app))
+    })?;
+    stats.files_read = written.files;
+
+    let (mut catalog, load_diags) = load::load(root);
+    stats.apps_loaded = catalog.apps.len();
+    let mut lent: Vec<App> = Vec::with_capacity(shared.len());
+    let mut kept = Vec::with_capacity(head.apps.len());
+    for app in head.apps.drain(..) {
+        if shared.contains(&app.name) {
+            lent.push(app);
+        } else {
+            kept.push(app);
+        }
+    }
+    head.apps = kept;
+    stats.apps_shared = lent.len();
+    catalog.apps.extend(lent);
+    catalog.apps.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut diags = load_diags;
+    diags.extend(validate::validate(&catalog));
+    let compiled = compile(&catalog);
+    let mut problems: Vec<Diagnostic> = diags
+        .into_sorted()
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .map(|d| {
+            let mut w = Diagnostic::warning(
+                d.code,
+                format!("base revision {}: {}", revision.label, d.message),
+            );
+            w.file = d.file;
+            w.hint = d.hint;
+            w
+        })
+        .collect();
+    for s in written.skipped {
+        problems.push(Diagnostic::warning(
+            crate::diagnostics::Code::UnexpectedFile,
+            format!(
+                "base revision {}: {s} is a symbolic link or submodule and was not read",
+                revision.label
+            ),
+        ));
+    }
+    Ok((compiled, problems, stats))
+}
