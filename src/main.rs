@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use pitrix::diagnostics::{Diagnostic, Format, render};
-use pitrix::{emit, objects, pipeline, scaffold, schema};
+use pitrix::{diff, emit, objects, pipeline, scaffold, schema};
 
 #[derive(Parser)]
 #[command(name = "pitrix", version, about = "The KubeSphere App Store as code")]
@@ -31,17 +31,39 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
-    /// Validate, then write the compiled objects to the output directory.
+    /// Validate, then write the compiled objects to the output directory; with --diff, print
+    /// what would change against a git revision instead.
+    ///
+    /// Exit status with --diff: 1 when the catalog has errors or a released package changed, 2
+    /// when git or I/O fails; with --exit-code, like diff(1): 0 no changes, 1 changes, 2 any
+    /// error.
     Compile {
         /// The catalog directory.
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Output directory; replaced as a whole, atomically.
-        #[arg(short, long, default_value = "out")]
-        out: PathBuf,
-        /// How to print diagnostics.
+        /// Output directory (default `out`); replaced as a whole, atomically. With --diff it is
+        /// written only when given.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// How to print diagnostics; with --diff, the diff (`text`, `markdown` or `json`).
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: CompileFormat,
+        /// Compare with a git revision (read from git, no checkout) and print what changes.
+        #[arg(long)]
+        diff: bool,
+        /// The base revision (default: merge-base of HEAD with origin's default branch, else main).
+        #[arg(long, value_name = "REF", requires = "diff")]
+        base: Option<String>,
+        /// Exit 1 when there are changes, 0 when there are none (errors: 2).
+        #[arg(long, requires = "diff")]
+        exit_code: bool,
+        /// Also write the full diff to FILE (format by extension: .json, .md, else text);
+        /// repeatable.
+        #[arg(long, value_name = "FILE", requires = "diff")]
+        diff_out: Vec<PathBuf>,
+        /// Where the full diff can be found, for the note of a Markdown diff cut to fit a comment.
+        #[arg(long, value_name = "URL", requires = "diff")]
+        full_diff_url: Option<String>,
     },
     /// Print the CRDs of the five App Store kinds.
     Crds,
@@ -51,6 +73,26 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `compile --format`: diagnostics formats, and `markdown` for a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CompileFormat {
+    Text,
+    Json,
+    Github,
+    Markdown,
+}
+
+impl CompileFormat {
+    fn diagnostics(self) -> Result<Format, String> {
+        match self {
+            CompileFormat::Text => Ok(Format::Text),
+            CompileFormat::Json => Ok(Format::Json),
+            CompileFormat::Github => Ok(Format::Github),
+            CompileFormat::Markdown => Err("--format markdown needs --diff".into()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -101,28 +143,31 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Compile { dir, out, format } => match pipeline::build(&dir) {
-            Err(diags) => {
-                report(&diags, &dir, format, false);
-                eprintln!(
-                    "error: {} not written: the catalog has errors",
-                    out.display()
-                );
-                Ok(ExitCode::FAILURE)
-            }
-            Ok((compiled, warnings)) => {
-                report(&warnings, &dir, format, false);
-                let files = emit::render(&compiled);
-                emit::write_atomic(&out, &files).map_err(|e| e.to_string())?;
-                eprintln!(
-                    "compiled {} objects and {} review states into {}",
-                    compiled.objects.len(),
-                    compiled.status.len(),
-                    out.display()
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+        Command::Compile {
+            dir,
+            out,
+            format,
+            diff,
+            base,
+            exit_code,
+            diff_out,
+            full_diff_url,
+        } if diff => compile_diff(
+            &dir,
+            out.as_deref(),
+            format,
+            base.as_deref(),
+            exit_code,
+            &diff_out,
+            full_diff_url,
+        ),
+        Command::Compile {
+            dir, out, format, ..
+        } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("out"));
+            let format = format.diagnostics()?;
+            compile(&dir, &out, format)
+        }
         Command::Crds => {
             print!("{}", objects::crds_yaml());
             Ok(ExitCode::SUCCESS)
@@ -145,4 +190,122 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `pitrix compile` without --diff.
+fn compile(dir: &Path, out: &Path, format: Format) -> Result<ExitCode, String> {
+    match pipeline::build(dir) {
+        Err(diags) => {
+            report(&diags, dir, format, false);
+            eprintln!(
+                "error: {} not written: the catalog has errors",
+                out.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Ok((compiled, warnings)) => {
+            report(&warnings, dir, format, false);
+            let files = emit::render(&compiled);
+            emit::write_atomic(out, &files).map_err(|e| e.to_string())?;
+            eprintln!(
+                "compiled {} objects and {} review states into {}",
+                compiled.objects.len(),
+                compiled.status.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `pitrix compile --diff`: the work tree against a git revision.
+fn compile_diff(
+    dir: &Path,
+    out: Option<&Path>,
+    format: CompileFormat,
+    base: Option<&str>,
+    exit_code: bool,
+    diff_out: &[PathBuf],
+    full_diff_url: Option<String>,
+) -> Result<ExitCode, String> {
+    use std::io::IsTerminal as _;
+    let (diff_format, diag_format) = match format {
+        CompileFormat::Text => (diff::Format::Text, Format::Text),
+        CompileFormat::Markdown => (diff::Format::Markdown, Format::Text),
+        CompileFormat::Json => (diff::Format::Json, Format::Json),
+        CompileFormat::Github => {
+            return Err("--diff prints text, markdown or json (`validate --format github` writes annotations)".into());
+        }
+    };
+    // With --exit-code, 1 means "changes"; trouble is 2, as with diff(1).
+    let failure = if exit_code {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    };
+    let compared = match diff::revision::compile_diff(dir, base) {
+        Ok(c) => c,
+        Err(diff::revision::Error::Catalog(diags)) => {
+            report(&diags, dir, diag_format, false);
+            eprintln!("error: no diff: the catalog has errors");
+            return Ok(failure);
+        }
+        // Git and I/O trouble: exit 2, like every operational error.
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut diags = compared.warnings.clone();
+    diags.extend(compared.base_problems.iter().cloned());
+    diags.extend(compared.diff.diagnostics());
+    report(&diags, dir, diag_format, false);
+    let s = &compared.stats;
+    eprintln!(
+        "compared with {}: {} app(s) shared with the work tree, {} read from git ({} files); work tree {:.2}s, base {:.2}s, diff {:.2}s",
+        compared
+            .diff
+            .base
+            .as_ref()
+            .map(|b| b.label.as_str())
+            .unwrap_or("base"),
+        s.apps_shared,
+        s.apps_loaded,
+        s.files_read,
+        s.head_time.as_secs_f64(),
+        s.base_time.as_secs_f64(),
+        s.diff_time.as_secs_f64(),
+    );
+
+    for path in diff_out {
+        let full = diff::render::Options {
+            color: false,
+            limit: None,
+            full_diff: None,
+        };
+        let text = diff::render::render(&compared.diff, diff::Format::for_path(path), &full);
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let color = diff_format == diff::Format::Text
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let options = diff::render::Options {
+        color,
+        full_diff: full_diff_url,
+        ..diff::render::Options::default()
+    };
+    print!(
+        "{}",
+        diff::render::render(&compared.diff, diff_format, &options)
+    );
+
+    if let Some(out) = out.filter(|_| compared.diff.errors.is_empty()) {
+        let files = emit::render(&compared.head);
+        emit::write_atomic(out, &files).map_err(|e| e.to_string())?;
+        eprintln!("compiled into {}", out.display());
+    }
+    Ok(if !compared.diff.errors.is_empty() {
+        failure
+    } else if exit_code && compared.diff.has_changes() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
