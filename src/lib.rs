@@ -4,6 +4,7 @@
 //! [`load`] (walk + parse into a typed [`catalog`]) → [`validate`] (rules → [`diagnostics`]) →
 //! [`compile`] (catalog → typed [`objects`]) → [`emit`] (files, inventory).
 
+pub mod apply;
 pub mod catalog;
 pub mod chart;
 pub mod compile;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use pitrix::diagnostics::{Diagnostic, Format, render};
-use pitrix::{diff, emit, objects, pipeline, scaffold, schema};
+use pitrix::{apply, diff, emit, objects, pipeline, scaffold, schema};
 
 #[derive(Parser)]
 #[command(name = "pitrix", version, about = "The KubeSphere App Store as code")]
@@ -65,6 +65,8 @@ enum Command {
         #[arg(long, value_name = "URL", requires = "diff")]
         full_diff_url: Option<String>,
     },
+    /// Compile (or read a compiled output) and apply it to a cluster with server-side apply.
+    Apply(ApplyArgs),
     /// Print the CRDs of the five App Store kinds.
     Crds,
     /// Print the JSON Schemas of the catalog files, or write them into a directory.
@@ -73,6 +75,55 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct ApplyArgs {
+    /// The catalog directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Apply an output directory compiled earlier instead (what was reviewed is what is applied).
+    #[arg(long, value_name = "OUT")]
+    from: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Take over fields that other field managers own.
+    #[arg(long)]
+    force_conflicts: bool,
+    /// Delete and re-create storage ConfigMaps whose package changed (KubeSphere never does).
+    #[arg(long)]
+    replace_changed_packages: bool,
+    /// Allow prune to delete more than max(5, 25 %) of the tracked objects.
+    #[arg(long)]
+    allow_mass_prune: bool,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Namespace of the inventory ConfigMap.
+    #[arg(long, default_value = "pitrix-system")]
+    inventory_namespace: String,
+    /// Objects applied at once within a stage.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// `text` for people, `json` for machines.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// kubeconfig context.
+    #[arg(long)]
+    context: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 /// `compile --format`: diagnostics formats, and `markdown` for a diff.
@@ -168,6 +219,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let format = format.diagnostics()?;
             compile(&dir, &out, format)
         }
+        Command::Apply(args) => apply(args),
         Command::Crds => {
             print!("{}", objects::crds_yaml());
             Ok(ExitCode::SUCCESS)
@@ -190,6 +242,64 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The desired objects: from an output directory, or compiled now (diagnostics to stderr).
+fn desired(dir: &Path, from: Option<&Path>) -> Result<Result<apply::Desired, ExitCode>, String> {
+    if let Some(out) = from {
+        return apply::Desired::from_output_dir(out).map(Ok);
+    }
+    match pipeline::build(dir) {
+        Err(diags) => {
+            report(&diags, dir, Format::Text, false);
+            eprintln!("error: nothing applied: the catalog has errors");
+            Ok(Err(ExitCode::FAILURE))
+        }
+        Ok((compiled, warnings)) => {
+            report(&warnings, dir, Format::Text, false);
+            Ok(Ok(apply::Desired::from_compiled(&compiled)))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
+    let desired = match desired(&args.dir, args.from.as_deref())? {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let opts = apply::ApplyOptions {
+        force_conflicts: args.force_conflicts,
+        replace_changed_packages: args.replace_changed_packages,
+        allow_mass_prune: args.allow_mass_prune,
+        dry_run: args.dry_run,
+        inventory_namespace: args.inventory_namespace,
+        concurrency: args.concurrency,
+        ..apply::ApplyOptions::default()
+    };
+    let cluster = apply::ClusterOptions {
+        kubeconfig: args.cluster.kubeconfig,
+        context: args.cluster.context,
+    };
+    let report = runtime()?.block_on(async {
+        let client = apply::client::client(&cluster).await?;
+        Ok::<_, String>(apply::apply(&client, &desired, &opts).await)
+    })?;
+    match args.output {
+        OutputFormat::Text => print!("{}", report.to_text()),
+        OutputFormat::Json => print!("{}", report.to_json()),
+    }
+    Ok(if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `pitrix compile` without --diff.

@@ -10,7 +10,7 @@ mod store;
 
 use crate::catalog::Catalog;
 
-pub use object::{Object, ObjectRef, StatusIntent};
+pub use object::{KINDS, KindInfo, Object, ObjectRef, StatusIntent};
 
 /// What a catalog compiles to.
 #[derive(Debug, Clone)]

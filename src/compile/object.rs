@@ -21,6 +21,82 @@ pub enum Object {
     ApplicationRelease(ApplicationRelease),
 }
 
+/// What pitrix knows of each kind it emits, in apply order: each kind before those that
+/// need it (storage before versions, versions before the releases the webhook checks).
+#[derive(Debug)]
+pub struct KindInfo {
+    pub kind: &'static str,
+    pub api_version: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+    pub stage: u8,
+}
+
+pub const KINDS: &[KindInfo] = &[
+    KindInfo {
+        kind: "Namespace",
+        api_version: "v1",
+        plural: "namespaces",
+        namespaced: false,
+        stage: 0,
+    },
+    KindInfo {
+        kind: "Category",
+        api_version: objects::API_VERSION,
+        plural: "categories",
+        namespaced: false,
+        stage: 1,
+    },
+    KindInfo {
+        kind: "Repo",
+        api_version: objects::API_VERSION,
+        plural: "repos",
+        namespaced: false,
+        stage: 2,
+    },
+    KindInfo {
+        kind: "ConfigMap",
+        api_version: "v1",
+        plural: "configmaps",
+        namespaced: true,
+        stage: 3,
+    },
+    KindInfo {
+        kind: "Application",
+        api_version: objects::API_VERSION,
+        plural: "applications",
+        namespaced: false,
+        stage: 4,
+    },
+    KindInfo {
+        kind: "ApplicationVersion",
+        api_version: objects::API_VERSION,
+        plural: "applicationversions",
+        namespaced: false,
+        stage: 5,
+    },
+    KindInfo {
+        kind: "ApplicationRelease",
+        api_version: objects::API_VERSION,
+        plural: "applicationreleases",
+        namespaced: false,
+        stage: 6,
+    },
+];
+
+impl KindInfo {
+    pub fn of(kind: &str) -> Option<&'static KindInfo> {
+        KINDS.iter().find(|k| k.kind == kind)
+    }
+
+    /// `(group, version)` of the API version.
+    pub fn group_version(&self) -> (&'static str, &'static str) {
+        self.api_version
+            .split_once('/')
+            .unwrap_or(("", self.api_version))
+    }
+}
+
 /// Which object: the identity the inventory, diffs and prune work with.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,37 +147,22 @@ impl Object {
         }
     }
 
+    fn kind_info(&self) -> &'static KindInfo {
+        KindInfo::of(self.kind()).expect("every emitted kind is in KINDS")
+    }
+
     pub fn api_version(&self) -> &'static str {
-        match self {
-            Object::Namespace(_) | Object::ConfigMap(_) => "v1",
-            _ => objects::API_VERSION,
-        }
+        self.kind_info().api_version
     }
 
     /// Lowercase plural, as in the API path (`applicationversions`).
     pub fn plural(&self) -> &'static str {
-        match self {
-            Object::Namespace(_) => "namespaces",
-            Object::Category(_) => "categories",
-            Object::Repo(_) => "repos",
-            Object::ConfigMap(_) => "configmaps",
-            Object::Application(_) => "applications",
-            Object::ApplicationVersion(_) => "applicationversions",
-            Object::ApplicationRelease(_) => "applicationreleases",
-        }
+        self.kind_info().plural
     }
 
     /// Position in the apply order.
     pub fn stage(&self) -> u8 {
-        match self {
-            Object::Namespace(_) => 0,
-            Object::Category(_) => 1,
-            Object::Repo(_) => 2,
-            Object::ConfigMap(_) => 3,
-            Object::Application(_) => 4,
-            Object::ApplicationVersion(_) => 5,
-            Object::ApplicationRelease(_) => 6,
-        }
+        self.kind_info().stage
     }
 
     pub fn sort_key(&self) -> (u8, Option<&str>, &str) {
@@ -145,10 +206,9 @@ impl StatusIntent {
     }
 
     pub fn plural(&self) -> &'static str {
-        match self.kind {
-            "ApplicationVersion" => "applicationversions",
-            _ => "applications",
-        }
+        KindInfo::of(self.kind)
+            .map(|k| k.plural)
+            .unwrap_or_default()
     }
 
     pub fn object_ref(&self) -> ObjectRef {

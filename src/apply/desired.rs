@@ -1,0 +1,105 @@
+//! What apply works from: the compiled objects as JSON in apply order, each with the digest
+//! of its canonical form — made from a fresh compile or read back from an output directory
+//! (what was reviewed is what is applied).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::compile::{Compiled, KindInfo, ObjectRef};
+use crate::emit::{self, INVENTORY_FILE, Inventory};
+
+#[derive(Debug, Clone)]
+pub struct DesiredObject {
+    pub r: ObjectRef,
+    pub kind: &'static KindInfo,
+    pub body: Value,
+    /// `sha256:<hex>` of the compiled object, as in inventory.json.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub catalog: String,
+    /// In apply order.
+    pub objects: Vec<DesiredObject>,
+    /// Status-subresource bodies (`apiVersion`, `kind`, `metadata.name`, `status`).
+    pub status: Vec<Value>,
+}
+
+impl Desired {
+    pub fn from_compiled(compiled: &Compiled) -> Desired {
+        let objects = compiled
+            .objects
+            .iter()
+            .map(|o| {
+                let body = o.to_json();
+                DesiredObject {
+                    r: o.object_ref(),
+                    kind: KindInfo::of(o.kind()).expect("compiled kinds are known"),
+                    digest: emit::digest(&body),
+                    body,
+                }
+            })
+            .collect();
+        Desired {
+            catalog: compiled.catalog.clone(),
+            objects,
+            status: compiled.status.iter().map(|s| s.to_json()).collect(),
+        }
+    }
+
+    /// Reads an output directory written by `pitrix compile`, checking every file against the
+    /// digest its inventory recorded.
+    pub fn from_output_dir(dir: &Path) -> Result<Desired, String> {
+        let inventory_path = dir.join(INVENTORY_FILE);
+        let text = std::fs::read_to_string(&inventory_path)
+            .map_err(|e| format!("cannot read {}: {e}", inventory_path.display()))?;
+        let inventory: Inventory = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not a pitrix inventory: {e}",
+                inventory_path.display()
+            )
+        })?;
+        let read = |path: &str, digest: &str| -> Result<Value, String> {
+            let file = dir.join(path);
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let body: Value = serde_yaml::from_str(&text)
+                .map_err(|e| format!("{} is not YAML: {e}", file.display()))?;
+            if emit::digest(&body) != digest {
+                return Err(format!(
+                    "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
+                    file.display()
+                ));
+            }
+            Ok(body)
+        };
+        let mut objects = Vec::new();
+        for e in &inventory.objects {
+            let kind = KindInfo::of(&e.kind)
+                .ok_or_else(|| format!("{INVENTORY_FILE} lists an unknown kind `{}`", e.kind))?;
+            objects.push(DesiredObject {
+                r: ObjectRef {
+                    api_version: e.api_version.clone(),
+                    kind: e.kind.clone(),
+                    namespace: e.namespace.clone(),
+                    name: e.name.clone(),
+                },
+                kind,
+                body: read(&e.path, &e.digest)?,
+                digest: e.digest.clone(),
+            });
+        }
+        let status = inventory
+            .status
+            .iter()
+            .map(|e| read(&e.path, &e.digest))
+            .collect::<Result<_, _>>()?;
+        Ok(Desired {
+            catalog: inventory.catalog,
+            objects,
+            status,
+        })
+    }
+}

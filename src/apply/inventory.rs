@@ -1,0 +1,137 @@
+//! The cluster-side inventory, ApplySet-style: one ConfigMap per catalog listing every object
+//! pitrix applied for it. Prune compares it with the new catalog; it is widened to the union
+//! before anything is applied, so an interrupted apply never leaves an object untracked.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use serde::{Deserialize, Serialize};
+
+use super::client::{describe, is_not_found, retry};
+use crate::compile::ObjectRef;
+use crate::objects::labels;
+
+const KEY: &str = "inventory.json";
+/// Label on inventory ConfigMaps: the catalog they track.
+pub const INVENTORY_LABEL: &str = "pitrix.io/inventory";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInventory {
+    /// Applied objects and the digest each was applied with.
+    pub objects: BTreeMap<ObjectKey, String>,
+}
+
+/// An ObjectRef as a map key that serialises as a string: `kind/namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKey(pub ObjectRef);
+
+impl Serialize for ObjectKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.0;
+        s.serialize_str(&format!(
+            "{}|{}|{}|{}",
+            r.api_version,
+            r.kind,
+            r.namespace.as_deref().unwrap_or_default(),
+            r.name
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parts: Vec<&str> = text.split('|').collect();
+        let [api_version, kind, namespace, name] = parts[..] else {
+            return Err(serde::de::Error::custom(format!(
+                "bad inventory key `{text}`"
+            )));
+        };
+        Ok(ObjectKey(ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: (!namespace.is_empty()).then(|| namespace.to_string()),
+            name: name.into(),
+        }))
+    }
+}
+
+pub fn inventory_name(catalog: &str) -> String {
+    format!("pitrix-inventory-{catalog}")
+}
+
+/// Reads the catalog's inventory; a missing one is empty (first apply).
+pub async fn read(
+    client: &Client,
+    namespace: &str,
+    catalog: &str,
+) -> Result<ClusterInventory, String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let name = inventory_name(catalog);
+    match retry(5, || api.get(&name)).await {
+        Ok(cm) => {
+            let text = cm
+                .data
+                .and_then(|d| d.get(KEY).cloned())
+                .unwrap_or_default();
+            serde_json::from_str(&text)
+                .map_err(|e| format!("inventory {namespace}/{name} is damaged: {e}"))
+        }
+        Err(e) if is_not_found(&e) => Ok(ClusterInventory::default()),
+        Err(e) => Err(format!(
+            "cannot read inventory {namespace}/{name}: {}",
+            describe(&e)
+        )),
+    }
+}
+
+/// Writes the inventory (creating its namespace if needed).
+pub async fn write(
+    client: &Client,
+    namespace: &str,
+    catalog: &str,
+    inventory: &ClusterInventory,
+) -> Result<(), String> {
+    let params = PatchParams::apply("pitrix").force();
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    if let Err(e) = retry(5, || ns_api.get(namespace)).await {
+        if !is_not_found(&e) {
+            return Err(format!(
+                "cannot read namespace {namespace}: {}",
+                describe(&e)
+            ));
+        }
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        let patch = Patch::Apply(&ns);
+        retry(5, || ns_api.patch(namespace, &params, &patch))
+            .await
+            .map_err(|e| format!("cannot create namespace {namespace}: {}", describe(&e)))?;
+    }
+    let name = inventory_name(catalog);
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                INVENTORY_LABEL: catalog,
+                labels::MANAGED_BY: labels::MANAGED_BY_PITRIX,
+            },
+        },
+        "data": {KEY: serde_json::to_string_pretty(inventory).unwrap_or_default()},
+    });
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let patch = Patch::Apply(&body);
+    retry(5, || api.patch(&name, &params, &patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "cannot write inventory {namespace}/{name}: {}",
+                describe(&e)
+            )
+        })
+}

@@ -1,0 +1,429 @@
+//! Stage 5, apply: the compiled objects to a cluster with server-side apply, in dependency
+//! order and knowing KubeSphere's rules (reference §4, §5.1, §6, §10): storage before
+//! versions, versions owned by their live Application, review states written to the status
+//! subresource before the releases the admission webhook checks, immutable packages never
+//! silently replaced, and prune of what the inventory no longer holds — behind a guard.
+
+pub mod client;
+mod compare;
+mod desired;
+mod inventory;
+mod prune;
+mod report;
+mod status;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use futures::stream::{self, StreamExt};
+use kube::Client;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::compile::{KINDS, ObjectRef};
+use crate::objects::labels;
+
+pub use client::ClusterOptions;
+pub use compare::contains;
+pub use desired::{Desired, DesiredObject};
+pub use inventory::{ClusterInventory, ObjectKey, inventory_name};
+pub use report::{ApplyReport, ObjectResult, Outcome};
+
+use client::{api, describe, is_not_found, retry};
+
+/// Annotation on every applied object: the digest of the compiled object it was applied from.
+pub const DIGEST_ANNOTATION: &str = "pitrix.io/digest";
+pub const FIELD_MANAGER: &str = "pitrix";
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Take over fields other managers own.
+    pub force_conflicts: bool,
+    /// Delete and re-create storage ConfigMaps whose package changed.
+    pub replace_changed_packages: bool,
+    /// Allow prune beyond the guard.
+    pub allow_mass_prune: bool,
+    /// Plan only: read the cluster, write nothing.
+    pub dry_run: bool,
+    /// Namespace of the inventory ConfigMap.
+    pub inventory_namespace: String,
+    /// Objects applied at once within a stage.
+    pub concurrency: usize,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            force_conflicts: false,
+            replace_changed_packages: false,
+            allow_mass_prune: false,
+            dry_run: false,
+            inventory_namespace: "pitrix-system".into(),
+            concurrency: 16,
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// The live objects of a catalog, by identity.
+pub type Live = BTreeMap<ObjectRef, Value>;
+
+fn object_ref(v: &Value) -> ObjectRef {
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    ObjectRef {
+        api_version: s("/apiVersion").unwrap_or_default(),
+        kind: s("/kind").unwrap_or_default(),
+        namespace: s("/metadata/namespace"),
+        name: s("/metadata/name").unwrap_or_default(),
+    }
+}
+
+/// Every live object labelled as the catalog's: one list call per kind.
+pub async fn list_live(client: &Client, catalog: &str) -> Result<Live, String> {
+    let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
+    let mut live = Live::new();
+    for kind in KINDS {
+        let api = api(client, kind, None);
+        let params = ListParams::default().labels(&selector);
+        let list = retry(5, || api.list(&params))
+            .await
+            .map_err(|e| format!("cannot list {}: {}", kind.plural, describe(&e)))?;
+        for item in list.items {
+            let mut v = serde_json::to_value(&item).unwrap_or_default();
+            // Lists leave apiVersion and kind out of their items.
+            v["apiVersion"] = kind.api_version.into();
+            v["kind"] = kind.kind.into();
+            live.insert(object_ref(&v), v);
+        }
+    }
+    Ok(live)
+}
+
+/// Applies `desired` to the cluster behind `client`.
+pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> ApplyReport {
+    let mut report = ApplyReport {
+        catalog: desired.catalog.clone(),
+        dry_run: opts.dry_run,
+        ..ApplyReport::default()
+    };
+    let fail_all = |report: &mut ApplyReport, why: String| report.refused = Some(why);
+
+    let previous = match inventory::read(client, &opts.inventory_namespace, &desired.catalog).await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            fail_all(&mut report, e);
+            return report;
+        }
+    };
+    let current: BTreeMap<ObjectKey, String> = desired
+        .objects
+        .iter()
+        .map(|o| (ObjectKey(o.r.clone()), o.digest.clone()))
+        .collect();
+    let to_prune: Vec<ObjectRef> = previous
+        .objects
+        .keys()
+        .filter(|k| !current.contains_key(k))
+        .map(|k| k.0.clone())
+        .collect();
+    if let Err(why) = prune::guard(
+        previous.objects.len(),
+        desired.objects.len(),
+        to_prune.len(),
+        opts,
+    ) {
+        fail_all(&mut report, why);
+        return report;
+    }
+    let live = match list_live(client, &desired.catalog).await {
+        Ok(l) => l,
+        Err(e) => {
+            fail_all(&mut report, e);
+            return report;
+        }
+    };
+
+    // Track everything before touching anything: an interrupted apply leaves nothing untracked.
+    if !opts.dry_run {
+        let mut union = previous.clone();
+        union.objects.extend(current.clone());
+        if union != previous
+            && let Err(e) =
+                inventory::write(client, &opts.inventory_namespace, &desired.catalog, &union).await
+        {
+            fail_all(&mut report, e);
+            return report;
+        }
+    }
+
+    let mut app_uids: BTreeMap<String, String> = BTreeMap::new();
+    for kind in KINDS {
+        if kind.kind == "ApplicationRelease" {
+            progress(opts, "review states");
+            status::write_all(client, &desired.status, &live, opts, &mut report).await;
+        }
+        let batch: Vec<&DesiredObject> = desired
+            .objects
+            .iter()
+            .filter(|o| o.kind.kind == kind.kind)
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        progress(opts, &format!("{} {}", batch.len(), kind.plural));
+        let ctx = Ctx {
+            client,
+            live: &live,
+            opts,
+            app_uids: &app_uids,
+        };
+        let results: Vec<(ObjectRef, Outcome, Option<String>)> = stream::iter(batch)
+            .map(|o| async { ctx.apply_one(o).await })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        let mut results = results;
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        for (r, outcome, uid) in results {
+            if kind.kind == "Application"
+                && let Some(uid) = uid
+            {
+                app_uids.insert(r.name.clone(), uid);
+            }
+            report.push(r, outcome);
+        }
+    }
+
+    progress(opts, "prune");
+    let not_pruned = prune::prune(client, &desired.catalog, to_prune, opts, &mut report).await;
+
+    if !opts.dry_run {
+        // The final inventory: what the catalog holds, plus what could not be pruned yet.
+        let mut last = ClusterInventory { objects: current };
+        for r in not_pruned {
+            let digest = previous
+                .objects
+                .get(&ObjectKey(r.clone()))
+                .cloned()
+                .unwrap_or_default();
+            last.objects.insert(ObjectKey(r), digest);
+        }
+        if last != previous
+            && let Err(e) =
+                inventory::write(client, &opts.inventory_namespace, &desired.catalog, &last).await
+        {
+            report.push(
+                ObjectRef {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    namespace: Some(opts.inventory_namespace.clone()),
+                    name: inventory_name(&desired.catalog),
+                },
+                Outcome::Failed(e),
+            );
+        }
+    }
+    report
+}
+
+/// Whether every field manager a conflict names wrote with `Update` (an edit), not `Apply`.
+fn only_imperative_managers(live: &Value, conflict: &str) -> bool {
+    let managers: Vec<&str> = conflict
+        .split("conflict with \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    let entries = live.pointer("/metadata/managedFields").and_then(Value::as_array);
+    !managers.is_empty()
+        && managers.iter().all(|m| {
+            entries.is_some_and(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["manager"] == *m)
+                    .all(|e| e["operation"] == "Update")
+            })
+        })
+}
+
+fn progress(opts: &ApplyOptions, what: &str) {
+    if opts.progress {
+        eprintln!("pitrix: applying {what}");
+    }
+}
+
+struct Ctx<'a> {
+    client: &'a Client,
+    live: &'a Live,
+    opts: &'a ApplyOptions,
+    app_uids: &'a BTreeMap<String, String>,
+}
+
+impl Ctx<'_> {
+    /// The body pitrix sends: the compiled object plus what only the cluster can supply.
+    fn body(&self, o: &DesiredObject) -> Result<Value, String> {
+        let mut body = o.body.clone();
+        body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
+        match o.kind.kind {
+            // KubeSphere's helper makes each version a controller-owned child of its app.
+            "ApplicationVersion" => {
+                let app = body
+                    .pointer(&format!(
+                        "/metadata/labels/{}",
+                        labels::APP_ID.replace('/', "~1")
+                    ))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let uid = self.app_uids.get(&app).cloned();
+                match uid {
+                    Some(uid) => {
+                        body["metadata"]["ownerReferences"] = json!([{
+                            "apiVersion": crate::objects::API_VERSION,
+                            "kind": "Application",
+                            "name": app,
+                            "uid": uid,
+                            "controller": true,
+                            "blockOwnerDeletion": true,
+                        }]);
+                    }
+                    None if self.opts.dry_run => {}
+                    None => return Err(format!("its Application `{app}` was not applied")),
+                }
+            }
+            // Credentials come from the environment at apply time, never from the output.
+            "Repo" => {
+                let annotations = o
+                    .body
+                    .pointer("/metadata/annotations")
+                    .cloned()
+                    .unwrap_or_default();
+                let env = |key: &str| {
+                    annotations
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                if let (Some(user_var), Some(pass_var)) = (
+                    env(labels::PITRIX_USERNAME_ENV),
+                    env(labels::PITRIX_PASSWORD_ENV),
+                ) {
+                    let read = |var: &str| {
+                        std::env::var(var).map_err(|_| {
+                            format!("environment variable {var} (repo credentials) is not set")
+                        })
+                    };
+                    body["spec"]["credential"] = json!({
+                        "username": read(&user_var)?,
+                        "password": read(&pass_var)?,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(body)
+    }
+
+    async fn apply_one(&self, o: &DesiredObject) -> (ObjectRef, Outcome, Option<String>) {
+        let r = o.r.clone();
+        let live = self.live.get(&r);
+        let live_uid = live
+            .and_then(|l| l.pointer("/metadata/uid"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let body = match self.body(o) {
+            Ok(b) => b,
+            Err(why) => return (r, Outcome::Failed(why), None),
+        };
+        if let Some(l) = live
+            && contains(l, &body)
+        {
+            return (r, Outcome::Unchanged, live_uid);
+        }
+        let mut replace = false;
+        if o.kind.kind == "ConfigMap"
+            && let Some(l) = live
+            && l.pointer("/binaryData") != body.pointer("/binaryData")
+        {
+            if !self.opts.replace_changed_packages {
+                return (
+                    r.clone(),
+                    Outcome::Failed(format!(
+                        "the stored package `{}` holds other bytes; KubeSphere never overwrites a stored package, so bump the version (or pass --replace-changed-packages)",
+                        r.name
+                    )),
+                    None,
+                );
+            }
+            replace = true;
+        }
+        if self.opts.dry_run {
+            let outcome = if live.is_some() {
+                Outcome::WouldUpdate
+            } else {
+                Outcome::WouldCreate
+            };
+            return (r, outcome, live_uid.or(Some(String::new())));
+        }
+        let api = api(self.client, o.kind, r.namespace.as_deref());
+        let delete = DeleteParams::default();
+        if replace
+            && let Err(e) = retry(5, || api.delete(&r.name, &delete)).await
+            && !is_not_found(&e)
+        {
+            return (r, Outcome::Failed(describe(&e)), None);
+        }
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = self.opts.force_conflicts;
+        let patch = Patch::Apply(&body);
+        // The webhook reads a cache that may lag the version's new status: retry its refusals.
+        let attempts = if o.kind.kind == "ApplicationRelease" {
+            8
+        } else {
+            5
+        };
+        let mut result = retry(attempts, || api.patch(&r.name, &params, &patch)).await;
+        for _ in 0..attempts {
+            match &result {
+                Err(kube::Error::Api(s)) if s.message.contains("admission webhook") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    result = retry(attempts, || api.patch(&r.name, &params, &patch)).await;
+                }
+                _ => break,
+            }
+        }
+        // Fields taken by imperative edits (kubectl edit/patch, the console) are drift, and
+        // drift is restored; fields another applier declares are a conflict to report.
+        if let Err(kube::Error::Api(st)) = &result
+            && st.code == 409
+            && !params.force
+            && live.is_some_and(|l| only_imperative_managers(l, &st.message))
+        {
+            params.force = true;
+            result = retry(attempts, || api.patch(&r.name, &params, &patch)).await;
+        }
+        match result {
+            Ok(applied) => {
+                let outcome = if replace {
+                    Outcome::Replaced
+                } else if live.is_some() {
+                    Outcome::Updated
+                } else {
+                    Outcome::Created
+                };
+                (r, outcome, applied.metadata.uid)
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => (
+                r,
+                Outcome::Failed(format!(
+                    "{} — another field manager owns these fields; pass --force-conflicts to take them over",
+                    s.message
+                )),
+                None,
+            ),
+            Err(e) => (r, Outcome::Failed(describe(&e)), None),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Prune: what the previous inventory tracked and the catalog no longer holds is deleted, in
+//! reverse apply order (releases first, so the webhook never sees a release whose version is
+//! gone). Never an object without this catalog's label; never past the guard.
+
+use kube::Client;
+use kube::api::DeleteParams;
+use serde_json::Value;
+
+use super::client::{api, describe, is_not_found, retry};
+use super::{ApplyOptions, ApplyReport, Outcome};
+use crate::compile::{KindInfo, ObjectRef};
+use crate::objects::labels;
+
+/// Refuses to delete more than max(5, 25 %) of what the inventory tracks, or anything when
+/// the catalog compiled to nothing — unless `--allow-mass-prune`.
+pub fn guard(
+    tracked: usize,
+    desired: usize,
+    to_prune: usize,
+    opts: &ApplyOptions,
+) -> Result<(), String> {
+    if opts.allow_mass_prune || to_prune == 0 {
+        return Ok(());
+    }
+    if desired == 0 {
+        return Err(format!(
+            "the catalog compiled to no objects and {to_prune} would be deleted; pass --allow-mass-prune if that is really wanted"
+        ));
+    }
+    let limit = 5.max(tracked / 4);
+    if to_prune > limit {
+        return Err(format!(
+            "{to_prune} of {tracked} tracked objects would be deleted (the limit is {limit}); pass --allow-mass-prune if that is really wanted"
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes `candidates`; returns those that still exist (to stay in the inventory).
+pub async fn prune(
+    client: &Client,
+    catalog: &str,
+    mut candidates: Vec<ObjectRef>,
+    opts: &ApplyOptions,
+    report: &mut ApplyReport,
+) -> Vec<ObjectRef> {
+    let stage = |r: &ObjectRef| KindInfo::of(&r.kind).map(|k| k.stage).unwrap_or(0);
+    candidates.sort_by(|a, b| stage(b).cmp(&stage(a)).then(a.cmp(b)));
+    let mut kept = Vec::new();
+    for r in candidates {
+        let Some(kind) = KindInfo::of(&r.kind) else {
+            report.push(r.clone(), Outcome::Skipped("unknown kind".into()));
+            continue;
+        };
+        let api = api(client, kind, r.namespace.as_deref());
+        let live = match retry(5, || api.get(&r.name)).await {
+            Ok(l) => serde_json::to_value(&l).unwrap_or_default(),
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => {
+                report.push(r.clone(), Outcome::Failed(describe(&e)));
+                kept.push(r);
+                continue;
+            }
+        };
+        let label = |key: &str| {
+            live.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let annotation = live
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                labels::PITRIX_PRUNE.replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        if label(labels::PITRIX_CATALOG).as_deref() != Some(catalog) {
+            report.push(
+                r,
+                Outcome::Skipped(format!("not labelled {}={catalog}", labels::PITRIX_CATALOG)),
+            );
+            continue;
+        }
+        if annotation == Some("disabled") {
+            report.push(
+                r,
+                Outcome::Skipped(format!("{} is disabled", labels::PITRIX_PRUNE)),
+            );
+            continue;
+        }
+        if opts.dry_run {
+            report.push(r, Outcome::WouldPrune);
+            continue;
+        }
+        let params = DeleteParams::background();
+        match retry(5, || api.delete(&r.name, &params)).await {
+            Ok(_) => report.push(r, Outcome::Pruned),
+            Err(e) if is_not_found(&e) => report.push(r, Outcome::Pruned),
+            Err(e) => {
+                report.push(r.clone(), Outcome::Failed(describe(&e)));
+                kept.push(r);
+            }
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard() {
+        let opts = ApplyOptions {
+            progress: false,
+            ..ApplyOptions::default()
+        };
+        assert!(guard(100, 90, 25, &opts).is_ok());
+        assert!(guard(100, 70, 26, &opts).is_err());
+        assert!(guard(8, 3, 5, &opts).is_ok());
+        assert!(guard(8, 2, 6, &opts).is_err());
+        assert!(guard(3, 0, 1, &opts).is_err());
+        assert!(guard(3, 0, 0, &opts).is_ok());
+        let allow = ApplyOptions {
+            allow_mass_prune: true,
+            ..opts
+        };
+        assert!(guard(100, 0, 100, &allow).is_ok());
+    }
+}
