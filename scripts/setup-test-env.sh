@@ -122,6 +122,7 @@ main() {
     setup_python_packages
     check_helm_oracle
     # Next components go here, e.g.: setup_kube_apiserver
+    PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"
 }
 
