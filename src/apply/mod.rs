@@ -236,7 +236,9 @@ fn only_imperative_managers(live: &Value, conflict: &str) -> bool {
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .collect();
-    let entries = live.pointer("/metadata/managedFields").and_then(Value::as_array);
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
     !managers.is_empty()
         && managers.iter().all(|m| {
             entries.is_some_and(|entries| {
