@@ -144,6 +144,7 @@ main() {
     check_helm_oracle
     setup_actionlint
     # Next components go here, e.g.: setup_kube_apiserver
+    PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"
 }
 
