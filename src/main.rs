@@ -67,6 +67,8 @@ enum Command {
     },
     /// Compile (or read a compiled output) and apply it to a cluster with server-side apply.
     Apply(ApplyArgs),
+    /// What apply would change in the live cluster (server-side dry run), and what it would prune.
+    Diff(LiveDiffArgs),
     /// Print the CRDs of the five App Store kinds.
     Crds,
     /// Print the JSON Schemas of the catalog files, or write them into a directory.
@@ -108,6 +110,24 @@ struct ApplyArgs {
     /// `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
+}
+
+#[derive(clap::Args)]
+struct LiveDiffArgs {
+    /// The catalog directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Namespace of the inventory ConfigMap.
+    #[arg(long, default_value = "pitrix-system")]
+    inventory_namespace: String,
+    /// `text`, `markdown` (a PR comment) or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    format: diff::Format,
+    /// Exit 1 when there are differences (2 on trouble), like `git diff --exit-code`.
+    #[arg(long)]
+    exit_code: bool,
 }
 
 #[derive(clap::Args)]
@@ -220,6 +240,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             compile(&dir, &out, format)
         }
         Command::Apply(args) => apply(args),
+        Command::Diff(args) => live_diff(args),
         Command::Crds => {
             print!("{}", objects::crds_yaml());
             Ok(ExitCode::SUCCESS)
@@ -414,6 +435,61 @@ fn compile_diff(
     Ok(if !compared.diff.errors.is_empty() {
         failure
     } else if exit_code && compared.diff.has_changes() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `pitrix diff`: the catalog against the live cluster.
+fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
+    use std::io::IsTerminal as _;
+    let failure = if args.exit_code {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    };
+    let compiled = match pipeline::build(&args.dir) {
+        Err(diags) => {
+            report(&diags, &args.dir, Format::Text, false);
+            eprintln!("error: no diff: the catalog has errors");
+            return Ok(failure);
+        }
+        Ok((compiled, warnings)) => {
+            report(&warnings, &args.dir, Format::Text, false);
+            compiled
+        }
+    };
+    let cluster = apply::ClusterOptions {
+        kubeconfig: args.cluster.kubeconfig,
+        context: args.cluster.context.clone(),
+    };
+    let label = format!(
+        "cluster{}",
+        args.cluster
+            .context
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default()
+    );
+    let result = runtime()?.block_on(async {
+        let client = apply::client::client(&cluster).await?;
+        apply::live_diff(&client, &compiled, &args.inventory_namespace, &label).await
+    });
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}", pitrix::redact::text(&e));
+            return Ok(failure);
+        }
+    };
+    let options = diff::render::Options {
+        color: args.format == diff::Format::Text
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ..diff::render::Options::default()
+    };
+    print!("{}", diff::render::render(&d, args.format, &options));
+    Ok(if args.exit_code && d.has_changes() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -8,6 +8,7 @@ pub mod client;
 mod compare;
 mod desired;
 mod inventory;
+mod live_diff;
 mod prune;
 mod report;
 mod status;
@@ -27,6 +28,7 @@ pub use client::ClusterOptions;
 pub use compare::contains;
 pub use desired::{Desired, DesiredObject};
 pub use inventory::{ClusterInventory, ObjectKey, inventory_name};
+pub use live_diff::live_diff;
 pub use report::{ApplyReport, ObjectResult, Outcome};
 
 use client::{api, describe, is_not_found, retry};

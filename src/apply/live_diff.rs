@@ -1,0 +1,160 @@
+//! `pitrix diff`: what apply would change in the live cluster. Each object that is not already
+//! as compiled is server-side applied in dry-run mode; the live objects and the dry-run results
+//! are normalised (server-set metadata, controller-owned fields and status other than the
+//! review state dropped, reference §10) into typed objects and compared with the same diff as
+//! `compile --diff` — packages file by file, releases one line each, review states.
+
+use std::collections::BTreeMap;
+
+use kube::Client;
+use kube::api::{Patch, PatchParams};
+use serde_json::Value;
+
+use super::client::{api, describe, is_not_found, retry};
+use super::{DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Live, contains, inventory, list_live};
+use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+use crate::diff::{self, Diff, Side};
+use crate::objects::{ReviewState, labels};
+
+/// Annotations others write that are no difference of the catalog's.
+const FOREIGN_ANNOTATIONS: &[&str] = &[
+    DIGEST_ANNOTATION,
+    labels::TIMEOUT_RECHECK,
+    "kubectl.kubernetes.io/last-applied-configuration",
+];
+
+/// The object as pitrix compares it: identity, labels, annotations and content.
+fn normalise(mut v: Value) -> Value {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "labels" | "annotations"));
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.retain(|k, _| !FOREIGN_ANNOTATIONS.contains(&k.as_str()));
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+        if o.get("kind").and_then(Value::as_str) == Some("Namespace") {
+            o.remove("spec");
+        }
+    }
+    v
+}
+
+fn typed(v: Value) -> Result<Object, String> {
+    let kind = v["kind"].as_str().unwrap_or_default().to_string();
+    let err = |e: serde_json::Error| format!("live {kind} does not decode: {e}");
+    Ok(match kind.as_str() {
+        "Namespace" => Object::Namespace(serde_json::from_value(v).map_err(err)?),
+        "Category" => Object::Category(serde_json::from_value(v).map_err(err)?),
+        "Repo" => Object::Repo(serde_json::from_value(v).map_err(err)?),
+        "ConfigMap" => Object::ConfigMap(serde_json::from_value(v).map_err(err)?),
+        "Application" => Object::Application(serde_json::from_value(v).map_err(err)?),
+        "ApplicationVersion" => Object::ApplicationVersion(serde_json::from_value(v).map_err(err)?),
+        "ApplicationRelease" => Object::ApplicationRelease(serde_json::from_value(v).map_err(err)?),
+        other => return Err(format!("unknown kind {other}")),
+    })
+}
+
+/// Review states as they are live.
+fn live_states(live: &Live) -> Vec<StatusIntent> {
+    live.iter()
+        .filter_map(|(r, v)| {
+            let kind = match r.kind.as_str() {
+                "Application" => "Application",
+                "ApplicationVersion" => "ApplicationVersion",
+                _ => return None,
+            };
+            let state: ReviewState = v.pointer("/status/state")?.as_str()?.parse().ok()?;
+            Some(StatusIntent {
+                kind,
+                name: r.name.clone(),
+                state,
+                message: v
+                    .pointer("/status/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+fn compiled(catalog: &str, objects: Vec<Object>, mut status: Vec<StatusIntent>) -> Compiled {
+    let mut objects = objects;
+    objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    status.sort_by(|a, b| (a.order(), &a.name).cmp(&(b.order(), &b.name)));
+    Compiled {
+        catalog: catalog.to_string(),
+        objects,
+        status,
+    }
+}
+
+/// Compares the cluster with `desired`: the cluster is the base, the catalog the head.
+pub async fn live_diff(
+    client: &Client,
+    desired: &Compiled,
+    inventory_namespace: &str,
+    cluster_label: &str,
+) -> Result<Diff, String> {
+    let catalog = &desired.catalog;
+    let previous = inventory::read(client, inventory_namespace, catalog).await?;
+    let live = list_live(client, catalog).await?;
+    let want = Desired::from_compiled(desired);
+
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    let mut desired_refs: BTreeMap<ObjectRef, ()> = BTreeMap::new();
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.dry_run = true;
+    params.force = true;
+    for o in &want.objects {
+        desired_refs.insert(o.r.clone(), ());
+        let mut body = o.body.clone();
+        body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
+        let current = live.get(&o.r);
+        if let Some(l) = current {
+            old.push(typed(normalise(l.clone()))?);
+            if contains(l, &body) {
+                new.push(typed(normalise(l.clone()))?);
+                continue;
+            }
+        }
+        let api = api(client, o.kind, o.r.namespace.as_deref());
+        let patch = Patch::Apply(&body);
+        let after = match retry(5, || api.patch(&o.r.name, &params, &patch)).await {
+            Ok(result) => serde_json::to_value(&result).unwrap_or_default(),
+            // Its namespace comes with this apply: the dry run cannot see it yet.
+            Err(e) if is_not_found(&e) && current.is_none() => body,
+            Err(e) => {
+                return Err(format!(
+                    "dry-run of {} {}: {}",
+                    o.r.kind,
+                    o.r.name,
+                    describe(&e)
+                ));
+            }
+        };
+        new.push(typed(normalise(after))?);
+    }
+    // What apply would prune: tracked before, live now, no longer in the catalog.
+    for key in previous.objects.keys() {
+        if !desired_refs.contains_key(&key.0)
+            && let Some(l) = live.get(&key.0)
+        {
+            old.push(typed(normalise(l.clone()))?);
+        }
+    }
+
+    let old = compiled(catalog, old, live_states(&live));
+    let new = compiled(catalog, new, desired.status.clone());
+    let mut d = diff::diff(&old, &new);
+    d.base = Some(Side {
+        label: cluster_label.to_string(),
+        commit: None,
+    });
+    d.head = Some(Side {
+        label: "catalog".into(),
+        commit: None,
+    });
+    Ok(d)
+}
