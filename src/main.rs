@@ -107,6 +107,12 @@ struct ApplyArgs {
     /// Objects applied at once within a stage.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Wait until every release is active, failing on `failed` or after --timeout.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits, e.g. `5m`, `90s`.
+    #[arg(long, default_value = "5m")]
+    timeout: String,
     /// `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
@@ -302,6 +308,14 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
         dry_run: args.dry_run,
         inventory_namespace: args.inventory_namespace,
         concurrency: args.concurrency,
+        wait: match args.wait {
+            true => Some(std::time::Duration::from_secs(
+                pitrix::catalog::parse_seconds(&args.timeout)
+                    .map_err(|e| format!("--timeout {}: {e}", args.timeout))?
+                    as u64,
+            )),
+            false => None,
+        },
         ..apply::ApplyOptions::default()
     };
     let cluster = apply::ClusterOptions {

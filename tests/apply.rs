@@ -565,3 +565,191 @@ fn an_interrupted_apply_converges_on_the_next_run() {
         assert_converged(&k, &catalog);
     }
 }
+
+/// The bundled example: repo credentials come from the environment at apply time and never
+/// appear in the report; a missing variable fails that repo alone, by name.
+#[test]
+fn the_example_applies_with_credentials_from_the_environment() {
+    let k = cluster();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/catalog");
+    let run = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+            .arg("apply")
+            .arg(&example)
+            .args([
+                "--kubeconfig",
+                k.kubeconfig.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .env_remove("ACME_CHARTS_USERNAME")
+            .env_remove("ACME_CHARTS_PASSWORD")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!stdout.contains("s3cr3t-pa55"), "a secret in the report");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr3t-pa55"));
+        (
+            out.status.code().unwrap_or(-1),
+            serde_json::from_str::<Value>(&stdout).unwrap(),
+        )
+    };
+
+    let (code, report) = run(&[]);
+    assert_eq!(code, 1);
+    let failed: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["object"]["name"], "acme-internal");
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ACME_CHARTS_USERNAME")
+    );
+
+    let (code, report) = run(&[
+        ("ACME_CHARTS_USERNAME", "ci-bot"),
+        ("ACME_CHARTS_PASSWORD", "s3cr3t-pa55"),
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    let repo = get(&k, "repos.application.kubesphere.io", "acme-internal");
+    assert_eq!(repo["spec"]["credential"]["username"], "ci-bot");
+    assert_eq!(repo["spec"]["credential"]["password"], "s3cr3t-pa55");
+    assert_eq!(repo["spec"]["syncPeriod"], 21600);
+    assert_eq!(
+        repo["metadata"]["labels"]["kubesphere.io/workspace"],
+        "acme-platform"
+    );
+    // Suspended and draft versions are written as such; releases only of active ones.
+    assert_eq!(
+        get(&k, VERSIONS, "postgres-1.0.0")["status"]["state"],
+        "suspended"
+    );
+    assert_eq!(
+        get(&k, VERSIONS, "prometheus-lite-2.2.0-beta.1")["status"]["state"],
+        "draft"
+    );
+    assert_eq!(
+        get(&k, RELEASES, "session-cache")["spec"]["appID"],
+        "bitnami-redis"
+    );
+    assert_convergence_of_example(&k, &example);
+}
+
+fn assert_convergence_of_example(k: &TestCluster, example: &Path) {
+    // The same catalog again: nothing to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("apply")
+        .arg(example)
+        .args([
+            "--kubeconfig",
+            k.kubeconfig.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .env("ACME_CHARTS_USERNAME", "ci-bot")
+        .env("ACME_CHARTS_PASSWORD", "s3cr3t-pa55")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let written: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] != "unchanged")
+        .collect();
+    assert!(
+        written.is_empty(),
+        "a re-apply of the example wrote: {written:#?}"
+    );
+}
+
+/// `--wait`: apply returns when KubeSphere's controller (played here by kubectl, writing the
+/// release status the way the controller does) reports the release active — or failed.
+#[test]
+fn wait_follows_the_release_state() {
+    let k = cluster();
+    let tmp = scaffold();
+    let catalog = tmp.path().join("catalog");
+    for (final_state, expected_code) in [("active", 0), ("failed", 1)] {
+        if final_state == "failed" {
+            // A new spec, so that the wait starts over.
+            let release = catalog.join("releases/host/default/hello.yaml");
+            let text = std::fs::read_to_string(&release).unwrap() + "  replicaCount: 3\n";
+            std::fs::write(&release, text).unwrap();
+            k.kubectl_ok(&[
+                "patch",
+                RELEASES,
+                "hello",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"state":"upgrading"}}"#,
+            ]);
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+            .arg("apply")
+            .arg(&catalog)
+            .args([
+                "--kubeconfig",
+                k.kubeconfig.to_str().unwrap(),
+                "--output",
+                "json",
+                "--wait",
+                "--timeout",
+                "60s",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The controller: once the release exists, it installs and reports.
+        let mut seen = false;
+        for _ in 0..100 {
+            if exists(&k, RELEASES, "hello") {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(seen);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let status = format!(
+            r#"{{"status":{{"state":"{final_state}","message":"helm says {final_state}"}}}}"#
+        );
+        k.kubectl_ok(&[
+            "patch",
+            RELEASES,
+            "hello",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ]);
+        let out = child.wait_with_output().unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(expected_code), "{report:#}");
+        let result = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rfind(|r| r["object"]["kind"] == "ApplicationRelease")
+            .unwrap();
+        match final_state {
+            "active" => assert_eq!(result["outcome"], "ready", "{report:#}"),
+            _ => assert!(
+                result["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("helm says failed"),
+                "{report:#}"
+            ),
+        }
+    }
+}

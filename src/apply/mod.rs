@@ -53,6 +53,8 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     /// Print progress to stderr.
     pub progress: bool,
+    /// Wait this long for every release to become `active` (KubeSphere's controller installs).
+    pub wait: Option<std::time::Duration>,
 }
 
 impl Default for ApplyOptions {
@@ -65,6 +67,7 @@ impl Default for ApplyOptions {
             inventory_namespace: "pitrix-system".into(),
             concurrency: 16,
             progress: std::io::stderr().is_terminal(),
+            wait: None,
         }
     }
 }
@@ -199,6 +202,11 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         }
     }
 
+    if let Some(timeout) = opts.wait.filter(|_| !opts.dry_run) {
+        progress(opts, "waiting for releases");
+        wait_for_releases(client, desired, timeout, &mut report).await;
+    }
+
     progress(opts, "prune");
     let not_pruned = prune::prune(client, &desired.catalog, to_prune, opts, &mut report).await;
 
@@ -229,6 +237,74 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         }
     }
     report
+}
+
+/// Waits until every release of the catalog is `active` (reference §5.3), failing those that
+/// end `failed`/`deployFailed`, with KubeSphere's message, or are not active in time.
+async fn wait_for_releases(
+    client: &Client,
+    desired: &Desired,
+    timeout: std::time::Duration,
+    report: &mut ApplyReport,
+) {
+    let kind = crate::compile::KindInfo::of("ApplicationRelease").expect("a known kind");
+    let mut pending: Vec<&ObjectRef> = desired
+        .objects
+        .iter()
+        .filter(|o| o.kind.kind == "ApplicationRelease")
+        .map(|o| &o.r)
+        .collect();
+    let api = api(client, kind, None);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_state: BTreeMap<String, String> = BTreeMap::new();
+    while !pending.is_empty() {
+        let selector = format!("{}={}", labels::PITRIX_CATALOG, desired.catalog);
+        let params = ListParams::default().labels(&selector);
+        if let Ok(list) = retry(5, || api.list(&params)).await {
+            for item in list.items {
+                let v = serde_json::to_value(&item).unwrap_or_default();
+                let name = item.metadata.name.unwrap_or_default();
+                let state = v
+                    .pointer("/status/state")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let message = v
+                    .pointer("/status/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                last_state.insert(name.clone(), state.to_string());
+                let Some(i) = pending.iter().position(|r| r.name == name) else {
+                    continue;
+                };
+                match state {
+                    "active" => report.push(pending.remove(i).clone(), Outcome::Ready),
+                    "failed" | "deployFailed" => report.push(
+                        pending.remove(i).clone(),
+                        Outcome::Failed(format!("KubeSphere reports `{state}`: {message}")),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    for r in pending {
+        let state = last_state
+            .get(&r.name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("none yet");
+        report.push(
+            r.clone(),
+            Outcome::Failed(format!(
+                "not active after {}s (state: {state})",
+                timeout.as_secs()
+            )),
+        );
+    }
 }
 
 /// Whether every field manager a conflict names wrote with `Update` (an edit), not `Apply`.

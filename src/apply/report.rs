@@ -19,6 +19,8 @@ pub enum Outcome {
     /// Left alone, with the reason (e.g. not labelled as this catalog's).
     Skipped(String),
     Failed(String),
+    /// `--wait`: the release reached `active`.
+    Ready,
     /// `--dry-run`: what would happen.
     WouldCreate,
     WouldUpdate,
@@ -86,6 +88,7 @@ impl ApplyReport {
                 Outcome::Replaced => format!("replaced  {name}"),
                 Outcome::StatusWritten => format!("status    {name}"),
                 Outcome::Pruned => format!("pruned    {name}"),
+                Outcome::Ready => format!("ready     {name}"),
                 Outcome::Skipped(why) => format!("skipped   {name}: {why}"),
                 Outcome::Failed(why) => format!("FAILED    {name}: {why}"),
                 Outcome::WouldCreate => format!("would create  {name}"),
