@@ -201,16 +201,30 @@ impl CatalogRepo {
         } else {
             format!("{}/", self.prefix)
         };
-        Ok(statuses
+        let relative = |path: &[u8]| {
+            let path = String::from_utf8_lossy(path).into_owned();
+            path.strip_prefix(&strip)
+                .map(str::to_string)
+                .unwrap_or(path)
+        };
+        let mut dirty: BTreeSet<String> = statuses
             .iter()
             .filter(|s| !s.status().is_empty())
-            .map(|s| {
-                let path = String::from_utf8_lossy(s.path_bytes()).into_owned();
-                path.strip_prefix(&strip)
-                    .map(str::to_string)
-                    .unwrap_or(path)
-            })
-            .collect())
+            .map(|s| relative(s.path_bytes()))
+            .collect();
+        // Entries git is told not to look at (sparse checkout's skip-worktree, assume-unchanged)
+        // may differ from HEAD without status saying so.
+        let index = self.repo.index().map_err(err("git index"))?;
+        let under_prefix = format!("{strip}{under}/");
+        for entry in index.iter() {
+            let unreliable = git2::IndexEntryFlag::from_bits_truncate(entry.flags).is_valid()
+                || git2::IndexEntryExtendedFlag::from_bits_truncate(entry.flags_extended)
+                    .is_skip_worktree();
+            if unreliable && entry.path.starts_with(under_prefix.as_bytes()) {
+                dirty.insert(relative(&entry.path));
+            }
+        }
+        Ok(dirty)
     }
 }
 

@@ -418,13 +418,26 @@ fn shared_work_gives_the_same_diff_as_compiling_both_sides_in_full() {
         "displayName: Gamma",
     );
 
+    // An edit git status is told not to see: beta cannot be shared either.
+    repo.git(&[
+        "update-index",
+        "--assume-unchanged",
+        "catalog/apps/beta/app.yaml",
+    ]);
+    repo.edit(
+        "apps/beta/app.yaml",
+        "displayName: Hello",
+        "displayName: Beta",
+    );
+    assert!(!repo.git(&["status", "--porcelain"]).contains("beta"));
+
     let catalog = repo.catalog_dir();
     let cwd = std::env::current_dir().unwrap();
     let compared = pitrix::diff::revision::compile_diff(&catalog, Some(&base)).unwrap();
-    assert_eq!(compared.stats.apps_shared, 2, "alpha and beta are shared");
+    assert_eq!(compared.stats.apps_shared, 1, "alpha is shared");
     assert_eq!(
-        compared.stats.apps_loaded, 2,
-        "hello and gamma are read from git"
+        compared.stats.apps_loaded, 3,
+        "hello, beta and gamma are read from git"
     );
     assert_eq!(std::env::current_dir().unwrap(), cwd);
 
@@ -447,6 +460,7 @@ fn shared_work_gives_the_same_diff_as_compiling_both_sides_in_full() {
     full.base = None;
     assert_eq!(shared, full);
     assert!(shared.objects.iter().any(|o| o.name == "gamma"));
+    assert!(shared.objects.iter().any(|o| o.name == "beta"));
 }
 
 #[test]

@@ -122,6 +122,10 @@ pub fn compare(
         // A removed package: the version goes, nothing to show file by file.
         return pkg;
     };
+    if old_bytes == Some(new_bytes) {
+        // Only the ConfigMap's metadata changed.
+        return pkg;
+    }
     let unpacked = |b: &[u8]| unpack(b, version.app_type);
     let new_files = match unpacked(new_bytes) {
         Ok(f) => f,
