@@ -341,6 +341,48 @@ fn pr_mode_on_a_catalog_with_errors_annotates_comments_and_fails() {
 }
 
 #[test]
+fn pr_mode_fails_on_a_changed_package_and_annotates_its_directory() {
+    let (repo, base, _) = pull_request_repo();
+    repo.edit(
+        "apps/hello/0.1.0/values.yaml",
+        "replicaCount: 1",
+        "replicaCount: 2",
+    );
+    let head = repo.commit("edit a released chart");
+    let runner = tempfile::tempdir().unwrap();
+    let event = event_file(runner.path(), &base, &head);
+    let github = FakeGithub::start(json!([]));
+    let run = run_action(
+        &repo,
+        runner.path(),
+        &[
+            ("INPUT_MODE", "pr"),
+            ("INPUT_GITHUB_TOKEN", "t"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_API_URL", &github.url()),
+        ],
+    );
+    assert_eq!(run.out.status.code(), Some(1), "{}", show(&run.out));
+    let stdout = String::from_utf8_lossy(&run.out.stdout);
+    assert!(
+        stdout.contains("::error file=catalog/apps/hello/0.1.0,title=pitrix package-changed::version 0.1.0 of app `hello`"),
+        "{}",
+        show(&run.out)
+    );
+    let comments = github.comments();
+    assert_eq!(comments.len(), 1);
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("> [!CAUTION]\n> **`package-changed`**"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<details>"),
+        "the rest of the diff is still shown: {body}"
+    );
+}
+
+#[test]
 fn pr_mode_without_changes_and_without_a_token_still_writes_the_summary() {
     let repo = Repo::with_new_catalog("catalog");
     let head = repo.git(&["rev-parse", "HEAD"]);

@@ -202,6 +202,20 @@ fn text_and_markdown_show_the_same_changes() {
     assert!(text.contains("helm package, version 0.2.0, compared with 0.1.0: 2 file(s)"));
     assert!(text.contains("-  tag: \"1.27\""));
 
+    // On a terminal (here: asked for), the text is coloured.
+    let compared = pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base)).unwrap();
+    let options = pitrix::diff::render::Options {
+        color: true,
+        ..Default::default()
+    };
+    let coloured =
+        pitrix::diff::render::render(&compared.diff, pitrix::diff::Format::Text, &options);
+    assert!(coloured.contains("\x1b[31m"), "removals in red");
+    assert!(
+        coloured.contains("\x1b[32m+  tag: \"1.28\"\x1b[0m"),
+        "{coloured}"
+    );
+
     let out = repo.pitrix(&["compile", "--diff", "--base", &base, "--format", "markdown"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let md = stdout(&out);

@@ -230,6 +230,33 @@ def ensure_commit(sha):
     git("fetch", "--no-tags", "--depth=1", "origin", sha, check=False)
 
 
+def escape_data(text):
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text):
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotate_diff_errors(catalog, diff_json):
+    """Workflow annotations for what only the diff finds (a changed package), on its file."""
+    try:
+        with open(diff_json, encoding="utf-8") as f:
+            errors = json.load(f).get("errors") or []
+    except (OSError, ValueError):
+        return
+    for e in errors:
+        props = []
+        if e.get("file"):
+            path = os.path.normpath(os.path.join(catalog, e["file"]))
+            props.append(f"file={escape_property(path)}")
+        props.append(f"title={escape_property('pitrix ' + e.get('code', 'error'))}")
+        message = e.get("message", "")
+        if e.get("hint"):
+            message += "\nhint: " + e["hint"]
+        print(f"::error {','.join(props)}::{escape_data(message)}", flush=True)
+
+
 def mode_pr():
     catalog = env("INPUT_CATALOG", ".") or "."
     ev = event()
@@ -258,6 +285,7 @@ def mode_pr():
     args += extra_args()
     diff = run(args, capture=True)
     markdown = diff.stdout or ""
+    annotate_diff_errors(catalog, os.path.join(out_dir, "diff.json"))
     changed = diff.returncode == 1
     failed = validate.returncode != 0 or diff.returncode not in (0, 1)
 
