@@ -62,6 +62,21 @@ fn words(key: &str) -> Vec<String> {
 
 /// Hides the user info of every URL (`https://user:password@host` → `https://***@host`).
 fn url_user_info(text: &str) -> String {
+    url_user_info_as(text, |_| MASK.to_string())
+}
+
+/// [`url_user_info`] for diffs: the hidden user info keeps a fingerprint, so that a changed
+/// password still shows as a change.
+fn url_user_info_marked(text: &str) -> String {
+    url_user_info_as(text, |info| {
+        format!("{MASK} (sha256:{})", short_hash(info.as_bytes()))
+    })
+}
+
+fn url_user_info_as(text: &str, mask: impl Fn(&str) -> String) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -74,7 +89,7 @@ fn url_user_info(text: &str) -> String {
             .unwrap_or(tail.len());
         match tail[..authority_end].rfind('@') {
             Some(at) => {
-                out.push_str("***");
+                out.push_str(&mask(&tail[..at]));
                 rest = &tail[at..];
             }
             None => rest = tail,
@@ -166,6 +181,18 @@ fn walk_pair(
     path: &mut Vec<String>,
     write_only: &dyn Fn(&Path) -> bool,
 ) {
+    let (mut old, mut new) = (old, new);
+    // Strings: the user info of URLs (`postgres://user:password@db`), whatever the key.
+    for v in [old.as_deref_mut(), new.as_deref_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let Value::String(text) = v
+            && text.contains("://")
+        {
+            *text = url_user_info_marked(text);
+        }
+    }
     let is_object = |v: &Option<&mut Value>| v.as_ref().is_some_and(|v| v.is_object());
     let is_array = |v: &Option<&mut Value>| v.as_ref().is_some_and(|v| v.is_array());
     if is_object(&old) || is_object(&new) {
@@ -422,7 +449,7 @@ fn redact_document(
     let mut stack: Vec<(usize, String)> = Vec::new();
     let mut open: Option<OpenSecret> = None;
     for raw in lines {
-        let line = url_user_info(raw);
+        let line = url_user_info_marked(raw);
         let indent = line.len() - line.trim_start_matches(' ').len();
         let blank = line.trim().is_empty();
         if let Some(o) = open.as_mut() {
@@ -601,6 +628,21 @@ mod tests {
                 .unwrap()
                 .starts_with("*** (changed, sha256:")
         );
+    }
+
+    #[test]
+    fn json_pairs_hide_url_credentials_and_still_show_a_change() {
+        use serde_json::json;
+        let mut old = json!({"databaseUrl": "postgres://app:pw-one@db:5432/app", "n": 1});
+        let mut new = json!({"databaseUrl": {"url": "postgres://app:pw-two@db:5432/app"}, "n": 2});
+        json_pair(Some(&mut old), Some(&mut new), &|_| false);
+        let text = format!("{old}{new}");
+        assert!(!text.contains("pw-"), "{text}");
+        assert!(text.contains("postgres://*** (sha256:"), "{text}");
+        let mut a = json!("https://u:one@h/x");
+        let mut b = json!("https://u:two@h/x");
+        json_pair(Some(&mut a), Some(&mut b), &|_| false);
+        assert_ne!(a, b, "a changed password is still a change");
     }
 
     #[test]

@@ -730,12 +730,14 @@ fn json_output_follows_the_published_schema() {
 /// shows in no output, log or error message of any format.
 #[test]
 fn planted_secrets_appear_in_no_output_of_any_format() {
-    const SECRETS: [&str; 5] = [
+    const SECRETS: [&str; 7] = [
         "Hunter2-release-password",
         "open-sesame-write-only",
         "values-file-api-token",
         "chart-default-admin-password",
         "chart-write-only-default",
+        "url-userinfo-in-release",
+        "url-userinfo-in-chart",
     ];
     let repo = Repo::with_new_catalog("catalog");
     repo.write(
@@ -750,8 +752,8 @@ fn planted_secrets_appear_in_no_output_of_any_format() {
         "releases/host/default/hello.yaml",
         "message: Hello from pitrix",
         &format!(
-            "message: Hello from pitrix\n  db:\n    password: {}\n  auth:\n    phrase: {}",
-            SECRETS[0], SECRETS[1]
+            "message: Hello from pitrix\n  db:\n    password: {}\n  auth:\n    phrase: {}\n  databaseUrl: postgres://app:{}@db:5432/app",
+            SECRETS[0], SECRETS[1], SECRETS[5]
         ),
     );
     repo.edit(
@@ -764,8 +766,8 @@ fn planted_secrets_appear_in_no_output_of_any_format() {
         "apps/hello/0.1.0/values.yaml",
         "replicaCount: 1",
         &format!(
-            "replicaCount: 1\nadminPassword: {}\nauth:\n  phrase: {}",
-            SECRETS[3], SECRETS[4]
+            "replicaCount: 1\nadminPassword: {}\nauth:\n  phrase: {}\nupstream: https://bot:{}@git.example.com/x",
+            SECRETS[3], SECRETS[4], SECRETS[6]
         ),
     );
 
