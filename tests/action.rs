@@ -445,6 +445,29 @@ fn pr_mode_fetches_a_base_missing_from_a_shallow_clone() {
     let outputs = fs::read_to_string(runner.path().join("o")).unwrap();
     assert!(outputs.contains("changed=true"), "{outputs}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("fetching base commit"));
+
+    // A base named by branch, not fetched either: the same diff.
+    let json_of = |dir: &Path| fs::read_to_string(dir.join("pitrix-diff/diff.json")).unwrap();
+    let by_sha: Value = serde_json::from_str(&json_of(runner.path())).unwrap();
+    let runner2 = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(script())
+        .arg("run")
+        .current_dir(&clone_root)
+        .env("PITRIX_BIN", pitrix())
+        .env("GITHUB_OUTPUT", runner2.path().join("o"))
+        .env("RUNNER_TEMP", runner2.path())
+        .env("INPUT_CATALOG", "catalog")
+        .env("INPUT_MODE", "pr")
+        .env("INPUT_BASE", "main")
+        .env("INPUT_COMMENT", "false")
+        .env_remove("GITHUB_EVENT_PATH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let by_name: Value = serde_json::from_str(&json_of(runner2.path())).unwrap();
+    assert_eq!(by_name["base"]["commit"], by_sha["base"]["commit"]);
+    assert_eq!(by_name["objects"], by_sha["objects"]);
 }
 
 #[test]

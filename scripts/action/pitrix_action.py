@@ -222,12 +222,15 @@ def catalog_name(catalog):
     return str(name).replace("--", "-")
 
 
-def ensure_commit(sha):
-    """Makes sure the base commit is in the local object database (shallow checkouts)."""
-    if git("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0:
-        return
-    log(f"fetching base commit {sha}")
-    git("fetch", "--no-tags", "--depth=1", "origin", sha, check=False)
+def ensure_commit(rev):
+    """Makes sure the base revision is in the local object database (shallow checkouts fetch
+    only the head); returns what to pass to --base: `rev`, or the commit fetched for it."""
+    if git("cat-file", "-e", f"{rev}^{{commit}}", check=False).returncode == 0:
+        return rev
+    log(f"fetching base commit {rev}")
+    if git("fetch", "--no-tags", "--depth=1", "origin", rev, check=False).returncode != 0:
+        return rev
+    return git("rev-parse", "FETCH_HEAD").stdout.strip() or rev
 
 
 def escape_data(text):
@@ -264,7 +267,7 @@ def mode_pr():
     number = pr.get("number")
     base = env("INPUT_BASE") or (pr.get("base") or {}).get("sha") or ""
     if base:
-        ensure_commit(base)
+        base = ensure_commit(base)
 
     validate = run([pitrix_bin(), "validate", catalog, "--format", "github"])
 

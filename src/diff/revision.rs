@@ -176,13 +176,15 @@ fn compile_base(
                     .filter_map(|p| p.strip_prefix("apps/"))
                     .map(|p| p.split('/').next().unwrap_or(p).to_string())
                     .collect();
+                let head_names: BTreeSet<&str> =
+                    head.apps.iter().map(|a| a.name.as_str()).collect();
                 base_apps
                     .iter()
                     .filter_map(|e| {
                         let name = e.name().ok()?;
                         let same = subtree_id(&base_apps, name).is_some()
                             && subtree_id(&base_apps, name) == subtree_id(&head_apps, name);
-                        (same && !dirty.contains(name) && head.app(name).is_some())
+                        (same && !dirty.contains(name) && head_names.contains(name))
                             .then(|| name.to_string())
                     })
                     .collect()
