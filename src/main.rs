@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use pitrix::diagnostics::{Diagnostic, Format, render};
-use pitrix::{apply, diff, emit, objects, pipeline, scaffold, schema};
+use pitrix::{apply, diff, emit, import, lock, objects, pipeline, repo, scaffold, schema};
 
 #[derive(Parser)]
 #[command(name = "pitrix", version, about = "The KubeSphere App Store as code")]
@@ -30,6 +30,9 @@ enum Command {
         /// How to print diagnostics (`github` writes workflow annotations).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Check releases of synced-repo charts against the live repo index.
+        #[arg(long)]
+        online: bool,
     },
     /// Validate, then write the compiled objects to the output directory; with --diff, print
     /// what would change against a git revision instead.
@@ -64,6 +67,31 @@ enum Command {
         /// Where the full diff can be found, for the note of a Markdown diff cut to fit a comment.
         #[arg(long, value_name = "URL", requires = "diff")]
         full_diff_url: Option<String>,
+        /// Also write out/charts/ (a Helm repository: packages + index.yaml) and out/site/ (an
+        /// HTML preview of the store).
+        #[arg(long, conflicts_with = "diff")]
+        publish: bool,
+        /// Absolute URL out/charts/ is served under (index.yaml URLs are relative without it).
+        #[arg(long, value_name = "URL", requires = "publish")]
+        base_url: Option<String>,
+        /// Check releases of synced-repo charts against the live repo index.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Bring charts from a Helm repository into the catalog (apps/<chart>/<version>.tgz and
+    /// app.yaml), idempotently: what the catalog has is never overwritten.
+    Import(ImportArgs),
+    /// Write pitrix.lock: the digest and URL of every chart version releases take from synced
+    /// repos, read from each repo's index and checked by downloading.
+    Lock {
+        /// The catalog directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Accept changed upstream digests of versions already locked.
+        #[arg(long)]
+        update: bool,
+        #[command(flatten)]
+        net: NetArgs,
     },
     /// Compile (or read a compiled output) and apply it to a cluster with server-side apply.
     Apply(ApplyArgs),
@@ -77,6 +105,73 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Base URL of the Helm repository (index.yaml is appended).
+    url: String,
+    /// The catalog to write into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    catalog: PathBuf,
+    /// Charts to import (repeatable); default: every chart of the index.
+    #[arg(long = "chart", value_name = "NAME", num_args = 1..)]
+    charts: Vec<String>,
+    /// How many of the newest versions of each chart.
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "all")]
+    versions: usize,
+    /// Every version of each chart.
+    #[arg(long)]
+    all: bool,
+    /// Include pre-release versions.
+    #[arg(long)]
+    devel: bool,
+    /// Category of new apps (categories/<name>.yaml must exist).
+    #[arg(long)]
+    category: Option<String>,
+    /// Environment variable holding the repository's user name.
+    #[arg(long, value_name = "VAR", requires = "password_env")]
+    username_env: Option<String>,
+    /// Environment variable holding the repository's password.
+    #[arg(long, value_name = "VAR", requires = "username_env")]
+    password_env: Option<String>,
+    /// Fetch and check everything; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// How pitrix talks to Helm repositories.
+#[derive(clap::Args)]
+struct NetArgs {
+    /// PEM file of CA certificates to trust besides the system's (or PITRIX_CA_FILE).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Timeout of each request, e.g. `30s`, `2m`.
+    #[arg(long, default_value = "60s")]
+    timeout: String,
+    /// Retries of a request that timed out or failed with 5xx/429.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Largest index.yaml accepted, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_index_size: u64,
+}
+
+impl NetArgs {
+    fn options(&self) -> Result<repo::FetchOptions, String> {
+        let seconds = pitrix::catalog::parse_seconds(&self.timeout)
+            .map_err(|e| format!("--timeout {}: {e}", self.timeout))?;
+        let base = repo::FetchOptions::from_env();
+        Ok(repo::FetchOptions {
+            timeout: std::time::Duration::from_secs(seconds.max(1) as u64),
+            retries: self.retries,
+            max_index_bytes: self.max_index_size.saturating_mul(1024 * 1024),
+            ca_file: self.ca_file.clone().or(base.ca_file.clone()),
+            ..base
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -110,6 +205,9 @@ struct ApplyArgs {
     /// Wait until every release is active, failing on `failed` or after --timeout.
     #[arg(long)]
     wait: bool,
+    /// Ask KubeSphere to sync new or changed repos now (status.state=manualTrigger).
+    #[arg(long)]
+    sync_repos: bool,
     /// How long --wait waits, e.g. `5m`, `90s`.
     #[arg(long, default_value = "5m")]
     timeout: String,
@@ -207,8 +305,12 @@ fn run(command: Command) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { dir, format } => {
-            let (_catalog, diags) = pipeline::check(&dir);
+        Command::Validate {
+            dir,
+            format,
+            online,
+        } => {
+            let (_catalog, diags) = pipeline::check_with(&dir, &check_options(online));
             let failed = diags.iter().any(Diagnostic::is_error);
             report(&diags, &dir, format, true);
             if !failed && format == Format::Text {
@@ -229,6 +331,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             exit_code,
             diff_out,
             full_diff_url,
+            ..
         } if diff => compile_diff(
             &dir,
             out.as_deref(),
@@ -239,12 +342,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
             full_diff_url,
         ),
         Command::Compile {
-            dir, out, format, ..
+            dir,
+            out,
+            format,
+            publish,
+            base_url,
+            online,
+            ..
         } => {
             let out = out.unwrap_or_else(|| PathBuf::from("out"));
             let format = format.diagnostics()?;
-            compile(&dir, &out, format)
+            let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
+            compile(&dir, &out, format, &check_options(online), publish.as_ref())
         }
+        Command::Import(args) => import_charts(args),
+        Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
         Command::Apply(args) => apply(args),
         Command::Diff(args) => live_diff(args),
         Command::Crds => {
@@ -308,6 +420,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
         dry_run: args.dry_run,
         inventory_namespace: args.inventory_namespace,
         concurrency: args.concurrency,
+        sync_repos: args.sync_repos,
         wait: match args.wait {
             true => Some(std::time::Duration::from_secs(
                 pitrix::catalog::parse_seconds(&args.timeout)
@@ -337,9 +450,108 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
     })
 }
 
+fn check_options(online: bool) -> pipeline::CheckOptions {
+    pipeline::CheckOptions {
+        online: online.then(repo::FetchOptions::from_env),
+        ..pipeline::CheckOptions::default()
+    }
+}
+
+/// `pitrix import URL`.
+fn import_charts(args: ImportArgs) -> Result<ExitCode, String> {
+    let mut fetch = args.net.options()?;
+    if let (Some(u), Some(p)) = (&args.username_env, &args.password_env) {
+        fetch.auth = Some(repo::Auth::from_env(u, p).map_err(|e| e.to_string())?);
+    }
+    let opts = import::ImportOptions {
+        url: args.url,
+        charts: args.charts,
+        versions: if args.all {
+            import::Versions::All
+        } else {
+            import::Versions::Newest(args.versions.max(1))
+        },
+        devel: args.devel,
+        category: args.category,
+        fetch,
+        dry_run: args.dry_run,
+    };
+    match import::import(&args.catalog, &opts) {
+        Ok(report) => {
+            for action in &report.actions {
+                println!("{action}");
+            }
+            match (report.changed(), opts.dry_run) {
+                (false, _) => println!("nothing to import: the catalog is up to date"),
+                (true, true) => println!("dry run: nothing written"),
+                (true, false) => println!(
+                    "imported into {} ({} files); next: pitrix validate {}",
+                    args.catalog.display(),
+                    report.written.len(),
+                    args.catalog.display()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!("error: nothing imported");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `pitrix lock`.
+fn lock_catalog(dir: &Path, update: bool, net: &NetArgs) -> Result<ExitCode, String> {
+    let (catalog, diags) = pitrix::load::load(dir);
+    let diags = diags.into_sorted();
+    if diags.iter().any(Diagnostic::is_error) {
+        report(&diags, dir, Format::Text, false);
+        eprintln!(
+            "error: {} not written: the catalog has errors",
+            lock::LOCK_FILE
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let opts = lock::LockOptions {
+        fetch: net.options()?,
+        update,
+    };
+    match lock::lock(dir, &catalog, &opts) {
+        Ok(outcome) => {
+            for line in &outcome.lines {
+                println!("{line}");
+            }
+            println!(
+                "{}: {}",
+                dir.join(lock::LOCK_FILE).display(),
+                if outcome.changed {
+                    "written"
+                } else {
+                    "up to date"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            report(&errors, dir, Format::Text, false);
+            eprintln!("error: {} not written", lock::LOCK_FILE);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `pitrix compile` without --diff.
-fn compile(dir: &Path, out: &Path, format: Format) -> Result<ExitCode, String> {
-    match pipeline::build(dir) {
+fn compile(
+    dir: &Path,
+    out: &Path,
+    format: Format,
+    checks: &pipeline::CheckOptions,
+    publish: Option<&pitrix::publish::PublishOptions>,
+) -> Result<ExitCode, String> {
+    match pipeline::build_with(dir, checks) {
         Err(diags) => {
             report(&diags, dir, format, false);
             eprintln!(
@@ -348,9 +560,19 @@ fn compile(dir: &Path, out: &Path, format: Format) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::FAILURE)
         }
-        Ok((compiled, warnings)) => {
+        Ok((catalog, compiled, warnings)) => {
             report(&warnings, dir, format, false);
-            let files = emit::render(&compiled);
+            let mut files = emit::render(&compiled);
+            if let Some(opts) = publish {
+                match published_files(dir, &catalog, opts) {
+                    Ok(more) => files.extend(more),
+                    Err(errors) => {
+                        report(&errors, dir, format, false);
+                        eprintln!("error: {} not written: cannot publish", out.display());
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
             emit::write_atomic(out, &files).map_err(|e| e.to_string())?;
             eprintln!(
                 "compiled {} objects and {} review states into {}",
@@ -361,6 +583,27 @@ fn compile(dir: &Path, out: &Path, format: Format) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// out/charts/ and out/site/.
+fn published_files(
+    dir: &Path,
+    catalog: &pitrix::catalog::Catalog,
+    opts: &pitrix::publish::PublishOptions,
+) -> Result<emit::Files, Vec<Diagnostic>> {
+    use pitrix::diagnostics::Code;
+    let versions: Vec<PathBuf> = pitrix::publish::published(catalog)
+        .iter()
+        .map(|(_, v)| v.path.clone())
+        .collect();
+    let created = pitrix::publish::created::resolve(dir, &versions);
+    let mut files = pitrix::publish::render(catalog, opts, &created)?;
+    let lock = lock::Lock::read(dir).ok().flatten();
+    let site = pitrix::site::render(dir, catalog, lock.as_ref()).map_err(|e| {
+        vec![Diagnostic::error(Code::InvalidValue, e).in_file(pitrix::site::OVERRIDE_DIR)]
+    })?;
+    files.extend(site);
+    Ok(files)
 }
 
 /// `pitrix compile --diff`: the work tree against a git revision.

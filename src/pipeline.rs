@@ -5,21 +5,49 @@ use std::path::Path;
 use crate::catalog::Catalog;
 use crate::compile::{Compiled, compile};
 use crate::diagnostics::Diagnostic;
-use crate::load::load;
-use crate::validate::validate;
+use crate::load::{LoadOptions, load_with};
+use crate::repo::FetchOptions;
+use crate::validate::{self, validate};
+
+/// Checks that need more than the catalog: the lock file beside it, the network.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Check releases of synced-repo charts against the live repo index (`--online`).
+    pub online: Option<FetchOptions>,
+    /// The environment (`--env`) to load the catalog for.
+    pub env: Option<String>,
+}
 
 /// Load and validate: the catalog and every diagnostic, sorted.
 pub fn check(root: &Path) -> (Catalog, Vec<Diagnostic>) {
-    let (catalog, mut diags) = load(root);
+    check_with(root, &CheckOptions::default())
+}
+
+/// [`check`] with options.
+pub fn check_with(root: &Path, opts: &CheckOptions) -> (Catalog, Vec<Diagnostic>) {
+    let load_opts = LoadOptions {
+        env: opts.env.clone(),
+    };
+    let (catalog, mut diags) = load_with(root, &load_opts);
     diags.extend(validate(&catalog));
+    diags.extend(validate::lock::check(root, &catalog, opts.online.as_ref()));
     (catalog, diags.into_sorted())
 }
 
 /// Load, validate and compile. Errors mean nothing was compiled; warnings come with the result.
 pub fn build(root: &Path) -> Result<(Compiled, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (catalog, diags) = check(root);
+    build_with(root, &CheckOptions::default()).map(|(_, compiled, diags)| (compiled, diags))
+}
+
+/// [`build`] with options, also returning the catalog (publishing and the site read it).
+pub fn build_with(
+    root: &Path,
+    opts: &CheckOptions,
+) -> Result<(Catalog, Compiled, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (catalog, diags) = check_with(root, opts);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    Ok((compile(&catalog), diags))
+    let compiled = compile(&catalog);
+    Ok((catalog, compiled, diags))
 }

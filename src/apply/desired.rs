@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::compile::executor::Standalone;
 use crate::compile::{Compiled, KindInfo, ObjectRef};
 use crate::emit::{self, INVENTORY_FILE, Inventory};
 
@@ -25,6 +26,8 @@ pub struct Desired {
     pub objects: Vec<DesiredObject>,
     /// Status-subresource bodies (`apiVersion`, `kind`, `metadata.name`, `status`).
     pub status: Vec<Value>,
+    /// `standalone`: pitrix runs the executor Jobs and writes release status from them.
+    pub standalone: Option<Standalone>,
 }
 
 impl Desired {
@@ -46,6 +49,7 @@ impl Desired {
             catalog: compiled.catalog.clone(),
             objects,
             status: compiled.status.iter().map(|s| s.to_json()).collect(),
+            standalone: compiled.standalone.clone(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Desired {
             catalog: inventory.catalog,
             objects,
             status,
+            standalone: inventory.standalone,
         })
     }
 }

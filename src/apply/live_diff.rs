@@ -51,6 +51,7 @@ fn typed(v: Value) -> Result<Object, String> {
         "Application" => Object::Application(serde_json::from_value(v).map_err(err)?),
         "ApplicationVersion" => Object::ApplicationVersion(serde_json::from_value(v).map_err(err)?),
         "ApplicationRelease" => Object::ApplicationRelease(serde_json::from_value(v).map_err(err)?),
+        "Job" => Object::Job(Box::new(serde_json::from_value(v).map_err(err)?)),
         other => return Err(format!("unknown kind {other}")),
     })
 }
@@ -86,6 +87,7 @@ fn compiled(catalog: &str, objects: Vec<Object>, mut status: Vec<StatusIntent>) 
         catalog: catalog.to_string(),
         objects,
         status,
+        standalone: None,
     }
 }
 

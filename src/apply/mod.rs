@@ -11,7 +11,9 @@ mod inventory;
 mod live_diff;
 mod prune;
 mod report;
+mod standalone;
 mod status;
+mod sync_repos;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -55,6 +57,7 @@ pub struct ApplyOptions {
     pub progress: bool,
     /// Wait this long for every release to become `active` (KubeSphere's controller installs).
     pub wait: Option<std::time::Duration>,
+    pub sync_repos: bool, // `--sync-repos`: status.state=manualTrigger on new or changed repos
 }
 
 impl Default for ApplyOptions {
@@ -68,6 +71,7 @@ impl Default for ApplyOptions {
             concurrency: 16,
             progress: std::io::stderr().is_terminal(),
             wait: None,
+            sync_repos: false,
         }
     }
 }
@@ -202,13 +206,17 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         }
     }
 
+    if desired.standalone.is_some() && !opts.dry_run {
+        standalone::sync_release_status(client, desired, &mut report).await;
+    }
+    sync_repos::trigger_if(opts, client, desired, &mut report).await;
     if let Some(timeout) = opts.wait.filter(|_| !opts.dry_run) {
         progress(opts, "waiting for releases");
         wait_for_releases(client, desired, timeout, &mut report).await;
     }
 
     progress(opts, "prune");
-    let not_pruned = prune::prune(client, &desired.catalog, to_prune, opts, &mut report).await;
+    let not_pruned = prune::prune(client, desired, to_prune, opts, &mut report).await;
 
     if !opts.dry_run {
         // The final inventory: what the catalog holds, plus what could not be pruned yet.
@@ -258,6 +266,9 @@ async fn wait_for_releases(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_state: BTreeMap<String, String> = BTreeMap::new();
     while !pending.is_empty() {
+        if desired.standalone.is_some() {
+            standalone::sync_release_status(client, desired, report).await;
+        }
         let selector = format!("{}={}", labels::PITRIX_CATALOG, desired.catalog);
         let params = ListParams::default().labels(&selector);
         if let Ok(list) = retry(5, || api.list(&params)).await {
@@ -422,7 +433,8 @@ impl Ctx<'_> {
         {
             return (r, Outcome::Unchanged, live_uid);
         }
-        let mut replace = false;
+        // Jobs are immutable: one that differs is replaced, never patched.
+        let mut replace = o.kind.kind == "Job" && live.is_some();
         if o.kind.kind == "ConfigMap"
             && let Some(l) = live
             && l.pointer("/binaryData") != body.pointer("/binaryData")

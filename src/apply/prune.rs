@@ -7,7 +7,7 @@ use kube::api::DeleteParams;
 use serde_json::Value;
 
 use super::client::{api, describe, is_not_found, retry};
-use super::{ApplyOptions, ApplyReport, Outcome};
+use super::{ApplyOptions, ApplyReport, Desired, Outcome};
 use crate::compile::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
@@ -39,11 +39,12 @@ pub fn guard(
 /// Deletes `candidates`; returns those that still exist (to stay in the inventory).
 pub async fn prune(
     client: &Client,
-    catalog: &str,
+    desired: &Desired,
     mut candidates: Vec<ObjectRef>,
     opts: &ApplyOptions,
     report: &mut ApplyReport,
 ) -> Vec<ObjectRef> {
+    let catalog = desired.catalog.as_str();
     let stage = |r: &ObjectRef| KindInfo::of(&r.kind).map(|k| k.stage).unwrap_or(0);
     candidates.sort_by(|a, b| stage(b).cmp(&stage(a)).then(a.cmp(b)));
     let mut kept = Vec::new();
@@ -87,12 +88,31 @@ pub async fn prune(
             );
             continue;
         }
+        // An executor Job of an older spec goes once it has finished, not while Helm runs.
+        if r.kind == "Job"
+            && live
+                .pointer("/status/active")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                > 0
+        {
+            report.push(
+                r.clone(),
+                Outcome::Skipped("the Job is still running".into()),
+            );
+            kept.push(r);
+            continue;
+        }
         if opts.dry_run {
             report.push(r, Outcome::WouldPrune);
             continue;
         }
         let params = DeleteParams::background();
         match retry(5, || api.delete(&r.name, &params)).await {
+            Ok(_) if r.kind == "ApplicationRelease" && desired.standalone.is_some() => {
+                report.push(r, Outcome::Pruned);
+                super::standalone::uninstall(client, desired, &live, report).await;
+            }
             Ok(_) => report.push(r, Outcome::Pruned),
             Err(e) if is_not_found(&e) => report.push(r, Outcome::Pruned),
             Err(e) => {

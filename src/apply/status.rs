@@ -11,7 +11,7 @@ use kube::Client;
 use kube::api::{Patch, PatchParams};
 
 /// RFC 3339 "now", as Kubernetes writes times.
-fn now() -> String {
+pub fn now() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()

@@ -24,6 +24,11 @@ pub struct Catalog {
     pub settings: Settings,
     /// The text of pitrix.toml, to place diagnostics about its values.
     pub settings_text: String,
+    /// The environment the catalog was loaded for (`--env`).
+    pub environment: Option<String>,
+    /// The catalog's own templates (`templates/*.j2`), overriding the built-in ones by name:
+    /// name → (file, text).
+    pub templates: std::collections::BTreeMap<String, (PathBuf, String)>,
     pub categories: Vec<Category>,
     pub repos: Vec<Repo>,
     pub apps: Vec<App>,
@@ -43,9 +48,15 @@ impl Catalog {
         self.categories.iter().find(|c| c.name == name)
     }
 
-    /// The workspace an object falls in when its file names none.
+    /// The workspace an object falls in when its file names none: the environment's, else
+    /// the catalog's.
     pub fn default_workspace(&self) -> &str {
-        self.settings.workspace()
+        self.environment
+            .as_ref()
+            .and_then(|e| self.settings.env.get(e))
+            .and_then(|e| e.workspace.as_ref())
+            .map(|w| w.get_ref().as_str())
+            .unwrap_or(self.settings.workspace())
     }
 }
 
@@ -191,8 +202,12 @@ pub struct Release {
     pub namespace: String,
     pub file: PathBuf,
     pub spec: ReleaseFile,
-    /// The values files of `spec.valuesFiles` that could be read, in order.
+    /// The values files of `spec.valuesFiles` that could be read (and rendered), in order.
     pub values_files: Vec<ValuesFile>,
+    /// `spec.values`, its templates rendered.
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// JSON pointer of a value → the file and position that set it last.
+    pub origins: std::collections::BTreeMap<String, (PathBuf, crate::diagnostics::Pos)>,
 }
 
 /// What a release installs: an app of the catalog, or a chart of a synced repo.
@@ -202,11 +217,62 @@ pub enum AppRef<'a> {
     Repo { repo: &'a str, chart: &'a str },
 }
 
+/// Deep merge as Helm layers values: mappings merge key by key, anything else replaces.
+pub fn merge_values(
+    base: &mut serde_json::Map<String, serde_json::Value>,
+    overlay: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, value) in overlay {
+        match (base.get_mut(key), value) {
+            (Some(serde_json::Value::Object(b)), serde_json::Value::Object(o)) => {
+                merge_values(b, o)
+            }
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
 impl Release {
+    /// The release's own values: values files in order, then inline values (not the chart's
+    /// defaults, which Helm adds at install time).
+    pub fn merged_values(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut merged = serde_json::Map::new();
+        for file in &self.values_files {
+            merge_values(&mut merged, &file.values);
+        }
+        merge_values(&mut merged, &self.values);
+        merged
+    }
+
     pub fn app_ref(&self) -> AppRef<'_> {
         match self.spec.app.value.split_once('/') {
             Some((repo, chart)) => AppRef::Repo { repo, chart },
             None => AppRef::Catalog(&self.spec.app.value),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_values;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn merge_is_deep_and_later_wins() {
+        let mut base = json!({"a": {"b": 1, "c": 2}, "d": [1]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let overlay = json!({"a": {"c": 3}, "d": [2], "e": null})
+            .as_object()
+            .unwrap()
+            .clone();
+        merge_values(&mut base, &overlay);
+        assert_eq!(
+            Value::Object(base),
+            json!({"a": {"b": 1, "c": 3}, "d": [2], "e": null})
+        );
     }
 }

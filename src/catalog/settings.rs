@@ -56,6 +56,14 @@ pub struct CatalogSettings {
     pub workspace: Option<toml::Spanned<String>>,
     /// `kubesphere` (KubeSphere's controllers install releases) or `standalone`.
     pub target: Option<Target>,
+    /// Environment variables values templates may read as `env.<NAME>`; no others.
+    #[serde(default)]
+    pub allow_env: Vec<String>,
+    /// `standalone`: the Helm executor image (default KubeSphere's `kubesphere/kubectl:v1.27.16`).
+    pub executor_image: Option<String>,
+    /// `standalone`: the Secret (key `config`) in each release namespace holding the kubeconfig
+    /// the executor's Helm uses (default `pitrix-executor-kubeconfig`). Never in the output.
+    pub executor_kubeconfig_secret: Option<String>,
     /// Namespace of the chart-storage ConfigMaps (default `extension-openpitrix`).
     #[schemars(with = "Option<String>")]
     pub storage_namespace: Option<toml::Spanned<String>>,
@@ -76,6 +84,9 @@ pub struct EnvSettings {
     pub workspace: Option<toml::Spanned<String>>,
     #[serde(default)]
     pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Cluster mapping of this environment, over `[clusters]`.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSettings>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -3,12 +3,13 @@
 //! Pure and deterministic: no clock, no environment, sorted everywhere.
 
 mod app;
+pub mod executor;
 mod meta;
 mod object;
 mod release;
 mod store;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Target};
 
 pub use object::{KINDS, KindInfo, Object, ObjectRef, StatusIntent};
 
@@ -21,6 +22,8 @@ pub struct Compiled {
     pub objects: Vec<Object>,
     /// Desired review states, written through `/status` after the objects are applied.
     pub status: Vec<StatusIntent>,
+    /// Set for the `standalone` target: pitrix runs the Helm executor Jobs itself.
+    pub standalone: Option<executor::Standalone>,
 }
 
 /// Compiles a catalog that validated without errors.
@@ -39,7 +42,17 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         status.extend(compiled.status);
     }
     for r in &catalog.releases {
-        objects.push(release::compile_release(catalog, r, &meta));
+        let release = release::compile_release(catalog, r, &meta);
+        if catalog.settings.target() == Target::Standalone
+            && let Object::ApplicationRelease(ar) = &release
+            && let Some(chart) = release::stored_chart(catalog, r)
+            // Validation reported any template error; a valid catalog renders.
+            && let Ok((job, config_map)) = executor::executor(catalog, r, &ar.spec, chart, &meta)
+        {
+            objects.push(Object::ConfigMap(config_map));
+            objects.push(Object::Job(Box::new(job)));
+        }
+        objects.push(release);
     }
 
     objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -48,5 +61,44 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         catalog: name,
         objects,
         status,
+        standalone: executor::Standalone::of(catalog),
     }
+}
+
+/// For the `standalone` target: why a release cannot get its executor Job — a synced-repo
+/// chart pitrix does not hold, or an executor template that does not give a valid Job.
+/// Validation reports these, so that a catalog that validates compiles completely.
+pub fn standalone_problems(catalog: &Catalog) -> Vec<crate::diagnostics::Diagnostic> {
+    use crate::catalog::AppRef;
+    use crate::diagnostics::{Code, Diagnostic};
+    if catalog.settings.target() != Target::Standalone {
+        return Vec::new();
+    }
+    let meta = meta::MetaFactory::new(catalog.settings.catalog.name.get_ref());
+    let mut problems = Vec::new();
+    for r in &catalog.releases {
+        if let AppRef::Repo { repo, chart } = r.app_ref() {
+            problems.push(
+                Diagnostic::error(
+                    Code::Standalone,
+                    format!("release `{}` installs `{repo}/{chart}`, whose chart the standalone target does not hold", r.name),
+                )
+                .in_file(&r.file)
+                .at(r.spec.app.pos)
+                .hint("import the chart into the catalog (`pitrix import`), or use target `kubesphere`, whose controllers fetch it"),
+            );
+            continue;
+        }
+        let Object::ApplicationRelease(ar) = release::compile_release(catalog, r, &meta) else {
+            continue;
+        };
+        if let Some(chart) = release::stored_chart(catalog, r)
+            && let Err(d) = executor::executor(catalog, r, &ar.spec, chart, &meta)
+        {
+            problems.push(d);
+        }
+    }
+    problems.sort_by(|a, b| (&a.file, a.pos, &a.message).cmp(&(&b.file, b.pos, &b.message)));
+    problems.dedup();
+    problems
 }

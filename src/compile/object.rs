@@ -1,5 +1,6 @@
 //! One compiled object: a typed Kubernetes value, and the facts every later stage asks of it.
 
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -19,6 +20,8 @@ pub enum Object {
     Application(Application),
     ApplicationVersion(ApplicationVersion),
     ApplicationRelease(ApplicationRelease),
+    /// `standalone`: the Helm executor Job of a release, in its target namespace.
+    Job(Box<Job>),
 }
 
 /// What pitrix knows of each kind it emits, in apply order: each kind before those that
@@ -82,6 +85,13 @@ pub const KINDS: &[KindInfo] = &[
         namespaced: false,
         stage: 6,
     },
+    KindInfo {
+        kind: "Job",
+        api_version: "batch/v1",
+        plural: "jobs",
+        namespaced: true,
+        stage: 7,
+    },
 ];
 
 impl KindInfo {
@@ -118,6 +128,7 @@ macro_rules! each {
             Object::Application($o) => $e,
             Object::ApplicationVersion($o) => $e,
             Object::ApplicationRelease($o) => $e,
+            Object::Job($o) => $e,
         }
     };
 }
@@ -144,6 +155,7 @@ impl Object {
             Object::Application(_) => "Application",
             Object::ApplicationVersion(_) => "ApplicationVersion",
             Object::ApplicationRelease(_) => "ApplicationRelease",
+            Object::Job(_) => "Job",
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Object;
 use super::meta::MetaFactory;
@@ -92,36 +92,12 @@ pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Ob
     Object::ApplicationRelease(release)
 }
 
-/// Values files in order, then inline values, merged the way Helm merges values.
-pub fn merged_values(r: &Release) -> Map<String, Value> {
-    let mut merged = Map::new();
-    for file in &r.values_files {
-        merge(&mut merged, &file.values);
-    }
-    if let Some(inline) = &r.spec.values {
-        merge(&mut merged, &inline.value);
-    }
-    merged
-}
-
 fn helm_values(r: &Release) -> String {
-    let merged = merged_values(r);
+    let merged = r.merged_values();
     if merged.is_empty() {
         return String::new();
     }
     serde_yaml::to_string(&merged).unwrap_or_default()
-}
-
-/// Deep merge: mappings merge key by key, anything else replaces.
-fn merge(base: &mut Map<String, Value>, overlay: &Map<String, Value>) {
-    for (key, value) in overlay {
-        match (base.get_mut(key), value) {
-            (Some(Value::Object(b)), Value::Object(o)) => merge(b, o),
-            _ => {
-                base.insert(key.clone(), value.clone());
-            }
-        }
-    }
 }
 
 /// A YAML app's manifests with every namespaced object placed in `namespace`.
@@ -150,27 +126,22 @@ fn manifests_in_namespace(package: &[u8], namespace: &str) -> String {
     out
 }
 
+/// The chart a Helm release of a catalog app installs, as stored.
+pub fn stored_chart<'a>(catalog: &'a Catalog, r: &Release) -> Option<&'a [u8]> {
+    let AppRef::Catalog(name) = r.app_ref() else {
+        return None;
+    };
+    let app = catalog.app(name)?;
+    if app.app_type() != AppType::Helm {
+        return None;
+    }
+    app.version(&r.spec.version.value)
+        .map(|v| v.package.as_slice())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_is_deep_and_later_wins() {
-        let mut base = json!({"a": {"b": 1, "c": 2}, "d": [1]})
-            .as_object()
-            .unwrap()
-            .clone();
-        let overlay = json!({"a": {"c": 3}, "d": [2], "e": null})
-            .as_object()
-            .unwrap()
-            .clone();
-        merge(&mut base, &overlay);
-        assert_eq!(
-            Value::Object(base),
-            json!({"a": {"b": 1, "c": 3}, "d": [2], "e": null})
-        );
-    }
 
     #[test]
     fn manifests_get_the_release_namespace() {

@@ -98,8 +98,28 @@ codes! {
     InvalidImage => "invalid-image",
     /// A values file that is missing or not a mapping.
     InvalidValues => "invalid-values",
+    /// A values template that does not render (undefined name, bad filter, syntax).
+    Template => "template",
+    /// Merged values the chart's values.schema.json refuses.
+    ValuesSchema => "values-schema",
+    /// A release the `standalone` target cannot install (e.g. a synced-repo chart).
+    Standalone => "standalone",
+    /// `--env` names an environment pitrix.toml does not have.
+    UnknownEnvironment => "unknown-environment",
     /// A version whose package differs from the one the base revision stores (packages are immutable).
     PackageChanged => "package-changed",
+    /// A synced repo's index could not be fetched or read (`--online`, `pitrix lock`).
+    RepoIndex => "repo-index",
+    /// A release of `<repo>/<chart>` whose repo index has no such chart.
+    UnknownChart => "unknown-chart",
+    /// pitrix.lock disagrees with the repo's index (a published version changed upstream).
+    LockMismatch => "lock-mismatch",
+    /// pitrix.lock does not parse.
+    LockInvalid => "lock-invalid",
+    /// A release of a synced-repo chart that neither pitrix.lock nor `--online` verified.
+    UnverifiedRelease => "unverified-release",
+    /// Two apps that would publish one chart name to the Helm repository (`--publish`).
+    PublishConflict => "publish-conflict",
 }
 
 impl Serialize for Code {

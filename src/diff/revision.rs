@@ -156,6 +156,7 @@ fn compile_base(
             catalog: head.settings.catalog.name.get_ref().clone(),
             objects: Vec::new(),
             status: Vec::new(),
+            standalone: None,
         };
         return Ok((empty, Vec::new(), stats));
     };

@@ -16,6 +16,9 @@ pub struct Inventory {
     pub objects: Vec<InventoryEntry>,
     /// Review states for the status subresource, in the order they are written.
     pub status: Vec<InventoryEntry>,
+    /// For the `standalone` target: what apply needs to run the Helm executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<crate::compile::executor::Standalone>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,7 @@ impl Inventory {
             catalog: catalog.to_string(),
             objects: Vec::new(),
             status: Vec::new(),
+            standalone: None,
         }
     }
 

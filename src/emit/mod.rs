@@ -58,6 +58,7 @@ pub fn render(compiled: &Compiled) -> Files {
     let mut files: Files = Vec::new();
     let mut all = String::new();
     let mut inventory = Inventory::new(&compiled.catalog);
+    inventory.standalone = compiled.standalone.clone();
     let mut resources = Vec::new();
 
     for o in &compiled.objects {

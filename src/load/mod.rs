@@ -2,6 +2,7 @@
 //! each value with its position. Problems of form (syntax, unknown keys, unreadable charts)
 //! are diagnostics here; problems of meaning are the validate stage's.
 
+mod release;
 mod version;
 pub mod yaml;
 
@@ -12,8 +13,7 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 
 use crate::catalog::{
-    App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Release, Repo, Settings,
-    ValuesFile,
+    App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Repo, Settings,
 };
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::redact;
@@ -21,11 +21,27 @@ use crate::redact;
 pub const SETTINGS_FILE: &str = "pitrix.toml";
 pub const APP_FILE: &str = "app.yaml";
 
+/// How to load a catalog.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The environment (`[env.<name>]` of pitrix.toml) to load for.
+    pub env: Option<String>,
+}
+
 /// Loads the catalog at `root`. The catalog is returned even when there are errors, so that
 /// validation can report everything in one run; never compile one that has errors.
 pub fn load(root: &Path) -> (Catalog, Diagnostics) {
+    load_with(root, &LoadOptions::default())
+}
+
+pub fn load_with(root: &Path, opts: &LoadOptions) -> (Catalog, Diagnostics) {
     let mut diags = Diagnostics::default();
     let (settings, settings_text) = load_settings(root, &mut diags);
+    let environment = select_environment(&settings, &settings_text, opts, &mut diags);
+    let mut vars = settings.vars.clone();
+    if let Some(env) = environment.as_ref().and_then(|e| settings.env.get(e)) {
+        vars.extend(env.vars.clone());
+    }
     let categories = load_named_files(root, "categories", &mut diags)
         .into_iter()
         .map(|(name, file, spec)| Category { name, file, spec })
@@ -35,16 +51,75 @@ pub fn load(root: &Path) -> (Catalog, Diagnostics) {
         .map(|(name, file, spec)| Repo { name, file, spec })
         .collect();
     let apps = load_apps(root, &mut diags);
-    let releases = load_releases(root, &mut diags);
+    let scope = release::TemplateScope {
+        settings: &settings,
+        environment: environment.as_deref(),
+        vars: &vars,
+    };
+    let releases = release::load_releases(root, &scope, &mut diags);
+    let templates = load_templates(root, &mut diags);
     let catalog = Catalog {
         settings,
         settings_text,
+        environment,
+        templates,
         categories,
         repos,
         apps,
         releases,
     };
     (catalog, diags)
+}
+
+/// `templates/*.j2`: the catalog's overrides of built-in templates, looked up by name before
+/// the built-in ones.
+fn load_templates(
+    root: &Path,
+    diags: &mut Diagnostics,
+) -> std::collections::BTreeMap<String, (PathBuf, String)> {
+    let mut templates = std::collections::BTreeMap::new();
+    for path in read_dir_sorted(root, &root.join("templates"), diags) {
+        let name = file_name(&path);
+        if !path.is_file() || !name.ends_with(".j2") {
+            continue;
+        }
+        let file = rel(root, &path);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                templates.insert(name, (file, text));
+            }
+            Err(e) => diags.push(io_error(&file, &e)),
+        }
+    }
+    templates
+}
+
+/// `--env NAME` must name an `[env.NAME]` table.
+fn select_environment(
+    settings: &Settings,
+    settings_text: &str,
+    opts: &LoadOptions,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let name = opts.env.as_ref()?;
+    if settings.env.contains_key(name) || settings_text.is_empty() {
+        return Some(name.clone());
+    }
+    let d = Diagnostic::error(
+        Code::UnknownEnvironment,
+        format!("--env {name}: pitrix.toml has no [env.{name}]"),
+    )
+    .in_file(SETTINGS_FILE);
+    diags.push(
+        match did_you_mean(name, settings.env.keys().map(String::as_str)) {
+            Some(m) => d.hint(format!("did you mean `{m}`?")),
+            None => d.hint(format!(
+                "environments: {}",
+                settings.env.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        },
+    );
+    None
 }
 
 fn rel(root: &Path, path: &Path) -> PathBuf {
@@ -61,6 +136,9 @@ fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, String) {
             name: toml::Spanned::new(0..0, String::new()),
             workspace: None,
             target: None,
+            allow_env: Vec::new(),
+            executor_image: None,
+            executor_kubeconfig_secret: None,
             storage_namespace: None,
         },
         vars: Default::default(),
@@ -203,8 +281,17 @@ pub(crate) fn read_yaml<T: DeserializeOwned>(
 
 /// Parses YAML text into `T`; the error is a diagnostic for `file`.
 pub(crate) fn parse_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Diagnostic> {
+    parse_yaml_node(text, file).map(|(t, _)| t)
+}
+
+/// [`parse_yaml`], keeping the node tree for positions.
+pub(crate) fn parse_yaml_node<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<(T, yaml::Node), Diagnostic> {
     let node = yaml::parse(text).map_err(|e| syntax_diagnostic(&e, file))?;
-    yaml::from_node(&node).map_err(|e| de_diagnostic(e).in_file(file))
+    let t = yaml::from_node(&node).map_err(|e| de_diagnostic(e).in_file(file))?;
+    Ok((t, node))
 }
 
 pub(crate) fn syntax_diagnostic(e: &yaml::SyntaxError, file: &Path) -> Diagnostic {
@@ -493,110 +580,6 @@ fn read_asset(
                 .at(name.pos)
                 .hint(format!("put the file at {}", file.display())),
             );
-            None
-        }
-    }
-}
-
-/// `releases/<cluster>/<namespace>/<release>.yaml`.
-fn load_releases(root: &Path, diags: &mut Diagnostics) -> Vec<Release> {
-    let mut releases = Vec::new();
-    let layout = "releases are filed as releases/<cluster>/<namespace>/<release>.yaml";
-    for cluster_dir in read_dir_sorted(root, &root.join("releases"), diags) {
-        if !cluster_dir.is_dir() {
-            diags.push(unexpected(rel(root, &cluster_dir), layout));
-            continue;
-        }
-        for ns_dir in read_dir_sorted(root, &cluster_dir, diags) {
-            if !ns_dir.is_dir() {
-                diags.push(unexpected(rel(root, &ns_dir), layout));
-                continue;
-            }
-            for path in read_dir_sorted(root, &ns_dir, diags) {
-                let file = rel(root, &path);
-                if !path.is_file() || !is_yaml(&path) {
-                    diags.push(unexpected(file, layout));
-                    continue;
-                }
-                let Some(spec) = read_yaml::<crate::catalog::ReleaseFile>(root, &file, diags)
-                else {
-                    continue;
-                };
-                let values_files = spec
-                    .values_files
-                    .iter()
-                    .filter_map(|vf| read_values_file(root, vf, &file, diags))
-                    .collect();
-                releases.push(Release {
-                    name: file_stem(&path),
-                    cluster: file_name(&cluster_dir),
-                    namespace: file_name(&ns_dir),
-                    file,
-                    spec,
-                    values_files,
-                });
-            }
-        }
-    }
-    releases
-}
-
-fn read_values_file(
-    root: &Path,
-    name: &yaml::Spanned<String>,
-    release_file: &Path,
-    diags: &mut Diagnostics,
-) -> Option<ValuesFile> {
-    let file = PathBuf::from(&name.value);
-    let inside = file
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_)));
-    let text = match inside.then(|| fs::read_to_string(root.join(&file))) {
-        Some(Ok(t)) => t,
-        Some(Err(e)) => {
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidValues,
-                    format!("values file `{}` cannot be read: {e}", name.value),
-                )
-                .in_file(release_file)
-                .at(name.pos)
-                .hint(
-                    "valuesFiles are paths relative to the catalog root, e.g. values/common.yaml",
-                ),
-            );
-            return None;
-        }
-        None => {
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidValues,
-                    format!("values file `{}` is outside the catalog", name.value),
-                )
-                .in_file(release_file)
-                .at(name.pos)
-                .hint(
-                    "valuesFiles are paths relative to the catalog root, e.g. values/common.yaml",
-                ),
-            );
-            return None;
-        }
-    };
-    match parse_yaml::<Option<serde_json::Map<String, serde_json::Value>>>(&text, &file) {
-        Ok(values) => Some(ValuesFile {
-            file,
-            values: values.unwrap_or_default(),
-        }),
-        Err(d) => {
-            diags.push(Diagnostic {
-                code: if d.code == Code::YamlSyntax {
-                    Code::YamlSyntax
-                } else {
-                    Code::InvalidValues
-                },
-                hint: Some("a values file is a YAML mapping of Helm values".into()),
-                ..d
-            });
             None
         }
     }

@@ -94,6 +94,25 @@ impl Node {
         }
     }
 
+    /// Every value under this node with its JSON pointer (prefixed by `prefix`) and position.
+    pub fn positions(&self, prefix: &str, out: &mut Vec<(String, Pos)>) {
+        out.push((prefix.to_string(), self.pos));
+        let escape = |s: &str| s.replace('~', "~0").replace('/', "~1");
+        match &self.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    v.positions(&format!("{prefix}/{}", escape(&k.text)), out);
+                }
+            }
+            Value::Seq(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    v.positions(&format!("{prefix}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The node at a dotted key path inside mappings, for positioning later diagnostics.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {

@@ -3,9 +3,11 @@
 
 mod charts;
 mod images;
+pub mod lock;
 mod names;
 mod references;
 mod repos;
+mod values;
 
 use crate::catalog::Catalog;
 use crate::diagnostics::Diagnostics;
@@ -18,5 +20,7 @@ pub fn validate(catalog: &Catalog) -> Diagnostics {
     charts::check(catalog, &mut diags);
     images::check(catalog, &mut diags);
     references::check(catalog, &mut diags);
+    values::check(catalog, &mut diags);
+    diags.extend(crate::compile::standalone_problems(catalog));
     diags
 }

@@ -1,0 +1,144 @@
+//! The `standalone` target: pitrix plays KubeSphere's release controller (reference §5.3) —
+//! each release's status follows its Helm executor Job, and a release removed from the catalog
+//! gets its uninstall Job (§5.7).
+
+use k8s_openapi::api::batch::v1::Job;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::client::{api, describe, is_not_found, retry};
+use super::{ApplyReport, Desired, FIELD_MANAGER, Outcome};
+use crate::compile::{KindInfo, ObjectRef};
+use crate::objects::labels;
+
+/// The release state a Job stands for: `active` once it succeeded, `failed` with its message
+/// once it failed, `creating` while it runs.
+pub fn release_state(job: &Job) -> (&'static str, String) {
+    let status = job.status.clone().unwrap_or_default();
+    if status.succeeded.unwrap_or(0) > 0 {
+        return ("active", "Install complete".into());
+    }
+    if status.failed.unwrap_or(0) > 0 {
+        let message = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Failed")
+            .and_then(|c| c.message.clone().or(c.reason.clone()))
+            .unwrap_or_else(|| "the Helm executor Job failed".into());
+        return ("failed", message);
+    }
+    ("creating", "Deploying".into())
+}
+
+/// Writes each release's status from its current executor Job, where it changed.
+pub async fn sync_release_status(client: &Client, desired: &Desired, report: &mut ApplyReport) {
+    let releases_kind = KindInfo::of("ApplicationRelease").expect("a known kind");
+    let releases = api(client, releases_kind, None);
+    for o in desired.objects.iter().filter(|o| o.kind.kind == "Job") {
+        let Some(release) = o
+            .body
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                labels::APP_RELEASE_NAME.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let jobs: Api<Job> = Api::namespaced(
+            client.clone(),
+            o.r.namespace.as_deref().unwrap_or("default"),
+        );
+        let job = match retry(5, || jobs.get(&o.r.name)).await {
+            Ok(j) => j,
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => {
+                report.push(o.r.clone(), Outcome::Failed(describe(&e)));
+                continue;
+            }
+        };
+        let (state, message) = release_state(&job);
+        let live = match retry(5, || releases.get(release)).await {
+            Ok(l) => serde_json::to_value(&l).unwrap_or_default(),
+            Err(_) => continue,
+        };
+        let same = live.pointer("/status/state").and_then(Value::as_str) == Some(state)
+            && live
+                .pointer("/status/installJobName")
+                .and_then(Value::as_str)
+                == Some(o.r.name.as_str());
+        if same {
+            continue;
+        }
+        let body = json!({"status": {
+            "state": state,
+            "message": message,
+            "installJobName": o.r.name,
+            "lastUpdate": super::status::now(),
+        }});
+        let params = PatchParams::default();
+        let patch = Patch::Merge(&body);
+        let r = ObjectRef {
+            api_version: releases_kind.api_version.into(),
+            kind: "ApplicationRelease".into(),
+            namespace: None,
+            name: release.to_string(),
+        };
+        match retry(5, || releases.patch_status(release, &params, &patch)).await {
+            Ok(_) => report.push(r, Outcome::StatusWritten),
+            Err(e) => report.push(
+                r,
+                Outcome::Failed(format!("cannot write its status: {}", describe(&e))),
+            ),
+        }
+    }
+}
+
+/// Creates the uninstall Job of a pruned release in its target namespace.
+pub async fn uninstall(
+    client: &Client,
+    desired: &Desired,
+    release: &Value,
+    report: &mut ApplyReport,
+) {
+    let Some(standalone) = &desired.standalone else {
+        return;
+    };
+    let name = release
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let namespace = release
+        .pointer(&format!(
+            "/metadata/labels/{}",
+            labels::NAMESPACE.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .unwrap_or(labels::DEFAULT_NAMESPACE);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for body in standalone.uninstall(&desired.catalog, name, namespace) {
+        let kind = KindInfo::of(body["kind"].as_str().unwrap_or_default())
+            .expect("ConfigMap and Job are known");
+        let object_name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api = api(client, kind, Some(namespace));
+        let patch = Patch::Apply(&body);
+        let r = ObjectRef {
+            api_version: kind.api_version.into(),
+            kind: kind.kind.into(),
+            namespace: Some(namespace.to_string()),
+            name: object_name.clone(),
+        };
+        match retry(5, || api.patch(&object_name, &params, &patch)).await {
+            Ok(_) => report.push(r, Outcome::Created),
+            Err(e) => report.push(
+                r,
+                Outcome::Failed(format!("uninstall of release `{name}`: {}", describe(&e))),
+            ),
+        }
+    }
+}

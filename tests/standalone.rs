@@ -1,0 +1,360 @@
+//! The `standalone` target: the Helm executor Job + ConfigMap KubeSphere's controller would
+//! create (reference §5.4), checked field by field, and run on a real API server: the release
+//! status follows the Job, a changed release gets a new Job and the old one goes, a removed
+//! release gets its uninstall Job.
+
+mod cluster;
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use cluster::TestCluster;
+use pitrix::compile::Object;
+use serde_json::Value;
+
+fn standalone_catalog() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = tmp.path().join("catalog");
+    pitrix::scaffold::new_catalog(&catalog).unwrap();
+    let settings = catalog.join("pitrix.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace(r#"target = "kubesphere""#, r#"target = "standalone""#);
+    std::fs::write(&settings, text).unwrap();
+    // The standalone target installs charts it holds; the synced repo stays, unreleased.
+    tmp
+}
+
+fn job_and_config_map(catalog: &Path) -> (Value, Value, Value) {
+    let (compiled, _) = pitrix::pipeline::build(catalog).expect("compiles");
+    let find = |kind: &str, prefix: &str| {
+        compiled
+            .objects
+            .iter()
+            .find(|o| o.kind() == kind && o.name().starts_with(prefix))
+            .map(Object::to_json)
+            .unwrap_or_else(|| panic!("no {kind} {prefix}*"))
+    };
+    (
+        find("Job", "helm-install-hello-"),
+        find("ConfigMap", "helm-install-hello-"),
+        find("ApplicationRelease", "hello"),
+    )
+}
+
+#[test]
+fn the_executor_job_is_kubesphere_s_field_by_field() {
+    let tmp = standalone_catalog();
+    let (job, cm, release) = job_and_config_map(&tmp.path().join("catalog"));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let values = b64
+        .decode(release["spec"]["values"].as_str().unwrap())
+        .unwrap();
+
+    // Name: helm-install-<release>-<6 of the spec hash>, in the release's namespace.
+    let spec: pitrix::objects::ApplicationReleaseSpec =
+        serde_json::from_value(release["spec"].clone()).unwrap();
+    let hash = pitrix::compile::executor::spec_hash(&spec);
+    let name = format!("helm-install-hello-{}", &hash[..6]);
+    assert_eq!(job["metadata"]["name"], name.as_str());
+    assert!(name.len() <= 63);
+    assert_eq!(job["metadata"]["namespace"], "default");
+    let labels = &job["metadata"]["labels"];
+    assert_eq!(
+        labels["application.kubesphere.io/app-release-name"],
+        "hello"
+    );
+    assert_eq!(labels["kubesphere.io/managed"], "true");
+    assert_eq!(labels["name"], name.as_str());
+    let annotations = &job["metadata"]["annotations"];
+    assert_eq!(annotations["executor.kubesphere.io/action"], "install");
+    assert_eq!(
+        annotations["executor.kubesphere.io/config-hash"],
+        pitrix::compile::executor::fnv64a(&values).as_str()
+    );
+    assert!(job["metadata"].get("ownerReferences").is_none());
+
+    let spec = &job["spec"];
+    assert_eq!(spec["backoffLimit"], 0);
+    assert!(spec.get("ttlSecondsAfterFinished").is_none());
+    let pod = &spec["template"]["spec"];
+    assert!(pod.get("serviceAccountName").is_none());
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 0);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["name"], "helm");
+    assert_eq!(c["image"], "kubesphere/kubectl:v1.27.16");
+    assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert_eq!(c["resources"]["requests"]["cpu"], "100m");
+    assert_eq!(c["resources"]["requests"]["memory"], "100Mi");
+    assert_eq!(c["resources"]["limits"]["cpu"], "500m");
+    assert_eq!(c["resources"]["limits"]["memory"], "500Mi");
+    assert_eq!(c["env"][0]["name"], "HELM_CACHE_HOME");
+    assert_eq!(c["env"][0]["value"], "/tmp/helm-executor");
+    assert_eq!(c["workingDir"], "/tmp/helm-executor");
+    assert_eq!(c["command"][0], "/bin/sh");
+    assert_eq!(c["command"][1], "-c");
+    let script = c["command"][2].as_str().unwrap();
+    assert!(
+        script.starts_with("cp -r /tmp/helm-executor-source/. /tmp/helm-executor && "),
+        "{script}"
+    );
+    assert!(
+        script.ends_with(
+            "helm upgrade --history-max 0 --install --insecure-skip-tls-verify --kubeconfig kube.config hello hello.tgz --namespace default --values values.yaml --debug --wait --wait-for-jobs"
+        ),
+        "{script}"
+    );
+    let mounts: Vec<(&str, &str)> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["mountPath"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("source", "/tmp/helm-executor-source"),
+            ("data", "/tmp/helm-executor")
+        ]
+    );
+    let volumes = pod["volumes"].as_array().unwrap();
+    let source = &volumes[0]["projected"];
+    assert_eq!(source["defaultMode"], 0o755);
+    assert_eq!(source["sources"][0]["configMap"]["name"], name.as_str());
+    assert_eq!(
+        source["sources"][1]["secret"]["items"][0]["path"],
+        "kube.config"
+    );
+    assert!(volumes[1]["emptyDir"].is_object());
+
+    // The ConfigMap: same name and labels, chart + values (+ empty CA); no kubeconfig in it.
+    assert_eq!(cm["metadata"]["name"], name.as_str());
+    assert_eq!(cm["metadata"]["labels"], job["metadata"]["labels"]);
+    let data = cm["binaryData"].as_object().unwrap();
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["ca-helm.crt", "hello.tgz", "values.yaml"]);
+    assert_eq!(
+        b64.decode(data["values.yaml"].as_str().unwrap()).unwrap(),
+        values
+    );
+    assert!(
+        !keys.contains(&"kube.config"),
+        "credentials never in the output"
+    );
+}
+
+#[test]
+fn a_catalog_template_overrides_the_built_in_one_and_errors_are_positioned() {
+    let tmp = standalone_catalog();
+    let catalog = tmp.path().join("catalog");
+    std::fs::create_dir_all(catalog.join("templates")).unwrap();
+    let builtin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/executor-job.yaml.j2"),
+    )
+    .unwrap();
+    let custom = builtin.replace("{{ image|tojson }}", "\"registry.acme.example/helm:3.14\"");
+    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &custom).unwrap();
+    let (job, _, _) = job_and_config_map(&catalog);
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.acme.example/helm:3.14"
+    );
+
+    // An undefined name: a template diagnostic at its line.
+    let broken = custom.replace(
+        "namespace: {{ job.namespace }}",
+        "namespace: {{ job.nmespace }}",
+    );
+    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &broken).unwrap();
+    let (_, diags) = pitrix::pipeline::check(&catalog);
+    let d = diags
+        .iter()
+        .find(|d| d.code.as_str() == "template")
+        .expect("a template diagnostic");
+    assert_eq!(
+        d.file.as_deref(),
+        Some(Path::new("templates/executor-job.yaml.j2"))
+    );
+    let line = broken
+        .lines()
+        .position(|l| l.contains("job.nmespace"))
+        .unwrap() as u32
+        + 1;
+    assert_eq!(d.pos.unwrap().line, line);
+
+    // A template that yields no valid Job: refused too.
+    let invalid = custom.replace("backoffLimit: 0", "backoffLimit: 6");
+    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &invalid).unwrap();
+    let (_, diags) = pitrix::pipeline::check(&catalog);
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code.as_str() == "template" && d.message.contains("backoffLimit")),
+        "{diags:#?}"
+    );
+}
+
+fn apply(k: &TestCluster, catalog: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("apply")
+        .arg(catalog)
+        .args([
+            "--kubeconfig",
+            k.kubeconfig.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    report
+}
+
+fn release_status(k: &TestCluster) -> Value {
+    let v: Value = serde_json::from_str(&k.kubectl_ok(&[
+        "get",
+        "applicationreleases.application.kubesphere.io",
+        "hello",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    v["status"].clone()
+}
+
+fn jobs(k: &TestCluster) -> Vec<String> {
+    let v: Value =
+        serde_json::from_str(&k.kubectl_ok(&["get", "jobs", "-n", "default", "-o", "json"]))
+            .unwrap();
+    let mut names: Vec<String> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn on_a_cluster_the_release_follows_its_job() {
+    let k = TestCluster::start();
+    let crds = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("crds")
+        .output()
+        .unwrap();
+    k.kubectl_stdin_ok(&["apply", "--server-side", "-f", "-"], &crds.stdout);
+    k.kubectl_ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
+    let tmp = standalone_catalog();
+    let catalog = tmp.path().join("catalog");
+
+    apply(&k, &catalog);
+    let first = jobs(&k);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].starts_with("helm-install-hello-"));
+    k.kubectl_ok(&["get", "configmap", &first[0], "-n", "default"]);
+    assert_eq!(release_status(&k)["state"], "creating");
+    assert_eq!(release_status(&k)["installJobName"], first[0].as_str());
+
+    // The Job controller reports success: the release turns active.
+    k.kubectl_ok(&[
+        "patch",
+        "job",
+        &first[0],
+        "-n",
+        "default",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"succeeded":1}}"#,
+    ]);
+    apply(&k, &catalog);
+    assert_eq!(release_status(&k)["state"], "active");
+
+    // A changed release: a new Job; the old, finished one goes.
+    let release = catalog.join("releases/host/default/hello.yaml");
+    let text = std::fs::read_to_string(&release).unwrap() + "  replicaCount: 5\n";
+    std::fs::write(&release, text).unwrap();
+    apply(&k, &catalog);
+    let second = jobs(&k);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first);
+    assert_eq!(release_status(&k)["state"], "creating");
+
+    // It fails, with Helm's message.
+    let failed = r#"{"status":{"failed":1,"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Error: UPGRADE FAILED: timed out waiting for the condition"}]}}"#;
+    k.kubectl_ok(&[
+        "patch",
+        "job",
+        &second[0],
+        "-n",
+        "default",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        failed,
+    ]);
+    apply(&k, &catalog);
+    let status = release_status(&k);
+    assert_eq!(status["state"], "failed");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("UPGRADE FAILED"),
+        "{status}"
+    );
+
+    // The release leaves the catalog: its uninstall Job runs.
+    std::fs::remove_dir_all(catalog.join("releases")).unwrap();
+    let report = apply(&k, &catalog);
+    let names = jobs(&k);
+    assert!(
+        names.iter().any(|n| n.starts_with("helm-uninstall-hello-")),
+        "{names:?} {report:#}"
+    );
+    let uninstall = names
+        .iter()
+        .find(|n| n.starts_with("helm-uninstall-hello-"))
+        .unwrap();
+    let job: Value = serde_json::from_str(
+        &k.kubectl_ok(&["get", "job", uninstall, "-n", "default", "-o", "json"]),
+    )
+    .unwrap();
+    assert_eq!(
+        job["metadata"]["annotations"]["executor.kubesphere.io/action"],
+        "uninstall"
+    );
+    let script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(
+        script.ends_with(
+            "helm uninstall hello --namespace default --kubeconfig kube.config --debug --wait"
+        ),
+        "{script}"
+    );
+}
