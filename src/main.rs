@@ -13,7 +13,13 @@ use pitrix::{apply, diff, emit, import, lock, objects, pipeline, repo, scaffold,
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Build for an environment of pitrix.toml (`[env.<name>]`: vars, workspace, clusters).
+    #[arg(long, global = true, value_name = "NAME")]
+    env: Option<String>,
 }
+
+/// `--env`, for every command that loads the catalog.
+static ENVIRONMENT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 #[derive(Subcommand)]
 enum Command {
@@ -272,6 +278,7 @@ impl CompileFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    ENVIRONMENT.get_or_init(|| cli.env.clone());
     match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
@@ -388,7 +395,7 @@ fn desired(dir: &Path, from: Option<&Path>) -> Result<Result<apply::Desired, Exi
     if let Some(out) = from {
         return apply::Desired::from_output_dir(out).map(Ok);
     }
-    match pipeline::build(dir) {
+    match pipeline::build_with(dir, &check_options(false)).map(|(_, c, w)| (c, w)) {
         Err(diags) => {
             report(&diags, dir, Format::Text, false);
             eprintln!("error: nothing applied: the catalog has errors");
@@ -453,7 +460,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
 fn check_options(online: bool) -> pipeline::CheckOptions {
     pipeline::CheckOptions {
         online: online.then(repo::FetchOptions::from_env),
-        ..pipeline::CheckOptions::default()
+        env: ENVIRONMENT.get().cloned().flatten(),
     }
 }
 
@@ -706,17 +713,18 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     };
-    let compiled = match pipeline::build(&args.dir) {
-        Err(diags) => {
-            report(&diags, &args.dir, Format::Text, false);
-            eprintln!("error: no diff: the catalog has errors");
-            return Ok(failure);
-        }
-        Ok((compiled, warnings)) => {
-            report(&warnings, &args.dir, Format::Text, false);
-            compiled
-        }
-    };
+    let compiled =
+        match pipeline::build_with(&args.dir, &check_options(false)).map(|(_, c, w)| (c, w)) {
+            Err(diags) => {
+                report(&diags, &args.dir, Format::Text, false);
+                eprintln!("error: no diff: the catalog has errors");
+                return Ok(failure);
+            }
+            Ok((compiled, warnings)) => {
+                report(&warnings, &args.dir, Format::Text, false);
+                compiled
+            }
+        };
     let cluster = apply::ClusterOptions {
         kubeconfig: args.cluster.kubeconfig,
         context: args.cluster.context.clone(),

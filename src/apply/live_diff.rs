@@ -88,6 +88,7 @@ fn compiled(catalog: &str, objects: Vec<Object>, mut status: Vec<StatusIntent>) 
         objects,
         status,
         standalone: None,
+        environment: None,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Compiled {
     pub status: Vec<StatusIntent>,
     /// Set for the `standalone` target: pitrix runs the Helm executor Jobs itself.
     pub standalone: Option<executor::Standalone>,
+    /// The environment (`--env`) it was built for.
+    pub environment: Option<String>,
 }
 
 /// Compiles a catalog that validated without errors.
@@ -62,6 +64,7 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         objects,
         status,
         standalone: executor::Standalone::of(catalog),
+        environment: catalog.environment.clone(),
     }
 }
 

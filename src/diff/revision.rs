@@ -157,6 +157,7 @@ fn compile_base(
             objects: Vec::new(),
             status: Vec::new(),
             standalone: None,
+            environment: None,
         };
         return Ok((empty, Vec::new(), stats));
     };

@@ -12,6 +12,9 @@ pub struct Inventory {
     /// Format version of this file.
     pub version: u32,
     pub catalog: String,
+    /// The environment (`--env`) the output was built for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// Objects, in apply order.
     pub objects: Vec<InventoryEntry>,
     /// Review states for the status subresource, in the order they are written.
@@ -53,6 +56,7 @@ impl Inventory {
         Inventory {
             version: 1,
             catalog: catalog.to_string(),
+            environment: None,
             objects: Vec::new(),
             status: Vec::new(),
             standalone: None,

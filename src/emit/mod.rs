@@ -59,6 +59,7 @@ pub fn render(compiled: &Compiled) -> Files {
     let mut all = String::new();
     let mut inventory = Inventory::new(&compiled.catalog);
     inventory.standalone = compiled.standalone.clone();
+    inventory.environment = compiled.environment.clone();
     let mut resources = Vec::new();
 
     for o in &compiled.objects {
