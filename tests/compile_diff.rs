@@ -849,3 +849,30 @@ fn planted_secrets_appear_in_no_output_of_any_format() {
     let text = &seen.iter().find(|(w, _)| w == "Text").unwrap().1;
     assert!(text.contains("adminPassword: *** (sha256:"), "{text}");
 }
+
+#[test]
+fn a_new_version_is_compared_with_the_one_it_follows() {
+    let repo = Repo::with_new_catalog("catalog");
+    repo.add_hello_version("0.1.0", "0.3.0");
+    let base = repo.commit("hello 0.3.0");
+    // A backport between the two: compared with 0.1.0, not the newest.
+    repo.add_hello_version("0.1.0", "0.2.0");
+    let d = json_diff(&repo, &["--base", &base]);
+    let cm = d["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["name"] == "hello-0.2.0")
+        .unwrap();
+    assert_eq!(cm["package"]["comparedWith"], "0.1.0");
+    // A version after every other: compared with the newest.
+    repo.add_hello_version("0.1.0", "0.4.0");
+    let d = json_diff(&repo, &["--base", &base]);
+    let cm = d["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["name"] == "hello-0.4.0")
+        .unwrap();
+    assert_eq!(cm["package"]["comparedWith"], "0.3.0");
+}

@@ -460,13 +460,21 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
             };
         }
         if let (true, Some(v)) = (is_package, version) {
+            // A new version is compared with the one it follows on the base side: the newest
+            // older version (a backport follows its own line), else the newest.
             let compared_with = match action {
-                Action::Added => old_versions
-                    .of_app(v.app)
-                    .into_iter()
-                    .rev()
-                    .find(|(id, _)| *id != any.name())
-                    .map(|(id, info)| (id, info.name)),
+                Action::Added => {
+                    let base: Vec<_> = old_versions
+                        .of_app(v.app)
+                        .into_iter()
+                        .filter(|(id, _)| *id != any.name())
+                        .collect();
+                    base.iter()
+                        .rev()
+                        .find(|(_, info)| version_order(info.name, v.name).is_lt())
+                        .or(base.last())
+                        .map(|(id, info)| (*id, info.name))
+                }
                 _ => None,
             };
             let pkg = package::compare(o, n, v, compared_with, &old_packages);
