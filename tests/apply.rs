@@ -3,6 +3,7 @@
 //! out-of-band edits restored, field conflicts, immutable packages.
 
 mod cluster;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -10,26 +11,9 @@ use std::process::Command;
 use cluster::TestCluster;
 use serde_json::Value;
 
-fn install_crds(k: &TestCluster) {
-    let crds = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("crds")
-        .output()
-        .unwrap();
-    assert!(crds.status.success());
-    k.kubectl_stdin_ok(&["apply", "--server-side", "-f", "-"], &crds.stdout);
-    k.kubectl_ok(&[
-        "wait",
-        "--for",
-        "condition=established",
-        "--timeout=60s",
-        "crd",
-        "--all",
-    ]);
-}
-
 fn cluster() -> TestCluster {
     let k = TestCluster::start();
-    install_crds(&k);
+    k.install_crds(Path::new(env!("CARGO_BIN_EXE_pitrix")));
     k
 }
 
@@ -227,17 +211,7 @@ fn removed_app_is_pruned_with_versions_and_storage_and_the_guard_holds() {
     let tmp = scaffold();
     let catalog = tmp.path().join("catalog");
     // A second app, so that removing it stays under the prune guard.
-    let copy = |from: &Path, to: &Path| {
-        for entry in walkdir::WalkDir::new(from) {
-            let entry = entry.unwrap();
-            let target = to.join(entry.path().strip_prefix(from).unwrap());
-            if entry.file_type().is_dir() {
-                std::fs::create_dir_all(&target).unwrap();
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    };
+    let copy = common::copy_tree;
     for n in 2..=8 {
         copy(
             &catalog.join("apps/hello"),
@@ -508,17 +482,7 @@ fn an_interrupted_apply_converges_on_the_next_run() {
     let k = cluster();
     let tmp = scaffold();
     let catalog = tmp.path().join("catalog");
-    let copy = |from: &Path, to: &Path| {
-        for entry in walkdir::WalkDir::new(from) {
-            let entry = entry.unwrap();
-            let target = to.join(entry.path().strip_prefix(from).unwrap());
-            if entry.file_type().is_dir() {
-                std::fs::create_dir_all(&target).unwrap();
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    };
+    let copy = common::copy_tree;
     let template = tmp.path().join("hello-template");
     copy(&catalog.join("apps/hello"), &template);
     let mut seed: u64 = std::env::var("PITRIX_KILL_SEED")

@@ -27,19 +27,7 @@ fn pitrix(k: &TestCluster, args: &[&str], catalog: &Path) -> (i32, String) {
 #[test]
 fn live_diff_shows_drift_changes_and_deletions_without_secrets() {
     let k = TestCluster::start();
-    let crds = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("crds")
-        .output()
-        .unwrap();
-    k.kubectl_stdin_ok(&["apply", "--server-side", "-f", "-"], &crds.stdout);
-    k.kubectl_ok(&[
-        "wait",
-        "--for",
-        "condition=established",
-        "--timeout=60s",
-        "crd",
-        "--all",
-    ]);
+    k.install_crds(Path::new(env!("CARGO_BIN_EXE_pitrix")));
     let tmp = tempfile::tempdir().unwrap();
     let catalog = tmp.path().join("catalog");
     pitrix::scaffold::new_catalog(&catalog).unwrap();

@@ -255,19 +255,7 @@ fn jobs(k: &TestCluster) -> Vec<String> {
 #[test]
 fn on_a_cluster_the_release_follows_its_job() {
     let k = TestCluster::start();
-    let crds = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("crds")
-        .output()
-        .unwrap();
-    k.kubectl_stdin_ok(&["apply", "--server-side", "-f", "-"], &crds.stdout);
-    k.kubectl_ok(&[
-        "wait",
-        "--for",
-        "condition=established",
-        "--timeout=60s",
-        "crd",
-        "--all",
-    ]);
+    k.install_crds(Path::new(env!("CARGO_BIN_EXE_pitrix")));
     let tmp = standalone_catalog();
     let catalog = tmp.path().join("catalog");
 

@@ -373,6 +373,24 @@ impl TestCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Installs the CRDs `pitrix crds` (the binary `pitrix`) prints and waits until they serve.
+    pub fn install_crds(&self, pitrix: &Path) {
+        let crds = Command::new(pitrix)
+            .arg("crds")
+            .output()
+            .expect("pitrix crds runs");
+        assert!(crds.status.success(), "pitrix crds failed");
+        self.kubectl_stdin_ok(&["apply", "--server-side", "-f", "-"], &crds.stdout);
+        self.kubectl_ok(&[
+            "wait",
+            "--for",
+            "condition=established",
+            "--timeout=60s",
+            "crd",
+            "--all",
+        ]);
+    }
+
     /// Creates a namespace with a unique name derived from `prefix` and returns the name.
     pub fn create_namespace(&self, prefix: &str) -> String {
         let name = unique_name(prefix);
