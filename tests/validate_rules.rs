@@ -877,7 +877,12 @@ fn name_too_long_version_id_of_a_repo_release() {
         format!("app: bitnami/nginx\nversion: {version}\n"),
     );
     let diags = cat.check();
-    assert_eq!(codes(&diags, Severity::Error), ["name-too-long"], "{}", dump(&diags));
+    assert_eq!(
+        codes(&diags, Severity::Error),
+        ["name-too-long"],
+        "{}",
+        dump(&diags)
+    );
     let d = the(&diags, "name-too-long");
     assert_at(
         d,
@@ -1253,8 +1258,18 @@ fn a_release_of_a_synced_repo_chart_is_valid() {
     );
     // Valid, with one warning: nothing has checked the repo's index for that version yet.
     let diags = cat.check();
-    assert_eq!(codes(&diags, Severity::Error), Vec::<&str>::new(), "{}", dump(&diags));
-    assert_eq!(codes(&diags, Severity::Warning), ["unverified-release"], "{}", dump(&diags));
+    assert_eq!(
+        codes(&diags, Severity::Error),
+        Vec::<&str>::new(),
+        "{}",
+        dump(&diags)
+    );
+    assert_eq!(
+        codes(&diags, Severity::Warning),
+        ["unverified-release"],
+        "{}",
+        dump(&diags)
+    );
 }
 
 #[test]
