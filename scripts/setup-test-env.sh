@@ -135,6 +135,23 @@ setup_actionlint() {
     log "actionlint: installed"
 }
 
+# --- component: Chromium (tests/site.rs opens the store preview headless) ------------
+# Debian's own package: nothing downloads a browser build of its own.
+setup_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        log "chromium: present ($(chromium --version 2>/dev/null | head -n1))"
+        return 0
+    fi
+    command -v apt-get >/dev/null || die "no chromium and no apt-get (install Debian's chromium package)"
+    [[ $EUID -eq 0 ]] || die "chromium is missing; install it as root: apt-get install chromium"
+    log "chromium: installing Debian package chromium"
+    apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+        || die "apt-get install chromium failed"
+    command -v chromium >/dev/null || die "chromium installed but not on PATH"
+    log "chromium: installed ($(chromium --version 2>/dev/null | head -n1))"
+}
+
 main() {
     SECONDS=0
     mkdir -p "$PITRIX_CACHE"
@@ -143,6 +160,7 @@ main() {
     setup_python_packages
     check_helm_oracle
     setup_actionlint
+    setup_chromium
     # Next components go here, e.g.: setup_kube_apiserver
     PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"

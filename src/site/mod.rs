@@ -127,6 +127,21 @@ struct RepoView {
 /// Every file of the preview, under `site/`.
 pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, String> {
     let mut env = Environment::new();
+    // HTML escaping without minijinja's `/` → `&#x2f;`: URLs stay readable in the source.
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::Html
+            && !value.is_safe()
+            && !value.is_none()
+            && !value.is_undefined()
+        {
+            out.write_str(&escape_html(&value.to_string()))
+                .map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                })
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     let override_dir = root.join(OVERRIDE_DIR);
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
     for (name, builtin) in TEMPLATES {
@@ -336,6 +351,21 @@ fn template_error(name: &str, e: &minijinja::Error) -> String {
         source = s.source();
     }
     message
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn is_web(url: &str) -> bool {

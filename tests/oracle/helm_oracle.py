@@ -19,6 +19,10 @@ goes to stderr, never into the JSON.
                                            `helm template`
     package CHART_DIR DEST_DIR             `helm package -d DEST_DIR`
     index DIR [--url URL]                  `helm repo index DIR [--url URL]`
+    repo-index URL [--username U --password P]
+                                           fetch and parse URL/index.yaml (Helm's repo getter)
+    pull CHART --repo URL --version V --dest DIR [--username U --password P]
+                                           `helm pull CHART --repo URL --version V -d DIR`
     version                                versions of the SDK and of Helm
 """
 
@@ -292,6 +296,39 @@ def cmd_index(args: argparse.Namespace) -> Any:
     return out
 
 
+def cmd_repo_index(args: argparse.Namespace) -> Any:
+    out: dict[str, Any] = {"ok": False, "error": None, "index": None}
+    try:
+        index = helm.repo_index(args.url, username=args.username, password=args.password)
+    except helm.HelmError as exc:
+        out["error"] = _err(exc)
+        return out
+    out.update(ok=True, index=index)
+    return out
+
+
+def cmd_pull(args: argparse.Namespace) -> Any:
+    out: dict[str, Any] = {"ok": False, "error": None, "path": None, "digest": None}
+    os.makedirs(args.dest, exist_ok=True)
+    try:
+        helm.pull(
+            args.chart,
+            repo_url=args.repo,
+            version=args.version,
+            destination=args.dest,
+            username=args.username,
+            password=args.password,
+        )
+    except helm.HelmError as exc:
+        out["error"] = _err(exc)
+        return out
+    path = os.path.join(args.dest, f"{args.chart}-{args.version}.tgz")
+    if not os.path.isfile(path):
+        raise OracleBroken(f"Helm reported success but wrote no {path}")
+    out.update(ok=True, path=os.path.abspath(path), digest=helm_digest(path))
+    return out
+
+
 def cmd_version(_args: argparse.Namespace) -> Any:
     return {
         "ok": True,
@@ -332,6 +369,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("dir", metavar="DIR")
     s.add_argument("--url", default=None, help="base URL of the chart archives")
     s.set_defaults(fn=cmd_index)
+
+    s = sub.add_parser("repo-index", help="fetch and parse a repository's index.yaml")
+    s.add_argument("url", metavar="URL")
+    s.add_argument("--username", default=None)
+    s.add_argument("--password", default=None)
+    s.set_defaults(fn=cmd_repo_index)
+
+    s = sub.add_parser("pull", help="helm pull CHART --repo URL --version V -d DIR")
+    s.add_argument("chart", metavar="CHART")
+    s.add_argument("--repo", required=True)
+    s.add_argument("--version", required=True)
+    s.add_argument("--dest", required=True)
+    s.add_argument("--username", default=None)
+    s.add_argument("--password", default=None)
+    s.set_defaults(fn=cmd_pull)
 
     s = sub.add_parser("version", help="versions of helm-python-sdk and Helm")
     s.set_defaults(fn=cmd_version)
