@@ -78,24 +78,20 @@ const CATEGORIES: &str = "categories.application.kubesphere.io";
 /// resourceVersion of every object the catalog manages: equal before and after means no writes.
 fn resource_versions(k: &TestCluster) -> Vec<(String, String)> {
     let mut all = Vec::new();
-    for resource in [
-        APPS,
-        VERSIONS,
-        RELEASES,
-        CATEGORIES,
-        "repos.application.kubesphere.io",
-        "configmaps",
-        "namespaces",
+    // Every object of the catalog, and its inventory.
+    for (resource, selector) in [
+        (APPS, "pitrix.io/catalog"),
+        (VERSIONS, "pitrix.io/catalog"),
+        (RELEASES, "pitrix.io/catalog"),
+        (CATEGORIES, "pitrix.io/catalog"),
+        ("repos.application.kubesphere.io", "pitrix.io/catalog"),
+        ("configmaps", "pitrix.io/catalog"),
+        ("namespaces", "pitrix.io/catalog"),
+        ("configmaps", "pitrix.io/inventory"),
     ] {
-        let list: Value = serde_json::from_str(&k.kubectl_ok(&[
-            "get",
-            resource,
-            "-A",
-            "-l",
-            "pitrix.io/catalog",
-            "-o",
-            "json",
-        ]))
+        let list: Value = serde_json::from_str(
+            &k.kubectl_ok(&["get", resource, "-A", "-l", selector, "-o", "json"]),
+        )
         .unwrap();
         for item in list["items"].as_array().unwrap() {
             all.push((

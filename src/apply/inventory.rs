@@ -13,13 +13,18 @@ use super::client::{describe, is_not_found, retry};
 use crate::compile::ObjectRef;
 use crate::objects::labels;
 
+/// The first format: JSON in `data` (still read).
 const KEY: &str = "inventory.json";
+/// The object references, gzip'd JSON in `binaryData`: a ConfigMap holds at most 1 MiB, and a
+/// catalog of 5,000 versions has over 10,000 objects.
+const GZ_KEY: &str = "inventory.json.gz";
 /// Label on inventory ConfigMaps: the catalog they track.
 pub const INVENTORY_LABEL: &str = "pitrix.io/inventory";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterInventory {
-    /// Applied objects and the digest each was applied with.
+    /// Applied objects (the values are unused: digests live on the objects, see
+    /// `DIGEST_ANNOTATION`).
     pub objects: BTreeMap<ObjectKey, String>,
 }
 
@@ -72,12 +77,25 @@ pub async fn read(
     let name = inventory_name(catalog);
     match retry(5, || api.get(&name)).await {
         Ok(cm) => {
+            let damaged = |e: String| format!("inventory {namespace}/{name} is damaged: {e}");
+            if let Some(gz) = cm.binary_data.as_ref().and_then(|b| b.get(GZ_KEY)) {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::GzDecoder::new(&gz.0[..]),
+                    &mut text,
+                )
+                .map_err(|e| damaged(e.to_string()))?;
+                let keys: Vec<ObjectKey> =
+                    serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+                return Ok(ClusterInventory {
+                    objects: keys.into_iter().map(|k| (k, String::new())).collect(),
+                });
+            }
             let text = cm
                 .data
                 .and_then(|d| d.get(KEY).cloned())
                 .unwrap_or_default();
-            serde_json::from_str(&text)
-                .map_err(|e| format!("inventory {namespace}/{name} is damaged: {e}"))
+            serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))
         }
         Err(e) if is_not_found(&e) => Ok(ClusterInventory::default()),
         Err(e) => Err(format!(
@@ -85,6 +103,14 @@ pub async fn read(
             describe(&e)
         )),
     }
+}
+
+fn gzip(inventory: &ClusterInventory) -> Vec<u8> {
+    let keys: Vec<&ObjectKey> = inventory.objects.keys().collect();
+    let json = serde_json::to_vec(&keys).unwrap_or_default();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = std::io::Write::write_all(&mut gz, &json);
+    gz.finish().unwrap_or_default()
 }
 
 /// Writes the inventory (creating its namespace if needed).
@@ -121,7 +147,7 @@ pub async fn write(
                 labels::MANAGED_BY: labels::MANAGED_BY_PITRIX,
             },
         },
-        "data": {KEY: serde_json::to_string_pretty(inventory).unwrap_or_default()},
+        "binaryData": {GZ_KEY: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, gzip(inventory))},
     });
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let patch = Patch::Apply(&body);

@@ -127,10 +127,11 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
             return report;
         }
     };
+    // The cluster inventory tracks identities; digests live on the objects themselves.
     let current: BTreeMap<ObjectKey, String> = desired
         .objects
         .iter()
-        .map(|o| (ObjectKey(o.r.clone()), o.digest.clone()))
+        .map(|o| (ObjectKey(o.r.clone()), String::new()))
         .collect();
     let to_prune: Vec<ObjectRef> = previous
         .objects

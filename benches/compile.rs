@@ -1,0 +1,538 @@
+//! The compile benchmark: `pitrix compile` of a synthetic catalog, timed end to end.
+//!
+//! `cargo bench --bench compile` generates a catalog of 1,000 apps × 5 versions (override with
+//! `PITRIX_BENCH_APPS` and `PITRIX_BENCH_VERSIONS`) into a temporary directory, runs the
+//! release binary `pitrix compile DIR -o OUT` `PITRIX_BENCH_RUNS` times (default 3) and prints,
+//! per run, wall time, versions/s, CPU time and the child's peak RSS (from `wait4`'s rusage,
+//! so nothing but the child is measured). Then, unless `PITRIX_BENCH_PHASES=0`, it runs the
+//! stages in-process once through the library to show where the time goes.
+//!
+//! Options after `--`:
+//!   --generate DIR   only write the catalog into DIR and exit (bench/run.sh uses this)
+//!   --catalog DIR    measure an existing catalog instead of generating one
+//!   --json FILE      also write the results as JSON (read by bench/run.sh)
+//!   --runs N         number of timed runs (default: PITRIX_BENCH_RUNS or 3)
+//!   --keep           keep the temporary directory
+//!
+//! Without `--bench` on the command line (i.e. under `cargo test --all-targets`), it runs a
+//! smoke test instead: a 4 × 2 catalog, compiled once, which must succeed with no diagnostics.
+//!
+//! The binary is `PITRIX_BIN` if set, else the `pitrix` that cargo built beside this bench.
+
+#[allow(dead_code)]
+mod synth;
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compile bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Options {
+    bench: bool,
+    apps: usize,
+    versions: usize,
+    runs: usize,
+    generate: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    json: Option<PathBuf>,
+    keep: bool,
+    phases: bool,
+}
+
+fn env_usize(name: &str, default: usize) -> Result<usize, String> {
+    match env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        bench: false,
+        apps: env_usize("PITRIX_BENCH_APPS", 1000)?,
+        versions: env_usize("PITRIX_BENCH_VERSIONS", 5)?,
+        runs: env_usize("PITRIX_BENCH_RUNS", 3)?.max(1),
+        generate: None,
+        catalog: None,
+        json: None,
+        keep: false,
+        phases: env::var("PITRIX_BENCH_PHASES").map_or(true, |v| v != "0"),
+    };
+    let mut args = env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
+        match a.as_str() {
+            "--bench" => o.bench = true,
+            "--generate" => o.generate = Some(value("--generate")?.into()),
+            "--catalog" => o.catalog = Some(value("--catalog")?.into()),
+            "--json" => o.json = Some(value("--json")?.into()),
+            "--runs" => {
+                o.runs = value("--runs")?
+                    .parse::<usize>()
+                    .map_err(|e| format!("--runs: {e}"))?
+                    .max(1)
+            }
+            "--keep" => o.keep = true,
+            // libtest-style flags cargo may pass; nothing to do with them.
+            "--nocapture" | "--quiet" | "-q" | "--show-output" => {}
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}` (see benches/compile.rs)"
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The `pitrix` binary: `PITRIX_BIN`, else the one cargo built for this bench.
+fn pitrix_bin() -> Result<PathBuf, String> {
+    let bin = match env::var_os("PITRIX_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_pitrix")),
+    };
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "no pitrix binary at {} (run `cargo build --release`, or set PITRIX_BIN)",
+            bin.display()
+        ))
+    }
+}
+
+fn real_main() -> Result<(), String> {
+    let o = options()?;
+    if let Some(dir) = &o.generate {
+        let spec = synth::Spec::new(o.apps, o.versions);
+        let t = Instant::now();
+        let s = synth::generate(dir, &spec).map_err(|e| format!("{}: {e}", dir.display()))?;
+        eprintln!(
+            "generated {} apps × {} versions ({} versions, {} releases, {} files, {:.0} MiB) into {} in {:.1} s",
+            o.apps,
+            o.versions,
+            s.versions,
+            s.releases,
+            s.files,
+            mib(s.bytes),
+            dir.display(),
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    if !o.bench {
+        return smoke();
+    }
+    bench(&o)
+}
+
+/// Under `cargo test`: a tiny catalog through the real binary, which must compile cleanly.
+fn smoke() -> Result<(), String> {
+    let bin = pitrix_bin()?;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let catalog = tmp.path().join("catalog");
+    let mut spec = synth::Spec::new(4, 2);
+    spec.threads = 1;
+    let s = synth::generate(&catalog, &spec).map_err(|e| e.to_string())?;
+    check_clean(&bin, &catalog)?;
+    let run = run_compile(&bin, &catalog, &tmp.path().join("out"))?;
+    if !run.status.success() {
+        return Err(format!("pitrix compile failed:\n{}", run.stderr));
+    }
+    println!(
+        "compile bench smoke test: {} versions compiled in {:.0} ms: ok",
+        s.versions,
+        run.wall.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn bench(o: &Options) -> Result<(), String> {
+    let bin = pitrix_bin()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("pitrix-bench-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let work = tmp.path().to_path_buf();
+    let (catalog, versions) = match &o.catalog {
+        Some(dir) => (dir.clone(), count_versions(dir)?),
+        None => {
+            let dir = work.join("catalog");
+            let spec = synth::Spec::new(o.apps, o.versions);
+            let t = Instant::now();
+            let s = synth::generate(&dir, &spec).map_err(|e| e.to_string())?;
+            println!(
+                "generated {} apps × {} versions: {} files, {:.0} MiB, {} releases in {:.1} s",
+                s.apps,
+                o.versions,
+                s.files,
+                mib(s.bytes),
+                s.releases,
+                t.elapsed().as_secs_f64()
+            );
+            (dir, s.versions)
+        }
+    };
+    println!("binary:  {}", bin.display());
+    println!("catalog: {} ({versions} versions)", catalog.display());
+
+    let t = Instant::now();
+    let (errors, warnings) = check_clean(&bin, &catalog)?;
+    println!(
+        "pitrix validate: {errors} errors, {warnings} warnings ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let load = loadavg();
+    println!(
+        "load average before the runs: {} on {} CPUs (other work on the machine skews wall times)",
+        load.as_deref().unwrap_or("n/a"),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    let mut runs = Vec::new();
+    for k in 1..=o.runs {
+        let out = work.join(format!("out-{k}"));
+        let run = run_compile(&bin, &catalog, &out)?;
+        if !run.status.success() {
+            return Err(format!(
+                "pitrix compile failed ({}):\n{}",
+                run.status, run.stderr
+            ));
+        }
+        let (files, bytes) = tree_size(&out);
+        println!(
+            "run {k}: {:6.3} s  {:8.0} versions/s  cpu {:6.2} s (user {:.2} + sys {:.2}, {:.0}% of one core)  peak RSS {}  output {} files, {:.0} MiB  [{}]",
+            run.wall.as_secs_f64(),
+            versions as f64 / run.wall.as_secs_f64(),
+            (run.user + run.sys).as_secs_f64(),
+            run.user.as_secs_f64(),
+            run.sys.as_secs_f64(),
+            100.0 * (run.user + run.sys).as_secs_f64() / run.wall.as_secs_f64(),
+            run.max_rss_kib.map_or("n/a".to_string(), |k| format!(
+                "{:.0} MiB",
+                k as f64 / 1024.0
+            )),
+            files,
+            mib(bytes),
+            run.stderr.trim().lines().last().unwrap_or("")
+        );
+        fs::remove_dir_all(&out).ok();
+        runs.push(run);
+    }
+    let best = runs.iter().min_by_key(|r| r.wall).ok_or("no runs")?;
+    let mut walls: Vec<f64> = runs.iter().map(|r| r.wall.as_secs_f64()).collect();
+    walls.sort_by(f64::total_cmp);
+    let median = walls[walls.len() / 2];
+    let peak = runs.iter().filter_map(|r| r.max_rss_kib).max();
+    println!(
+        "pitrix compile, {versions} versions: best {:.3} s, median {median:.3} s, {:.0} versions/s (best), peak RSS {}",
+        best.wall.as_secs_f64(),
+        versions as f64 / best.wall.as_secs_f64(),
+        peak.map_or("n/a".to_string(), |k| format!(
+            "{:.0} MiB",
+            k as f64 / 1024.0
+        )),
+    );
+
+    let phases = if o.phases {
+        let p = phases(&catalog, &work.join("out-phases"))?;
+        println!("in-process stages (one run, through the library):");
+        for (name, d) in &p {
+            println!("  {name:<10} {:7.3} s", d.as_secs_f64());
+        }
+        p
+    } else {
+        Vec::new()
+    };
+
+    if let Some(path) = &o.json {
+        let doc = json!({
+            "tool": "pitrix",
+            "binary": bin,
+            "catalog": catalog,
+            "versions": versions,
+            "runs": runs.iter().map(|r| json!({
+                "wall_s": r.wall.as_secs_f64(),
+                "user_s": r.user.as_secs_f64(),
+                "sys_s": r.sys.as_secs_f64(),
+                "max_rss_kib": r.max_rss_kib,
+            })).collect::<Vec<_>>(),
+            "best_s": best.wall.as_secs_f64(),
+            "median_s": median,
+            "versions_per_s": versions as f64 / best.wall.as_secs_f64(),
+            "peak_rss_kib": peak,
+            "loadavg_before": load,
+            "phases_s": phases.iter().map(|(n, d)| (n.to_string(), json!(d.as_secs_f64()))).collect::<serde_json::Map<_, _>>(),
+        });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if o.keep {
+        let kept = tmp.keep();
+        println!("kept {}", kept.display());
+    }
+    Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages, where the platform has them.
+fn loadavg() -> Option<String> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Chart directories and archives under `apps/*/`: what `pitrix compile` turns into versions.
+fn count_versions(catalog: &Path) -> Result<usize, String> {
+    let apps =
+        fs::read_dir(catalog.join("apps")).map_err(|e| format!("{}: {e}", catalog.display()))?;
+    let mut n = 0;
+    for app in apps.flatten() {
+        for entry in fs::read_dir(app.path()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.path().is_dir();
+            if (is_dir && name != "screenshots" && !name.starts_with('.'))
+                || (!is_dir && name.ends_with(".tgz"))
+            {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn tree_size(dir: &Path) -> (usize, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => {
+                    files += 1;
+                    bytes += m.len();
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// `pitrix validate --format json`: the catalog must have no errors (and the synthetic one no
+/// warnings either, which would mean a generator bug).
+fn check_clean(bin: &Path, catalog: &Path) -> Result<(usize, usize), String> {
+    let out = Command::new(bin)
+        .arg("validate")
+        .arg(catalog)
+        .args(["--format", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "pitrix validate printed no JSON ({e}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let count = |k: &str| report[k].as_u64().unwrap_or(0) as usize;
+    let (errors, warnings) = (count("errors"), count("warnings"));
+    if errors + warnings > 0 {
+        let first: Vec<String> = report["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(10)
+            .map(|d| d.to_string())
+            .collect();
+        return Err(format!(
+            "the catalog at {} has {errors} errors and {warnings} warnings; first ones:\n{}",
+            catalog.display(),
+            first.join("\n")
+        ));
+    }
+    Ok((errors, warnings))
+}
+
+// ------------------------------------------------------------------------------------------
+// One timed run of the binary
+// ------------------------------------------------------------------------------------------
+
+struct Run {
+    status: ExitStatus,
+    wall: Duration,
+    user: Duration,
+    sys: Duration,
+    /// The child's own peak resident set (rusage `ru_maxrss`), when the platform says.
+    max_rss_kib: Option<u64>,
+    stderr: String,
+}
+
+fn run_compile(bin: &Path, catalog: &Path, out: &Path) -> Result<Run, String> {
+    let log_path = out.with_extension("log");
+    let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let t = Instant::now();
+    let child = Command::new(bin)
+        .arg("compile")
+        .arg(catalog)
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let (status, usage) = rusage::wait(child).map_err(|e| format!("waiting for pitrix: {e}"))?;
+    let wall = t.elapsed();
+    let stderr = fs::read_to_string(&log_path).unwrap_or_default();
+    fs::remove_file(&log_path).ok();
+    Ok(Run {
+        status,
+        wall,
+        user: usage.as_ref().map_or(Duration::ZERO, |u| u.user),
+        sys: usage.as_ref().map_or(Duration::ZERO, |u| u.sys),
+        max_rss_kib: usage.map(|u| u.max_rss_kib),
+        stderr,
+    })
+}
+
+/// Resource usage of one child process.
+struct Usage {
+    user: Duration,
+    sys: Duration,
+    max_rss_kib: u64,
+}
+
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod rusage {
+    //! `wait4(2)`: reaps the child and returns its own rusage (no other process mixed in).
+    use std::io;
+    use std::os::raw::{c_int, c_long};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Child, ExitStatus};
+    use std::time::Duration;
+
+    use super::Usage;
+
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Timeval {
+        sec: c_long,
+        usec: c_long,
+    }
+
+    /// `struct rusage` of 64-bit Linux: two timevals, then 14 longs (`ru_maxrss` in KiB first).
+    #[repr(C)]
+    #[derive(Default)]
+    struct RUsage {
+        utime: Timeval,
+        stime: Timeval,
+        maxrss: c_long,
+        rest: [c_long; 13],
+    }
+
+    unsafe extern "C" {
+        fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut RUsage) -> c_int;
+    }
+
+    fn duration(t: Timeval) -> Duration {
+        Duration::from_secs(t.sec.max(0) as u64) + Duration::from_micros(t.usec.max(0) as u64)
+    }
+
+    pub fn wait(child: Child) -> io::Result<(ExitStatus, Option<Usage>)> {
+        let pid = c_int::try_from(child.id()).map_err(io::Error::other)?;
+        let mut status: c_int = 0;
+        let mut usage = RUsage::default();
+        loop {
+            // SAFETY: `status` and `usage` are valid, exclusively borrowed out-parameters of the
+            // layout wait4 writes; `pid` is our own unreaped child (std never waits on it,
+            // since `child` is dropped without `wait`).
+            let r = unsafe { wait4(pid, &mut status, 0, &mut usage) };
+            if r == pid {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        drop(child);
+        Ok((
+            ExitStatus::from_raw(status),
+            Some(Usage {
+                user: duration(usage.utime),
+                sys: duration(usage.stime),
+                max_rss_kib: usage.maxrss.max(0) as u64,
+            }),
+        ))
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+mod rusage {
+    use std::io;
+    use std::process::{Child, ExitStatus};
+
+    use super::Usage;
+
+    pub fn wait(mut child: Child) -> io::Result<(ExitStatus, Option<Usage>)> {
+        Ok((child.wait()?, None))
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The stages, in-process
+// ------------------------------------------------------------------------------------------
+
+/// Times each stage of `pitrix compile` through the library (one run; same work as the CLI).
+fn phases(catalog: &Path, out: &Path) -> Result<Vec<(&'static str, Duration)>, String> {
+    let mut p = Vec::new();
+    let t = Instant::now();
+    let (loaded, mut diags) = pitrix::load::load(catalog);
+    p.push(("load", t.elapsed()));
+    let t = Instant::now();
+    diags.extend(pitrix::validate::validate(&loaded));
+    p.push(("validate", t.elapsed()));
+    if diags.has_errors() {
+        return Err(format!("{} errors in-process", diags.errors()));
+    }
+    let t = Instant::now();
+    let compiled = pitrix::compile::compile(&loaded);
+    p.push(("compile", t.elapsed()));
+    let t = Instant::now();
+    let files = pitrix::emit::render(&compiled);
+    p.push(("render", t.elapsed()));
+    let t = Instant::now();
+    pitrix::emit::write_atomic(out, &files).map_err(|e| e.to_string())?;
+    p.push(("write", t.elapsed()));
+    let t = Instant::now();
+    drop((files, compiled, loaded));
+    p.push(("drop", t.elapsed()));
+    fs::remove_dir_all(out).ok();
+    Ok(p)
+}
