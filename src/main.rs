@@ -120,8 +120,8 @@ struct ImportArgs {
     /// The catalog to write into.
     #[arg(long, value_name = "DIR", default_value = ".")]
     catalog: PathBuf,
-    /// Charts to import (repeatable); default: every chart of the index.
-    #[arg(long = "chart", value_name = "NAME", num_args = 1..)]
+    /// Charts to import (repeatable, or comma-separated); default: every chart of the index.
+    #[arg(long = "chart", value_name = "NAME", value_delimiter = ',')]
     charts: Vec<String>,
     /// How many of the newest versions of each chart.
     #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "all")]
