@@ -32,6 +32,10 @@ pub use desired::{Desired, DesiredObject};
 pub use inventory::{ClusterInventory, ObjectKey, inventory_name};
 pub use live_diff::live_diff;
 pub use report::{ApplyReport, ObjectResult, Outcome};
+// For `pitrix reconcile` (src/reconcile): drift correction and status.
+pub use inventory::write as write_inventory;
+pub use standalone::sync_release_status;
+pub use status::write_all as write_review_states;
 
 use client::{api, describe, is_not_found, retry};
 
@@ -58,6 +62,9 @@ pub struct ApplyOptions {
     /// Wait this long for every release to become `active` (KubeSphere's controller installs).
     pub wait: Option<std::time::Duration>,
     pub sync_repos: bool, // `--sync-repos`: status.state=manualTrigger on new or changed repos
+    /// List namespaced kinds only in these (kind, namespace) pairs (None: everywhere, which
+    /// needs cluster-wide list rights; `pitrix reconcile` names the few its catalog uses).
+    pub live_namespaces: Option<Vec<(String, String)>>,
 }
 
 impl Default for ApplyOptions {
@@ -72,6 +79,7 @@ impl Default for ApplyOptions {
             progress: std::io::stderr().is_terminal(),
             wait: None,
             sync_repos: false,
+            live_namespaces: None,
         }
     }
 }
@@ -91,20 +99,39 @@ fn object_ref(v: &Value) -> ObjectRef {
 
 /// Every live object labelled as the catalog's: one list call per kind.
 pub async fn list_live(client: &Client, catalog: &str) -> Result<Live, String> {
+    list_live_in(client, catalog, None).await
+}
+
+/// [`list_live`], listing namespaced kinds only in the `(kind, namespace)` pairs given.
+pub async fn list_live_in(
+    client: &Client,
+    catalog: &str,
+    namespaces: Option<&[(String, String)]>,
+) -> Result<Live, String> {
     let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
     let mut live = Live::new();
     for kind in KINDS {
-        let api = api(client, kind, None);
-        let params = ListParams::default().labels(&selector);
-        let list = retry(5, || api.list(&params))
-            .await
-            .map_err(|e| format!("cannot list {}: {}", kind.plural, describe(&e)))?;
-        for item in list.items {
-            let mut v = serde_json::to_value(&item).unwrap_or_default();
-            // Lists leave apiVersion and kind out of their items.
-            v["apiVersion"] = kind.api_version.into();
-            v["kind"] = kind.kind.into();
-            live.insert(object_ref(&v), v);
+        let scopes: Vec<Option<&str>> = match namespaces {
+            Some(pairs) if kind.namespaced => pairs
+                .iter()
+                .filter(|(k, _)| k == kind.kind)
+                .map(|(_, n)| Some(n.as_str()))
+                .collect(),
+            _ => vec![None],
+        };
+        for scope in scopes {
+            let api = api(client, kind, scope);
+            let params = ListParams::default().labels(&selector);
+            let list = retry(5, || api.list(&params))
+                .await
+                .map_err(|e| format!("cannot list {}: {}", kind.plural, describe(&e)))?;
+            for item in list.items {
+                let mut v = serde_json::to_value(&item).unwrap_or_default();
+                // Lists leave apiVersion and kind out of their items.
+                v["apiVersion"] = kind.api_version.into();
+                v["kind"] = kind.kind.into();
+                live.insert(object_ref(&v), v);
+            }
         }
     }
     Ok(live)
@@ -148,7 +175,7 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         fail_all(&mut report, why);
         return report;
     }
-    let live = match list_live(client, &desired.catalog).await {
+    let live = match list_live_in(client, &desired.catalog, opts.live_namespaces.as_deref()).await {
         Ok(l) => l,
         Err(e) => {
             fail_all(&mut report, e);
@@ -246,6 +273,25 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         }
     }
     report
+}
+
+/// One object applied exactly as [`apply`] applies it, without the inventory and without
+/// prune: `pitrix reconcile`'s drift correction. `live` holds the object if it exists;
+/// `app_uids` the UIDs of live Applications by name (a version's owner).
+pub async fn apply_object(
+    client: &Client,
+    o: &DesiredObject,
+    live: &Live,
+    app_uids: &BTreeMap<String, String>,
+    opts: &ApplyOptions,
+) -> Outcome {
+    let ctx = Ctx {
+        client,
+        live,
+        opts,
+        app_uids,
+    };
+    ctx.apply_one(o).await.1
 }
 
 /// Waits until every release of the catalog is `active` (reference §5.3), failing those that
