@@ -19,6 +19,7 @@ pub mod names;
 pub mod objects;
 pub mod pipeline;
 pub mod publish;
+pub mod reconcile;
 pub mod redact;
 pub mod repo;
 pub mod scaffold;

@@ -103,6 +103,11 @@ enum Command {
     Apply(ApplyArgs),
     /// What apply would change in the live cluster (server-side dry run), and what it would prune.
     Diff(LiveDiffArgs),
+    /// Keep a cluster equal to a catalog's git branch or tag: an in-cluster GitOps controller
+    /// (drift correction, /healthz, /readyz, /metrics, leader election).
+    Reconcile(Box<pitrix::reconcile::Options>),
+    /// Print the Namespace, ServiceAccount, RBAC and Deployment that run `pitrix reconcile`.
+    DeployManifests(Box<pitrix::reconcile::deploy::DeployOptions>),
     /// Print the CRDs of the five App Store kinds.
     Crds,
     /// Print the JSON Schemas of the catalog files, or write them into a directory.
@@ -366,6 +371,17 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
         Command::Apply(args) => apply(args),
         Command::Diff(args) => live_diff(args),
+        Command::Reconcile(mut opts) => {
+            opts.env = ENVIRONMENT.get().cloned().flatten();
+            runtime()?.block_on(pitrix::reconcile::run(*opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeployManifests(mut opts) => {
+            opts.env = ENVIRONMENT.get().cloned().flatten();
+            let manifests = pitrix::reconcile::deploy::manifests(&opts);
+            print!("{}", pitrix::reconcile::deploy::to_yaml(&manifests));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crds => {
             print!("{}", objects::crds_yaml());
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,795 @@
+//! The leader's work: on an interval (with jitter) fetch the source, and for each new revision
+//! compile → apply → prune with apply's guards; between syncs, correct (or report) drift the
+//! watchers find. A revision that does not compile changes nothing; the last good one stays
+//! applied and watched.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::index::{Drift, Index};
+use super::log;
+use super::metrics::Metrics;
+use super::source::{Commit, Source};
+use super::status::{EventType, Reporter, SyncStatus};
+use super::store::Store;
+use super::watch::{SharedIndex, Suspects, Watchers, current};
+use crate::apply::client::{api, describe, is_not_found, retry};
+use crate::apply::{self, ApplyOptions, Desired, DesiredObject, Live, Outcome};
+use crate::compile::{KindInfo, ObjectRef};
+use crate::diagnostics::{Diagnostic, Format};
+use crate::objects::labels;
+
+/// What `--drift` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DriftMode {
+    /// Undo out-of-band changes and re-create deleted objects.
+    Correct,
+    /// Only report them (log, Event, metrics).
+    Warn,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub interval: Duration,
+    /// Fraction of the interval added at random (0.1: up to 10 % later).
+    pub jitter: f64,
+    pub drift: DriftMode,
+    pub apply: ApplyOptions,
+    /// A sync taking longer is abandoned (at a safe point) and retried.
+    pub sync_timeout: Duration,
+    /// On SIGTERM, how long an in-flight sync may run on.
+    pub shutdown_grace: Duration,
+    /// Re-apply the current revision this often even when nothing changed (None: never).
+    pub resync: Option<Duration>,
+    pub work_dir: PathBuf,
+    /// The environment of pitrix.toml to build for (`--env`).
+    pub env: Option<String>,
+}
+
+/// Why the controller must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Run,
+    /// SIGTERM: finish or stop the sync at a safe point, then return.
+    Shutdown,
+    /// The lease is lost: another replica may start any moment; stop now.
+    Lost,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Attempt {
+    revision: String,
+    result: &'static str,
+    at: Instant,
+}
+
+pub struct Controller {
+    client: Client,
+    settings: Settings,
+    source: Arc<Source>,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    reporter: Reporter,
+    index: SharedIndex,
+    suspects: Arc<Suspects>,
+    watchers: Option<Watchers>,
+    last: Option<Attempt>,
+    /// The revision last applied without failure, and when (RFC 3339).
+    applied: Option<(String, String)>,
+    /// Drift already reported in `--drift warn` mode.
+    warned: HashSet<ObjectRef>,
+    /// The catalog's name as last seen (for status when a revision does not compile).
+    catalog: Option<String>,
+    /// Whether the first sync ran (readiness without leader election).
+    first_done: bool,
+}
+
+/// Returns freed heap to the operating system after a sync: the compiled catalog and the
+/// cluster listing are large and short-lived, and glibc keeps freed memory otherwise.
+fn trim_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+fn rfc3339_now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The interval with up to `jitter` of it added at random.
+pub fn jittered(interval: Duration, jitter: f64) -> Duration {
+    let r = super::random_u64() as f64 / u64::MAX as f64;
+    interval.mul_f64(1.0 + jitter.clamp(0.0, 1.0) * r)
+}
+
+/// `[catalog] name` of a pitrix.toml, for status when the catalog does not compile.
+fn catalog_name(dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("pitrix.toml")).ok()?;
+    let value: toml::Value = toml::from_str(&text).ok()?;
+    let name = value.get("catalog")?.get("name")?.as_str()?;
+    crate::names::dns1123_label(name)
+        .is_ok()
+        .then(|| name.to_string())
+}
+
+enum Built {
+    Ok(Desired, usize),
+    Failed(Option<String>, String),
+}
+
+/// A summary of diagnostics: the errors first, at most `max` lines.
+fn summarise(diags: &[Diagnostic], root: &std::path::Path, max: usize) -> String {
+    let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    let text = crate::diagnostics::render(&errors, root, Format::Text);
+    let root_text = format!("{}/", root.display());
+    let lines: Vec<String> = text.lines().map(|l| l.replace(&root_text, "")).collect();
+    let mut out = format!("{} error(s):\n", errors.len());
+    out.push_str(&lines[..lines.len().min(max)].join("\n"));
+    if lines.len() > max {
+        out.push_str("\n...");
+    }
+    out
+}
+
+fn failures(report: &apply::ApplyReport, max: usize) -> String {
+    let failed: Vec<String> = report
+        .results
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Failed(why) => Some(format!("{} {}: {why}", r.object.kind, r.object.name)),
+            _ => None,
+        })
+        .collect();
+    let mut out = format!("{} object(s) failed:\n", failed.len());
+    out.push_str(&failed[..failed.len().min(max)].join("\n"));
+    if failed.len() > max {
+        out.push_str("\n...");
+    }
+    out
+}
+
+impl Controller {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        source: Arc<Source>,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        reporter: Reporter,
+    ) -> Controller {
+        Controller {
+            client,
+            settings,
+            source,
+            store,
+            metrics,
+            reporter,
+            index: SharedIndex::default(),
+            suspects: Arc::default(),
+            watchers: None,
+            last: None,
+            applied: None,
+            warned: HashSet::new(),
+            catalog: None,
+            first_done: false,
+        }
+    }
+
+    pub fn first_sync_done(&self) -> bool {
+        self.first_done
+    }
+
+    /// Works until `stop` leaves [`Stop::Run`]; then stops watching and returns. Leaves the
+    /// controller ready to run again (as a new leader: it re-applies from scratch).
+    pub async fn run(&mut self, mut stop: watch::Receiver<Stop>) {
+        let mut next = tokio::time::Instant::now();
+        while *stop.borrow() == Stop::Run {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {
+                    self.sync_guarded(&mut stop).await;
+                    next = tokio::time::Instant::now()
+                        + jittered(self.settings.interval, self.settings.jitter);
+                }
+                _ = self.suspects.notified() => {
+                    // Let a burst of events land, then handle them together.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let batch = self.suspects.take();
+                    if !batch.is_empty() {
+                        self.correct(batch).await;
+                    }
+                    if self.suspects.take_jobs() {
+                        self.track_releases().await;
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        }
+        // Stop watching; forget the revision so that a new term starts with a full apply.
+        self.watchers = None;
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.suspects.take();
+        self.last = None;
+        self.warned.clear();
+    }
+
+    /// A sync that yields to `stop`: dropped at once when the lease is lost, given the grace
+    /// period on shutdown, abandoned after the sync timeout. Dropping it is safe at any await
+    /// point: each object write is atomic, and apply widens the inventory before it writes,
+    /// so an interrupted sync leaves nothing untracked and the next one converges.
+    async fn sync_guarded(&mut self, stop: &mut watch::Receiver<Stop>) {
+        let timeout = self.settings.sync_timeout;
+        let grace = self.settings.shutdown_grace;
+        let metrics = self.metrics.clone();
+        let sync = tokio::time::timeout(timeout, self.sync());
+        tokio::pin!(sync);
+        let finished = tokio::select! {
+            r = &mut sync => Some(r),
+            _ = stop.wait_for(|s| *s != Stop::Run) => None,
+        };
+        let result = match finished {
+            Some(r) => Some(r),
+            None if *stop.borrow() == Stop::Lost => {
+                log::warn("lease lost: the sync in flight is stopped");
+                None
+            }
+            None => {
+                log::info(format!(
+                    "shutting down: letting the sync in flight finish (up to {}s)",
+                    grace.as_secs()
+                ));
+                tokio::select! {
+                    r = tokio::time::timeout(grace, &mut sync) => match r {
+                        Ok(r) => Some(r),
+                        Err(_) => {
+                            log::warn("shutdown grace period over: the sync in flight is stopped at a safe point");
+                            None
+                        }
+                    },
+                    _ = stop.wait_for(|s| *s == Stop::Lost) => None,
+                }
+            }
+        };
+        if let Some(Err(_)) = result {
+            metrics.error("apply");
+            log::error(format!(
+                "sync took longer than {}s and was stopped; retrying at the next interval",
+                timeout.as_secs()
+            ));
+        }
+    }
+
+    fn inventory_catalog(&self) -> Option<String> {
+        current(&self.index)
+            .map(|i| i.catalog.clone())
+            .or_else(|| self.catalog.clone())
+    }
+
+    async fn record(&self, catalog: Option<&str>, status: SyncStatus) {
+        let Some(catalog) = catalog else {
+            return;
+        };
+        if let Err(e) = self.reporter.record(catalog, &status).await {
+            self.metrics.error("status");
+            log::warn(e);
+        }
+    }
+
+    async fn event(
+        &self,
+        catalog: Option<&str>,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+        related: Option<&ObjectRef>,
+    ) {
+        let Some(catalog) = catalog else {
+            return;
+        };
+        if let Err(e) = self
+            .reporter
+            .event(catalog, type_, reason, action, note, related)
+            .await
+        {
+            self.metrics.error("status");
+            log::warn(e);
+        }
+    }
+
+    /// Fetch, and if the revision is new (or its last apply failed, or a resync is due):
+    /// compile, apply, prune, record.
+    pub async fn sync(&mut self) {
+        let started = Instant::now();
+        let source = self.source.clone();
+        let fetched = tokio::task::spawn_blocking(move || source.fetch())
+            .await
+            .unwrap_or_else(|e| Err(format!("fetch task failed: {e}")));
+        let commit = match fetched {
+            Ok(c) => c,
+            Err(why) => {
+                self.metrics.error("fetch");
+                let kept = match &self.applied {
+                    Some((r, _)) => format!("; the cluster stays at {}", &r[..r.len().min(12)]),
+                    None => String::new(),
+                };
+                log::warn(format!("{why}{kept}"));
+                let catalog = self.inventory_catalog();
+                let revision = self
+                    .last
+                    .as_ref()
+                    .map(|a| a.revision.clone())
+                    .unwrap_or_default();
+                self.record(
+                    catalog.as_deref(),
+                    SyncStatus {
+                        revision,
+                        result: "FetchFailed",
+                        message: why.clone(),
+                        applied: self.applied.clone(),
+                    },
+                )
+                .await;
+                self.event(
+                    catalog.as_deref(),
+                    EventType::Warning,
+                    "FetchFailed",
+                    "Fetch",
+                    &why,
+                    None,
+                )
+                .await;
+                self.first_done = true;
+                self.metrics.set_ready(Ok(()));
+                return;
+            }
+        };
+        self.metrics.fetched(&commit.id);
+        let resync_due = self
+            .settings
+            .resync
+            .zip(self.last.as_ref())
+            .is_some_and(|(every, last)| last.at.elapsed() >= every);
+        if let Some(last) = &self.last
+            && last.revision == commit.id
+            && matches!(last.result, "Synced" | "CompileFailed")
+            && !resync_due
+        {
+            return;
+        }
+        log::info(format!(
+            "syncing {} \"{}\" from {}",
+            commit.short(),
+            commit.summary,
+            self.source.describe()
+        ));
+        let result = self.sync_revision(&commit, started).await;
+        self.last = Some(Attempt {
+            revision: commit.id.clone(),
+            result,
+            at: Instant::now(),
+        });
+        self.first_done = true;
+        self.metrics.set_ready(Ok(()));
+        trim_memory();
+    }
+
+    /// Checkout and compile, off the async threads (they keep the lease renewed meanwhile).
+    async fn build(&self, commit: &Commit) -> Built {
+        let source = self.source.clone();
+        let store = self.store.clone();
+        let dir = self.settings.work_dir.join(&commit.id);
+        let id = commit.id.clone();
+        let check = crate::pipeline::CheckOptions {
+            online: None,
+            env: self.settings.env.clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Err(e) = source.checkout(&id, &dir) {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Built::Failed(None, e);
+            }
+            let name = catalog_name(&dir);
+            let built = match crate::pipeline::build_with(&dir, &check) {
+                Err(diags) => Built::Failed(name, summarise(&diags, &dir, 30)),
+                Ok((_, compiled, warnings)) => {
+                    let desired = Desired::from_compiled(&compiled);
+                    drop(compiled);
+                    match store.put_all(&desired) {
+                        Ok(_) => Built::Ok(desired, warnings.len()),
+                        Err(e) => {
+                            Built::Failed(name, format!("cannot cache the compiled objects: {e}"))
+                        }
+                    }
+                }
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            built
+        })
+        .await
+        .unwrap_or_else(|e| Built::Failed(None, format!("compile task failed: {e}")))
+    }
+
+    async fn sync_revision(&mut self, commit: &Commit, started: Instant) -> &'static str {
+        let short = commit.short().to_string();
+        let (desired, warnings) = match self.build(commit).await {
+            Built::Ok(d, w) => (d, w),
+            Built::Failed(name, why) => {
+                if name.is_some() {
+                    self.catalog = name;
+                }
+                self.metrics.error("compile");
+                self.metrics
+                    .sync("compile_failed", started.elapsed().as_secs_f64(), None);
+                let kept = match &self.applied {
+                    Some((r, _)) => format!(
+                        "nothing applied; the cluster stays at {}",
+                        &r[..r.len().min(12)]
+                    ),
+                    None => "nothing applied".into(),
+                };
+                log::error(format!(
+                    "revision {short} does not compile ({kept}):\n{why}"
+                ));
+                let catalog = self.inventory_catalog();
+                let message = format!("revision {short} does not compile, {kept}.\n{why}");
+                self.record(
+                    catalog.as_deref(),
+                    SyncStatus {
+                        revision: commit.id.clone(),
+                        result: "CompileFailed",
+                        message: message.clone(),
+                        applied: self.applied.clone(),
+                    },
+                )
+                .await;
+                self.event(
+                    catalog.as_deref(),
+                    EventType::Warning,
+                    "CompileFailed",
+                    "Compile",
+                    &message,
+                    None,
+                )
+                .await;
+                return "CompileFailed";
+            }
+        };
+        if let Some(old) = current(&self.index)
+            && old.catalog != desired.catalog
+        {
+            log::warn(format!(
+                "the catalog's name changed from {} to {}: objects of {} are no longer managed (nor pruned)",
+                old.catalog, desired.catalog, old.catalog
+            ));
+        }
+        self.catalog = Some(desired.catalog.clone());
+        let catalog = desired.catalog.clone();
+        // List only where the catalog's namespaced objects live: no cluster-wide ConfigMap rights.
+        let mut opts = self.settings.apply.clone();
+        let mut namespaces: Vec<(String, String)> = desired
+            .objects
+            .iter()
+            .filter_map(|o| Some((o.r.kind.clone(), o.r.namespace.clone()?)))
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        opts.live_namespaces = Some(namespaces);
+        let report = apply::apply(&self.client, &desired, &opts).await;
+        let (result, note, event_type) = if let Some(why) = &report.refused {
+            (
+                "Refused",
+                format!("revision {short} was not applied: {why}"),
+                EventType::Warning,
+            )
+        } else if report.failed() {
+            (
+                "ApplyFailed",
+                format!(
+                    "revision {short} was applied in part; retrying at the next interval. {}",
+                    failures(&report, 20)
+                ),
+                EventType::Warning,
+            )
+        } else {
+            let count = |f: fn(&Outcome) -> bool| report.count(f);
+            (
+                "Synced",
+                format!(
+                    "revision {short} applied: {} created, {} updated, {} unchanged, {} pruned, {} review states written{}",
+                    count(|o| matches!(o, Outcome::Created)),
+                    count(|o| matches!(o, Outcome::Updated | Outcome::Replaced)),
+                    count(|o| matches!(o, Outcome::Unchanged)),
+                    count(|o| matches!(o, Outcome::Pruned)),
+                    count(|o| matches!(o, Outcome::StatusWritten)),
+                    if warnings > 0 {
+                        format!(", {warnings} warning(s)")
+                    } else {
+                        String::new()
+                    }
+                ),
+                EventType::Normal,
+            )
+        };
+        if result == "Refused" {
+            // Nothing was applied: the previous revision's objects are still the ones to watch.
+            self.metrics.error("apply");
+        } else {
+            if result == "ApplyFailed" {
+                self.metrics.error("apply");
+            }
+            let index = Index::new(&desired, &commit.id);
+            let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+            for r in index.objects.keys() {
+                *by_kind.entry(r.kind.clone()).or_default() += 1;
+            }
+            self.metrics.managed(by_kind);
+            let keep: HashSet<&str> = index.objects.values().map(|e| &*e.digest).collect();
+            self.store.retain(&keep);
+            let scopes = index.scopes();
+            *self.index.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(index));
+            let restart = self
+                .watchers
+                .as_ref()
+                .is_none_or(|w| w.catalog != catalog || w.scopes != scopes);
+            if restart {
+                self.watchers = Some(Watchers::start(
+                    &self.client,
+                    &catalog,
+                    scopes,
+                    &self.index,
+                    &self.suspects,
+                    &self.metrics,
+                ));
+            }
+        }
+        drop(desired);
+        if result == "Synced" {
+            self.applied = Some((commit.id.clone(), rfc3339_now()));
+            self.warned.clear();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.sync(
+            match result {
+                "Synced" => "synced",
+                "Refused" => "refused",
+                _ => "apply_failed",
+            },
+            seconds,
+            (result == "Synced").then_some(commit.id.as_str()),
+        );
+        match event_type {
+            EventType::Normal => log::info(format!("{note} ({seconds:.1}s)")),
+            EventType::Warning => log::error(&note),
+        }
+        self.record(
+            Some(&catalog),
+            SyncStatus {
+                revision: commit.id.clone(),
+                result,
+                message: note.clone(),
+                applied: self.applied.clone(),
+            },
+        )
+        .await;
+        let reason = match result {
+            "Synced" => "Synced",
+            "Refused" => "SyncRefused",
+            _ => "ApplyFailed",
+        };
+        self.event(Some(&catalog), event_type, reason, "Sync", &note, None)
+            .await;
+        result
+    }
+
+    /// `standalone` target: each release's status follows its executor Job, as KubeSphere's
+    /// release controller would have it (apply's own tracking, run on Job events).
+    async fn track_releases(&mut self) {
+        let Some(index) = current(&self.index) else {
+            return;
+        };
+        if index.jobs.is_empty() {
+            return;
+        }
+        let jobs = Desired {
+            catalog: index.catalog.clone(),
+            objects: index.jobs.clone(),
+            status: Vec::new(),
+            standalone: None,
+        };
+        let mut report = apply::ApplyReport::default();
+        apply::sync_release_status(&self.client, &jobs, &mut report).await;
+        for r in &report.results {
+            match &r.outcome {
+                Outcome::StatusWritten => log::info(format!(
+                    "release {}: status follows its executor Job",
+                    r.object.name
+                )),
+                Outcome::Failed(why) => {
+                    self.metrics.error("status");
+                    log::warn(format!("release {}: {why}", r.object.name));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Checks each suspect again with a fresh read and corrects (or reports) real drift, in
+    /// apply order (apps before their versions, versions before releases).
+    async fn correct(&mut self, batch: BTreeMap<ObjectRef, Instant>) {
+        let Some(index) = current(&self.index) else {
+            return;
+        };
+        let stage = |r: &ObjectRef| KindInfo::of(&r.kind).map_or(u8::MAX, |k| k.stage);
+        let mut batch: Vec<(ObjectRef, Instant)> = batch.into_iter().collect();
+        batch.sort_by(|a, b| (stage(&a.0), &a.0).cmp(&(stage(&b.0), &b.0)));
+        let mut app_uids: BTreeMap<String, String> = BTreeMap::new();
+        for (r, since) in batch {
+            let Some(expected) = index.objects.get(&r) else {
+                continue;
+            };
+            let api = api(&self.client, expected.kind, r.namespace.as_deref());
+            let live = match retry(3, || api.get(&r.name)).await {
+                Ok(o) => {
+                    let mut v = serde_json::to_value(&o).unwrap_or_default();
+                    v["apiVersion"] = expected.kind.api_version.into();
+                    v["kind"] = expected.kind.kind.into();
+                    Some(v)
+                }
+                Err(e) if is_not_found(&e) => None,
+                Err(e) => {
+                    self.metrics.error("drift");
+                    log::warn(format!(
+                        "drift check of {} {}: {}",
+                        r.kind,
+                        r.name,
+                        describe(&e)
+                    ));
+                    continue;
+                }
+            };
+            let Some(drift) = index.drift(&r, live.as_ref()) else {
+                self.warned.remove(&r);
+                continue;
+            };
+            self.metrics.drift_detected(&r.kind);
+            let what = format!("{} {} was {} out of band", r.kind, r.name, drift.as_str());
+            if self.settings.drift == DriftMode::Warn {
+                if self.warned.insert(r.clone()) {
+                    log::warn(format!("drift: {what} (--drift warn: not corrected)"));
+                    self.event(
+                        Some(&index.catalog),
+                        EventType::Warning,
+                        "DriftDetected",
+                        "DetectDrift",
+                        &what,
+                        Some(&r),
+                    )
+                    .await;
+                }
+                continue;
+            }
+            match self
+                .correct_one(&index, &r, drift, live, &mut app_uids)
+                .await
+            {
+                Ok(()) => {
+                    self.metrics
+                        .drift_corrected(&r.kind, since.elapsed().as_secs_f64());
+                    log::info(format!("drift corrected: {what}"));
+                    self.event(
+                        Some(&index.catalog),
+                        EventType::Normal,
+                        "DriftCorrected",
+                        "CorrectDrift",
+                        &what,
+                        Some(&r),
+                    )
+                    .await;
+                }
+                Err(why) => {
+                    self.metrics.error("drift");
+                    let note = format!("{what}; correcting it failed: {why}");
+                    log::error(&note);
+                    self.event(
+                        Some(&index.catalog),
+                        EventType::Warning,
+                        "DriftCorrectionFailed",
+                        "CorrectDrift",
+                        &note,
+                        Some(&r),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    async fn correct_one(
+        &self,
+        index: &Index,
+        r: &ObjectRef,
+        drift: Drift,
+        live: Option<Value>,
+        app_uids: &mut BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let expected = &index.objects[r];
+        let mut live_map = Live::new();
+        if let Some(l) = &live {
+            live_map.insert(r.clone(), l.clone());
+        }
+        if drift != Drift::State {
+            let body = self.store.get(&expected.digest)?;
+            if expected.kind.kind == "ApplicationVersion" {
+                let app = body
+                    .pointer(&super::index::label_pointer(labels::APP_ID))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let std::collections::btree_map::Entry::Vacant(slot) = app_uids.entry(app) {
+                    let kind = KindInfo::of("Application").expect("a known kind");
+                    let apps = api(&self.client, kind, None);
+                    let name = slot.key().clone();
+                    let uid = retry(3, || apps.get(&name))
+                        .await
+                        .map_err(|e| format!("its Application {name}: {}", describe(&e)))?
+                        .metadata
+                        .uid
+                        .unwrap_or_default();
+                    slot.insert(uid);
+                }
+            }
+            let o = DesiredObject {
+                r: r.clone(),
+                kind: expected.kind,
+                body,
+                digest: expected.digest.to_string(),
+            };
+            match apply::apply_object(&self.client, &o, &live_map, app_uids, &self.settings.apply)
+                .await
+            {
+                Outcome::Failed(why) => return Err(why),
+                Outcome::Skipped(why) => return Err(why),
+                _ => {}
+            }
+        }
+        // The review state: wrong, or gone with the object it belonged to.
+        if let Some(state) = index.state_of(r)
+            && (drift == Drift::Missing || live.as_ref().is_none_or(|l| !state.matches(l)))
+        {
+            if drift == Drift::Missing {
+                live_map.clear();
+            }
+            let intent = state.intent(&r.kind, &r.name);
+            let mut report = apply::ApplyReport::default();
+            apply::write_review_states(
+                &self.client,
+                &[intent],
+                &live_map,
+                &self.settings.apply,
+                &mut report,
+            )
+            .await;
+            if report.failed() {
+                return Err(failures(&report, 1));
+            }
+        }
+        Ok(())
+    }
+}

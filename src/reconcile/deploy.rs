@@ -1,0 +1,673 @@
+//! `pitrix deploy-manifests`: what runs `pitrix reconcile` in a cluster — a Namespace, a
+//! ServiceAccount, RBAC limited to what pitrix touches, and a Deployment — as typed
+//! Kubernetes values, printed as YAML.
+//!
+//! What pitrix touches, and so all it may do:
+//! - the five App Store kinds (cluster-scoped): read, watch, server-side apply, prune; the
+//!   review states of apps and versions through their status subresource;
+//! - Namespaces: read and watch (the storage namespace is one of the catalog's objects),
+//!   create and patch (apply creates the storage and inventory namespaces when missing) —
+//!   never delete (pitrix never prunes a namespace);
+//! - ConfigMaps in the storage namespace only: the chart packages (watched as metadata);
+//! - in its own namespace: the inventory ConfigMap, its Lease, and Events.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretEnvSource, SecretKeySelector, SecretVolumeSource, SecurityContext, ServiceAccount,
+    Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use crate::objects::labels;
+
+/// `pitrix deploy-manifests`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployOptions {
+    /// The catalog's git repository (as for `pitrix reconcile --source`).
+    #[arg(long, value_name = "URL")]
+    pub source: String,
+    /// The branch to follow.
+    #[arg(long, default_value = "main", conflicts_with = "tag")]
+    pub branch: String,
+    /// Follow a tag instead.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The catalog's directory inside the repository.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// How often to fetch.
+    #[arg(long, default_value = "1m")]
+    pub interval: String,
+    /// `correct` or `warn`.
+    #[arg(long, default_value = "correct")]
+    pub drift: String,
+    /// Namespace pitrix runs in (also holds the inventory, the Lease and the Events).
+    #[arg(long, default_value = "pitrix-system")]
+    pub namespace: String,
+    /// The catalog's storage namespace (pitrix.toml `storageNamespace`).
+    #[arg(long, default_value = labels::STORAGE_NAMESPACE)]
+    pub storage_namespace: String,
+    /// Name of the ServiceAccount, roles, Deployment and Lease.
+    #[arg(long, default_value = "pitrix")]
+    pub name: String,
+    /// Container image with the pitrix binary.
+    #[arg(long, default_value = concat!("pitrix:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// Replicas (leader election keeps one active).
+    #[arg(long, default_value_t = 2)]
+    pub replicas: i32,
+    /// Secret whose key `token` is the https token.
+    #[arg(long)]
+    pub git_token_secret: Option<String>,
+    /// Secret with keys `identity` (private key) and `known_hosts`, for ssh sources.
+    #[arg(long)]
+    pub ssh_secret: Option<String>,
+    /// Secret whose keys become environment variables (the repo credentials the catalog names).
+    #[arg(long)]
+    pub env_secret: Option<String>,
+    /// ConfigMap whose keys become environment variables.
+    #[arg(long)]
+    pub env_config_map: Option<String>,
+    /// `standalone` target: a namespace releases install into (repeat it); pitrix runs the
+    /// Helm executor Jobs and their ConfigMaps there, and writes the releases' status.
+    #[arg(long = "release-namespace", value_name = "NAMESPACE")]
+    pub release_namespaces: Vec<String>,
+    /// The environment of pitrix.toml (the global `--env`), passed on to `pitrix reconcile`.
+    #[arg(skip)]
+    pub env: Option<String>,
+    /// Memory limit of the container (the first sync of a large catalog needs the most).
+    #[arg(long, default_value = "1Gi")]
+    pub memory_limit: String,
+}
+
+/// One manifest; serialised with its own `apiVersion` and `kind`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Manifest {
+    Namespace(Namespace),
+    ServiceAccount(ServiceAccount),
+    ClusterRole(ClusterRole),
+    ClusterRoleBinding(ClusterRoleBinding),
+    Role(Role),
+    RoleBinding(RoleBinding),
+    Deployment(Box<Deployment>),
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..PolicyRule::default()
+    }
+}
+
+impl DeployOptions {
+    fn meta(&self, name: &str, namespace: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: namespace.map(str::to_string),
+            labels: Some(self.labels()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        [
+            ("app.kubernetes.io/name", "pitrix"),
+            ("app.kubernetes.io/instance", self.name.as_str()),
+            ("app.kubernetes.io/component", "reconcile"),
+            (labels::MANAGED_BY, "pitrix-deploy-manifests"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn subject(&self) -> Vec<Subject> {
+        vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: self.name.clone(),
+            namespace: Some(self.namespace.clone()),
+            ..Subject::default()
+        }]
+    }
+
+    fn lease_name(&self) -> String {
+        format!("{}-reconcile", self.name)
+    }
+}
+
+/// The manifests, in the order to apply them.
+pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
+    let cluster_name = format!("{}-{}", o.name, o.namespace);
+    let app_group = crate::objects::API_VERSION
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let mut out = vec![Manifest::Namespace(Namespace {
+        metadata: o.meta(&o.namespace, None),
+        ..Namespace::default()
+    })];
+    if o.storage_namespace != o.namespace {
+        // The Role for the packages needs its namespace; apply creates it anyway.
+        out.push(Manifest::Namespace(Namespace {
+            metadata: ObjectMeta {
+                name: Some(o.storage_namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        }));
+    }
+    out.push(Manifest::ServiceAccount(ServiceAccount {
+        metadata: o.meta(&o.name, Some(&o.namespace)),
+        automount_service_account_token: Some(true),
+        ..ServiceAccount::default()
+    }));
+    out.push(Manifest::ClusterRole(ClusterRole {
+        metadata: o.meta(&cluster_name, None),
+        rules: Some(vec![
+            rule(
+                &[app_group],
+                &[
+                    "categories",
+                    "repos",
+                    "applications",
+                    "applicationversions",
+                    "applicationreleases",
+                ],
+                &["get", "list", "watch", "create", "patch", "delete"],
+            ),
+            rule(
+                &[app_group],
+                &if o.release_namespaces.is_empty() {
+                    vec!["applications/status", "applicationversions/status"]
+                } else {
+                    vec![
+                        "applications/status",
+                        "applicationversions/status",
+                        "applicationreleases/status",
+                    ]
+                },
+                &["get", "patch"],
+            ),
+            rule(
+                &[""],
+                &["namespaces"],
+                &["get", "list", "watch", "create", "patch"],
+            ),
+        ]),
+        ..ClusterRole::default()
+    }));
+    out.push(Manifest::ClusterRoleBinding(ClusterRoleBinding {
+        metadata: o.meta(&cluster_name, None),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: cluster_name.clone(),
+        },
+        subjects: Some(o.subject()),
+    }));
+    let storage_role = format!("{}-packages", o.name);
+    out.push(Manifest::Role(Role {
+        metadata: o.meta(&storage_role, Some(&o.storage_namespace)),
+        rules: Some(vec![rule(
+            &[""],
+            &["configmaps"],
+            &["get", "list", "watch", "create", "patch", "delete"],
+        )]),
+    }));
+    out.push(Manifest::RoleBinding(RoleBinding {
+        metadata: o.meta(&storage_role, Some(&o.storage_namespace)),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: storage_role.clone(),
+        },
+        subjects: Some(o.subject()),
+    }));
+    let executor_role = format!("{}-executor", o.name);
+    for ns in &o.release_namespaces {
+        out.push(Manifest::Role(Role {
+            metadata: o.meta(&executor_role, Some(ns)),
+            rules: Some(vec![
+                rule(
+                    &["batch"],
+                    &["jobs"],
+                    &["get", "list", "watch", "create", "patch", "delete"],
+                ),
+                rule(
+                    &[""],
+                    &["configmaps"],
+                    &["get", "list", "watch", "create", "patch", "delete"],
+                ),
+            ]),
+        }));
+        out.push(Manifest::RoleBinding(RoleBinding {
+            metadata: o.meta(&executor_role, Some(ns)),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "Role".into(),
+                name: executor_role.clone(),
+            },
+            subjects: Some(o.subject()),
+        }));
+    }
+    let own_role = format!("{}-reconcile", o.name);
+    let mut lease_rule = rule(&["coordination.k8s.io"], &["leases"], &["get", "update"]);
+    lease_rule.resource_names = Some(vec![o.lease_name()]);
+    out.push(Manifest::Role(Role {
+        metadata: o.meta(&own_role, Some(&o.namespace)),
+        rules: Some(vec![
+            // The inventory ConfigMaps (one per catalog) and their status annotations.
+            rule(&[""], &["configmaps"], &["get", "create", "patch"]),
+            lease_rule,
+            // A Lease cannot be created by name: `create` is for the first start only.
+            rule(&["coordination.k8s.io"], &["leases"], &["create"]),
+            rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+        ]),
+    }));
+    out.push(Manifest::RoleBinding(RoleBinding {
+        metadata: o.meta(&own_role, Some(&o.namespace)),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: own_role.clone(),
+        },
+        subjects: Some(o.subject()),
+    }));
+    out.push(Manifest::Deployment(Box::new(deployment(o))));
+    out
+}
+
+fn deployment(o: &DeployOptions) -> Deployment {
+    const CACHE: &str = "/var/cache/pitrix";
+    const SSH: &str = "/etc/pitrix/ssh";
+    let mut args = match &o.env {
+        Some(env) => vec!["--env".to_string(), env.clone()],
+        None => Vec::new(),
+    };
+    args.extend(strings(&["reconcile", "--source"]));
+    args.push(o.source.clone());
+    match &o.tag {
+        Some(t) => args.extend(["--tag".to_string(), t.clone()]),
+        None => args.extend(["--branch".to_string(), o.branch.clone()]),
+    }
+    if !o.path.is_empty() {
+        args.extend(["--path".to_string(), o.path.clone()]);
+    }
+    args.extend([
+        "--interval".into(),
+        o.interval.clone(),
+        "--drift".into(),
+        o.drift.clone(),
+        "--http-addr".into(),
+        "0.0.0.0:8080".into(),
+        "--cache-dir".into(),
+        CACHE.into(),
+        "--inventory-namespace".into(),
+        o.namespace.clone(),
+        "--lease-name".into(),
+        o.lease_name(),
+        "--lease-namespace".into(),
+        o.namespace.clone(),
+    ]);
+    let field = |path: &str| EnvVarSource {
+        field_ref: Some(ObjectFieldSelector {
+            field_path: path.into(),
+            ..ObjectFieldSelector::default()
+        }),
+        ..EnvVarSource::default()
+    };
+    let mut env = vec![
+        EnvVar {
+            name: "POD_NAME".into(),
+            value_from: Some(field("metadata.name")),
+            ..EnvVar::default()
+        },
+        EnvVar {
+            name: "POD_NAMESPACE".into(),
+            value_from: Some(field("metadata.namespace")),
+            ..EnvVar::default()
+        },
+    ];
+    if let Some(secret) = &o.git_token_secret {
+        env.push(EnvVar {
+            name: "PITRIX_GIT_TOKEN".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.clone(),
+                    key: "token".into(),
+                    ..SecretKeySelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        });
+    }
+    let mut env_from = Vec::new();
+    if let Some(secret) = &o.env_secret {
+        env_from.push(EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: secret.clone(),
+                ..SecretEnvSource::default()
+            }),
+            ..EnvFromSource::default()
+        });
+    }
+    if let Some(cm) = &o.env_config_map {
+        env_from.push(EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: cm.clone(),
+                ..ConfigMapEnvSource::default()
+            }),
+            ..EnvFromSource::default()
+        });
+    }
+    let mut volumes = vec![
+        Volume {
+            name: "cache".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    let mut mounts = vec![
+        VolumeMount {
+            name: "cache".into(),
+            mount_path: CACHE.into(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        },
+    ];
+    if let Some(secret) = &o.ssh_secret {
+        args.extend([
+            "--ssh-key".into(),
+            format!("{SSH}/identity"),
+            "--ssh-known-hosts".into(),
+            format!("{SSH}/known_hosts"),
+        ]);
+        volumes.push(Volume {
+            name: "ssh".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(VolumeMount {
+            name: "ssh".into(),
+            mount_path: SSH.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    let probe = |path: &str, period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    let quantity = |s: &str| Quantity(s.to_string());
+    let container = Container {
+        name: "pitrix".into(),
+        image: Some(o.image.clone()),
+        args: Some(args),
+        env: Some(env),
+        env_from: (!env_from.is_empty()).then_some(env_from),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: 8080,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        liveness_probe: Some(probe("/healthz", 20)),
+        readiness_probe: Some(probe("/readyz", 10)),
+        resources: Some(ResourceRequirements {
+            requests: Some(
+                [
+                    ("cpu".to_string(), quantity("50m")),
+                    ("memory".to_string(), quantity("64Mi")),
+                ]
+                .into(),
+            ),
+            limits: Some([("memory".to_string(), quantity(&o.memory_limit))].into()),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(strings(&["ALL"])),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    };
+    let selector: BTreeMap<String, String> = [
+        ("app.kubernetes.io/name".to_string(), "pitrix".to_string()),
+        ("app.kubernetes.io/instance".to_string(), o.name.clone()),
+    ]
+    .into();
+    let mut pod_meta = ObjectMeta {
+        labels: Some(o.labels()),
+        annotations: Some(
+            [
+                ("prometheus.io/scrape", "true"),
+                ("prometheus.io/port", "8080"),
+                ("prometheus.io/path", "/metrics"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+        ..ObjectMeta::default()
+    };
+    pod_meta.name = None;
+    Deployment {
+        metadata: o.meta(&o.name, Some(&o.namespace)),
+        spec: DeploymentSpec {
+            replicas: Some(o.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..DeploymentStrategy::default()
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(pod_meta),
+                spec: Some(PodSpec {
+                    service_account_name: Some(o.name.clone()),
+                    termination_grace_period_seconds: Some(30),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        fs_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(volumes),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        },
+        ..Deployment::default()
+    }
+}
+
+/// The manifests as a YAML stream.
+pub fn to_yaml(manifests: &[Manifest]) -> String {
+    let mut out = String::new();
+    for m in manifests {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(m).unwrap_or_default());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        o: DeployOptions,
+    }
+
+    fn options(args: &[&str]) -> DeployOptions {
+        let mut all = vec!["x"];
+        all.extend(args);
+        Cli::parse_from(all).o
+    }
+
+    #[test]
+    fn least_privilege_and_a_deployment() {
+        let o = options(&[
+            "--source",
+            "https://git.example/catalog.git",
+            "--git-token-secret",
+            "git-token",
+        ]);
+        let yaml = to_yaml(&manifests(&o));
+        let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
+            .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+            .collect();
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "Namespace",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+                "Role",
+                "RoleBinding",
+                "Deployment"
+            ]
+        );
+        for d in &docs {
+            assert!(d["apiVersion"].is_string(), "{d}");
+        }
+        // No wildcard, no secrets, never deleting namespaces.
+        for d in docs.iter().filter(|d| d["rules"].is_array()) {
+            for r in d["rules"].as_array().unwrap() {
+                let text = r.to_string();
+                assert!(!text.contains('*'), "{text}");
+                assert!(!text.contains("secrets"), "{text}");
+                if text.contains("namespaces") {
+                    assert!(!text.contains("delete"), "{text}");
+                }
+            }
+        }
+        // ConfigMaps only in the storage namespace and pitrix's own.
+        let cm_roles: Vec<&str> = docs
+            .iter()
+            .filter(|d| d["rules"].to_string().contains("configmaps"))
+            .map(|d| d["metadata"]["namespace"].as_str().unwrap_or("<cluster>"))
+            .collect();
+        assert_eq!(cm_roles, ["extension-openpitrix", "pitrix-system"]);
+        let deploy = docs.last().unwrap();
+        let c = &deploy["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &args[..3],
+            ["reconcile", "--source", "https://git.example/catalog.git"]
+        );
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--lease-name", "pitrix-reconcile"])
+        );
+        assert_eq!(
+            c["env"][2]["valueFrom"]["secretKeyRef"]["name"],
+            "git-token"
+        );
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(deploy["spec"]["replicas"], 2);
+        // The lease rule names the lease the Deployment uses.
+        let own = docs
+            .iter()
+            .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "pitrix-reconcile")
+            .unwrap();
+        assert!(
+            own["rules"]
+                .to_string()
+                .contains("\"resourceNames\":[\"pitrix-reconcile\"]")
+        );
+    }
+
+    #[test]
+    fn standalone_adds_executor_rights_in_release_namespaces_only() {
+        let plain = to_yaml(&manifests(&options(&["--source", "/srv/c"])));
+        assert!(!plain.contains("jobs") && !plain.contains("applicationreleases/status"));
+        let o = options(&[
+            "--source",
+            "/srv/c",
+            "--release-namespace",
+            "team-a",
+            "--release-namespace",
+            "team-b",
+        ]);
+        let yaml = to_yaml(&manifests(&o));
+        assert!(yaml.contains("applicationreleases/status"));
+        let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
+            .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+            .collect();
+        let job_roles: Vec<&str> = docs
+            .iter()
+            .filter(|d| d["kind"] == "Role" && d["rules"].to_string().contains("jobs"))
+            .map(|d| d["metadata"]["namespace"].as_str().unwrap())
+            .collect();
+        assert_eq!(job_roles, ["team-a", "team-b"]);
+    }
+
+    use serde::Deserialize as _;
+}

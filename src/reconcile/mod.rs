@@ -1,0 +1,538 @@
+//! Stage 6, reconcile: pitrix as an in-cluster GitOps controller. A loop keeps a cluster
+//! equal to a catalog's branch or tag:
+//!
+//! - [`source`]: git fetched with git2 into a private cache (https + token, ssh + key, local
+//!   path), on an interval with jitter;
+//! - [`controller`]: each new revision compiled → applied → pruned with apply's guards; a
+//!   revision that does not compile changes nothing and the last good one stays; drift found by
+//!   the [`watch`]ers corrected (or reported) against a small resident [`index`], with bodies
+//!   read back from the [`store`];
+//! - [`status`]: the outcome on the inventory ConfigMap, and Kubernetes Events;
+//! - [`http`] + [`metrics`]: `/healthz`, `/readyz`, `/metrics`;
+//! - [`lease`]: leader election, so replicas never apply at once;
+//! - SIGTERM: stop watching, let a sync in flight finish (or stop it at a safe point), release
+//!   the lease, exit 0.
+//!
+//! [`deploy`] prints what runs it in a cluster.
+
+pub mod controller;
+pub mod deploy;
+pub mod http;
+pub mod index;
+pub mod lease;
+mod log;
+pub mod metrics;
+pub mod source;
+pub mod status;
+pub mod store;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch as chan;
+
+use crate::apply::{ApplyOptions, ClusterOptions};
+use controller::{Controller, DriftMode, Settings, Stop};
+use lease::{Elector, LeaseConfig};
+use metrics::Metrics;
+use source::{GitRef, Source, SourceOptions};
+use status::Reporter;
+use store::Store;
+
+/// A random number (for jitter and unique names); not for cryptography.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+/// `500ms`, `30s`, `1m`, `1h30m` or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<f64>() {
+        return if n >= 0.0 && n.is_finite() {
+            Ok(Duration::from_secs_f64(n))
+        } else {
+            Err(format!("`{text}` must be a positive duration"))
+        };
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: a number must come before each unit"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (use ms, s, m or h, e.g. `1m30s`)"
+                ));
+            }
+        };
+        total += Duration::from_secs_f64(n * unit);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
+/// `pitrix reconcile`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// The catalog's git repository: `https://…` (token from --git-token-env), `ssh://…` or
+    /// `git@host:path` (key from --ssh-key), or a local path.
+    #[arg(long, value_name = "URL|PATH")]
+    pub source: String,
+    /// The branch to follow.
+    #[arg(long, default_value = "main", conflicts_with = "tag")]
+    pub branch: String,
+    /// Follow a tag instead of a branch.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The catalog's directory inside the repository.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// How often to fetch, e.g. `1m`, `30s`.
+    #[arg(long, default_value = "1m", value_parser = duration_arg)]
+    pub interval: Duration,
+    /// Up to this fraction of the interval is added at random to each wait.
+    #[arg(long, default_value_t = 0.1)]
+    pub jitter: f64,
+    /// Re-apply the current revision this often even when git did not change (`0`: only new
+    /// revisions and drift events cause writes).
+    #[arg(long, default_value = "0", value_parser = duration_arg)]
+    pub resync: Duration,
+    /// Out-of-band changes to managed objects: undo them, or only report them.
+    #[arg(long, value_enum, default_value = "correct")]
+    pub drift: DriftMode,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub http_addr: String,
+    /// Private cache (git objects, compiled bodies); default `$XDG_CACHE_HOME/pitrix/reconcile`.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Environment variable holding the https token.
+    #[arg(long, default_value = "PITRIX_GIT_TOKEN")]
+    pub git_token_env: String,
+    /// User name sent with the token (GitHub accepts any; GitLab wants `oauth2`).
+    #[arg(long, default_value = "x-access-token")]
+    pub git_username: String,
+    /// Private key file for ssh sources.
+    #[arg(long)]
+    pub ssh_key: Option<PathBuf>,
+    /// Environment variable holding the ssh key's passphrase.
+    #[arg(long)]
+    pub ssh_passphrase_env: Option<String>,
+    /// known_hosts file the ssh server's key must be in (default: libgit2 checks
+    /// ~/.ssh/known_hosts).
+    #[arg(long)]
+    pub ssh_known_hosts: Option<PathBuf>,
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace of the inventory ConfigMap (and its Events).
+    #[arg(long, default_value = "pitrix-system")]
+    pub inventory_namespace: String,
+    /// Take over fields that other field managers own.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Allow prune to delete more than max(5, 25 %) of the tracked objects.
+    #[arg(long)]
+    pub allow_mass_prune: bool,
+    /// Objects applied at once within a stage.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// A sync running longer is stopped at a safe point and retried.
+    #[arg(long, default_value = "30m", value_parser = duration_arg)]
+    pub sync_timeout: Duration,
+    /// On SIGTERM, how long a sync in flight may run on (keep it below the Pod's
+    /// terminationGracePeriodSeconds).
+    #[arg(long, default_value = "20s", value_parser = duration_arg)]
+    pub shutdown_grace: Duration,
+    /// Run without leader election (one replica only).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// Name of the coordination.k8s.io Lease.
+    #[arg(long, default_value = "pitrix-reconcile")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else the inventory namespace).
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// How long a silent leader keeps the lease.
+    #[arg(long, default_value = "15s", value_parser = duration_arg)]
+    pub lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it steps down.
+    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    pub renew_deadline: Duration,
+    /// How often candidates try and the leader renews.
+    #[arg(long, default_value = "2s", value_parser = duration_arg)]
+    pub retry_period: Duration,
+    /// This replica's identity in the Lease (default: $POD_NAME or the host name, plus a
+    /// random suffix).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// The environment of pitrix.toml to build for (the global `--env`).
+    #[arg(skip)]
+    pub env: Option<String>,
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("pitrix").join("reconcile")
+}
+
+impl Options {
+    fn check(&self) -> Result<(), String> {
+        if self.interval < Duration::from_millis(100) {
+            return Err("--interval must be at least 100ms".into());
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err("--jitter is a fraction between 0 and 1".into());
+        }
+        if !self.no_leader_election
+            && (self.renew_deadline >= self.lease_duration
+                || self.retry_period >= self.renew_deadline)
+        {
+            return Err(
+                "leader election needs --retry-period < --renew-deadline < --lease-duration".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => log::info("SIGTERM received"),
+                    _ = int.recv() => log::info("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs until SIGTERM/SIGINT; Ok(()) is a clean stop (exit 0).
+pub async fn run(opts: Options) -> Result<(), String> {
+    opts.check()?;
+    let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    std::fs::create_dir_all(&cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(&cache_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let source = Arc::new(Source::new(SourceOptions {
+        url: opts.source.clone(),
+        git_ref: match &opts.tag {
+            Some(t) => GitRef::Tag(t.clone()),
+            None => GitRef::Branch(opts.branch.clone()),
+        },
+        path: opts.path.clone(),
+        token_env: opts.git_token_env.clone(),
+        username: opts.git_username.clone(),
+        ssh_key: opts.ssh_key.clone(),
+        ssh_passphrase_env: opts.ssh_passphrase_env.clone(),
+        known_hosts: opts.ssh_known_hosts.clone(),
+        cache_dir: cache_dir.clone(),
+    })?);
+    let store = Arc::new(Store::open(&cache_dir.join("objects"))?);
+    let client = crate::apply::client::client(&ClusterOptions {
+        kubeconfig: opts.kubeconfig.clone(),
+        context: opts.context.clone(),
+    })
+    .await?;
+    let identity = opts
+        .identity
+        .clone()
+        .unwrap_or_else(lease::default_identity);
+    let metrics = Arc::new(Metrics::new(&source.describe()));
+
+    let (shutdown_tx, shutdown) = chan::channel(false);
+    let listener = http::bind(&opts.http_addr).await?;
+    log::info(format!(
+        "pitrix {} reconciling {} every {:?} (drift: {:?}); http on {}",
+        env!("CARGO_PKG_VERSION"),
+        source.describe(),
+        opts.interval,
+        opts.drift,
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| opts.http_addr.clone())
+    ));
+    let server = tokio::spawn(http::serve(listener, metrics.clone(), shutdown.clone()));
+    tokio::spawn(async move {
+        terminated().await;
+        let _ = shutdown_tx.send(true);
+    });
+
+    let settings = Settings {
+        interval: opts.interval,
+        jitter: opts.jitter,
+        drift: opts.drift,
+        apply: ApplyOptions {
+            force_conflicts: opts.force_conflicts,
+            allow_mass_prune: opts.allow_mass_prune,
+            inventory_namespace: opts.inventory_namespace.clone(),
+            concurrency: opts.concurrency,
+            progress: false,
+            ..ApplyOptions::default()
+        },
+        sync_timeout: opts.sync_timeout,
+        shutdown_grace: opts.shutdown_grace,
+        resync: (!opts.resync.is_zero()).then_some(opts.resync),
+        work_dir: cache_dir.join("work"),
+        env: opts.env.clone(),
+    };
+    let reporter = Reporter::new(
+        client.clone(),
+        &opts.inventory_namespace,
+        &identity,
+        &source::display_url(&opts.source),
+    );
+    let mut controller = Controller::new(
+        client.clone(),
+        settings,
+        source,
+        store,
+        metrics.clone(),
+        reporter,
+    );
+
+    if opts.no_leader_election {
+        metrics.set_leader(true);
+        let (stop_tx, stop_rx) = chan::channel(Stop::Run);
+        let mut shutdown = shutdown.clone();
+        let forward = async {
+            let _ = shutdown.wait_for(|s| *s).await;
+            let _ = stop_tx.send(Stop::Shutdown);
+        };
+        tokio::join!(controller.run(stop_rx), forward);
+    } else {
+        let lease_namespace = opts
+            .lease_namespace
+            .clone()
+            .or_else(|| {
+                std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(|| opts.inventory_namespace.clone());
+        let mut elector = Elector::new(
+            client.clone(),
+            LeaseConfig {
+                name: opts.lease_name.clone(),
+                namespace: lease_namespace,
+                identity: identity.clone(),
+                duration: opts.lease_duration,
+                renew_deadline: opts.renew_deadline,
+                retry_period: opts.retry_period,
+            },
+        );
+        lead(&mut elector, &mut controller, &metrics, shutdown.clone()).await;
+        match elector.release().await {
+            Ok(()) => log::info(format!("lease {} released", opts.lease_name)),
+            Err(e) => log::warn(e),
+        }
+    }
+    metrics.set_leader(false);
+    let _ = server.await;
+    log::info("stopped");
+    Ok(())
+}
+
+/// Campaigns for the lease and reconciles while holding it, until shutdown.
+async fn lead(
+    elector: &mut Elector,
+    controller: &mut Controller,
+    metrics: &Arc<Metrics>,
+    mut shutdown: chan::Receiver<bool>,
+) {
+    let cfg = elector.config().clone();
+    let mut last_holder: Option<String> = None;
+    let mut last_error: Option<String> = None;
+    let mut continue_after_error = false;
+    loop {
+        // Candidate: try every retry period until the lease is ours.
+        metrics.set_leader(false);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match elector.try_acquire_or_renew().await {
+                Ok(true) => break,
+                Ok(false) => {
+                    metrics.set_ready(Ok(()));
+                    let holder = elector.holder().map(str::to_string);
+                    if holder != last_holder {
+                        log::info(format!(
+                            "standing by: lease {}/{} is held by {}",
+                            cfg.namespace,
+                            cfg.name,
+                            holder.as_deref().unwrap_or("nobody")
+                        ));
+                        last_holder = holder;
+                    }
+                }
+                Err(e) => {
+                    metrics.error("lease");
+                    metrics.set_ready(Err(format!("cannot reach the API server: {e}")));
+                    // The same failure every retry period: log it when it changes.
+                    if last_error.as_deref() != Some(e.as_str()) {
+                        log::warn(&e);
+                        last_error = Some(e);
+                    }
+                    continue_after_error = true;
+                }
+            }
+            if !continue_after_error {
+                last_error = None;
+            }
+            continue_after_error = false;
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.retry_period) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+        log::info(format!(
+            "leading as {} (lease {}/{})",
+            cfg.identity, cfg.namespace, cfg.name
+        ));
+        last_holder = Some(cfg.identity.clone());
+        metrics.set_leader(true);
+        metrics.set_ready(Ok(()));
+
+        let (stop_tx, stop_rx) = chan::channel(Stop::Run);
+        let (done_tx, mut done) = chan::channel(false);
+        let work = async {
+            controller.run(stop_rx).await;
+            let _ = done_tx.send(true);
+        };
+        // Renew every retry period; step down when that has failed for the renew deadline.
+        let renew = async {
+            let mut renewed = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(cfg.retry_period) => {}
+                    _ = done.wait_for(|d| *d) => return false,
+                }
+                match elector.try_acquire_or_renew().await {
+                    Ok(true) => renewed = Instant::now(),
+                    Ok(false) => {
+                        log::error(format!(
+                            "lease taken over by {}: stepping down",
+                            elector.holder().unwrap_or("another replica")
+                        ));
+                        let _ = stop_tx.send(Stop::Lost);
+                        return true;
+                    }
+                    Err(e) => {
+                        metrics.error("lease");
+                        log::warn(format!("cannot renew the lease: {e}"));
+                        if renewed.elapsed() >= cfg.renew_deadline {
+                            log::error(format!(
+                                "lease not renewed for {:?}: stepping down",
+                                cfg.renew_deadline
+                            ));
+                            let _ = stop_tx.send(Stop::Lost);
+                            return true;
+                        }
+                    }
+                }
+            }
+        };
+        let mut shutdown_wait = shutdown.clone();
+        let mut done_wait = done_tx.subscribe();
+        let forward = async {
+            tokio::select! {
+                _ = shutdown_wait.wait_for(|s| *s) => {
+                    let _ = stop_tx.send(Stop::Shutdown);
+                }
+                _ = done_wait.wait_for(|d| *d) => {}
+            }
+        };
+        let (_, lost, _) = tokio::join!(work, renew, forward);
+        metrics.set_leader(false);
+        if !lost {
+            // Shutdown: the caller releases the lease.
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let base = Duration::from_secs(60);
+        for _ in 0..100 {
+            let d = controller::jittered(base, 0.1);
+            assert!(d >= base && d <= Duration::from_secs(66), "{d:?}");
+        }
+        assert_eq!(controller::jittered(base, 0.0), base);
+    }
+}

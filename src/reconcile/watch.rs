@@ -1,0 +1,282 @@
+//! Drift detection: a kube-runtime watcher per managed kind (per namespace for namespaced
+//! kinds), selecting the catalog's label. Each event is checked against the resident
+//! [`Index`]; an object that differs, or that is deleted, or that a fresh list no longer shows,
+//! becomes a suspect for the controller, which reads it again before it corrects anything.
+//! Storage ConfigMaps are immutable and large, so they are watched as metadata only.
+//!
+//! Nothing is cached: a watcher holds no store, and a list is paged, so memory stays flat
+//! however many objects the catalog manages.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::index::Index;
+use super::log;
+use super::metrics::Metrics;
+use crate::apply::client::api_resource;
+use crate::compile::{KindInfo, ObjectRef};
+use crate::objects::labels;
+
+/// The index drift is checked against; replaced whole after each sync.
+pub type SharedIndex = Arc<RwLock<Option<Arc<Index>>>>;
+
+pub fn current(index: &SharedIndex) -> Option<Arc<Index>> {
+    index.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Objects a watcher saw drift on, with when it was first seen; drained by the controller.
+#[derive(Default)]
+pub struct Suspects {
+    set: std::sync::Mutex<BTreeMap<ObjectRef, Instant>>,
+    /// An executor Job changed (`standalone` target): the releases' status may follow.
+    jobs: std::sync::atomic::AtomicBool,
+    notify: Notify,
+}
+
+impl Suspects {
+    pub fn job_changed(&self) {
+        self.jobs.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    pub fn take_jobs(&self) -> bool {
+        self.jobs.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn add(&self, r: ObjectRef) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(r)
+            .or_insert_with(Instant::now);
+        self.notify.notify_one();
+    }
+
+    pub fn take(&self) -> BTreeMap<ObjectRef, Instant> {
+        std::mem::take(&mut *self.set.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// A (kind, namespace) to watch.
+pub type Scope = (&'static str, Option<String>);
+
+pub struct Watchers {
+    pub catalog: String,
+    pub scopes: BTreeSet<Scope>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Ctx {
+    kind: &'static KindInfo,
+    namespace: Option<String>,
+    index: SharedIndex,
+    suspects: Arc<Suspects>,
+    metrics: Arc<Metrics>,
+}
+
+impl Ctx {
+    fn object_ref(&self, name: String, namespace: Option<String>) -> ObjectRef {
+        ObjectRef {
+            api_version: self.kind.api_version.into(),
+            kind: self.kind.kind.into(),
+            namespace: if self.kind.namespaced {
+                namespace
+            } else {
+                None
+            },
+            name,
+        }
+    }
+
+    /// An object as a watch shows it: a suspect when it differs from the index.
+    fn check(&self, r: ObjectRef, live: &Value, metadata_only: bool) {
+        let Some(index) = current(&self.index) else {
+            return;
+        };
+        let Some(expected) = index.objects.get(&r) else {
+            return;
+        };
+        if self.kind.kind == "Job" && !index.jobs.is_empty() {
+            self.suspects.job_changed();
+        }
+        let drifted = if metadata_only {
+            // A mutable ConfigMap may have changed beyond its metadata: read it again.
+            !expected.immutable() || !expected.metadata_matches(live)
+        } else {
+            !expected.matches(live) || index.state_of(&r).is_some_and(|s| !s.matches(live))
+        };
+        if drifted {
+            self.suspects.add(r);
+        }
+    }
+
+    fn deleted(&self, r: ObjectRef) {
+        if current(&self.index).is_some_and(|i| i.objects.contains_key(&r)) {
+            self.suspects.add(r);
+        }
+    }
+
+    /// After a (re)list: what the index holds in this scope and the list did not show.
+    fn missing(&self, seen: &HashSet<String>) {
+        let Some(index) = current(&self.index) else {
+            return;
+        };
+        for r in index.objects.keys() {
+            if r.kind == self.kind.kind && r.namespace == self.namespace && !seen.contains(&r.name)
+            {
+                self.suspects.add(r.clone());
+            }
+        }
+    }
+
+    fn error(&self, e: &watcher::Error, last: &mut Option<Instant>) {
+        self.metrics.error("watch");
+        // A broken connection shows on every retry: log it once a minute.
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+            *last = Some(Instant::now());
+            let scope = match &self.namespace {
+                Some(ns) => format!("{} in {ns}", self.kind.plural),
+                None => self.kind.plural.to_string(),
+            };
+            log::warn(format!("watch of {scope}: {e} (retrying with backoff)"));
+        }
+    }
+}
+
+fn config(catalog: &str, page_size: u32) -> watcher::Config {
+    watcher::Config::default()
+        .labels(&format!("{}={catalog}", labels::PITRIX_CATALOG))
+        .page_size(page_size)
+}
+
+async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
+    let ar = api_resource(ctx.kind);
+    let api: Api<DynamicObject> = match &ctx.namespace {
+        Some(ns) if ctx.kind.namespaced => Api::namespaced_with(client, ns, &ar),
+        _ => Api::all_with(client, &ar),
+    };
+    let mut stream = watcher::watcher(api, config(&catalog, 200))
+        .default_backoff()
+        .boxed();
+    let mut seen = HashSet::new();
+    let mut last_error = None;
+    while let Some(event) = stream.next().await {
+        let value = |o: &DynamicObject| serde_json::to_value(o).unwrap_or_default();
+        match event {
+            Ok(Event::Init) => seen.clear(),
+            Ok(Event::InitApply(o)) => {
+                seen.insert(o.name_any());
+                ctx.check(
+                    ctx.object_ref(o.name_any(), o.namespace()),
+                    &value(&o),
+                    false,
+                );
+            }
+            Ok(Event::InitDone) => {
+                ctx.missing(&seen);
+                seen = HashSet::new();
+                last_error = None;
+            }
+            Ok(Event::Apply(o)) => ctx.check(
+                ctx.object_ref(o.name_any(), o.namespace()),
+                &value(&o),
+                false,
+            ),
+            Ok(Event::Delete(o)) => ctx.deleted(ctx.object_ref(o.name_any(), o.namespace())),
+            Err(e) => ctx.error(&e, &mut last_error),
+        }
+    }
+}
+
+async fn watch_config_maps(ctx: Ctx, client: Client, catalog: String) {
+    let ns = ctx.namespace.clone().unwrap_or_default();
+    // Metadata-only requests: the packages' bytes never cross the wire for a watch.
+    let api: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client, &ns);
+    let mut stream = watcher::watcher(api, config(&catalog, 500))
+        .default_backoff()
+        .boxed();
+    let mut seen = HashSet::new();
+    let mut last_error = None;
+    while let Some(event) = stream.next().await {
+        let meta = |o: &PartialObjectMeta<ConfigMap>| {
+            serde_json::to_value(&o.metadata).unwrap_or_default()
+        };
+        match event {
+            Ok(Event::Init) => seen.clear(),
+            Ok(Event::InitApply(o)) => {
+                seen.insert(o.name_any());
+                ctx.check(ctx.object_ref(o.name_any(), o.namespace()), &meta(&o), true);
+            }
+            Ok(Event::InitDone) => {
+                ctx.missing(&seen);
+                seen = HashSet::new();
+                last_error = None;
+            }
+            Ok(Event::Apply(o)) => {
+                ctx.check(ctx.object_ref(o.name_any(), o.namespace()), &meta(&o), true)
+            }
+            Ok(Event::Delete(o)) => ctx.deleted(ctx.object_ref(o.name_any(), o.namespace())),
+            Err(e) => ctx.error(&e, &mut last_error),
+        }
+    }
+}
+
+impl Watchers {
+    pub fn start(
+        client: &Client,
+        catalog: &str,
+        scopes: BTreeSet<Scope>,
+        index: &SharedIndex,
+        suspects: &Arc<Suspects>,
+        metrics: &Arc<Metrics>,
+    ) -> Watchers {
+        let mut tasks = Vec::new();
+        for (kind, namespace) in &scopes {
+            let Some(info) = KindInfo::of(kind) else {
+                continue;
+            };
+            let ctx = Ctx {
+                kind: info,
+                namespace: namespace.clone(),
+                index: index.clone(),
+                suspects: suspects.clone(),
+                metrics: metrics.clone(),
+            };
+            let (client, catalog) = (client.clone(), catalog.to_string());
+            tasks.push(if info.kind == "ConfigMap" && namespace.is_some() {
+                tokio::spawn(watch_config_maps(ctx, client, catalog))
+            } else {
+                tokio::spawn(watch_objects(ctx, client, catalog))
+            });
+        }
+        Watchers {
+            catalog: catalog.to_string(),
+            scopes,
+            tasks,
+        }
+    }
+}
