@@ -150,11 +150,22 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 pub fn parse_stream(text: &str) -> Result<Vec<Node>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        return Err(SyntaxError {
-            message: e.info().to_string(),
-            pos: pos_of(e.marker()),
-        });
+    // Event by event: `Parser::load` recurses per nesting level and a hostile file would
+    // overflow the stack; the builder keeps its own stack and limits the depth.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, mark)) => builder.on_event(event, mark),
+            Err(e) => {
+                return Err(SyntaxError {
+                    message: e.info().to_string(),
+                    pos: pos_of(e.marker()),
+                });
+            }
+        }
+        if builder.error.is_some() {
+            break;
+        }
     }
     if let Some(err) = builder.error {
         return Err(err);
@@ -162,9 +173,20 @@ pub fn parse_stream(text: &str) -> Result<Vec<Node>, SyntaxError> {
     Ok(builder.docs)
 }
 
+/// Deeper nesting is refused: no catalog file needs it, and every later stage recurses.
+const MAX_DEPTH: usize = 128;
+
 enum Frame {
     Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>),
+    /// Position, anchor, entries, the key awaiting its value, and the keys seen (duplicates are
+    /// found in constant time, not by scanning).
+    Map(
+        Pos,
+        usize,
+        Vec<(Key, Node)>,
+        Option<Key>,
+        HashMap<String, Pos>,
+    ),
 }
 
 #[derive(Default)]
@@ -206,7 +228,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+            Some(Frame::Map(_, _, entries, pending, seen)) => match pending.take() {
                 None => {
                     let Some(text) = node.scalar_text() else {
                         let pos = node.pos;
@@ -220,6 +242,7 @@ impl Builder {
                         self.fail(message, pos);
                         return;
                     }
+                    seen.insert(text.clone(), node.pos);
                     *pending = Some(Key {
                         text,
                         pos: node.pos,
@@ -253,9 +276,13 @@ impl MarkedEventReceiver for Builder {
                 self.nodes += 1;
                 self.push(node, anchor);
             }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(format!("nested more than {MAX_DEPTH} levels deep"), pos)
+            }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None))
+                self.stack
+                    .push(Frame::Map(pos, anchor, Vec::new(), None, HashMap::new()))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -267,7 +294,7 @@ impl MarkedEventReceiver for Builder {
                         },
                         a,
                     ),
-                    Some(Frame::Map(p, a, entries, _)) => {
+                    Some(Frame::Map(p, a, entries, _, _)) => {
                         // A block mapping's start event is marked after its first key;
                         // the mapping starts where that key does.
                         let pos = match entries.first() {
@@ -928,6 +955,15 @@ mod tests {
         }
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("nodes"), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = "- ".repeat(100_000) + "x\n";
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nested"), "{}", e.message);
+        let flow = "[".repeat(100) + &"]".repeat(100);
+        assert!(parse(&format!("a: {flow}\n")).is_ok());
     }
 
     #[test]
