@@ -203,6 +203,9 @@ impl Controller {
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {
                     self.sync_guarded(&mut stop).await;
+                    // Also after a sync that found nothing new: memory freed since (an idle
+                    // connection closed, a watch relisted) goes back too.
+                    trim_memory();
                     next = tokio::time::Instant::now()
                         + jittered(self.settings.interval, self.settings.jitter);
                 }
@@ -386,7 +389,6 @@ impl Controller {
         });
         self.first_done = true;
         self.metrics.set_ready(Ok(()));
-        trim_memory();
     }
 
     /// Checkout and compile, off the async threads (they keep the lease renewed meanwhile).

@@ -5,25 +5,32 @@
 //! bodies stay on disk ([`super::store`]); a correction reads one back.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::apply::{DIGEST_ANNOTATION, Desired, DesiredObject, contains};
+use crate::apply::{DIGEST_ANNOTATION, Desired, DesiredObject};
 use crate::compile::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
 /// Values under `data`/`binaryData` longer than this are compared by hash.
 const HEAVY: usize = 128;
 
-/// One desired object, as a drift check needs it.
+/// One desired object, as a drift check needs it: the *skeleton* of its shape (every key
+/// and list length, every scalar replaced by null — shared between the many objects built
+/// alike) and the hash of the shape. A live object is projected onto the skeleton and hashed:
+/// the same hash means every field pitrix sets holds the value pitrix sets, which is
+/// [`crate::apply::contains`] without keeping ten thousand bodies in memory.
 #[derive(Debug, Clone)]
 pub struct Expected {
     pub kind: &'static KindInfo,
     /// `sha256:<hex>` of the compiled object: the name of its body in the store.
     pub digest: Box<str>,
-    /// Compact JSON of the shape (see the module docs).
-    shape: Box<str>,
+    skeleton: Arc<Value>,
+    hash: [u8; 32],
+    meta_hash: [u8; 32],
+    immutable: bool,
 }
 
 /// A desired review state (the status subresource of apps and versions).
@@ -108,29 +115,93 @@ pub fn reduce(mut v: Value) -> Value {
     v
 }
 
+/// What a projection shows where the live object lacks a field, or has a list of another
+/// length, or a scalar where a mapping belongs (never a value pitrix sets).
+const ABSENT: &str = "\u{0}pitrix:absent";
+
+/// The shape with every scalar replaced by null.
+fn skeleton(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), skeleton(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(skeleton).collect()),
+        _ => Value::Null,
+    }
+}
+
+/// `live` reduced to the keys and list lengths of `skel`.
+fn project(live: Option<&Value>, skel: &Value) -> Value {
+    match skel {
+        Value::Object(m) => {
+            let l = live.and_then(Value::as_object);
+            Value::Object(
+                m.iter()
+                    .map(|(k, s)| (k.clone(), project(l.and_then(|l| l.get(k)), s)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => match live.and_then(Value::as_array) {
+            Some(l) if l.len() == a.len() => Value::Array(
+                a.iter()
+                    .zip(l)
+                    .map(|(s, lv)| project(Some(lv), s))
+                    .collect(),
+            ),
+            _ => ABSENT.into(),
+        },
+        _ => match live {
+            Some(v) if !v.is_object() && !v.is_array() => v.clone(),
+            _ => ABSENT.into(),
+        },
+    }
+}
+
+fn digest32(v: &Value) -> [u8; 32] {
+    Sha256::digest(serde_json::to_vec(v).unwrap_or_default()).into()
+}
+
 impl Expected {
-    pub fn shape(&self) -> Value {
-        serde_json::from_str(&self.shape).unwrap_or(Value::Null)
+    fn new(
+        kind: &'static KindInfo,
+        digest: &str,
+        shape: &Value,
+        skeletons: &mut HashMap<String, Arc<Value>>,
+    ) -> Expected {
+        let skel = skeleton(shape);
+        let key = serde_json::to_string(&skel).unwrap_or_default();
+        let skeleton = skeletons
+            .entry(key)
+            .or_insert_with(|| Arc::new(skel))
+            .clone();
+        let meta_skel = skeleton.get("metadata").cloned().unwrap_or(Value::Null);
+        Expected {
+            kind,
+            digest: digest.into(),
+            hash: digest32(&project(Some(shape), &skeleton)),
+            meta_hash: digest32(&project(shape.get("metadata"), &meta_skel)),
+            immutable: shape.get("immutable") == Some(&Value::Bool(true)),
+            skeleton,
+        }
     }
 
     /// Whether `live` (a whole object) holds every field of the shape.
     pub fn matches(&self, live: &Value) -> bool {
-        contains(&reduce(live.clone()), &self.shape())
+        digest32(&reduce(project(Some(live), &self.skeleton))) == self.hash
     }
 
     /// Whether the object cannot change but for its metadata (an immutable ConfigMap): then
     /// a metadata-only watch sees every change.
     pub fn immutable(&self) -> bool {
-        self.shape().get("immutable") == Some(&Value::Bool(true))
+        self.immutable
     }
 
     /// Whether `meta` (an object's metadata only, as a metadata watch sees it) holds every
     /// metadata field of the shape.
     pub fn metadata_matches(&self, meta: &Value) -> bool {
-        let shape = self.shape();
-        let want = shape.get("metadata").cloned().unwrap_or(Value::Null);
-        let live = reduce(json!({ "metadata": meta }));
-        contains(&live["metadata"], &want)
+        let skel = self.skeleton.get("metadata").unwrap_or(&Value::Null);
+        let projected = reduce(json!({ "metadata": project(Some(meta), skel) }));
+        digest32(&projected["metadata"]) == self.meta_hash
     }
 }
 
@@ -166,17 +237,14 @@ impl State {
 impl Index {
     pub fn new(desired: &Desired, revision: &str) -> Index {
         let mut objects = HashMap::with_capacity(desired.objects.len());
+        let mut skeletons = HashMap::new();
         for o in &desired.objects {
             let mut body = o.body.clone();
             body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
-            let shape = serde_json::to_string(&reduce(body)).unwrap_or_default();
+            let shape = reduce(body);
             objects.insert(
                 o.r.clone(),
-                Expected {
-                    kind: o.kind,
-                    digest: o.digest.clone().into(),
-                    shape: shape.into(),
-                },
+                Expected::new(o.kind, &o.digest, &shape, &mut skeletons),
             );
         }
         let mut states = HashMap::new();
@@ -255,20 +323,16 @@ impl Index {
             .collect()
     }
 
-    /// Approximate bytes held (for the memory budget's sake, in tests and metrics).
-    pub fn approx_bytes(&self) -> usize {
-        self.objects
-            .iter()
-            .map(|(r, e)| {
-                r.api_version.len()
-                    + r.kind.len()
-                    + r.name.len()
-                    + r.namespace.as_ref().map_or(0, String::len)
-                    + e.digest.len()
-                    + e.shape.len()
-                    + 160
-            })
-            .sum()
+    /// Distinct skeletons held (objects built alike share one).
+    pub fn skeletons(&self) -> usize {
+        let mut seen: Vec<*const Value> = self
+            .objects
+            .values()
+            .map(|e| Arc::as_ptr(&e.skeleton))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
     }
 }
 
@@ -377,10 +441,43 @@ mod tests {
     }
 
     #[test]
-    fn the_shape_is_small() {
-        let d = desired();
+    fn objects_built_alike_share_a_skeleton() {
+        let mut d = desired();
+        let mut other = d.objects[1].clone();
+        other.r.name = "hello-0.2.0".into();
+        other.body["metadata"]["name"] = "hello-0.2.0".into();
+        other.body["spec"]["versionName"] = "0.2.0".into();
+        other.digest = crate::emit::digest(&other.body);
+        d.objects.push(other);
         let index = Index::new(&d, "abc");
-        // The 500-byte package is held as its hash.
-        assert!(index.approx_bytes() < 1500, "{}", index.approx_bytes());
+        assert_eq!(index.objects.len(), 3);
+        assert_eq!(index.skeletons(), 2);
+        // Same skeleton, other values: each object still checks against its own.
+        let mut live = live(&d, 2);
+        assert_eq!(index.drift(&d.objects[2].r, Some(&live)), None);
+        live["spec"]["versionName"] = "0.1.0".into();
+        assert_eq!(
+            index.drift(&d.objects[2].r, Some(&live)),
+            Some(Drift::Changed)
+        );
+    }
+
+    #[test]
+    fn lists_and_types_are_compared_like_contains() {
+        let mut d = desired();
+        d.objects[1].body["spec"]["maintainer"] = json!([{"name": "a"}, {"name": "b"}]);
+        d.objects[1].digest = crate::emit::digest(&d.objects[1].body);
+        let index = Index::new(&d, "abc");
+        let r = &d.objects[1].r;
+        let mut v = live(&d, 1);
+        v["status"] = json!({"state": "active"});
+        v["spec"]["maintainer"][0]["email"] = "extra@x".into();
+        assert_eq!(index.drift(r, Some(&v)), None, "extra fields are not drift");
+        v["spec"]["maintainer"] = json!([{"name": "a"}]);
+        assert_eq!(index.drift(r, Some(&v)), Some(Drift::Changed));
+        v["spec"]["maintainer"] = json!("a");
+        assert_eq!(index.drift(r, Some(&v)), Some(Drift::Changed));
+        v["spec"] = json!({"versionName": {"nested": "0.1.0"}});
+        assert_eq!(index.drift(r, Some(&v)), Some(Drift::Changed));
     }
 }

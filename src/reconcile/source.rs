@@ -1,8 +1,9 @@
 //! The catalog's source: a git repository fetched with git2 into a private bare cache —
 //! over https with a token read from the environment at each fetch, over ssh with a key file
-//! (host keys checked against a known_hosts file), or from a local path — at a branch or a
-//! tag. A revision is checked out by writing its tree into a scratch directory (no work tree,
-//! no index: [`crate::git::materialize`]).
+//! (host keys checked against a known_hosts file), or from a `file://` URL — at a branch or a
+//! tag; or a repository at a local path, read in place (nothing copied: a checkout a sidecar
+//! keeps up to date, a repository on the same disk). A revision is checked out by writing its
+//! tree into a scratch directory (no work tree, no index: [`crate::git::materialize`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -44,7 +45,10 @@ impl GitRef {
 pub enum Transport {
     Https,
     Ssh,
-    Local,
+    /// `file://`: fetched into the cache like a remote.
+    File,
+    /// A path: read in place.
+    Path,
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +114,7 @@ pub fn transport_of(url: &str) -> Transport {
     } else if lower.starts_with("ssh://") || lower.starts_with("git+ssh://") {
         Transport::Ssh
     } else if lower.starts_with("file://") {
-        Transport::Local
+        Transport::File
     } else if let Some((user_host, _)) = url.split_once(':')
         && !user_host.contains('/')
         && user_host.contains('@')
@@ -118,7 +122,7 @@ pub fn transport_of(url: &str) -> Transport {
         // scp-like `git@github.com:org/repo.git`
         Transport::Ssh
     } else {
-        Transport::Local
+        Transport::Path
     }
 }
 
@@ -138,9 +142,8 @@ impl Source {
         set_timeouts();
         let transport = transport_of(&opts.url);
         let remote_url = match transport {
-            Transport::Local => {
-                let p = opts.url.strip_prefix("file://").unwrap_or(&opts.url);
-                let p = Path::new(p);
+            Transport::Path => {
+                let p = Path::new(&opts.url);
                 let abs = if p.is_absolute() {
                     p.to_path_buf()
                 } else {
@@ -190,6 +193,16 @@ impl Source {
     }
 
     fn open(&self) -> Result<Repository, String> {
+        if self.transport == Transport::Path {
+            return Repository::open(&self.remote_url).map_err(|e| {
+                format!(
+                    "cannot fetch {} from {}: {}",
+                    self.opts.git_ref.describe(),
+                    self.remote_url,
+                    e.message()
+                )
+            });
+        }
         match Repository::open_bare(&self.repo_dir) {
             Ok(r) => Ok(r),
             Err(_) => {
@@ -211,6 +224,27 @@ impl Source {
     pub fn fetch(&self) -> Result<Commit, String> {
         const LOCAL: &str = "refs/pitrix/source";
         let repo = self.open()?;
+        if self.transport == Transport::Path {
+            let commit = repo
+                .find_reference(&self.opts.git_ref.remote_ref())
+                .and_then(|r| r.peel_to_commit())
+                .map_err(|_| {
+                    format!(
+                        "{} has no {}",
+                        self.remote_url,
+                        self.opts.git_ref.describe()
+                    )
+                })?;
+            return Ok(Commit {
+                id: commit.id().to_string(),
+                summary: commit
+                    .summary()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
         // A reference that disappeared upstream must not leave the old commit in place.
         if let Ok(mut r) = repo.find_reference(LOCAL) {
             let _ = r.delete();
@@ -459,10 +493,10 @@ mod tests {
         );
         assert_eq!(transport_of("ssh://git@host:2222/a.git"), Transport::Ssh);
         assert_eq!(transport_of("git@github.com:org/repo.git"), Transport::Ssh);
-        assert_eq!(transport_of("/srv/catalog"), Transport::Local);
-        assert_eq!(transport_of("./catalog"), Transport::Local);
-        assert_eq!(transport_of("file:///srv/catalog"), Transport::Local);
-        assert_eq!(transport_of("C:/x"), Transport::Local);
+        assert_eq!(transport_of("/srv/catalog"), Transport::Path);
+        assert_eq!(transport_of("./catalog"), Transport::Path);
+        assert_eq!(transport_of("file:///srv/catalog"), Transport::File);
+        assert_eq!(transport_of("C:/x"), Transport::Path);
         assert_eq!(ssh_port("ssh://git@host:2222/a.git"), Some(2222));
         assert_eq!(ssh_port("ssh://git@host/a.git"), None);
     }
@@ -591,12 +625,24 @@ mod tests {
         })
         .unwrap();
         assert!(missing.fetch().is_err());
+        // Through file://, the same revisions land in the private cache.
+        let cached = Source::new(SourceOptions {
+            url: format!("file://{}", upstream.display()),
+            ..opts.clone()
+        })
+        .unwrap();
+        assert_eq!(cached.transport(), &Transport::File);
+        assert_eq!(cached.fetch().unwrap(), second);
+        assert!(tmp.path().join("cache/git").is_dir());
+
         fs::rename(&upstream, tmp.path().join("moved")).unwrap();
         let err = source.fetch().unwrap_err();
         assert!(err.contains("cannot fetch"), "{err}");
+        let err = cached.fetch().unwrap_err();
+        assert!(err.contains("cannot fetch"), "{err}");
         // The cache still holds the last revision.
         let again = tmp.path().join("again");
-        source.checkout(&second.id, &again).unwrap();
+        cached.checkout(&second.id, &again).unwrap();
         assert_eq!(fs::read_to_string(again.join("sub/a.txt")).unwrap(), "two");
     }
 }

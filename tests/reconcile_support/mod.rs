@@ -177,7 +177,8 @@ pub const FAST_LEASE: &[&str] = &[
 ];
 
 impl Reconciler {
-    /// Starts `pitrix reconcile --source <repo>` against `kubeconfig`, polling every second.
+    /// Starts `pitrix reconcile --source <repo>` against `kubeconfig`, polling every second
+    /// unless `extra` sets `--interval`.
     pub fn start(name: &str, kubeconfig: &Path, source: &str, extra: &[&str]) -> Reconciler {
         let port = free_port();
         let cache = tempfile::tempdir().unwrap();
@@ -186,7 +187,12 @@ impl Reconciler {
         let child = Command::new(env!("CARGO_BIN_EXE_pitrix"))
             .args(["reconcile", "--source", source, "--kubeconfig"])
             .arg(kubeconfig)
-            .args(["--interval", "1s", "--jitter", "0", "--http-addr"])
+            .args(if extra.contains(&"--interval") {
+                &[][..]
+            } else {
+                &["--interval", "1s", "--jitter", "0"][..]
+            })
+            .arg("--http-addr")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--cache-dir")
             .arg(cache.path().join("cache"))
