@@ -1,8 +1,8 @@
 //! Stage 6, reconcile: pitrix as an in-cluster GitOps controller. A loop keeps a cluster
 //! equal to a catalog's branch or tag:
 //!
-//! - [`source`]: git fetched with git2 into a private cache (https + token, ssh + key, local
-//!   path), on an interval with jitter;
+//! - [`source`]: git fetched with git2 into a private cache (https + token, ssh + key,
+//!   `file://`) or a local repository read in place, on an interval with jitter;
 //! - [`controller`]: each new revision compiled → applied → pruned with apply's guards; a
 //!   revision that does not compile changes nothing and the last good one stays; drift found by
 //!   the [`watch`]ers corrected (or reported) against a small resident [`index`], with bodies
@@ -105,7 +105,8 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// The catalog's git repository: `https://…` (token from --git-token-env), `ssh://…` or
-    /// `git@host:path` (key from --ssh-key), or a local path.
+    /// `git@host:path` (key from --ssh-key), `file://…` (all fetched into the cache), or a
+    /// local path (read in place).
     #[arg(long, value_name = "URL|PATH")]
     pub source: String,
     /// The branch to follow.
