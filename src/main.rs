@@ -459,8 +459,8 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
         context: args.cluster.context,
     };
     let report = runtime()?.block_on(async {
-        let client = apply::client::client(&cluster).await?;
-        Ok::<_, String>(apply::apply(&client, &desired, &opts).await)
+        let clusters = apply::Clusters::connect(&cluster, &desired.contexts).await?;
+        Ok::<_, String>(apply::apply(&clusters, &desired, &opts).await)
     })?;
     match args.output {
         OutputFormat::Text => print!("{}", report.to_text()),
@@ -753,8 +753,8 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
             .unwrap_or_default()
     );
     let result = runtime()?.block_on(async {
-        let client = apply::client::client(&cluster).await?;
-        apply::live_diff(&client, &compiled, &args.inventory_namespace, &label).await
+        let clusters = apply::Clusters::connect(&cluster, &compiled.contexts).await?;
+        apply::live_diff(&clusters, &compiled, &args.inventory_namespace, &label).await
     });
     let d = match result {
         Ok(d) => d,

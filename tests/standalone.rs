@@ -210,12 +210,16 @@ fn a_catalog_template_overrides_the_built_in_one_and_errors_are_positioned() {
 }
 
 fn apply(k: &TestCluster, catalog: &Path) -> Value {
+    apply_with(&k.kubeconfig, catalog)
+}
+
+fn apply_with(kubeconfig: &Path, catalog: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
         .arg("apply")
         .arg(catalog)
         .args([
             "--kubeconfig",
-            k.kubeconfig.to_str().unwrap(),
+            kubeconfig.to_str().unwrap(),
             "--output",
             "json",
         ])
@@ -227,10 +231,14 @@ fn apply(k: &TestCluster, catalog: &Path) -> Value {
 }
 
 fn release_status(k: &TestCluster) -> Value {
+    status_of(k, "hello")
+}
+
+fn status_of(k: &TestCluster, release: &str) -> Value {
     let v: Value = serde_json::from_str(&k.kubectl_ok(&[
         "get",
         "applicationreleases.application.kubesphere.io",
-        "hello",
+        release,
         "-o",
         "json",
     ]))
@@ -344,5 +352,147 @@ fn on_a_cluster_the_release_follows_its_job() {
             "helm uninstall hello --namespace default --kubeconfig kube.config --debug --wait"
         ),
         "{script}"
+    );
+}
+
+/// One kubeconfig with a context per test cluster: `host` and `edge`.
+fn two_cluster_kubeconfig(host: &TestCluster, edge: &TestCluster, path: &Path) {
+    let mut merged = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "host",
+        "clusters": [], "users": [], "contexts": [],
+    });
+    for (name, k) in [("host", host), ("edge", edge)] {
+        let text = std::fs::read_to_string(&k.kubeconfig).unwrap();
+        let one: Value = serde_yaml::from_str(&text).unwrap();
+        let mut cluster = one["clusters"][0].clone();
+        cluster["name"] = name.into();
+        let mut user = one["users"][0].clone();
+        user["name"] = name.into();
+        merged["clusters"].as_array_mut().unwrap().push(cluster);
+        merged["users"].as_array_mut().unwrap().push(user);
+        merged["contexts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": name, "context": {"cluster": name, "user": name}}));
+    }
+    std::fs::write(path, serde_yaml::to_string(&merged).unwrap()).unwrap();
+}
+
+fn succeed(k: &TestCluster, job: &str) {
+    k.kubectl_ok(&[
+        "patch",
+        "job",
+        job,
+        "-n",
+        "default",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"succeeded":1}}"#,
+    ]);
+}
+
+/// `[clusters.edge] context = "edge"`: the App Store's objects and every status stay on the
+/// host; the edge release's executor Job and ConfigMap run on the edge cluster, its status
+/// follows that Job, and its removal runs the uninstall Job there.
+#[test]
+fn executor_jobs_go_to_their_release_s_cluster() {
+    let host = TestCluster::start();
+    let edge = TestCluster::start();
+    host.install_crds(Path::new(env!("CARGO_BIN_EXE_pitrix")));
+    let tmp = standalone_catalog();
+    let catalog = tmp.path().join("catalog");
+    let kubeconfig = tmp.path().join("kubeconfig");
+    two_cluster_kubeconfig(&host, &edge, &kubeconfig);
+    let settings = catalog.join("pitrix.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, text + "\n[clusters.edge]\ncontext = \"edge\"\n").unwrap();
+    let release =
+        std::fs::read_to_string(catalog.join("releases/host/default/hello.yaml")).unwrap();
+    std::fs::create_dir_all(catalog.join("releases/edge/default")).unwrap();
+    std::fs::write(
+        catalog.join("releases/edge/default/hello-edge.yaml"),
+        release,
+    )
+    .unwrap();
+
+    apply_with(&kubeconfig, &catalog);
+    let on_host = jobs(&host);
+    let on_edge = jobs(&edge);
+    assert_eq!(on_host.len(), 1, "{on_host:?}");
+    assert!(on_host[0].starts_with("helm-install-hello-") && !on_host[0].contains("edge"));
+    assert_eq!(on_edge.len(), 1, "{on_edge:?}");
+    assert!(
+        on_edge[0].starts_with("helm-install-hello-edge-"),
+        "{on_edge:?}"
+    );
+    edge.kubectl_ok(&["get", "configmap", &on_edge[0], "-n", "default"]);
+    assert!(
+        !edge
+            .kubectl(&["get", "configmap", &on_host[0], "-n", "default"])
+            .status
+            .success()
+    );
+    // The App Store stays on the host: the edge cluster has not even the CRDs.
+    host.kubectl_ok(&[
+        "get",
+        "applicationreleases.application.kubesphere.io",
+        "hello-edge",
+    ]);
+    assert_eq!(
+        status_of(&host, "hello-edge")["installJobName"],
+        on_edge[0].as_str()
+    );
+    assert_eq!(status_of(&host, "hello-edge")["state"], "creating");
+
+    // The edge Job succeeds: its release (on the host) turns active; the host's is unmoved.
+    succeed(&edge, &on_edge[0]);
+    let report = apply_with(&kubeconfig, &catalog);
+    assert_eq!(status_of(&host, "hello-edge")["state"], "active");
+    assert_eq!(status_of(&host, "hello")["state"], "creating");
+    // Nothing else was written: the edge objects were found where they live.
+    let writes: Vec<&Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !matches!(r["outcome"].as_str(), Some("unchanged" | "statusWritten")))
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+
+    // `pitrix diff` looks on both clusters too: nothing to change.
+    let diff = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("diff")
+        .arg(&catalog)
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap(), "--exit-code"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+
+    // The edge release leaves the catalog: its finished Job is pruned from the edge cluster
+    // and the uninstall Job runs there.
+    std::fs::remove_dir_all(catalog.join("releases/edge")).unwrap();
+    let report = apply_with(&kubeconfig, &catalog);
+    let on_edge = jobs(&edge);
+    assert_eq!(on_edge.len(), 1, "{on_edge:?} {report:#}");
+    assert!(
+        on_edge[0].starts_with("helm-uninstall-hello-edge-"),
+        "{on_edge:?}"
+    );
+    assert_eq!(jobs(&host), on_host, "the host's Job stays");
+    assert!(
+        !host
+            .kubectl(&[
+                "get",
+                "applicationreleases.application.kubesphere.io",
+                "hello-edge"
+            ])
+            .status
+            .success()
     );
 }

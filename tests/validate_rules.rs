@@ -2156,3 +2156,49 @@ fn cli_compile_of_a_valid_catalog_writes_the_output() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(cwd(&cat).join("out").is_dir());
 }
+
+#[test]
+fn standalone_member_cluster_without_context() {
+    let cat = scaffold();
+    cat.edit(
+        "pitrix.toml",
+        r#"target = "kubesphere""#,
+        r#"target = "standalone""#,
+    );
+    cat.edit(
+        "pitrix.toml",
+        "[clusters.host]",
+        "[clusters.host]\n[clusters.edge]",
+    );
+    let file = "releases/edge/default/hello.yaml";
+    cat.rename(RELEASE, file);
+    let diags = cat.check();
+    assert_errors(&diags, &["cluster-without-context"]);
+    let d = the(&diags, "cluster-without-context");
+    assert_at(d, file, None);
+    assert!(d.message.contains("`edge`"), "{}", d.message);
+    assert_hint_contains(d, "[clusters.edge]");
+
+    // A context in the selected environment is enough; so is one for every environment.
+    cat.edit(
+        "pitrix.toml",
+        "[clusters.edge]",
+        "[clusters.edge]\n[env.prod.clusters.edge]\ncontext = \"edge-prod\"",
+    );
+    let with_env = pitrix::pipeline::check_with(
+        &cat.path(""),
+        &pitrix::pipeline::CheckOptions {
+            env: Some("prod".into()),
+            ..Default::default()
+        },
+    )
+    .1;
+    assert_errors(&with_env, &[]);
+    assert_errors(&cat.check(), &["cluster-without-context"]);
+    cat.edit(
+        "pitrix.toml",
+        "[clusters.edge]\n",
+        "[clusters.edge]\ncontext = \"edge-admin\"\n",
+    );
+    assert_errors(&cat.check(), &[]);
+}

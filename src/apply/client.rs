@@ -1,8 +1,10 @@
 //! Talking to the cluster: a client configured like kubectl's, typed API handles for the kinds
 //! pitrix emits, and retries with backoff for the failures that pass.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
@@ -11,6 +13,7 @@ use kube::discovery::ApiResource;
 use kube::{Client, Config};
 
 use crate::compile::KindInfo;
+use crate::objects::labels;
 
 /// Where the cluster is: like kubectl, `--kubeconfig`, else `KUBECONFIG`, else
 /// `~/.kube/config`, else the in-cluster service account; `--context` picks a context.
@@ -41,6 +44,105 @@ pub async fn client(opts: &ClusterOptions) -> Result<Client, String> {
             .map_err(|e| format!("no cluster configured (kubeconfig or in-cluster): {e}"))?,
     };
     Client::try_from(config).map_err(|e| format!("cannot create a Kubernetes client: {e}"))
+}
+
+/// The clusters one apply talks to. The host holds the App Store's objects, the inventory and
+/// every status pitrix writes; in `standalone`, each release's executor Job and ConfigMap go to
+/// its catalog cluster (`releases/<cluster>/`), reached through the kubeconfig context
+/// pitrix.toml maps it to (`[clusters.<name>] context`, `[env.<env>.clusters.<name>]` over it).
+/// Member clients are made on first use: a catalog needs only the contexts it really uses.
+#[derive(Clone)]
+pub struct Clusters {
+    host: Client,
+    /// `--context`, else the host's mapped context (`None`: the kubeconfig's current one).
+    host_context: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    /// Catalog cluster → kubeconfig context.
+    contexts: BTreeMap<String, String>,
+    /// Clients made so far, by context.
+    members: Arc<tokio::sync::Mutex<BTreeMap<String, Client>>>,
+}
+
+impl Clusters {
+    /// Connects to the host: `--context` wins (as with kubectl), then the catalog's mapping of
+    /// the `host` cluster, then the kubeconfig's current context or the in-cluster account.
+    pub async fn connect(
+        opts: &ClusterOptions,
+        contexts: &BTreeMap<String, String>,
+    ) -> Result<Clusters, String> {
+        let host_context = opts
+            .context
+            .clone()
+            .or_else(|| contexts.get(labels::DEFAULT_CLUSTER).cloned());
+        let host = client(&ClusterOptions {
+            kubeconfig: opts.kubeconfig.clone(),
+            context: host_context.clone(),
+        })
+        .await?;
+        Ok(Clusters {
+            host,
+            host_context,
+            kubeconfig: opts.kubeconfig.clone(),
+            contexts: contexts.clone(),
+            members: Arc::default(),
+        })
+    }
+
+    /// Only the host (a catalog without member clusters, and tests).
+    pub fn host_only(host: Client) -> Clusters {
+        Clusters {
+            host,
+            host_context: None,
+            kubeconfig: None,
+            contexts: BTreeMap::new(),
+            members: Arc::default(),
+        }
+    }
+
+    /// The same connections with another catalog's mapping (a new revision's, in reconcile).
+    pub fn with_contexts(&self, contexts: &BTreeMap<String, String>) -> Clusters {
+        Clusters {
+            contexts: contexts.clone(),
+            ..self.clone()
+        }
+    }
+
+    pub fn host(&self) -> &Client {
+        &self.host
+    }
+
+    /// Whether a catalog cluster is reached through the host's client.
+    pub fn is_host(&self, cluster: &str) -> bool {
+        cluster == labels::DEFAULT_CLUSTER
+            || self
+                .contexts
+                .get(cluster)
+                .is_some_and(|c| self.host_context.as_ref() == Some(c))
+    }
+
+    /// The client of a catalog cluster (`None`: the host).
+    pub async fn client(&self, cluster: Option<&str>) -> Result<Client, String> {
+        let Some(cluster) = cluster.filter(|c| !self.is_host(c)) else {
+            return Ok(self.host.clone());
+        };
+        let Some(context) = self.contexts.get(cluster) else {
+            return Err(format!(
+                "cluster `{cluster}` has no kubeconfig context: add [clusters.{cluster}] context = \"...\" to pitrix.toml"
+            ));
+        };
+        let mut members = self.members.lock().await;
+        if let Some(c) = members.get(context) {
+            return Ok(c.clone());
+        }
+        let c = client(&ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: Some(context.clone()),
+        })
+        .await
+        .map_err(|e| format!("cluster `{cluster}` (context `{context}`): {e}"))?;
+        members.insert(context.clone(), c.clone());
+        Ok(c)
+    }
 }
 
 pub fn api_resource(kind: &KindInfo) -> ApiResource {

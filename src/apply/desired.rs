@@ -2,6 +2,7 @@
 //! of its canonical form — made from a fresh compile or read back from an output directory
 //! (what was reviewed is what is applied).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -28,6 +29,8 @@ pub struct Desired {
     pub status: Vec<Value>,
     /// `standalone`: pitrix runs the executor Jobs and writes release status from them.
     pub standalone: Option<Standalone>,
+    /// The kubeconfig context of each catalog cluster that names one.
+    pub contexts: BTreeMap<String, String>,
 }
 
 impl Desired {
@@ -50,6 +53,7 @@ impl Desired {
             objects,
             status: compiled.status.iter().map(|s| s.to_json()).collect(),
             standalone: compiled.standalone.clone(),
+            contexts: compiled.contexts.clone(),
         }
     }
 
@@ -83,15 +87,25 @@ impl Desired {
         for e in &inventory.objects {
             let kind = KindInfo::of(&e.kind)
                 .ok_or_else(|| format!("{INVENTORY_FILE} lists an unknown kind `{}`", e.kind))?;
+            let body = read(&e.path, &e.digest)?;
+            let r = ObjectRef::of_json(&body);
+            let listed = ObjectRef {
+                api_version: e.api_version.clone(),
+                kind: e.kind.clone(),
+                namespace: e.namespace.clone(),
+                name: e.name.clone(),
+                cluster: e.cluster.clone(),
+            };
+            if r != listed {
+                return Err(format!(
+                    "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
+                    e.kind, e.name, e.path
+                ));
+            }
             objects.push(DesiredObject {
-                r: ObjectRef {
-                    api_version: e.api_version.clone(),
-                    kind: e.kind.clone(),
-                    namespace: e.namespace.clone(),
-                    name: e.name.clone(),
-                },
+                r,
                 kind,
-                body: read(&e.path, &e.digest)?,
+                body,
                 digest: e.digest.clone(),
             });
         }
@@ -105,6 +119,7 @@ impl Desired {
             objects,
             status,
             standalone: inventory.standalone,
+            contexts: inventory.contexts,
         })
     }
 }

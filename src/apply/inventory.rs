@@ -35,13 +35,18 @@ pub struct ObjectKey(pub ObjectRef);
 impl Serialize for ObjectKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = &self.0;
-        s.serialize_str(&format!(
+        let mut key = format!(
             "{}|{}|{}|{}",
             r.api_version,
             r.kind,
             r.namespace.as_deref().unwrap_or_default(),
             r.name
-        ))
+        );
+        // A member cluster's object carries its cluster; host objects keep the 4-part key.
+        if let Some(cluster) = &r.cluster {
+            key = format!("{key}|{cluster}");
+        }
+        s.serialize_str(&key)
     }
 }
 
@@ -49,16 +54,21 @@ impl<'de> Deserialize<'de> for ObjectKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         let parts: Vec<&str> = text.split('|').collect();
-        let [api_version, kind, namespace, name] = parts[..] else {
-            return Err(serde::de::Error::custom(format!(
-                "bad inventory key `{text}`"
-            )));
+        let (api_version, kind, namespace, name, cluster) = match parts[..] {
+            [a, k, ns, n] => (a, k, ns, n, None),
+            [a, k, ns, n, c] => (a, k, ns, n, Some(c.to_string())),
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "bad inventory key `{text}`"
+                )));
+            }
         };
         Ok(ObjectKey(ObjectRef {
             api_version: api_version.into(),
             kind: kind.into(),
             namespace: (!namespace.is_empty()).then(|| namespace.to_string()),
             name: name.into(),
+            cluster,
         }))
     }
 }
@@ -160,4 +170,36 @@ pub async fn write(
                 describe(&e)
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_with_and_without_a_cluster() {
+        let host = ObjectRef {
+            api_version: "application.kubesphere.io/v2".into(),
+            kind: "Application".into(),
+            namespace: None,
+            name: "nginx".into(),
+            cluster: None,
+        };
+        let member = ObjectRef {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            namespace: Some("web".into()),
+            name: "helm-install-web-abc123".into(),
+            cluster: Some("edge-eu".into()),
+        };
+        let keys = vec![ObjectKey(host.clone()), ObjectKey(member.clone())];
+        let json = serde_json::to_string(&keys).unwrap();
+        assert_eq!(
+            json,
+            r#"["application.kubesphere.io/v2|Application||nginx","batch/v1|Job|web|helm-install-web-abc123|edge-eu"]"#
+        );
+        let back: Vec<ObjectKey> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, keys);
+        assert!(serde_json::from_str::<ObjectKey>(r#""v1|ConfigMap|x""#).is_err());
+    }
 }

@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use kube::Client;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 
 use super::client::{api, describe, is_not_found, retry};
-use super::{DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Live, contains, inventory, list_live};
+use super::{
+    Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Live, contains, inventory, list_live,
+    member_clusters,
+};
 use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
 use crate::diff::{self, Diff, Side};
 use crate::objects::{ReviewState, labels};
@@ -89,20 +91,28 @@ fn compiled(catalog: &str, objects: Vec<Object>, mut status: Vec<StatusIntent>) 
         status,
         standalone: None,
         environment: None,
+        contexts: Default::default(),
     }
 }
 
 /// Compares the cluster with `desired`: the cluster is the base, the catalog the head.
 pub async fn live_diff(
-    client: &Client,
+    clusters: &Clusters,
     desired: &Compiled,
     inventory_namespace: &str,
     cluster_label: &str,
 ) -> Result<Diff, String> {
     let catalog = &desired.catalog;
-    let previous = inventory::read(client, inventory_namespace, catalog).await?;
-    let live = list_live(client, catalog).await?;
+    let previous = inventory::read(clusters.host(), inventory_namespace, catalog).await?;
     let want = Desired::from_compiled(desired);
+    let members = member_clusters(
+        previous
+            .objects
+            .keys()
+            .map(|k| &k.0)
+            .chain(want.objects.iter().map(|o| &o.r)),
+    );
+    let live = list_live(clusters, catalog, None, &members).await?;
 
     let mut old = Vec::new();
     let mut new = Vec::new();
@@ -122,7 +132,8 @@ pub async fn live_diff(
                 continue;
             }
         }
-        let api = api(client, o.kind, o.r.namespace.as_deref());
+        let client = clusters.client(o.r.cluster.as_deref()).await?;
+        let api = api(&client, o.kind, o.r.namespace.as_deref());
         let patch = Patch::Apply(&body);
         let after = match retry(5, || api.patch(&o.r.name, &params, &patch)).await {
             Ok(result) => serde_json::to_value(&result).unwrap_or_default(),

@@ -15,7 +15,7 @@ mod standalone;
 mod status;
 mod sync_repos;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 
 use futures::stream::{self, StreamExt};
@@ -23,10 +23,10 @@ use kube::Client;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::compile::{KINDS, ObjectRef};
+use crate::compile::{KINDS, KindInfo, ObjectRef};
 use crate::objects::labels;
 
-pub use client::ClusterOptions;
+pub use client::{ClusterOptions, Clusters};
 pub use compare::contains;
 pub use desired::{Desired, DesiredObject};
 pub use inventory::{ClusterInventory, ObjectKey, inventory_name};
@@ -87,30 +87,17 @@ impl Default for ApplyOptions {
 /// The live objects of a catalog, by identity.
 pub type Live = BTreeMap<ObjectRef, Value>;
 
-fn object_ref(v: &Value) -> ObjectRef {
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
-    ObjectRef {
-        api_version: s("/apiVersion").unwrap_or_default(),
-        kind: s("/kind").unwrap_or_default(),
-        namespace: s("/metadata/namespace"),
-        name: s("/metadata/name").unwrap_or_default(),
-    }
-}
-
-/// Every live object labelled as the catalog's: one list call per kind.
-pub async fn list_live(client: &Client, catalog: &str) -> Result<Live, String> {
-    list_live_in(client, catalog, None).await
-}
-
-/// [`list_live`], listing namespaced kinds only in the `(kind, namespace)` pairs given.
-pub async fn list_live_in(
+/// Every live object of `kinds` labelled as the catalog's, one list call per kind (per
+/// namespace where namespaced kinds are listed only in the `(kind, namespace)` pairs given).
+async fn list_live_in(
     client: &Client,
     catalog: &str,
     namespaces: Option<&[(String, String)]>,
+    kinds: impl Iterator<Item = &'static KindInfo>,
 ) -> Result<Live, String> {
     let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
     let mut live = Live::new();
-    for kind in KINDS {
+    for kind in kinds {
         let scopes: Vec<Option<&str>> = match namespaces {
             Some(pairs) if kind.namespaced => pairs
                 .iter()
@@ -130,15 +117,45 @@ pub async fn list_live_in(
                 // Lists leave apiVersion and kind out of their items.
                 v["apiVersion"] = kind.api_version.into();
                 v["kind"] = kind.kind.into();
-                live.insert(object_ref(&v), v);
+                live.insert(ObjectRef::of_json(&v), v);
             }
         }
     }
     Ok(live)
 }
 
-/// Applies `desired` to the cluster behind `client`.
-pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> ApplyReport {
+/// The member clusters these objects are in.
+fn member_clusters<'a>(refs: impl Iterator<Item = &'a ObjectRef>) -> BTreeSet<String> {
+    refs.filter_map(|r| r.cluster.clone()).collect()
+}
+
+/// The live objects of a catalog on the host and on every member cluster named in `members`
+/// (where only executor kinds live).
+pub async fn list_live(
+    clusters: &Clusters,
+    catalog: &str,
+    namespaces: Option<&[(String, String)]>,
+    members: &BTreeSet<String>,
+) -> Result<Live, String> {
+    let mut live = list_live_in(clusters.host(), catalog, namespaces, KINDS.iter()).await?;
+    for cluster in members.iter().filter(|c| !clusters.is_host(c)) {
+        let client = clusters.client(Some(cluster)).await?;
+        // What a member cluster holds: the executor Jobs and their ConfigMaps.
+        let executor_kinds = KINDS
+            .iter()
+            .filter(|k| matches!(k.kind, "ConfigMap" | "Job"));
+        let found = list_live_in(&client, catalog, namespaces, executor_kinds)
+            .await
+            .map_err(|e| format!("cluster `{cluster}`: {e}"))?;
+        live.extend(found);
+    }
+    Ok(live)
+}
+
+/// Applies `desired`: the App Store's objects to the host cluster, `standalone` executor
+/// objects to their catalog clusters.
+pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) -> ApplyReport {
+    let client = clusters.host();
     let mut report = ApplyReport {
         catalog: desired.catalog.clone(),
         dry_run: opts.dry_run,
@@ -175,7 +192,21 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         fail_all(&mut report, why);
         return report;
     }
-    let live = match list_live_in(client, &desired.catalog, opts.live_namespaces.as_deref()).await {
+    let members = member_clusters(
+        previous
+            .objects
+            .keys()
+            .map(|k| &k.0)
+            .chain(desired.objects.iter().map(|o| &o.r)),
+    );
+    let live = match list_live(
+        clusters,
+        &desired.catalog,
+        opts.live_namespaces.as_deref(),
+        &members,
+    )
+    .await
+    {
         Ok(l) => l,
         Err(e) => {
             fail_all(&mut report, e);
@@ -212,7 +243,7 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
         }
         progress(opts, &format!("{} {}", batch.len(), kind.plural));
         let ctx = Ctx {
-            client,
+            clusters,
             live: &live,
             opts,
             app_uids: &app_uids,
@@ -235,16 +266,16 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
     }
 
     if desired.standalone.is_some() && !opts.dry_run {
-        standalone::sync_release_status(client, desired, &mut report).await;
+        standalone::sync_release_status(clusters, desired, &mut report).await;
     }
     sync_repos::trigger_if(opts, client, desired, &mut report).await;
     if let Some(timeout) = opts.wait.filter(|_| !opts.dry_run) {
         progress(opts, "waiting for releases");
-        wait_for_releases(client, desired, timeout, &mut report).await;
+        wait_for_releases(clusters, desired, timeout, &mut report).await;
     }
 
     progress(opts, "prune");
-    let not_pruned = prune::prune(client, desired, to_prune, opts, &mut report).await;
+    let not_pruned = prune::prune(clusters, desired, to_prune, opts, &mut report).await;
 
     if !opts.dry_run {
         // The final inventory: what the catalog holds, plus what could not be pruned yet.
@@ -267,6 +298,7 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
                     kind: "ConfigMap".into(),
                     namespace: Some(opts.inventory_namespace.clone()),
                     name: inventory_name(&desired.catalog),
+                    cluster: None,
                 },
                 Outcome::Failed(e),
             );
@@ -279,14 +311,14 @@ pub async fn apply(client: &Client, desired: &Desired, opts: &ApplyOptions) -> A
 /// prune: `pitrix reconcile`'s drift correction. `live` holds the object if it exists;
 /// `app_uids` the UIDs of live Applications by name (a version's owner).
 pub async fn apply_object(
-    client: &Client,
+    clusters: &Clusters,
     o: &DesiredObject,
     live: &Live,
     app_uids: &BTreeMap<String, String>,
     opts: &ApplyOptions,
 ) -> Outcome {
     let ctx = Ctx {
-        client,
+        clusters,
         live,
         opts,
         app_uids,
@@ -297,7 +329,7 @@ pub async fn apply_object(
 /// Waits until every release of the catalog is `active` (reference §5.3), failing those that
 /// end `failed`/`deployFailed`, with KubeSphere's message, or are not active in time.
 async fn wait_for_releases(
-    client: &Client,
+    clusters: &Clusters,
     desired: &Desired,
     timeout: std::time::Duration,
     report: &mut ApplyReport,
@@ -309,12 +341,12 @@ async fn wait_for_releases(
         .filter(|o| o.kind.kind == "ApplicationRelease")
         .map(|o| &o.r)
         .collect();
-    let api = api(client, kind, None);
+    let api = api(clusters.host(), kind, None);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_state: BTreeMap<String, String> = BTreeMap::new();
     while !pending.is_empty() {
         if desired.standalone.is_some() {
-            standalone::sync_release_status(client, desired, report).await;
+            standalone::sync_release_status(clusters, desired, report).await;
         }
         let selector = format!("{}={}", labels::PITRIX_CATALOG, desired.catalog);
         let params = ListParams::default().labels(&selector);
@@ -393,7 +425,7 @@ fn progress(opts: &ApplyOptions, what: &str) {
 }
 
 struct Ctx<'a> {
-    client: &'a Client,
+    clusters: &'a Clusters,
     live: &'a Live,
     opts: &'a ApplyOptions,
     app_uids: &'a BTreeMap<String, String>,
@@ -506,7 +538,11 @@ impl Ctx<'_> {
             };
             return (r, outcome, live_uid.or(Some(String::new())));
         }
-        let api = api(self.client, o.kind, r.namespace.as_deref());
+        let client = match self.clusters.client(r.cluster.as_deref()).await {
+            Ok(c) => c,
+            Err(why) => return (r, Outcome::Failed(why), None),
+        };
+        let api = api(&client, o.kind, r.namespace.as_deref());
         let delete = DeleteParams::default();
         if replace
             && let Err(e) = retry(5, || api.delete(&r.name, &delete)).await

@@ -2,12 +2,11 @@
 //! reverse apply order (releases first, so the webhook never sees a release whose version is
 //! gone). Never an object without this catalog's label; never past the guard.
 
-use kube::Client;
 use kube::api::DeleteParams;
 use serde_json::Value;
 
 use super::client::{api, describe, is_not_found, retry};
-use super::{ApplyOptions, ApplyReport, Desired, Outcome};
+use super::{ApplyOptions, ApplyReport, Clusters, Desired, Outcome};
 use crate::compile::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
@@ -38,7 +37,7 @@ pub fn guard(
 
 /// Deletes `candidates`; returns those that still exist (to stay in the inventory).
 pub async fn prune(
-    client: &Client,
+    clusters: &Clusters,
     desired: &Desired,
     mut candidates: Vec<ObjectRef>,
     opts: &ApplyOptions,
@@ -53,7 +52,15 @@ pub async fn prune(
             report.push(r.clone(), Outcome::Skipped("unknown kind".into()));
             continue;
         };
-        let api = api(client, kind, r.namespace.as_deref());
+        let client = match clusters.client(r.cluster.as_deref()).await {
+            Ok(c) => c,
+            Err(why) => {
+                report.push(r.clone(), Outcome::Failed(why));
+                kept.push(r);
+                continue;
+            }
+        };
+        let api = api(&client, kind, r.namespace.as_deref());
         let live = match retry(5, || api.get(&r.name)).await {
             Ok(l) => serde_json::to_value(&l).unwrap_or_default(),
             Err(e) if is_not_found(&e) => continue,
@@ -111,7 +118,7 @@ pub async fn prune(
         match retry(5, || api.delete(&r.name, &params)).await {
             Ok(_) if r.kind == "ApplicationRelease" && desired.standalone.is_some() => {
                 report.push(r, Outcome::Pruned);
-                super::standalone::uninstall(client, desired, &live, report).await;
+                super::standalone::uninstall(clusters, desired, &live, report).await;
             }
             Ok(_) => report.push(r, Outcome::Pruned),
             Err(e) if is_not_found(&e) => report.push(r, Outcome::Pruned),

@@ -77,10 +77,13 @@ impl ApplyReport {
         }
         for r in &self.results {
             let o = &r.object;
-            let name = match &o.namespace {
+            let mut name = match &o.namespace {
                 Some(ns) => format!("{}/{}/{}", o.kind, ns, o.name),
                 None => format!("{}/{}", o.kind, o.name),
             };
+            if let Some(cluster) = &o.cluster {
+                name = format!("{name} (cluster {cluster})");
+            }
             let line = match &r.outcome {
                 Outcome::Unchanged => continue,
                 Outcome::Created => format!("created   {name}"),

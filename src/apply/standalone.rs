@@ -3,12 +3,11 @@
 //! gets its uninstall Job (§5.7).
 
 use k8s_openapi::api::batch::v1::Job;
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::client::{api, describe, is_not_found, retry};
-use super::{ApplyReport, Desired, FIELD_MANAGER, Outcome};
+use super::{ApplyReport, Clusters, Desired, FIELD_MANAGER, Outcome};
 use crate::compile::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
@@ -32,10 +31,11 @@ pub fn release_state(job: &Job) -> (&'static str, String) {
     ("creating", "Deploying".into())
 }
 
-/// Writes each release's status from its current executor Job, where it changed.
-pub async fn sync_release_status(client: &Client, desired: &Desired, report: &mut ApplyReport) {
+/// Writes each release's status (on the host) from its current executor Job (in the
+/// release's cluster), where it changed.
+pub async fn sync_release_status(clusters: &Clusters, desired: &Desired, report: &mut ApplyReport) {
     let releases_kind = KindInfo::of("ApplicationRelease").expect("a known kind");
-    let releases = api(client, releases_kind, None);
+    let releases = api(clusters.host(), releases_kind, None);
     for o in desired.objects.iter().filter(|o| o.kind.kind == "Job") {
         let Some(release) = o
             .body
@@ -47,10 +47,14 @@ pub async fn sync_release_status(client: &Client, desired: &Desired, report: &mu
         else {
             continue;
         };
-        let jobs: Api<Job> = Api::namespaced(
-            client.clone(),
-            o.r.namespace.as_deref().unwrap_or("default"),
-        );
+        let client = match clusters.client(o.r.cluster.as_deref()).await {
+            Ok(c) => c,
+            Err(why) => {
+                report.push(o.r.clone(), Outcome::Failed(why));
+                continue;
+            }
+        };
+        let jobs: Api<Job> = Api::namespaced(client, o.r.namespace.as_deref().unwrap_or("default"));
         let job = match retry(5, || jobs.get(&o.r.name)).await {
             Ok(j) => j,
             Err(e) if is_not_found(&e) => continue,
@@ -85,6 +89,7 @@ pub async fn sync_release_status(client: &Client, desired: &Desired, report: &mu
             kind: "ApplicationRelease".into(),
             namespace: None,
             name: release.to_string(),
+            cluster: None,
         };
         match retry(5, || releases.patch_status(release, &params, &patch)).await {
             Ok(_) => report.push(r, Outcome::StatusWritten),
@@ -96,9 +101,9 @@ pub async fn sync_release_status(client: &Client, desired: &Desired, report: &mu
     }
 }
 
-/// Creates the uninstall Job of a pruned release in its target namespace.
+/// Creates the uninstall Job of a pruned release in its target cluster and namespace.
 pub async fn uninstall(
-    client: &Client,
+    clusters: &Clusters,
     desired: &Desired,
     release: &Value,
     report: &mut ApplyReport,
@@ -117,22 +122,41 @@ pub async fn uninstall(
         ))
         .and_then(Value::as_str)
         .unwrap_or(labels::DEFAULT_NAMESPACE);
+    let cluster = release
+        .pointer(&format!(
+            "/metadata/labels/{}",
+            labels::CLUSTER.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .unwrap_or(labels::DEFAULT_CLUSTER);
+    let client = match clusters.client(Some(cluster)).await {
+        Ok(c) => c,
+        Err(why) => {
+            let r = ObjectRef {
+                api_version: "batch/v1".into(),
+                kind: "Job".into(),
+                namespace: Some(namespace.to_string()),
+                name: format!("helm-uninstall-{name}"),
+                cluster: Some(cluster.to_string()),
+            };
+            report.push(
+                r,
+                Outcome::Failed(format!("uninstall of release `{name}`: {why}")),
+            );
+            return;
+        }
+    };
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for body in standalone.uninstall(&desired.catalog, name, namespace) {
+    for body in standalone.uninstall(&desired.catalog, name, namespace, cluster) {
         let kind = KindInfo::of(body["kind"].as_str().unwrap_or_default())
             .expect("ConfigMap and Job are known");
         let object_name = body["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let api = api(client, kind, Some(namespace));
+        let api = api(&client, kind, Some(namespace));
         let patch = Patch::Apply(&body);
-        let r = ObjectRef {
-            api_version: kind.api_version.into(),
-            kind: kind.kind.into(),
-            namespace: Some(namespace.to_string()),
-            name: object_name.clone(),
-        };
+        let r = ObjectRef::of_json(&body);
         match retry(5, || api.patch(&object_name, &params, &patch)).await {
             Ok(_) => report.push(r, Outcome::Created),
             Err(e) => report.push(

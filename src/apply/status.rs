@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::client::{api, describe, retry};
-use super::{ApplyOptions, ApplyReport, Live, Outcome, object_ref};
-use crate::compile::KindInfo;
+use super::{ApplyOptions, ApplyReport, Live, Outcome};
+use crate::compile::{KindInfo, ObjectRef};
 use kube::Client;
 use kube::api::{Patch, PatchParams};
 
@@ -25,7 +25,7 @@ pub async fn write_all(
     report: &mut ApplyReport,
 ) {
     for intent in intents {
-        let r = object_ref(intent);
+        let r = ObjectRef::of_json(intent);
         let desired = &intent["status"];
         let current = live.get(&r).map(|l| &l["status"]);
         let same = current.is_some_and(|c| {

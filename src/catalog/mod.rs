@@ -58,6 +58,24 @@ impl Catalog {
             .map(|w| w.get_ref().as_str())
             .unwrap_or(self.settings.workspace())
     }
+
+    /// The kubeconfig context of each catalog cluster that names one: `[clusters.<name>]`,
+    /// with the environment's `[env.<env>.clusters.<name>]` over it.
+    pub fn cluster_contexts(&self) -> std::collections::BTreeMap<String, String> {
+        let env = self
+            .environment
+            .as_ref()
+            .and_then(|e| self.settings.env.get(e));
+        let mut contexts = std::collections::BTreeMap::new();
+        for clusters in std::iter::once(&self.settings.clusters).chain(env.map(|e| &e.clusters)) {
+            for (name, cluster) in clusters {
+                if let Some(context) = &cluster.context {
+                    contexts.insert(name.clone(), context.clone());
+                }
+            }
+        }
+        contexts
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -88,6 +88,7 @@ pub fn executor(
         &[
             (labels::EXECUTOR_ACTION, "install"),
             (labels::EXECUTOR_CONFIG_HASH, &fnv64a(&values)),
+            (labels::PITRIX_CLUSTER, &r.cluster),
         ],
     );
     let creator = r
@@ -200,6 +201,7 @@ impl Standalone {
         catalog: &str,
         release: &str,
         namespace: &str,
+        cluster: &str,
     ) -> [serde_json::Value; 2] {
         let tag: String = Md5::digest(format!("uninstall/{namespace}/{release}").as_bytes())
             .iter()
@@ -222,7 +224,7 @@ impl Standalone {
             "metadata": {"name": name, "namespace": namespace, "labels": {
                 labels::MANAGED_BY: labels::MANAGED_BY_PITRIX,
                 labels::PITRIX_CATALOG: catalog,
-            }},
+            }, "annotations": {labels::PITRIX_CLUSTER: cluster}},
         });
         let job = serde_json::json!({
             "apiVersion": "batch/v1",
@@ -231,7 +233,10 @@ impl Standalone {
                 "name": name,
                 "namespace": namespace,
                 "labels": job_labels,
-                "annotations": {labels::EXECUTOR_ACTION: "uninstall"},
+                "annotations": {
+                    labels::EXECUTOR_ACTION: "uninstall",
+                    labels::PITRIX_CLUSTER: cluster,
+                },
             },
             "spec": {
                 "backoffLimit": 0,

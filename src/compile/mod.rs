@@ -9,6 +9,8 @@ mod object;
 mod release;
 mod store;
 
+use std::collections::BTreeMap;
+
 use crate::catalog::{Catalog, Target};
 
 pub use object::{KINDS, KindInfo, Object, ObjectRef, StatusIntent};
@@ -26,6 +28,8 @@ pub struct Compiled {
     pub standalone: Option<executor::Standalone>,
     /// The environment (`--env`) it was built for.
     pub environment: Option<String>,
+    /// The kubeconfig context of each catalog cluster that names one (apply's routing).
+    pub contexts: BTreeMap<String, String>,
 }
 
 /// Compiles a catalog that validated without errors.
@@ -65,6 +69,7 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         status,
         standalone: executor::Standalone::of(catalog),
         environment: catalog.environment.clone(),
+        contexts: catalog.cluster_contexts(),
     }
 }
 

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
 use crate::objects::{
-    self, Application, ApplicationRelease, ApplicationVersion, Category, Repo, ReviewState,
+    self, Application, ApplicationRelease, ApplicationVersion, Category, Repo, ReviewState, labels,
 };
 
 /// The objects pitrix emits, in apply order: each kind before the kinds that need it.
@@ -116,6 +116,36 @@ pub struct ObjectRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
+    /// The catalog cluster of a `standalone` executor object (its [`labels::PITRIX_CLUSTER`]
+    /// annotation) when it is not the host; `None` for everything on the host cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+impl ObjectRef {
+    /// The identity of an object given as JSON (compiled, read back or live).
+    pub fn of_json(v: &serde_json::Value) -> ObjectRef {
+        let s = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str);
+        ObjectRef {
+            api_version: s("/apiVersion").unwrap_or_default().into(),
+            kind: s("/kind").unwrap_or_default().into(),
+            namespace: s("/metadata/namespace").map(str::to_string),
+            name: s("/metadata/name").unwrap_or_default().into(),
+            cluster: member_cluster(
+                v.pointer("/metadata/annotations")
+                    .and_then(|a| a.get(labels::PITRIX_CLUSTER))
+                    .and_then(serde_json::Value::as_str),
+            ),
+        }
+    }
+}
+
+/// `Some` for a cluster other than the host: the host's objects need no routing, so they
+/// have one identity whether or not they carry the annotation.
+fn member_cluster(annotation: Option<&str>) -> Option<String> {
+    annotation
+        .filter(|c| *c != labels::DEFAULT_CLUSTER)
+        .map(str::to_string)
 }
 
 macro_rules! each {
@@ -187,6 +217,13 @@ impl Object {
             kind: self.kind().into(),
             namespace: self.namespace().map(str::to_string),
             name: self.name().into(),
+            cluster: member_cluster(
+                self.metadata()
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(labels::PITRIX_CLUSTER))
+                    .map(String::as_str),
+            ),
         }
     }
 
@@ -229,6 +266,7 @@ impl StatusIntent {
             kind: self.kind.into(),
             namespace: None,
             name: self.name.clone(),
+            cluster: None,
         }
     }
 

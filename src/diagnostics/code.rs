@@ -80,6 +80,8 @@ codes! {
     UnknownRepo => "unknown-repo",
     /// A release in a cluster that pitrix.toml does not declare.
     UnknownCluster => "unknown-cluster",
+    /// A `standalone` release in a member cluster that no kubeconfig context is mapped to.
+    ClusterWithoutContext => "cluster-without-context",
     /// A release of a version that is not active (KubeSphere's webhook refuses it).
     VersionNotActive => "version-not-active",
     /// An app in state active with no active or passed version.

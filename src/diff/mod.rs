@@ -207,6 +207,7 @@ impl ObjectChange {
             kind: self.kind.clone(),
             namespace: self.namespace.clone(),
             name: self.name.clone(),
+            cluster: None,
         }
     }
 }

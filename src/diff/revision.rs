@@ -158,6 +158,7 @@ fn compile_base(
             status: Vec::new(),
             standalone: None,
             environment: None,
+            contexts: Default::default(),
         };
         return Ok((empty, Vec::new(), stats));
     };

@@ -1,6 +1,7 @@
 //! inventory.json: every emitted object's identity, file and content digest. Apply and prune
 //! read it; `compile --diff` compares two of them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ pub struct Inventory {
     /// The environment (`--env`) the output was built for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The kubeconfig context of each catalog cluster that names one: where apply sends a
+    /// member cluster's executor objects.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contexts: BTreeMap<String, String>,
     /// Objects, in apply order.
     pub objects: Vec<InventoryEntry>,
     /// Review states for the status subresource, in the order they are written.
@@ -32,6 +37,9 @@ pub struct InventoryEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
+    /// The catalog cluster of a member cluster's executor object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The file in the output directory.
     pub path: String,
     /// `sha256:<hex>` of the object's canonical JSON.
@@ -45,6 +53,7 @@ impl InventoryEntry {
             kind: r.kind,
             namespace: r.namespace,
             name: r.name,
+            cluster: r.cluster,
             path: path.to_string_lossy().replace('\\', "/"),
             digest,
         }
@@ -57,6 +66,7 @@ impl Inventory {
             version: 1,
             catalog: catalog.to_string(),
             environment: None,
+            contexts: BTreeMap::new(),
             objects: Vec::new(),
             status: Vec::new(),
             standalone: None,

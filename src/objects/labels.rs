@@ -140,3 +140,7 @@ pub const PITRIX_USERNAME_ENV: &str = "pitrix.io/username-env";
 
 /// Annotation on a Repo: the environment variable the applier reads the password from.
 pub const PITRIX_PASSWORD_ENV: &str = "pitrix.io/password-env";
+
+/// Annotation on `standalone` executor Jobs and ConfigMaps: the catalog cluster (`releases/<cluster>/`)
+/// they run in; apply sends them to that cluster's kubeconfig context (`[clusters.<name>]`).
+pub const PITRIX_CLUSTER: &str = "pitrix.io/cluster";

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::Client;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -20,7 +19,7 @@ use super::status::{EventType, Reporter, SyncStatus};
 use super::store::Store;
 use super::watch::{SharedIndex, Suspects, Watchers, current};
 use crate::apply::client::{api, describe, is_not_found, retry};
-use crate::apply::{self, ApplyOptions, Desired, DesiredObject, Live, Outcome};
+use crate::apply::{self, ApplyOptions, Clusters, Desired, DesiredObject, Live, Outcome};
 use crate::compile::{KindInfo, ObjectRef};
 use crate::diagnostics::{Diagnostic, Format};
 use crate::objects::labels;
@@ -70,7 +69,8 @@ struct Attempt {
 }
 
 pub struct Controller {
-    client: Client,
+    /// The host for watches, status and drift; member clusters for executor Jobs.
+    clusters: Clusters,
     settings: Settings,
     source: Arc<Source>,
     store: Arc<Store>,
@@ -166,7 +166,7 @@ fn failures(report: &apply::ApplyReport, max: usize) -> String {
 impl Controller {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        client: Client,
+        clusters: Clusters,
         settings: Settings,
         source: Arc<Source>,
         store: Arc<Store>,
@@ -174,7 +174,7 @@ impl Controller {
         reporter: Reporter,
     ) -> Controller {
         Controller {
-            client,
+            clusters,
             settings,
             source,
             store,
@@ -493,7 +493,8 @@ impl Controller {
         namespaces.sort();
         namespaces.dedup();
         opts.live_namespaces = Some(namespaces);
-        let report = apply::apply(&self.client, &desired, &opts).await;
+        self.clusters = self.clusters.with_contexts(&desired.contexts);
+        let report = apply::apply(&self.clusters, &desired, &opts).await;
         let (result, note, event_type) = if let Some(why) = &report.refused {
             (
                 "Refused",
@@ -552,7 +553,7 @@ impl Controller {
                 .is_none_or(|w| w.catalog != catalog || w.scopes != scopes);
             if restart {
                 self.watchers = Some(Watchers::start(
-                    &self.client,
+                    self.clusters.host(),
                     &catalog,
                     scopes,
                     &self.index,
@@ -614,9 +615,10 @@ impl Controller {
             objects: index.jobs.clone(),
             status: Vec::new(),
             standalone: None,
+            contexts: BTreeMap::new(),
         };
         let mut report = apply::ApplyReport::default();
-        apply::sync_release_status(&self.client, &jobs, &mut report).await;
+        apply::sync_release_status(&self.clusters, &jobs, &mut report).await;
         for r in &report.results {
             match &r.outcome {
                 Outcome::StatusWritten => log::info(format!(
@@ -646,7 +648,7 @@ impl Controller {
             let Some(expected) = index.objects.get(&r) else {
                 continue;
             };
-            let api = api(&self.client, expected.kind, r.namespace.as_deref());
+            let api = api(self.clusters.host(), expected.kind, r.namespace.as_deref());
             let live = match retry(3, || api.get(&r.name)).await {
                 Ok(o) => {
                     let mut v = serde_json::to_value(&o).unwrap_or_default();
@@ -746,7 +748,7 @@ impl Controller {
                     .to_string();
                 if let std::collections::btree_map::Entry::Vacant(slot) = app_uids.entry(app) {
                     let kind = KindInfo::of("Application").expect("a known kind");
-                    let apps = api(&self.client, kind, None);
+                    let apps = api(self.clusters.host(), kind, None);
                     let name = slot.key().clone();
                     let uid = retry(3, || apps.get(&name))
                         .await
@@ -763,8 +765,14 @@ impl Controller {
                 body,
                 digest: expected.digest.to_string(),
             };
-            match apply::apply_object(&self.client, &o, &live_map, app_uids, &self.settings.apply)
-                .await
+            match apply::apply_object(
+                &self.clusters,
+                &o,
+                &live_map,
+                app_uids,
+                &self.settings.apply,
+            )
+            .await
             {
                 Outcome::Failed(why) => return Err(why),
                 Outcome::Skipped(why) => return Err(why),
@@ -781,7 +789,7 @@ impl Controller {
             let intent = state.intent(&r.kind, &r.name);
             let mut report = apply::ApplyReport::default();
             apply::write_review_states(
-                &self.client,
+                self.clusters.host(),
                 &[intent],
                 &live_map,
                 &self.settings.apply,

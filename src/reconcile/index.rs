@@ -364,6 +364,7 @@ mod tests {
                 kind: body["kind"].as_str().unwrap().into(),
                 namespace: body["metadata"]["namespace"].as_str().map(Into::into),
                 name: body["metadata"]["name"].as_str().unwrap().into(),
+                cluster: None,
             },
             kind: KindInfo::of(body["kind"].as_str().unwrap()).unwrap(),
             digest: crate::emit::digest(&body),
@@ -373,6 +374,7 @@ mod tests {
             catalog: "c".into(),
             objects: vec![obj(cm), obj(version)],
             standalone: None,
+            contexts: Default::default(),
             status: vec![json!({
                 "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationVersion",
                 "metadata": {"name": "hello-0.1.0"}, "status": {"state": "active"},

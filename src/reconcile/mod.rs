@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch as chan;
 
-use crate::apply::{ApplyOptions, ClusterOptions};
+use crate::apply::{ApplyOptions, ClusterOptions, Clusters};
 use controller::{Controller, DriftMode, Settings, Stop};
 use lease::{Elector, LeaseConfig};
 use metrics::Metrics;
@@ -285,11 +285,17 @@ pub async fn run(opts: Options) -> Result<(), String> {
         cache_dir: cache_dir.clone(),
     })?);
     let store = Arc::new(Store::open(&cache_dir.join("objects"))?);
-    let client = crate::apply::client::client(&ClusterOptions {
-        kubeconfig: opts.kubeconfig.clone(),
-        context: opts.context.clone(),
-    })
+    // The host is where reconcile runs (or `--context`); each revision's pitrix.toml maps
+    // its member clusters (standalone executor Jobs) to contexts of `--kubeconfig`.
+    let clusters = Clusters::connect(
+        &ClusterOptions {
+            kubeconfig: opts.kubeconfig.clone(),
+            context: opts.context.clone(),
+        },
+        &Default::default(),
+    )
     .await?;
+    let client = clusters.host().clone();
     let identity = opts
         .identity
         .clone()
@@ -339,14 +345,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
         &identity,
         &source::display_url(&opts.source),
     );
-    let mut controller = Controller::new(
-        client.clone(),
-        settings,
-        source,
-        store,
-        metrics.clone(),
-        reporter,
-    );
+    let mut controller =
+        Controller::new(clusters, settings, source, store, metrics.clone(), reporter);
 
     if opts.no_leader_election {
         metrics.set_leader(true);

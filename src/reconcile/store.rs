@@ -106,6 +106,7 @@ mod tests {
                     kind: "Namespace".into(),
                     namespace: None,
                     name: "x".into(),
+                    cluster: None,
                 },
                 kind: KindInfo::of("Namespace").unwrap(),
                 body: body.clone(),
@@ -113,6 +114,7 @@ mod tests {
             }],
             status: vec![],
             standalone: None,
+            contexts: Default::default(),
         };
         assert_eq!(store.put_all(&desired).unwrap(), 1);
         assert_eq!(store.put_all(&desired).unwrap(), 0);

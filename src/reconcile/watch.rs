@@ -108,6 +108,8 @@ impl Ctx {
             } else {
                 None
             },
+            // Watches run on the host cluster.
+            cluster: None,
             name,
         }
     }

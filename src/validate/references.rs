@@ -1,7 +1,7 @@
 //! References between files: categories, the app and version of each release, and the review
 //! states KubeSphere's webhook and app actions insist on.
 
-use crate::catalog::{App, AppRef, AppType, Catalog, Release};
+use crate::catalog::{App, AppRef, AppType, Catalog, Release, Target};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::objects::{ReviewState, labels};
 
@@ -99,6 +99,33 @@ fn check_release(catalog: &Catalog, r: &Release, diags: &mut Diagnostics) {
             catalog.settings.clusters.keys().map(String::as_str),
             format!("add [clusters.{}] to pitrix.toml", r.cluster),
         ));
+    }
+    // pitrix itself runs a standalone release's executor Job: in the release's cluster, which
+    // must be reachable (the host is wherever apply connects).
+    if catalog.settings.target() == Target::Standalone
+        && r.cluster != labels::DEFAULT_CLUSTER
+        && !catalog.cluster_contexts().contains_key(&r.cluster)
+    {
+        let env = catalog
+            .environment
+            .as_ref()
+            .map(|e| format!(" (or [env.{e}.clusters.{}])", r.cluster))
+            .unwrap_or_default();
+        diags.push(
+            Diagnostic::error(
+                Code::ClusterWithoutContext,
+                format!(
+                    "release `{}` is filed under cluster `{}`, but pitrix.toml maps no kubeconfig context to it, so its executor Job has nowhere to run",
+                    r.name, r.cluster
+                ),
+            )
+            .in_file(&r.file)
+            .hint(format!(
+                "add `context = \"...\"` under [clusters.{}] in pitrix.toml{env}, or file the release under releases/{}/",
+                r.cluster,
+                labels::DEFAULT_CLUSTER
+            )),
+        );
     }
     match r.app_ref() {
         AppRef::Repo { repo, chart } => {
