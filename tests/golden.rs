@@ -46,9 +46,9 @@ fn example_output_matches_the_golden_tree() {
     assert_golden("example", &compile_files(&example_catalog()));
 }
 
-/// The example as `target = "standalone"`: the Helm executor Job + ConfigMap of each release
-/// (the synced-repo release left out: standalone installs only charts the catalog holds), the
-/// edge cluster's under `clusters/edge-eu/`.
+/// The example as `target = "standalone"`: the executor Job + ConfigMap of each release — Helm
+/// for charts, `kubectl apply` for the YAML app (the synced-repo release left out: standalone
+/// installs only what the catalog holds) — the edge cluster's under `clusters/edge-eu/`.
 #[test]
 fn example_executor_jobs_match_the_golden_tree() {
     let tmp = tempfile::tempdir().unwrap();
@@ -71,10 +71,7 @@ fn example_executor_jobs_match_the_golden_tree() {
         .iter()
         .filter(|(p, _)| p.to_string_lossy().contains("/jobs/"))
         .count();
-    assert_eq!(
-        jobs, 4,
-        "one Job per release the catalog holds the chart of"
-    );
+    assert_eq!(jobs, 5, "one Job per release the catalog holds the app of");
     assert_golden("example-standalone", &executor_files);
 }
 

@@ -197,6 +197,41 @@ fn a_catalog_template_overrides_the_built_in_one_and_errors_are_positioned() {
         + 1;
     assert_eq!(d.pos.unwrap().line, line);
 
+    // An unknown filter: a template diagnostic at its line.
+    let bad_filter = custom.replace(
+        "namespace: {{ job.namespace }}",
+        "namespace: {{ job.namespace|shout }}",
+    );
+    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &bad_filter).unwrap();
+    let (_, diags) = pitrix::pipeline::check(&catalog);
+    let d = diags
+        .iter()
+        .find(|d| d.code.as_str() == "template")
+        .expect("a template diagnostic");
+    let line = bad_filter
+        .lines()
+        .position(|l| l.contains("|shout"))
+        .unwrap() as u32
+        + 1;
+    assert_eq!(d.pos.unwrap().line, line, "{d:?}");
+
+    // An error only in the uninstall branch is caught now, not when a release is removed.
+    let bad_uninstall = custom.replace(
+        "helm uninstall {{ release.name }}",
+        "helm uninstall {{ release.nme }}",
+    );
+    assert_ne!(bad_uninstall, custom);
+    std::fs::write(
+        catalog.join("templates/executor-job.yaml.j2"),
+        &bad_uninstall,
+    )
+    .unwrap();
+    let (_, diags) = pitrix::pipeline::check(&catalog);
+    assert!(
+        diags.iter().any(|d| d.code.as_str() == "template"),
+        "{diags:#?}"
+    );
+
     // A template that yields no valid Job: refused too.
     let invalid = custom.replace("backoffLimit: 0", "backoffLimit: 6");
     std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &invalid).unwrap();
@@ -494,5 +529,163 @@ fn executor_jobs_go_to_their_release_s_cluster() {
             ])
             .status
             .success()
+    );
+}
+
+/// Runs an executor Job's shell command here, as its pod would: the ConfigMap's files and the
+/// kubeconfig in the source mount, kubectl on PATH. (The test cluster has no kubelet.)
+fn run_executor(k: &TestCluster, job: &str) -> std::process::Output {
+    let job_json: Value =
+        serde_json::from_str(&k.kubectl_ok(&["get", "job", job, "-n", "default", "-o", "json"]))
+            .unwrap();
+    let cm: Value = serde_json::from_str(&k.kubectl_ok(&[
+        "get",
+        "configmap",
+        job,
+        "-n",
+        "default",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let pod = tempfile::tempdir().unwrap();
+    let (source, work, bin) = (
+        pod.path().join("source"),
+        pod.path().join("work"),
+        pod.path().join("bin"),
+    );
+    for dir in [&source, &work, &bin] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for (key, b64) in cm["binaryData"].as_object().into_iter().flatten() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        std::fs::write(source.join(key), bytes).unwrap();
+    }
+    std::fs::copy(&k.kubeconfig, source.join("kube.config")).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(cluster::kubectl_program())
+            .unwrap_or_else(|_| cluster::kubectl_program()),
+        bin.join("kubectl"),
+    )
+    .unwrap();
+    let script = job_json["spec"]["template"]["spec"]["containers"][0]["command"][2]
+        .as_str()
+        .unwrap()
+        .replace("/tmp/helm-executor-source", source.to_str().unwrap())
+        .replace("/tmp/helm-executor", work.to_str().unwrap());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("/bin/sh")
+        .args(["-c", &script])
+        .current_dir(&work)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+/// A YAML app in the standalone target: its Job applies the manifests server-side as the
+/// release's creator (as KubeSphere's YAML installer does, §5.5), and its uninstall Job deletes
+/// them.
+#[test]
+fn a_yaml_app_s_job_applies_its_manifests_and_its_uninstall_deletes_them() {
+    let k = TestCluster::start();
+    k.install_crds(Path::new(env!("CARGO_BIN_EXE_pitrix")));
+    // The creator, impersonated by the Job, may manage ConfigMaps in the namespace.
+    k.kubectl_ok(&[
+        "create",
+        "role",
+        "configmap-editor",
+        "--verb=get,list,create,patch,update,delete",
+        "--resource=configmaps",
+        "-n",
+        "default",
+    ]);
+    k.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "dave-edits",
+        "--role=configmap-editor",
+        "--user=dave",
+        "-n",
+        "default",
+    ]);
+    let tmp = standalone_catalog();
+    let catalog = tmp.path().join("catalog");
+    std::fs::create_dir_all(catalog.join("apps/greeting/1.0.0")).unwrap();
+    std::fs::write(
+        catalog.join("apps/greeting/app.yaml"),
+        "displayName: Greeting\ntype: yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        catalog.join("apps/greeting/1.0.0/greeting.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  text: hello\n",
+    )
+    .unwrap();
+    std::fs::write(
+        catalog.join("releases/host/default/greeting.yaml"),
+        "app: greeting\nversion: 1.0.0\ncreator: dave\n",
+    )
+    .unwrap();
+
+    apply(&k, &catalog);
+    let job = jobs(&k)
+        .into_iter()
+        .find(|j| j.starts_with("helm-install-greeting-"))
+        .expect("the YAML release's Job");
+    let out = run_executor(&k, &job);
+    assert!(out.status.success(), "{out:?}");
+    let applied: Value = serde_json::from_str(&k.kubectl_ok(&[
+        "get",
+        "configmap",
+        "greeting",
+        "-n",
+        "default",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]))
+    .unwrap();
+    assert_eq!(applied["data"]["text"], "hello");
+    let managers: Vec<&str> = applied["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["kubesphere"]);
+
+    k.kubectl_ok(&[
+        "patch",
+        "job",
+        &job,
+        "-n",
+        "default",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"succeeded":1}}"#,
+    ]);
+    apply(&k, &catalog);
+    assert_eq!(status_of(&k, "greeting")["state"], "active");
+
+    std::fs::remove_file(catalog.join("releases/host/default/greeting.yaml")).unwrap();
+    apply(&k, &catalog);
+    let uninstall = jobs(&k)
+        .into_iter()
+        .find(|j| j.starts_with("helm-uninstall-greeting-"))
+        .expect("the uninstall Job");
+    let out = run_executor(&k, &uninstall);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !k.kubectl(&["get", "configmap", "greeting", "-n", "default"])
+            .status
+            .success(),
+        "the uninstall Job deleted the manifests' objects"
     );
 }

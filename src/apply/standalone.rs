@@ -115,54 +115,35 @@ pub async fn uninstall(
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let namespace = release
-        .pointer(&format!(
-            "/metadata/labels/{}",
-            labels::NAMESPACE.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        .unwrap_or(labels::DEFAULT_NAMESPACE);
-    let cluster = release
-        .pointer(&format!(
-            "/metadata/labels/{}",
-            labels::CLUSTER.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        .unwrap_or(labels::DEFAULT_CLUSTER);
-    let client = match clusters.client(Some(cluster)).await {
-        Ok(c) => c,
-        Err(why) => {
-            let r = ObjectRef {
-                api_version: "batch/v1".into(),
-                kind: "Job".into(),
-                namespace: Some(namespace.to_string()),
-                name: format!("helm-uninstall-{name}"),
-                cluster: Some(cluster.to_string()),
-            };
-            report.push(
-                r,
-                Outcome::Failed(format!("uninstall of release `{name}`: {why}")),
-            );
-            return;
-        }
+    let failed = |why: String| Outcome::Failed(format!("uninstall of release `{name}`: {why}"));
+    let release_ref = ObjectRef::of_json(release);
+    let (config_map, job) = match serde_json::from_value(release.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            standalone
+                .uninstall(&desired.catalog, &r)
+                .map_err(|d| format!("{}: {}", d.message, d.hint.unwrap_or_default()))
+        }) {
+        Ok(pair) => pair,
+        Err(why) => return report.push(release_ref, failed(why)),
     };
+    let bodies = [
+        serde_json::to_value(&config_map).unwrap_or_default(),
+        serde_json::to_value(&job).unwrap_or_default(),
+    ];
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for body in standalone.uninstall(&desired.catalog, name, namespace, cluster) {
-        let kind = KindInfo::of(body["kind"].as_str().unwrap_or_default())
-            .expect("ConfigMap and Job are known");
-        let object_name = body["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let api = api(&client, kind, Some(namespace));
-        let patch = Patch::Apply(&body);
+    for body in bodies {
         let r = ObjectRef::of_json(&body);
-        match retry(5, || api.patch(&object_name, &params, &patch)).await {
+        let client = match clusters.client(r.cluster.as_deref()).await {
+            Ok(c) => c,
+            Err(why) => return report.push(r, failed(why)),
+        };
+        let kind = KindInfo::of(&r.kind).expect("ConfigMap and Job are known");
+        let api = api(&client, kind, r.namespace.as_deref());
+        let patch = Patch::Apply(&body);
+        match retry(5, || api.patch(&r.name, &params, &patch)).await {
             Ok(_) => report.push(r, Outcome::Created),
-            Err(e) => report.push(
-                r,
-                Outcome::Failed(format!("uninstall of release `{name}`: {}", describe(&e))),
-            ),
+            Err(e) => report.push(r, failed(describe(&e))),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! built-in one), parsed into a typed Job and checked.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::Job;
@@ -15,7 +15,7 @@ use md5::{Digest as _, Md5};
 use super::meta::MetaFactory;
 use crate::catalog::{Catalog, Release};
 use crate::diagnostics::{Code, Diagnostic, Pos};
-use crate::objects::{ApplicationReleaseSpec, labels};
+use crate::objects::{ApplicationRelease, ApplicationReleaseSpec, labels};
 
 pub const TEMPLATE_NAME: &str = "executor-job.yaml.j2";
 const BUILTIN_TEMPLATE: &str = include_str!("../../templates/executor-job.yaml.j2");
@@ -59,114 +59,104 @@ pub fn install_job_name(release: &str, spec: &ApplicationReleaseSpec) -> String 
     format!("helm-install-{release}-{}", &spec_hash(spec)[..6])
 }
 
-/// The Job + ConfigMap pair of one release, or why the template does not give a valid Job.
+/// What the executor works on: a Helm chart, or a YAML app's manifest stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    Chart(&'a [u8]),
+    Manifests,
+}
+
+/// What an executor Job does, as the template's `action` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Install,
+    Uninstall,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Uninstall => "uninstall",
+        }
+    }
+}
+
+/// One executor Job to render: its identity and the release it acts on.
+struct JobSpec<'a> {
+    name: String,
+    namespace: &'a str,
+    release: &'a str,
+    creator: &'a str,
+    /// `helm` or `yaml`.
+    app_type: &'a str,
+    action: Action,
+    /// Bytes of `values.yaml` (Helm) or `manifests.yaml` (YAML).
+    values: &'a [u8],
+    labels: Vec<(&'a str, &'a str)>,
+    annotations: Vec<(&'a str, String)>,
+}
+
+/// The Job + ConfigMap pair that installs one release, or why the template does not give a
+/// valid Job.
 pub fn executor(
     catalog: &Catalog,
     r: &Release,
     spec: &ApplicationReleaseSpec,
-    chart: &[u8],
+    payload: Payload,
     meta: &MetaFactory,
 ) -> Result<(Job, ConfigMap), Diagnostic> {
     let name = install_job_name(&r.name, spec);
     let values = spec
         .values
         .as_ref()
-        .map(|v| v.0.clone())
+        .map(|v| v.0.as_slice())
         .unwrap_or_default();
-    let job_labels = BTreeMap::from([
-        (labels::APP_RELEASE_NAME.to_string(), r.name.clone()),
-        (labels::MANAGED.to_string(), "true".to_string()),
-        (labels::EXECUTOR_JOB_NAME.to_string(), name.clone()),
-    ]);
-    let job_meta = meta.meta(
-        &name,
-        Some(&r.namespace),
-        &job_labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
-        &[
-            (labels::EXECUTOR_ACTION, "install"),
-            (labels::EXECUTOR_CONFIG_HASH, &fnv64a(&values)),
-            (labels::PITRIX_CLUSTER, &r.cluster),
-        ],
-    );
     let creator = r
         .spec
         .creator
         .as_ref()
         .map(|c| c.value.as_str())
         .unwrap_or_default();
-    let (file, text) = template(catalog);
-    let context = serde_json::json!({
-        "job": {
-            "name": name,
-            "namespace": r.namespace,
-            "labels": job_meta.labels,
-            "annotations": job_meta.annotations,
+    let job = JobSpec {
+        name: name.clone(),
+        namespace: &r.namespace,
+        release: &r.name,
+        creator,
+        app_type: match payload {
+            Payload::Chart(_) => "helm",
+            Payload::Manifests => "yaml",
         },
-        "release": {
-            "name": r.name,
-            "namespace": r.namespace,
-            "creator": creator,
-            "has_values": !values.is_empty(),
-        },
-        "image": catalog.settings.catalog.executor_image.as_deref().unwrap_or(DEFAULT_IMAGE),
-        "kubeconfig_secret": catalog
-            .settings
-            .catalog
-            .executor_kubeconfig_secret
-            .as_deref()
-            .unwrap_or(DEFAULT_KUBECONFIG_SECRET),
-    });
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    let rendered = env.render_str(text, &context).map_err(|e| {
-        Diagnostic::error(Code::Template, format!("{TEMPLATE_NAME}: {}", e.kind()))
-            .in_file(&file)
-            .at(Pos {
-                line: e.line().unwrap_or(1) as u32,
-                column: 1,
-            })
-            .hint(
-                e.detail()
-                    .unwrap_or("the executor Job template must render")
-                    .to_string(),
-            )
-    })?;
-    let job: Job = serde_yaml::from_str(&rendered).map_err(|e| {
-        let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
-        Diagnostic::error(
-            Code::Template,
-            format!("{TEMPLATE_NAME} does not give a Job: {e}"),
-        )
-        .in_file(&file)
-        .at(Pos { line, column: 1 })
-        .hint("the rendered text must be one batch/v1 Job (the line is of the rendered output)")
-    })?;
-    check_job(&job, &name, &r.namespace).map_err(|why| {
-        Diagnostic::error(
-            Code::Template,
-            format!("{TEMPLATE_NAME} gives an invalid Job: {why}"),
-        )
-        .in_file(&file)
-        .hint("keep the name, namespace, labels and the helm container of the built-in template")
-    })?;
-    let mut job = job;
-    job.metadata = job_meta.clone();
-
-    let mut data = BTreeMap::from([
-        ("values.yaml".to_string(), ByteString(values)),
-        ("ca-helm.crt".to_string(), ByteString(Vec::new())),
-    ]);
-    data.insert(format!("{}.tgz", r.name), ByteString(chart.to_vec()));
-    let config_map = ConfigMap {
-        metadata: job_meta,
-        binary_data: Some(data),
-        ..ConfigMap::default()
+        action: Action::Install,
+        values,
+        labels: vec![
+            (labels::APP_RELEASE_NAME, &r.name),
+            (labels::MANAGED, "true"),
+            (labels::EXECUTOR_JOB_NAME, &name),
+        ],
+        annotations: vec![
+            (labels::EXECUTOR_ACTION, "install".into()),
+            (labels::EXECUTOR_CONFIG_HASH, fnv64a(values)),
+            (labels::PITRIX_CLUSTER, r.cluster.clone()),
+        ],
     };
-    Ok((job, config_map))
+    let standalone = Standalone::of_settings(catalog);
+    let (file, template) = template(catalog);
+    let data = match payload {
+        Payload::Chart(chart) => BTreeMap::from([
+            ("values.yaml".to_string(), ByteString(values.to_vec())),
+            ("ca-helm.crt".to_string(), ByteString(Vec::new())),
+            (format!("{}.tgz", r.name), ByteString(chart.to_vec())),
+        ]),
+        Payload::Manifests => {
+            BTreeMap::from([(MANIFESTS_KEY.to_string(), ByteString(values.to_vec()))])
+        }
+    };
+    standalone.render(&file, template, &job, data, meta)
 }
+
+/// The ConfigMap key of a YAML app's manifest stream.
+const MANIFESTS_KEY: &str = "manifests.yaml";
 
 /// What apply needs to install and uninstall in `standalone` mode, kept with the output.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -174,101 +164,181 @@ pub fn executor(
 pub struct Standalone {
     pub image: String,
     pub kubeconfig_secret: String,
+    /// The catalog's own executor template, if it has one: uninstall Jobs are rendered from
+    /// it at apply time, when the release is gone from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 impl Standalone {
     pub fn of(catalog: &Catalog) -> Option<Standalone> {
-        (catalog.settings.target() == crate::catalog::Target::Standalone).then(|| Standalone {
-            image: catalog
-                .settings
-                .catalog
+        (catalog.settings.target() == crate::catalog::Target::Standalone)
+            .then(|| Standalone::of_settings(catalog))
+    }
+
+    fn of_settings(catalog: &Catalog) -> Standalone {
+        let settings = &catalog.settings.catalog;
+        Standalone {
+            image: settings
                 .executor_image
                 .clone()
                 .unwrap_or_else(|| DEFAULT_IMAGE.into()),
-            kubeconfig_secret: catalog
-                .settings
-                .catalog
+            kubeconfig_secret: settings
                 .executor_kubeconfig_secret
                 .clone()
                 .unwrap_or_else(|| DEFAULT_KUBECONFIG_SECRET.into()),
-        })
+            template: catalog
+                .templates
+                .get(TEMPLATE_NAME)
+                .map(|(_, text)| text.clone()),
+        }
     }
 
-    /// The uninstall Job of a release removed from the catalog (reference §5.7), as JSON
-    /// bodies for apply: its ConfigMap first, then the Job.
+    /// The uninstall Job + ConfigMap of a release removed from the catalog (reference §5.7),
+    /// from the release object as it was applied (live, or compiled).
     pub fn uninstall(
         &self,
         catalog: &str,
-        release: &str,
-        namespace: &str,
-        cluster: &str,
-    ) -> [serde_json::Value; 2] {
-        let tag: String = Md5::digest(format!("uninstall/{namespace}/{release}").as_bytes())
+        release: &ApplicationRelease,
+    ) -> Result<(ConfigMap, Job), Diagnostic> {
+        let name = release.metadata.name.as_deref().unwrap_or_default();
+        let label = |key: &str, default: &'static str| {
+            release
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .map(String::as_str)
+                .unwrap_or(default)
+        };
+        let namespace = label(labels::NAMESPACE, labels::DEFAULT_NAMESPACE);
+        let cluster = label(labels::CLUSTER, labels::DEFAULT_CLUSTER);
+        let yaml = release
+            .spec
+            .app_type
+            .as_deref()
+            .is_some_and(|t| t != "helm");
+        // A YAML app's objects are deleted from the manifests it was installed with.
+        let manifests = match (yaml, &release.spec.values) {
+            (true, Some(v)) => v.0.as_slice(),
+            _ => &[],
+        };
+        let tag: String = Md5::digest(format!("uninstall/{namespace}/{name}").as_bytes())
             .iter()
             .take(3)
             .map(|b| format!("{b:02x}"))
             .collect();
-        let name = format!("helm-uninstall-{release}-{tag}");
-        let job_labels = serde_json::json!({
-            labels::APP_RELEASE_NAME: release,
-            labels::MANAGED: "true",
-            labels::MANAGED_BY: labels::MANAGED_BY_PITRIX,
-            labels::PITRIX_CATALOG: catalog,
-        });
-        let command = format!(
-            "cp -r /tmp/helm-executor-source/. /tmp/helm-executor && helm uninstall {release} --namespace {namespace} --kubeconfig kube.config --debug --wait"
-        );
-        let config_map = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace, "labels": {
-                labels::MANAGED_BY: labels::MANAGED_BY_PITRIX,
-                labels::PITRIX_CATALOG: catalog,
-            }, "annotations": {labels::PITRIX_CLUSTER: cluster}},
-        });
-        let job = serde_json::json!({
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": job_labels,
-                "annotations": {
-                    labels::EXECUTOR_ACTION: "uninstall",
-                    labels::PITRIX_CLUSTER: cluster,
-                },
+        let job = JobSpec {
+            name: format!("helm-uninstall-{name}-{tag}"),
+            namespace,
+            release: name,
+            creator: "",
+            app_type: if yaml { "yaml" } else { "helm" },
+            action: Action::Uninstall,
+            values: manifests,
+            labels: vec![(labels::APP_RELEASE_NAME, name), (labels::MANAGED, "true")],
+            annotations: vec![
+                (labels::EXECUTOR_ACTION, "uninstall".into()),
+                (labels::PITRIX_CLUSTER, cluster.to_string()),
+            ],
+        };
+        let data = if yaml {
+            BTreeMap::from([(MANIFESTS_KEY.to_string(), ByteString(manifests.to_vec()))])
+        } else {
+            BTreeMap::new()
+        };
+        let template = self.template.as_deref().unwrap_or(BUILTIN_TEMPLATE);
+        let file = PathBuf::from("templates").join(TEMPLATE_NAME);
+        let (job, config_map) =
+            self.render(&file, template, &job, data, &MetaFactory::new(catalog))?;
+        Ok((config_map, job))
+    }
+
+    /// Renders the template for `job`, parses and checks the Job, and pairs it with its
+    /// ConfigMap (same name, namespace and metadata; `data` in binaryData).
+    fn render(
+        &self,
+        file: &Path,
+        template: &str,
+        job: &JobSpec,
+        data: BTreeMap<String, ByteString>,
+        meta: &MetaFactory,
+    ) -> Result<(Job, ConfigMap), Diagnostic> {
+        let annotations: Vec<(&str, &str)> = job
+            .annotations
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        let job_meta = meta.meta(&job.name, Some(job.namespace), &job.labels, &annotations);
+        let context = serde_json::json!({
+            "job": {
+                "name": job.name,
+                "namespace": job.namespace,
+                "labels": job_meta.labels,
+                "annotations": job_meta.annotations,
             },
-            "spec": {
-                "backoffLimit": 0,
-                "template": {"spec": {
-                    "restartPolicy": "Never",
-                    "terminationGracePeriodSeconds": 0,
-                    "securityContext": {"runAsUser": 65534, "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{
-                        "name": "helm",
-                        "image": self.image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
-                        "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "500m", "memory": "500Mi"}},
-                        "env": [{"name": "HELM_CACHE_HOME", "value": "/tmp/helm-executor"}],
-                        "workingDir": "/tmp/helm-executor",
-                        "command": ["/bin/sh", "-c", command],
-                        "volumeMounts": [
-                            {"name": "source", "mountPath": "/tmp/helm-executor-source"},
-                            {"name": "data", "mountPath": "/tmp/helm-executor"},
-                        ],
-                    }],
-                    "volumes": [
-                        {"name": "source", "projected": {"defaultMode": 0o755, "sources": [
-                            {"configMap": {"name": name}},
-                            {"secret": {"name": self.kubeconfig_secret, "items": [{"key": "config", "path": "kube.config"}]}},
-                        ]}},
-                        {"name": "data", "emptyDir": {}},
-                    ],
-                }},
+            "action": job.action.as_str(),
+            "release": {
+                "name": job.release,
+                "namespace": job.namespace,
+                "creator": job.creator,
+                "app_type": job.app_type,
+                "has_values": !job.values.is_empty(),
             },
+            "image": self.image,
+            "kubeconfig_secret": self.kubeconfig_secret,
         });
-        [config_map, job]
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let rendered = env.render_str(template, &context).map_err(|e| {
+            Diagnostic::error(Code::Template, format!("{TEMPLATE_NAME}: {}", e.kind()))
+                .in_file(file)
+                .at(Pos {
+                    line: e.line().unwrap_or(1) as u32,
+                    column: 1,
+                })
+                .hint(
+                    e.detail()
+                        .unwrap_or("the executor Job template must render")
+                        .to_string(),
+                )
+        })?;
+        let parsed: Job = serde_yaml::from_str(&rendered).map_err(|e| {
+            let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
+            Diagnostic::error(
+                Code::Template,
+                format!(
+                    "{TEMPLATE_NAME} does not give a Job ({} of {} `{}`): {e}",
+                    job.action.as_str(),
+                    job.app_type,
+                    job.release
+                ),
+            )
+            .in_file(file)
+            .at(Pos { line, column: 1 })
+            .hint(format!(
+                "the rendered text must be one batch/v1 Job; line {line} of the rendered output is `{}`",
+                rendered.lines().nth(line.saturating_sub(1) as usize).unwrap_or_default().trim()
+            ))
+        })?;
+        check_job(&parsed, &job.name, job.namespace).map_err(|why| {
+            Diagnostic::error(
+                Code::Template,
+                format!("{TEMPLATE_NAME} gives an invalid Job: {why}"),
+            )
+            .in_file(file)
+            .hint(
+                "keep the name, namespace, labels and the helm container of the built-in template",
+            )
+        })?;
+        let mut parsed = parsed;
+        parsed.metadata = job_meta.clone();
+        let config_map = ConfigMap {
+            metadata: job_meta,
+            binary_data: (!data.is_empty()).then_some(data),
+            ..ConfigMap::default()
+        };
+        Ok((parsed, config_map))
     }
 }
 

@@ -51,9 +51,9 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         let release = release::compile_release(catalog, r, &meta);
         if catalog.settings.target() == Target::Standalone
             && let Object::ApplicationRelease(ar) = &release
-            && let Some(chart) = release::stored_chart(catalog, r)
+            && let Some(payload) = release::executor_payload(catalog, r)
             // Validation reported any template error; a valid catalog renders.
-            && let Ok((job, config_map)) = executor::executor(catalog, r, &ar.spec, chart, &meta)
+            && let Ok((job, config_map)) = executor::executor(catalog, r, &ar.spec, payload, &meta)
         {
             objects.push(Object::ConfigMap(config_map));
             objects.push(Object::Job(Box::new(job)));
@@ -100,8 +100,14 @@ pub fn standalone_problems(catalog: &Catalog) -> Vec<crate::diagnostics::Diagnos
         let Object::ApplicationRelease(ar) = release::compile_release(catalog, r, &meta) else {
             continue;
         };
-        if let Some(chart) = release::stored_chart(catalog, r)
-            && let Err(d) = executor::executor(catalog, r, &ar.spec, chart, &meta)
+        if let Some(payload) = release::executor_payload(catalog, r)
+            && let Err(d) = executor::executor(catalog, r, &ar.spec, payload, &meta)
+        {
+            problems.push(d);
+        }
+        // The template's uninstall branch too: it runs when the release is long gone.
+        if let Some(standalone) = executor::Standalone::of(catalog)
+            && let Err(d) = standalone.uninstall(catalog.settings.catalog.name.get_ref(), &ar)
         {
             problems.push(d);
         }

@@ -7,6 +7,7 @@ use k8s_openapi::ByteString;
 use serde_json::Value;
 
 use super::Object;
+use super::executor::Payload;
 use super::meta::MetaFactory;
 use crate::catalog::{AppRef, AppType, Catalog, Release};
 use crate::load::yaml;
@@ -127,16 +128,18 @@ fn manifests_in_namespace(package: &[u8], namespace: &str) -> String {
 }
 
 /// The chart a Helm release of a catalog app installs, as stored.
-pub fn stored_chart<'a>(catalog: &'a Catalog, r: &Release) -> Option<&'a [u8]> {
+/// What a standalone release's executor works on: the chart the catalog holds (Helm apps) or
+/// the manifest stream in the release's values (YAML apps); `None` for a synced repo's chart.
+pub fn executor_payload<'a>(catalog: &'a Catalog, r: &Release) -> Option<Payload<'a>> {
     let AppRef::Catalog(name) = r.app_ref() else {
         return None;
     };
     let app = catalog.app(name)?;
-    if app.app_type() != AppType::Helm {
-        return None;
-    }
-    app.version(&r.spec.version.value)
-        .map(|v| v.package.as_slice())
+    let version = app.version(&r.spec.version.value)?;
+    Some(match app.app_type() {
+        AppType::Helm => Payload::Chart(version.package.as_slice()),
+        AppType::Yaml => Payload::Manifests,
+    })
 }
 
 #[cfg(test)]
