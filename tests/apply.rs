@@ -292,6 +292,31 @@ fn out_of_band_edits_are_restored_and_conflicts_need_force() {
     assert_eq!(outcomes(&report, "updated"), [("Category", "tools")]);
     assert_eq!(get(&k, CATEGORIES, "tools")["spec"]["icon"], "tool");
 
+    // A hand edit of a stored package's labels, its digest annotation untouched: apply lists
+    // packages by metadata, but one another writer touched is read and compared in full.
+    k.kubectl_ok(&[
+        "label",
+        "configmap",
+        "hello-0.1.0",
+        "-n",
+        "extension-openpitrix",
+        "app.kubernetes.io/managed-by=someone",
+        "--overwrite",
+    ]);
+    let (code, report) = apply(&k, &catalog, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(outcomes(&report, "updated"), [("ConfigMap", "hello-0.1.0")]);
+    let package = k.kubectl_ok(&[
+        "get",
+        "configmap",
+        "hello-0.1.0",
+        "-n",
+        "extension-openpitrix",
+        "-o",
+        "jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}",
+    ]);
+    assert_eq!(package, "pitrix");
+
     // Another field manager takes the field with server-side apply: a conflict, reported.
     let other = r#"{"apiVersion":"application.kubesphere.io/v2","kind":"Category","metadata":{"name":"tools"},"spec":{"icon":"theirs"}}"#;
     k.kubectl_stdin_ok(

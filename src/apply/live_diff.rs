@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::client::{api, describe, is_not_found, retry};
 use super::{
-    Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Live, contains, inventory, list_live,
-    member_clusters,
+    Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Listing, Live, contains, inventory,
+    list_live, live::member_clusters,
 };
 use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
 use crate::diff::{self, Diff, Side};
@@ -112,7 +112,7 @@ pub async fn live_diff(
             .map(|k| &k.0)
             .chain(want.objects.iter().map(|o| &o.r)),
     );
-    let live = list_live(clusters, catalog, None, &members).await?;
+    let live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
 
     let mut old = Vec::new();
     let mut new = Vec::new();

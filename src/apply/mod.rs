@@ -8,6 +8,7 @@ pub mod client;
 mod compare;
 mod desired;
 mod inventory;
+mod live;
 mod live_diff;
 mod prune;
 mod report;
@@ -15,21 +16,22 @@ mod standalone;
 mod status;
 mod sync_repos;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use futures::stream::{self, StreamExt};
-use kube::Client;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::compile::{KINDS, KindInfo, ObjectRef};
+use crate::compile::{KINDS, ObjectRef};
 use crate::objects::labels;
 
 pub use client::{ClusterOptions, Clusters};
 pub use compare::contains;
 pub use desired::{Desired, DesiredObject};
 pub use inventory::{ClusterInventory, ObjectKey, inventory_name};
+pub use live::{Listing, Live, list_live};
+use live::{applied_as_is, member_clusters};
 pub use live_diff::live_diff;
 pub use report::{ApplyReport, ObjectResult, Outcome};
 // For `pitrix reconcile` (src/reconcile): drift correction and status.
@@ -84,74 +86,6 @@ impl Default for ApplyOptions {
     }
 }
 
-/// The live objects of a catalog, by identity.
-pub type Live = BTreeMap<ObjectRef, Value>;
-
-/// Every live object of `kinds` labelled as the catalog's, one list call per kind (per
-/// namespace where namespaced kinds are listed only in the `(kind, namespace)` pairs given).
-async fn list_live_in(
-    client: &Client,
-    catalog: &str,
-    namespaces: Option<&[(String, String)]>,
-    kinds: impl Iterator<Item = &'static KindInfo>,
-) -> Result<Live, String> {
-    let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
-    let mut live = Live::new();
-    for kind in kinds {
-        let scopes: Vec<Option<&str>> = match namespaces {
-            Some(pairs) if kind.namespaced => pairs
-                .iter()
-                .filter(|(k, _)| k == kind.kind)
-                .map(|(_, n)| Some(n.as_str()))
-                .collect(),
-            _ => vec![None],
-        };
-        for scope in scopes {
-            let api = api(client, kind, scope);
-            let params = ListParams::default().labels(&selector);
-            let list = retry(5, || api.list(&params))
-                .await
-                .map_err(|e| format!("cannot list {}: {}", kind.plural, describe(&e)))?;
-            for item in list.items {
-                let mut v = serde_json::to_value(&item).unwrap_or_default();
-                // Lists leave apiVersion and kind out of their items.
-                v["apiVersion"] = kind.api_version.into();
-                v["kind"] = kind.kind.into();
-                live.insert(ObjectRef::of_json(&v), v);
-            }
-        }
-    }
-    Ok(live)
-}
-
-/// The member clusters these objects are in.
-fn member_clusters<'a>(refs: impl Iterator<Item = &'a ObjectRef>) -> BTreeSet<String> {
-    refs.filter_map(|r| r.cluster.clone()).collect()
-}
-
-/// The live objects of a catalog on the host and on every member cluster named in `members`
-/// (where only executor kinds live).
-pub async fn list_live(
-    clusters: &Clusters,
-    catalog: &str,
-    namespaces: Option<&[(String, String)]>,
-    members: &BTreeSet<String>,
-) -> Result<Live, String> {
-    let mut live = list_live_in(clusters.host(), catalog, namespaces, KINDS.iter()).await?;
-    for cluster in members.iter().filter(|c| !clusters.is_host(c)) {
-        let client = clusters.client(Some(cluster)).await?;
-        // What a member cluster holds: the executor Jobs and their ConfigMaps.
-        let executor_kinds = KINDS
-            .iter()
-            .filter(|k| matches!(k.kind, "ConfigMap" | "Job"));
-        let found = list_live_in(&client, catalog, namespaces, executor_kinds)
-            .await
-            .map_err(|e| format!("cluster `{cluster}`: {e}"))?;
-        live.extend(found);
-    }
-    Ok(live)
-}
-
 /// Applies `desired`: the App Store's objects to the host cluster, `standalone` executor
 /// objects to their catalog clusters.
 pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) -> ApplyReport {
@@ -204,6 +138,7 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
         &desired.catalog,
         opts.live_namespaces.as_deref(),
         &members,
+        Listing::Lean,
     )
     .await
     {
@@ -498,11 +433,31 @@ impl Ctx<'_> {
 
     async fn apply_one(&self, o: &DesiredObject) -> (ObjectRef, Outcome, Option<String>) {
         let r = o.r.clone();
-        let live = self.live.get(&r);
+        let mut live = self.live.get(&r);
         let live_uid = live
             .and_then(|l| l.pointer("/metadata/uid"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        // Versions (owner UID) and repos (credentials) get cluster-side content that the digest
+        // does not cover; they are compared in full.
+        let body_is_compiled = !matches!(o.kind.kind, "ApplicationVersion" | "Repo");
+        if body_is_compiled && live.is_some_and(|l| applied_as_is(l, &o.digest)) {
+            return (r, Outcome::Unchanged, live_uid);
+        }
+        let client = match self.clusters.client(r.cluster.as_deref()).await {
+            Ok(c) => c,
+            Err(why) => return (r, Outcome::Failed(why), None),
+        };
+        let api = api(&client, o.kind, r.namespace.as_deref());
+        // Listed by metadata and compiled differently since: compare the content.
+        let fetched;
+        if self.live.is_metadata_only(&r) {
+            fetched = match retry(5, || api.get(&r.name)).await {
+                Ok(full) => serde_json::to_value(&full).unwrap_or_default(),
+                Err(e) => return (r, Outcome::Failed(describe(&e)), None),
+            };
+            live = Some(&fetched);
+        }
         let body = match self.body(o) {
             Ok(b) => b,
             Err(why) => return (r, Outcome::Failed(why), None),
@@ -538,11 +493,6 @@ impl Ctx<'_> {
             };
             return (r, outcome, live_uid.or(Some(String::new())));
         }
-        let client = match self.clusters.client(r.cluster.as_deref()).await {
-            Ok(c) => c,
-            Err(why) => return (r, Outcome::Failed(why), None),
-        };
-        let api = api(&client, o.kind, r.namespace.as_deref());
         let delete = DeleteParams::default();
         if replace
             && let Err(e) = retry(5, || api.delete(&r.name, &delete)).await

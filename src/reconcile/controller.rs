@@ -90,6 +90,11 @@ pub struct Controller {
     first_done: bool,
 }
 
+/// Resolves once the lease is lost.
+async fn wait_lost(mut stop: watch::Receiver<Stop>) {
+    let _ = stop.wait_for(|s| *s == Stop::Lost).await;
+}
+
 /// Returns freed heap to the operating system after a sync: the compiled catalog and the
 /// cluster listing are large and short-lived, and glibc keeps freed memory otherwise.
 fn trim_memory() {
@@ -210,14 +215,22 @@ impl Controller {
                         + jittered(self.settings.interval, self.settings.jitter);
                 }
                 _ = self.suspects.notified() => {
-                    // Let a burst of events land, then handle them together.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    let batch = self.suspects.take();
-                    if !batch.is_empty() {
-                        self.correct(batch).await;
-                    }
-                    if self.suspects.take_jobs() {
-                        self.track_releases().await;
+                    // Let a burst of events land, then handle them together — given up at once
+                    // when the lease is lost (each write is atomic; the next term re-syncs).
+                    let lost = stop.clone();
+                    let handle = async {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let batch = self.suspects.take();
+                        if !batch.is_empty() {
+                            self.correct(batch).await;
+                        }
+                        if self.suspects.take_jobs() {
+                            self.track_releases().await;
+                        }
+                    };
+                    tokio::select! {
+                        () = handle => {}
+                        _ = wait_lost(lost) => log::warn("lease lost: drift correction in flight is stopped"),
                     }
                 }
                 _ = stop.changed() => {}
@@ -784,7 +797,7 @@ impl Controller {
             && (drift == Drift::Missing || live.as_ref().is_none_or(|l| !state.matches(l)))
         {
             if drift == Drift::Missing {
-                live_map.clear();
+                live_map = Live::new();
             }
             let intent = state.intent(&r.kind, &r.name);
             let mut report = apply::ApplyReport::default();

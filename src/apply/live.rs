@@ -1,0 +1,186 @@
+//! What the cluster holds of a catalog: one list call per kind, on the host and on each member
+//! cluster. Chart packages are most of the bytes, so an apply lists ConfigMaps by metadata only
+//! and fetches the content of just those another writer has touched.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use kube::Client;
+use kube::api::ListParams;
+use serde_json::Value;
+
+use super::client::{api, describe, retry};
+use super::{Clusters, DIGEST_ANNOTATION, FIELD_MANAGER};
+use crate::compile::{KINDS, KindInfo, ObjectRef};
+use crate::objects::labels;
+
+/// How much of each object to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Everything (`pitrix diff` shows content).
+    Full,
+    /// ConfigMaps by metadata where only pitrix has written them (their content is what their
+    /// digest annotation says); everything else in full.
+    Lean,
+}
+
+/// The live objects of a catalog, by identity.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    objects: BTreeMap<ObjectRef, Value>,
+    /// Held by metadata only (see [`Listing::Lean`]).
+    metadata_only: BTreeSet<ObjectRef>,
+}
+
+impl Live {
+    pub fn new() -> Live {
+        Live::default()
+    }
+
+    pub fn get(&self, r: &ObjectRef) -> Option<&Value> {
+        self.objects.get(r)
+    }
+
+    pub fn insert(&mut self, r: ObjectRef, v: Value) {
+        self.metadata_only.remove(&r);
+        self.objects.insert(r, v);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ObjectRef, &Value)> {
+        self.objects.iter()
+    }
+
+    /// Whether only the metadata of `r` was read.
+    pub fn is_metadata_only(&self, r: &ObjectRef) -> bool {
+        self.metadata_only.contains(r)
+    }
+
+    fn extend(&mut self, other: Live) {
+        self.objects.extend(other.objects);
+        self.metadata_only.extend(other.metadata_only);
+    }
+}
+
+/// Whether `live` is exactly what pitrix applied from the compiled object with `digest`: it
+/// carries that digest and no writer but pitrix's server-side apply has touched it (any edit,
+/// patch or replace adds its manager to managedFields).
+pub fn applied_as_is(live: &Value, digest: &str) -> bool {
+    let annotation = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(DIGEST_ANNOTATION))
+        .and_then(Value::as_str);
+    annotation == Some(digest) && only_pitrix_wrote(live)
+}
+
+fn only_pitrix_wrote(live: &Value) -> bool {
+    live.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|entries| {
+            !entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|e| e["manager"] == FIELD_MANAGER && e["operation"] == "Apply")
+        })
+}
+
+/// The member clusters these objects are in.
+pub fn member_clusters<'a>(refs: impl Iterator<Item = &'a ObjectRef>) -> BTreeSet<String> {
+    refs.filter_map(|r| r.cluster.clone()).collect()
+}
+
+/// The live objects of a catalog on the host and on every member cluster named in `members`
+/// (where only executor kinds live); namespaced kinds only in the `(kind, namespace)` pairs
+/// given, if any.
+pub async fn list_live(
+    clusters: &Clusters,
+    catalog: &str,
+    namespaces: Option<&[(String, String)]>,
+    members: &BTreeSet<String>,
+    listing: Listing,
+) -> Result<Live, String> {
+    let mut live = list_in(clusters.host(), catalog, namespaces, KINDS.iter(), listing).await?;
+    for cluster in members.iter().filter(|c| !clusters.is_host(c)) {
+        let client = clusters.client(Some(cluster)).await?;
+        // What a member cluster holds: the executor Jobs and their ConfigMaps.
+        let executor_kinds = KINDS
+            .iter()
+            .filter(|k| matches!(k.kind, "ConfigMap" | "Job"));
+        let found = list_in(&client, catalog, namespaces, executor_kinds, listing)
+            .await
+            .map_err(|e| format!("cluster `{cluster}`: {e}"))?;
+        live.extend(found);
+    }
+    Ok(live)
+}
+
+/// [`list_live`] on one cluster.
+async fn list_in(
+    client: &Client,
+    catalog: &str,
+    namespaces: Option<&[(String, String)]>,
+    kinds: impl Iterator<Item = &'static KindInfo>,
+    listing: Listing,
+) -> Result<Live, String> {
+    let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
+    let params = ListParams::default().labels(&selector);
+    let mut live = Live::new();
+    for kind in kinds {
+        let scopes: Vec<Option<&str>> = match namespaces {
+            Some(pairs) if kind.namespaced => pairs
+                .iter()
+                .filter(|(k, _)| k == kind.kind)
+                .map(|(_, n)| Some(n.as_str()))
+                .collect(),
+            _ => vec![None],
+        };
+        let cannot = |e: kube::Error| format!("cannot list {}: {}", kind.plural, describe(&e));
+        // Lists leave apiVersion and kind out of their items.
+        let typed = |mut v: Value| {
+            v["apiVersion"] = kind.api_version.into();
+            v["kind"] = kind.kind.into();
+            v
+        };
+        for scope in scopes {
+            let list_api = api(client, kind, scope);
+            if listing == Listing::Lean && kind.kind == "ConfigMap" {
+                let list = retry(5, || list_api.list_metadata(&params))
+                    .await
+                    .map_err(cannot)?;
+                let mut touched = Vec::new();
+                for item in list.items {
+                    let v = typed(serde_json::json!({ "metadata": item.metadata }));
+                    let r = ObjectRef::of_json(&v);
+                    if only_pitrix_wrote(&v) {
+                        live.metadata_only.insert(r.clone());
+                        live.objects.insert(r, v);
+                    } else {
+                        touched.push(r);
+                    }
+                }
+                // Another writer touched these: their content is needed.
+                let full: Vec<(ObjectRef, Value)> = stream::iter(touched)
+                    .map(|r| {
+                        let api = api(client, kind, r.namespace.as_deref());
+                        async move {
+                            let o = retry(5, || api.get(&r.name)).await?;
+                            Ok::<_, kube::Error>((r, serde_json::to_value(&o).unwrap_or_default()))
+                        }
+                    })
+                    .buffer_unordered(16)
+                    .try_collect()
+                    .await
+                    .map_err(cannot)?;
+                for (r, v) in full {
+                    live.objects.insert(r, typed(v));
+                }
+                continue;
+            }
+            let list = retry(5, || list_api.list(&params)).await.map_err(cannot)?;
+            for item in list.items {
+                let v = typed(serde_json::to_value(&item).unwrap_or_default());
+                live.objects.insert(ObjectRef::of_json(&v), v);
+            }
+        }
+    }
+    Ok(live)
+}
