@@ -896,7 +896,6 @@ fn settings() -> String {
          domain = \"apps.example.com\"\n\
          \n\
          [clusters.host]\n\
-         context = \"host\"\n\
          \n\
          [clusters.member-1]\n\
          context = \"member-1\"\n"

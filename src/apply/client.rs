@@ -78,7 +78,14 @@ impl Clusters {
             kubeconfig: opts.kubeconfig.clone(),
             context: host_context.clone(),
         })
-        .await?;
+        .await
+        .map_err(|e| match (&opts.context, &host_context) {
+            (None, Some(context)) => format!(
+                "{e}\n  (the host's context `{context}` comes from [clusters.{}] in pitrix.toml; pass --context to use another)",
+                labels::DEFAULT_CLUSTER
+            ),
+            _ => e,
+        })?;
         Ok(Clusters {
             host,
             host_context,

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use super::client::{api, describe, retry};
 use super::{ApplyOptions, ApplyReport, Live, Outcome};
 use crate::compile::{KindInfo, ObjectRef};
+use std::future::Future;
+
+use futures::stream::{self, StreamExt};
 use kube::Client;
 use kube::api::{Patch, PatchParams};
 
@@ -17,6 +20,8 @@ pub fn now() -> String {
         .to_string()
 }
 
+/// Writes the review states that differ from the live ones: each kind's in one concurrent
+/// wave, in the order given (versions before apps).
 pub async fn write_all(
     client: &Client,
     intents: &[Value],
@@ -24,27 +29,46 @@ pub async fn write_all(
     opts: &ApplyOptions,
     report: &mut ApplyReport,
 ) {
-    for intent in intents {
-        let r = ObjectRef::of_json(intent);
-        let desired = &intent["status"];
-        let current = live.get(&r).map(|l| &l["status"]);
-        let same = current.is_some_and(|c| {
-            c.get("state") == desired.get("state")
-                && desired
-                    .get("message")
-                    .is_none_or(|m| c.get("message") == Some(m))
-        });
-        if same {
-            continue;
+    for wave in intents.chunk_by(|a, b| a["kind"] == b["kind"]) {
+        let writes = wave.iter().filter_map(|i| write_one(client, i, live, opts));
+        let mut results: Vec<(ObjectRef, Outcome)> = stream::iter(writes)
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        for (r, outcome) in results {
+            report.push(r, outcome);
         }
-        if opts.dry_run {
-            report.push(r, Outcome::WouldWriteStatus);
-            continue;
+    }
+}
+
+/// The write of one review state: `None` where the live one is already it.
+fn write_one(
+    client: &Client,
+    intent: &Value,
+    live: &Live,
+    opts: &ApplyOptions,
+) -> Option<impl Future<Output = (ObjectRef, Outcome)>> {
+    let r = ObjectRef::of_json(intent);
+    let desired = &intent["status"];
+    let current = live.get(&r).map(|l| &l["status"]);
+    let same = current.is_some_and(|c| {
+        c.get("state") == desired.get("state")
+            && desired
+                .get("message")
+                .is_none_or(|m| c.get("message") == Some(m))
+    });
+    if same {
+        return None;
+    }
+    let kind = KindInfo::of(&r.kind)?;
+    let dry_run = opts.dry_run;
+    let mut status = desired.clone();
+    let client = client.clone();
+    Some(async move {
+        if dry_run {
+            return (r, Outcome::WouldWriteStatus);
         }
-        let Some(kind) = KindInfo::of(&r.kind) else {
-            continue;
-        };
-        let mut status = desired.clone();
         // Application requires updateTime; versions record `updated` and who acted.
         match r.kind.as_str() {
             "Application" => status["updateTime"] = now().into(),
@@ -54,13 +78,13 @@ pub async fn write_all(
             }
         }
         let body = json!({ "status": status });
-        let api = api(client, kind, None);
+        let api = api(&client, kind, None);
         let params = PatchParams::default();
         let patch = Patch::Merge(&body);
         let outcome = match retry(5, || api.patch_status(&r.name, &params, &patch)).await {
             Ok(_) => Outcome::StatusWritten,
             Err(e) => Outcome::Failed(format!("cannot write its review state: {}", describe(&e))),
         };
-        report.push(r, outcome);
-    }
+        (r, outcome)
+    })
 }
