@@ -176,19 +176,23 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
         if batch.is_empty() {
             continue;
         }
-        progress(opts, &format!("{} {}", batch.len(), kind.plural));
+        let total = batch.len();
+        let mut done = 0;
         let ctx = Ctx {
             clusters,
             live: &live,
             opts,
             app_uids: &app_uids,
         };
-        let results: Vec<(ObjectRef, Outcome, Option<String>)> = stream::iter(batch)
+        let mut results: Vec<(ObjectRef, Outcome, Option<String>)> = stream::iter(batch)
             .map(|o| async { ctx.apply_one(o).await })
             .buffer_unordered(opts.concurrency.max(1))
+            .inspect(|_| {
+                done += 1;
+                progress_count(opts, kind.plural, done, total);
+            })
             .collect()
             .await;
-        let mut results = results;
         results.sort_by(|a, b| a.0.cmp(&b.0));
         for (r, outcome, uid) in results {
             if kind.kind == "Application"
@@ -356,6 +360,19 @@ fn only_imperative_managers(live: &Value, conflict: &str) -> bool {
 fn progress(opts: &ApplyOptions, what: &str) {
     if opts.progress {
         eprintln!("pitrix: applying {what}");
+    }
+}
+
+/// `pitrix: applying configmaps 1234/5000`, rewritten in place on the terminal.
+fn progress_count(opts: &ApplyOptions, plural: &str, done: usize, total: usize) {
+    if !opts.progress {
+        return;
+    }
+    // Redrawing every object would flood a slow terminal: every 1 %, and the last one.
+    let step = (total / 100).max(1);
+    if done % step == 0 || done == total {
+        let end = if done == total { "\n" } else { "" };
+        eprint!("\r\x1b[2Kpitrix: applying {plural} {done}/{total}{end}");
     }
 }
 
