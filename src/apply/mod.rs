@@ -370,7 +370,7 @@ fn progress_count(opts: &ApplyOptions, plural: &str, done: usize, total: usize) 
     }
     // Redrawing every object would flood a slow terminal: every 1 %, and the last one.
     let step = (total / 100).max(1);
-    if done % step == 0 || done == total {
+    if done.is_multiple_of(step) || done == total {
         let end = if done == total { "\n" } else { "" };
         eprint!("\r\x1b[2Kpitrix: applying {plural} {done}/{total}{end}");
     }
