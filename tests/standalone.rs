@@ -158,6 +158,23 @@ fn the_executor_job_is_kubesphere_s_field_by_field() {
     );
 }
 
+/// With `template` as the catalog's executor template, validation reports a template error in
+/// it, at the line holding `needle`.
+fn assert_template_error_at(catalog: &Path, template: &str, needle: &str) {
+    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), template).unwrap();
+    let (_, diags) = pitrix::pipeline::check(catalog);
+    let d = diags
+        .iter()
+        .find(|d| d.code.as_str() == "template")
+        .unwrap_or_else(|| panic!("no template diagnostic: {diags:#?}"));
+    assert_eq!(
+        d.file.as_deref(),
+        Some(Path::new("templates/executor-job.yaml.j2"))
+    );
+    let line = template.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1;
+    assert_eq!(d.pos.unwrap().line, line, "{d:?}");
+}
+
 #[test]
 fn a_catalog_template_overrides_the_built_in_one_and_errors_are_positioned() {
     let tmp = standalone_catalog();
@@ -180,40 +197,14 @@ fn a_catalog_template_overrides_the_built_in_one_and_errors_are_positioned() {
         "namespace: {{ job.namespace }}",
         "namespace: {{ job.nmespace }}",
     );
-    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &broken).unwrap();
-    let (_, diags) = pitrix::pipeline::check(&catalog);
-    let d = diags
-        .iter()
-        .find(|d| d.code.as_str() == "template")
-        .expect("a template diagnostic");
-    assert_eq!(
-        d.file.as_deref(),
-        Some(Path::new("templates/executor-job.yaml.j2"))
-    );
-    let line = broken
-        .lines()
-        .position(|l| l.contains("job.nmespace"))
-        .unwrap() as u32
-        + 1;
-    assert_eq!(d.pos.unwrap().line, line);
+    assert_template_error_at(&catalog, &broken, "job.nmespace");
 
     // An unknown filter: a template diagnostic at its line.
     let bad_filter = custom.replace(
         "namespace: {{ job.namespace }}",
         "namespace: {{ job.namespace|shout }}",
     );
-    std::fs::write(catalog.join("templates/executor-job.yaml.j2"), &bad_filter).unwrap();
-    let (_, diags) = pitrix::pipeline::check(&catalog);
-    let d = diags
-        .iter()
-        .find(|d| d.code.as_str() == "template")
-        .expect("a template diagnostic");
-    let line = bad_filter
-        .lines()
-        .position(|l| l.contains("|shout"))
-        .unwrap() as u32
-        + 1;
-    assert_eq!(d.pos.unwrap().line, line, "{d:?}");
+    assert_template_error_at(&catalog, &bad_filter, "|shout");
 
     // An error only in the uninstall branch is caught now, not when a release is removed.
     let bad_uninstall = custom.replace(
@@ -311,17 +302,7 @@ fn on_a_cluster_the_release_follows_its_job() {
     assert_eq!(release_status(&k)["installJobName"], first[0].as_str());
 
     // The Job controller reports success: the release turns active.
-    k.kubectl_ok(&[
-        "patch",
-        "job",
-        &first[0],
-        "-n",
-        "default",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"succeeded":1}}"#,
-    ]);
+    k.complete_job("default", &first[0]);
     apply(&k, &catalog);
     assert_eq!(release_status(&k)["state"], "active");
 
@@ -413,20 +394,6 @@ fn two_cluster_kubeconfig(host: &TestCluster, edge: &TestCluster, path: &Path) {
     std::fs::write(path, serde_yaml::to_string(&merged).unwrap()).unwrap();
 }
 
-fn succeed(k: &TestCluster, job: &str) {
-    k.kubectl_ok(&[
-        "patch",
-        "job",
-        job,
-        "-n",
-        "default",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"succeeded":1}}"#,
-    ]);
-}
-
 /// `[clusters.edge] context = "edge"`: the App Store's objects and every status stay on the
 /// host; the edge release's executor Job and ConfigMap run on the edge cluster, its status
 /// follows that Job, and its removal runs the uninstall Job there.
@@ -481,7 +448,7 @@ fn executor_jobs_go_to_their_release_s_cluster() {
     assert_eq!(status_of(&host, "hello-edge")["state"], "creating");
 
     // The edge Job succeeds: its release (on the host) turns active; the host's is unmoved.
-    succeed(&edge, &on_edge[0]);
+    edge.complete_job("default", &on_edge[0]);
     let report = apply_with(&kubeconfig, &catalog);
     assert_eq!(status_of(&host, "hello-edge")["state"], "active");
     assert_eq!(status_of(&host, "hello")["state"], "creating");
@@ -660,17 +627,7 @@ fn a_yaml_app_s_job_applies_its_manifests_and_its_uninstall_deletes_them() {
         .collect();
     assert_eq!(managers, ["kubesphere"]);
 
-    k.kubectl_ok(&[
-        "patch",
-        "job",
-        &job,
-        "-n",
-        "default",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"succeeded":1}}"#,
-    ]);
+    k.complete_job("default", &job);
     apply(&k, &catalog);
     assert_eq!(status_of(&k, "greeting")["state"], "active");
 

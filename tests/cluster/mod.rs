@@ -392,6 +392,21 @@ impl TestCluster {
     }
 
     /// Creates a namespace with a unique name derived from `prefix` and returns the name.
+    /// Reports a Job succeeded, as the Job controller would (the test cluster runs no pods).
+    pub fn complete_job(&self, namespace: &str, job: &str) {
+        self.kubectl_ok(&[
+            "patch",
+            "job",
+            job,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"succeeded":1}}"#,
+        ]);
+    }
+
     pub fn create_namespace(&self, prefix: &str) -> String {
         let name = unique_name(prefix);
         self.kubectl_ok(&["create", "namespace", &name]);
