@@ -83,6 +83,13 @@ enum Command {
         /// Check releases of synced-repo charts against the live repo index.
         #[arg(long)]
         online: bool,
+        /// Where chart packages are cached between compiles, by the digest of their files
+        /// (default `$XDG_CACHE_HOME/pitrix/packages`, else `~/.cache/pitrix/packages`).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Pack every chart anew, neither reading nor writing the package cache.
+        #[arg(long, conflicts_with = "cache_dir")]
+        no_cache: bool,
     },
     /// Bring charts from a Helm repository into the catalog (apps/<chart>/<version>.tgz and
     /// app.yaml), idempotently: what the catalog has is never overwritten.
@@ -360,12 +367,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
             publish,
             base_url,
             online,
+            cache_dir,
+            no_cache,
             ..
         } => {
             let out = out.unwrap_or_else(|| PathBuf::from("out"));
             let format = format.diagnostics()?;
             let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
-            compile(&dir, &out, format, &check_options(online), publish.as_ref())
+            let checks = pipeline::CheckOptions {
+                package_cache: (!no_cache)
+                    .then(|| cache_dir.or_else(default_cache_dir))
+                    .flatten()
+                    .map(pitrix::chart::PackageCache::new),
+                ..check_options(online)
+            };
+            compile(&dir, &out, format, &checks, publish.as_ref())
         }
         Command::Import(args) => import_charts(args),
         Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
@@ -477,7 +493,17 @@ fn check_options(online: bool) -> pipeline::CheckOptions {
     pipeline::CheckOptions {
         online: online.then(repo::FetchOptions::from_env),
         env: ENVIRONMENT.get().cloned().flatten(),
+        package_cache: None,
     }
+}
+
+/// `$XDG_CACHE_HOME/pitrix/packages`, else `~/.cache/pitrix/packages`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("pitrix").join("packages"))
 }
 
 /// `pitrix import URL`.
@@ -585,18 +611,17 @@ fn compile(
         }
         Ok((catalog, compiled, warnings)) => {
             report(&warnings, dir, format, false);
-            let mut files = emit::render(&compiled);
-            if let Some(opts) = publish {
-                match published_files(dir, &catalog, opts) {
-                    Ok(more) => files.extend(more),
-                    Err(errors) => {
-                        report(&errors, dir, format, false);
-                        eprintln!("error: {} not written: cannot publish", out.display());
-                        return Ok(ExitCode::FAILURE);
-                    }
+            let published = match publish.map(|opts| published_files(dir, &catalog, opts)) {
+                None => emit::Files::new(),
+                Some(Ok(files)) => files,
+                Some(Err(errors)) => {
+                    report(&errors, dir, format, false);
+                    eprintln!("error: {} not written: cannot publish", out.display());
+                    return Ok(ExitCode::FAILURE);
                 }
-            }
-            emit::write_atomic(out, &files).map_err(|e| e.to_string())?;
+            };
+            drop(catalog);
+            emit::write(out, &compiled, &published).map_err(|e| e.to_string())?;
             eprintln!(
                 "compiled {} objects and {} review states into {}",
                 compiled.objects.len(),
@@ -708,8 +733,7 @@ fn compile_diff(
     );
 
     if let Some(out) = out.filter(|_| compared.diff.errors.is_empty()) {
-        let files = emit::render(&compared.head);
-        emit::write_atomic(out, &files).map_err(|e| e.to_string())?;
+        emit::write(out, &compared.head, &emit::Files::new()).map_err(|e| e.to_string())?;
         eprintln!("compiled into {}", out.display());
     }
     Ok(if !compared.diff.errors.is_empty() {

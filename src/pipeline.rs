@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::catalog::Catalog;
+use crate::chart::PackageCache;
 use crate::compile::{Compiled, compile};
 use crate::diagnostics::Diagnostic;
 use crate::load::{LoadOptions, load_with};
@@ -16,6 +17,8 @@ pub struct CheckOptions {
     pub online: Option<FetchOptions>,
     /// The environment (`--env`) to load the catalog for.
     pub env: Option<String>,
+    /// Reuse chart packages built before (`--cache-dir`).
+    pub package_cache: Option<PackageCache>,
 }
 
 /// Load and validate: the catalog and every diagnostic, sorted.
@@ -27,6 +30,7 @@ pub fn check(root: &Path) -> (Catalog, Vec<Diagnostic>) {
 pub fn check_with(root: &Path, opts: &CheckOptions) -> (Catalog, Vec<Diagnostic>) {
     let load_opts = LoadOptions {
         env: opts.env.clone(),
+        package_cache: opts.package_cache.clone(),
     };
     let (catalog, mut diags) = load_with(root, &load_opts);
     diags.extend(validate(&catalog));

@@ -68,3 +68,70 @@ fn a_directory_pitrix_did_not_write_is_never_replaced() {
         "keep me"
     );
 }
+
+/// Every file under `dir`, by relative path.
+fn read_tree(dir: &std::path::Path) -> pitrix::emit::Files {
+    let mut files: pitrix::emit::Files = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+            (rel, fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn streamed_output_is_the_rendered_output() {
+    let catalog = example_catalog();
+    let (compiled, _) = pitrix::pipeline::build(&catalog).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let extra = vec![(
+        std::path::PathBuf::from("charts/index.yaml"),
+        b"extra\n".to_vec(),
+    )];
+    pitrix::emit::write(&out, &compiled, &extra).unwrap();
+    let mut expected = pitrix::emit::render(&compiled);
+    expected.extend(extra);
+    expected.sort();
+    assert_eq!(read_tree(&out), expected);
+}
+
+#[test]
+fn the_package_cache_changes_no_byte() {
+    use pitrix::chart::PackageCache;
+    use pitrix::pipeline::{CheckOptions, build_with};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cache_dir = tmp.path().join("cache");
+    let cached = |catalog: &std::path::Path| {
+        let opts = CheckOptions {
+            package_cache: Some(PackageCache::new(&cache_dir)),
+            ..CheckOptions::default()
+        };
+        let (_, compiled, _) = build_with(catalog, &opts).unwrap();
+        pitrix::emit::render(&compiled)
+    };
+    let catalog = example_catalog();
+    let uncached = compile_files(&catalog);
+    assert_eq!(cached(&catalog), uncached, "cold cache");
+    let entries = fs::read_dir(&cache_dir).unwrap().count();
+    assert!(entries > 0, "the cold compile filled the cache");
+    assert_eq!(cached(&catalog), uncached, "warm cache");
+
+    // A changed chart file: its version is packed anew, the cache keeps both packages.
+    let copy = tmp.path().join("catalog");
+    copy_tree(&catalog, &copy);
+    let values = copy.join("apps/nginx/1.1.0/values.yaml");
+    let mut text = fs::read_to_string(&values).unwrap();
+    text.push_str("# changed\n");
+    fs::write(&values, text).unwrap();
+    let changed = cached(&copy);
+    assert_eq!(changed, compile_files(&copy));
+    assert_ne!(changed, uncached);
+    assert_eq!(fs::read_dir(&cache_dir).unwrap().count(), entries + 1);
+}

@@ -14,7 +14,7 @@ pub use files::{
 };
 pub use settings::{CatalogSettings, ClusterSettings, EnvSettings, Settings, Target};
 
-use crate::chart::ChartFiles;
+use crate::chart;
 use crate::load::yaml::Spanned;
 use crate::objects::ReviewState;
 
@@ -162,12 +162,23 @@ pub struct Version {
     pub source: VersionSource,
     /// Chart.yaml, for chart versions that have a readable one.
     pub chart: Option<ChartMeta>,
-    /// The files of the chart, or the manifest files.
-    pub files: ChartFiles,
     /// The bytes KubeSphere stores: the chart package, or the manifests as one YAML stream.
     pub package: Vec<u8>,
     /// sha256 hex of `package` (Helm's digest for charts).
     pub digest: String,
+}
+
+impl Version {
+    /// One file of the chart, unpacked from the package: the chart's files are not kept in
+    /// memory once packaged, and the few later stages that read one (values checks, publish,
+    /// the site) read it for a handful of versions. `None` for YAML apps, which have no chart.
+    pub fn chart_file(&self, path: &str) -> Option<Vec<u8>> {
+        if self.source == VersionSource::Manifests {
+            return None;
+        }
+        let (_, mut files) = chart::read_archive(&self.package, &chart::Limits::default()).ok()?;
+        files.files.remove(path)
+    }
 }
 
 /// The fields of Chart.yaml that pitrix reads. Helm ignores unknown keys here, so do we.

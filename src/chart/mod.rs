@@ -13,6 +13,7 @@
 //! The module never panics on its input and uses no `unsafe`.
 
 mod archive;
+mod cache;
 mod dir;
 mod error;
 mod helmignore;
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest as _, Sha256};
 
 pub use archive::read_archive;
+pub use cache::PackageCache;
 pub use dir::read_dir;
 pub use error::ChartError;
 pub use pack::pack;
@@ -103,10 +105,14 @@ impl Default for Limits {
 /// Lower-case hex sha256 of `bytes`: the `digest` Helm's `index.yaml` records
 /// for a packaged chart.
 pub fn digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = Sha256::digest(bytes);
-    let mut out = String::with_capacity(hash.len() * 2);
-    for byte in hash {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
         out.push(char::from(HEX[usize::from(byte >> 4)]));
         out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }

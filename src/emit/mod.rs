@@ -4,13 +4,20 @@
 
 mod inventory;
 mod write;
+mod yaml;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::btree_map::Entry;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
+use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use crate::compile::{Compiled, Object, StatusIntent};
+use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+use yaml::to_yaml as yaml;
 
 pub use inventory::{Inventory, InventoryEntry};
 pub use write::{WriteError, write_atomic};
@@ -61,59 +68,129 @@ pub fn digest(value: &serde_json::Value) -> String {
     )
 }
 
-fn yaml(value: &serde_json::Value) -> Vec<u8> {
-    serde_yaml::to_string(value)
-        .unwrap_or_default()
-        .into_bytes()
-}
-
 /// Every file of the output, in path order. Pure: the same compile gives the same bytes.
 pub fn render(compiled: &Compiled) -> Files {
-    let mut files: Files = Vec::new();
-    // Per cluster (None: the host): the all-in-one stream and the kustomization's resources.
-    let mut streams: BTreeMap<Option<String>, (String, Vec<String>)> = BTreeMap::new();
-    streams.insert(None, Default::default());
+    let files = Mutex::new(Files::new());
+    let mut streams: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let keep = |path: &Path, bytes: &[u8]| {
+        lock(&files).push((path.to_path_buf(), bytes.to_vec()));
+        Ok(())
+    };
+    render_into(compiled, keep, |path: &Path, text: &[u8]| {
+        streams
+            .entry(path.to_path_buf())
+            .or_default()
+            .extend_from_slice(text);
+        Ok(())
+    })
+    .expect("only the sinks fail, and these in-memory ones do not");
+    let mut files = files.into_inner().unwrap_or_else(PoisonError::into_inner);
+    files.extend(streams);
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// Writes the output of `compiled`, plus `extra` files, as the whole content of `out`
+/// (atomically, as [`write_atomic`]). The same bytes as [`render`] then [`write_atomic`], but
+/// rendered and written in parallel, a chunk of objects at a time, and without holding the
+/// whole output in memory: the chart packages make it hundreds of MiB for a large catalog.
+pub fn write(out: &Path, compiled: &Compiled, extra: &Files) -> Result<(), WriteError> {
+    write::replace_atomic(out, |staging| {
+        let put = |rel: &Path, bytes: &[u8]| write::put(staging, rel, bytes);
+        let mut streams: BTreeMap<PathBuf, BufWriter<File>> = BTreeMap::new();
+        render_into(compiled, put, |rel: &Path, text: &[u8]| {
+            let path = staging.join(rel);
+            let io = |e| WriteError::Io(path.clone(), e);
+            let stream = match streams.entry(rel.to_path_buf()) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    if let Some(dir) = path.parent() {
+                        fs::create_dir_all(dir).map_err(io)?;
+                    }
+                    e.insert(BufWriter::new(File::create(&path).map_err(io)?))
+                }
+            };
+            stream.write_all(text).map_err(io)
+        })?;
+        for (rel, mut stream) in streams {
+            stream
+                .flush()
+                .map_err(|e| WriteError::Io(staging.join(rel), e))?;
+        }
+        extra
+            .par_iter()
+            .try_for_each(|(rel, bytes)| put(rel, bytes))
+    })
+}
+
+/// Objects rendered in parallel at a time: enough to keep the threads busy, few enough that
+/// their YAML (a chart package each, for the storage ConfigMaps) stays small.
+const CHUNK: usize = 256;
+
+/// Renders every file but the all-in-one streams, handing each to `put` (from several threads,
+/// in no particular order), and the streams to `append` (path, text) piece by piece, in order.
+fn render_into(
+    compiled: &Compiled,
+    put: impl Fn(&Path, &[u8]) -> Result<(), WriteError> + Sync,
+    mut append: impl FnMut(&Path, &[u8]) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
     let mut inventory = Inventory::new(&compiled.catalog);
     inventory.standalone = compiled.standalone.clone();
     inventory.environment = compiled.environment.clone();
     inventory.contexts = compiled.contexts.clone();
+    // Per cluster (None: the host, always there): the kustomization's resources.
+    let mut resources: BTreeMap<Option<String>, Vec<String>> = BTreeMap::from([(None, Vec::new())]);
+    append(Path::new(ALL_FILE), b"")?;
 
-    for o in &compiled.objects {
-        let json = o.to_json();
-        let path = object_path(o);
-        let text = yaml(&json);
-        let r = o.object_ref();
-        let dir = cluster_dir(r.cluster.as_deref());
-        let (all, resources) = streams.entry(r.cluster.clone()).or_default();
-        all.push_str("---\n");
-        all.push_str(&String::from_utf8_lossy(&text));
-        let relative = path.strip_prefix(&dir).unwrap_or(&path);
-        resources.push(relative.to_string_lossy().replace('\\', "/"));
-        inventory
-            .objects
-            .push(InventoryEntry::new(r, &path, digest(&json)));
-        files.push((path, text));
+    for chunk in compiled.objects.chunks(CHUNK) {
+        let rendered: Vec<(ObjectRef, PathBuf, String, Vec<u8>)> = chunk
+            .par_iter()
+            .map(|o| {
+                let json = o.to_json();
+                let path = object_path(o);
+                let text = yaml(&json);
+                put(&path, &text)?;
+                Ok((o.object_ref(), path, digest(&json), text))
+            })
+            .collect::<Result<_, WriteError>>()?;
+        for (r, path, digest, text) in rendered {
+            let dir = cluster_dir(r.cluster.as_deref());
+            let all = dir.join(ALL_FILE);
+            append(&all, b"---\n")?;
+            append(&all, &text)?;
+            let relative = path.strip_prefix(&dir).unwrap_or(&path);
+            resources
+                .entry(r.cluster.clone())
+                .or_default()
+                .push(relative.to_string_lossy().replace('\\', "/"));
+            inventory
+                .objects
+                .push(InventoryEntry::new(r, &path, digest));
+        }
     }
-    for s in &compiled.status {
-        let json = s.to_json();
-        let path = status_path(s);
-        inventory
-            .status
-            .push(InventoryEntry::new(s.object_ref(), &path, digest(&json)));
-        files.push((path, yaml(&json)));
-    }
+    inventory.status = compiled
+        .status
+        .par_iter()
+        .map(|s| {
+            let json = s.to_json();
+            let path = status_path(s);
+            put(&path, &yaml(&json))?;
+            Ok(InventoryEntry::new(s.object_ref(), &path, digest(&json)))
+        })
+        .collect::<Result<_, WriteError>>()?;
 
-    for (cluster, (all, resources)) in streams {
-        let dir = cluster_dir(cluster.as_deref());
+    for (cluster, resources) in resources {
         let kustomization = serde_json::json!({
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "resources": resources,
         });
-        files.push((dir.join(KUSTOMIZATION_FILE), yaml(&kustomization)));
-        files.push((dir.join(ALL_FILE), all.into_bytes()));
+        let dir = cluster_dir(cluster.as_deref());
+        put(&dir.join(KUSTOMIZATION_FILE), &yaml(&kustomization))?;
     }
-    files.push((PathBuf::from(INVENTORY_FILE), inventory.to_bytes()));
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    files
+    put(Path::new(INVENTORY_FILE), &inventory.to_bytes())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -4,6 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::{Files, INVENTORY_FILE};
 
 #[derive(Debug)]
@@ -34,6 +36,27 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
 
 /// Writes `files` as the whole content of `out`, replacing what was there.
 pub fn write_atomic(out: &Path, files: &Files) -> Result<(), WriteError> {
+    replace_atomic(out, |staging| {
+        files
+            .par_iter()
+            .try_for_each(|(rel, bytes)| put(staging, rel, bytes))
+    })
+}
+
+/// Writes one file of the new tree, making its directory as needed.
+pub(super) fn put(staging: &Path, rel: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let path = staging.join(rel);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    fs::write(&path, bytes).map_err(io(&path))
+}
+
+/// Has `fill` write the new tree into a staging directory beside `out`, then swaps it in.
+pub(super) fn replace_atomic(
+    out: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
     if out.exists() {
         let empty = fs::read_dir(out).map_err(io(out))?.next().is_none();
         if !empty && !out.join(INVENTORY_FILE).is_file() {
@@ -53,13 +76,7 @@ pub fn write_atomic(out: &Path, files: &Files) -> Result<(), WriteError> {
         .prefix(&format!(".{base}.new-"))
         .tempdir_in(&parent)
         .map_err(io(&parent))?;
-    for (rel, bytes) in files {
-        let path = staging.path().join(rel);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io(dir))?;
-        }
-        fs::write(&path, bytes).map_err(io(&path))?;
-    }
+    fill(staging.path())?;
     let staged = staging.keep();
     if out.exists() {
         let old = parent.join(format!(".{base}.old-{}", std::process::id()));

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::catalog::{
     App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Repo, Settings,
 };
+use crate::chart::PackageCache;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::redact;
 
@@ -26,6 +27,8 @@ pub const APP_FILE: &str = "app.yaml";
 pub struct LoadOptions {
     /// The environment (`[env.<name>]` of pitrix.toml) to load for.
     pub env: Option<String>,
+    /// Where chart packages built before are kept, to be reused instead of packed again.
+    pub package_cache: Option<PackageCache>,
 }
 
 /// Loads the catalog at `root`. The catalog is returned even when there are errors, so that
@@ -50,7 +53,7 @@ pub fn load_with(root: &Path, opts: &LoadOptions) -> (Catalog, Diagnostics) {
         .into_iter()
         .map(|(name, file, spec)| Repo { name, file, spec })
         .collect();
-    let apps = load_apps(root, &mut diags);
+    let apps = load_apps(root, opts.package_cache.as_ref(), &mut diags);
     let scope = release::TemplateScope {
         settings: &settings,
         environment: environment.as_deref(),
@@ -421,7 +424,7 @@ fn duplicate(file: &Path, first: &Path, what: &str) -> Diagnostic {
     .hint("one object per name: remove or rename one of the two files")
 }
 
-fn load_apps(root: &Path, diags: &mut Diagnostics) -> Vec<App> {
+fn load_apps(root: &Path, cache: Option<&PackageCache>, diags: &mut Diagnostics) -> Vec<App> {
     let dirs: Vec<PathBuf> = read_dir_sorted(root, &root.join("apps"), diags)
         .into_iter()
         .filter(|p| {
@@ -440,7 +443,7 @@ fn load_apps(root: &Path, diags: &mut Diagnostics) -> Vec<App> {
         .par_iter()
         .map(|dir| {
             let mut d = Diagnostics::default();
-            let app = load_app(root, dir, &mut d);
+            let app = load_app(root, dir, cache, &mut d);
             (app, d)
         })
         .collect();
@@ -452,7 +455,12 @@ fn load_apps(root: &Path, diags: &mut Diagnostics) -> Vec<App> {
     apps
 }
 
-fn load_app(root: &Path, dir: &Path, diags: &mut Diagnostics) -> Option<App> {
+fn load_app(
+    root: &Path,
+    dir: &Path,
+    cache: Option<&PackageCache>,
+    diags: &mut Diagnostics,
+) -> Option<App> {
     let name = file_name(dir);
     let dir_rel = rel(root, dir);
     let file = dir_rel.join(APP_FILE);
@@ -492,7 +500,7 @@ fn load_app(root: &Path, dir: &Path, diags: &mut Diagnostics) -> Option<App> {
         let version_rel = rel(root, &path);
         let loaded = if path.is_dir() {
             match app_type {
-                AppType::Helm => version::load_chart_dir(root, &version_rel, diags),
+                AppType::Helm => version::load_chart_dir(root, &version_rel, cache, diags),
                 AppType::Yaml => version::load_manifests(root, &version_rel, diags),
             }
         } else if fname.ends_with(".tgz") && app_type == AppType::Helm {

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{ChartMeta, Version, VersionSource};
-use crate::chart::{self, ChartError, ChartFiles, Limits};
+use crate::chart::{self, ChartError, ChartFiles, Limits, PackageCache};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
 use super::{file_name, io_error, parse_yaml, syntax_diagnostic, yaml};
@@ -77,7 +77,12 @@ fn missing_chart_file(path: &Path) -> Diagnostic {
     .hint("a Helm version is a chart directory (Chart.yaml, values.yaml, templates/) or a .tgz from `helm package`")
 }
 
-pub fn load_chart_dir(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<Version> {
+pub fn load_chart_dir(
+    root: &Path,
+    path: &Path,
+    cache: Option<&PackageCache>,
+    diags: &mut Diagnostics,
+) -> Option<Version> {
     let files = match chart::read_dir(&root.join(path), &Limits::default()) {
         Ok(f) => f,
         Err(ChartError::Empty) => {
@@ -101,14 +106,20 @@ pub fn load_chart_dir(root: &Path, path: &Path, diags: &mut Diagnostics) -> Opti
         .map(|n| n.value.clone())
         .filter(|n| is_bare_file_name(n))
         .unwrap_or_else(|| file_name(path));
-    let package = chart::pack(&chart_name, &files);
+    let (package, digest) = match cache {
+        Some(cache) => cache.pack(&chart_name, &files),
+        None => {
+            let package = chart::pack(&chart_name, &files);
+            let digest = chart::digest(&package);
+            (package, digest)
+        }
+    };
     Some(Version {
         name: file_name(path),
         path: path.to_path_buf(),
         source: VersionSource::ChartDir,
         chart: meta,
-        digest: chart::digest(&package),
-        files,
+        digest,
         package,
     })
 }
@@ -144,7 +155,6 @@ pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> 
         source: VersionSource::ChartArchive,
         chart: meta,
         digest: chart::digest(&bytes),
-        files,
         package: bytes,
     })
 }
@@ -210,7 +220,6 @@ pub fn load_manifests(root: &Path, path: &Path, diags: &mut Diagnostics) -> Opti
         source: VersionSource::Manifests,
         chart: None,
         digest: chart::digest(&package),
-        files,
         package,
     })
 }

@@ -70,10 +70,9 @@ pub fn published(catalog: &Catalog) -> Vec<(&App, &Version)> {
 
 /// Chart.yaml of a version, as JSON.
 pub fn chart_yaml(v: &Version) -> Value {
-    v.files
-        .get("Chart.yaml")
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .and_then(|t| yaml::parse(t).ok())
+    v.chart_file("Chart.yaml")
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| yaml::parse(&t).ok())
         .map(|n| n.to_json())
         .unwrap_or(Value::Null)
 }

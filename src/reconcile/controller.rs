@@ -413,6 +413,7 @@ impl Controller {
         let check = crate::pipeline::CheckOptions {
             online: None,
             env: self.settings.env.clone(),
+            ..Default::default()
         };
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&dir);

@@ -646,6 +646,6 @@ fn readme(root: &Path, app: &App) -> Option<String> {
         return Some(text);
     }
     let v = latest(app)?;
-    let bytes = v.files.get("README.md")?;
-    Some(String::from_utf8_lossy(bytes).into_owned())
+    let bytes = v.chart_file("README.md")?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }

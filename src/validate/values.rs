@@ -36,11 +36,11 @@ fn drop_nulls(map: &mut Map<String, Value>) {
 }
 
 fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
-    let Some(schema_bytes) = v.files.files.get("values.schema.json") else {
+    let Some(schema_bytes) = v.chart_file("values.schema.json") else {
         return;
     };
     let schema_file = v.path.join("values.schema.json");
-    let schema: Value = match serde_json::from_slice(schema_bytes) {
+    let schema: Value = match serde_json::from_slice(&schema_bytes) {
         Ok(s) => s,
         Err(e) => {
             diags.push(
@@ -69,10 +69,8 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
         }
     };
     let mut merged = v
-        .files
-        .files
-        .get("values.yaml")
-        .and_then(|b| yaml::parse(&String::from_utf8_lossy(b)).ok())
+        .chart_file("values.yaml")
+        .and_then(|b| yaml::parse(&String::from_utf8_lossy(&b)).ok())
         .and_then(|n| match n.to_json() {
             Value::Object(m) => Some(m),
             _ => None,

@@ -1,0 +1,149 @@
+//! Objects as YAML text, as serde_yaml writes them, without making serde_yaml's emitter walk
+//! the chart packages character by character (it was most of the time spent rendering).
+//!
+//! A long base64 string — a package, an icon — is written by serde_yaml as a plain scalar on
+//! one line. So the value is emitted with each such string swapped for a short placeholder
+//! that is written the same way, and the strings are put back in the text. Should a
+//! placeholder not come out exactly once (some other string of the object holds it), the
+//! whole value is emitted the slow way instead: the bytes are always serde_yaml's.
+
+use serde_json::Value;
+
+/// Strings at least this long are worth taking out of the emitter's way.
+const LONG: usize = 256;
+
+/// `value` as YAML, byte for byte what `serde_yaml::to_string` gives.
+pub fn to_yaml(value: &Value) -> Vec<u8> {
+    let mut long = Vec::new();
+    let shell = take_long_strings(value, &mut long);
+    if long.is_empty() {
+        return emit(value);
+    }
+    let text = emit(&shell);
+    put_back(&text, &long).unwrap_or_else(|| emit(value))
+}
+
+fn emit(value: &Value) -> Vec<u8> {
+    serde_yaml::to_string(value)
+        .unwrap_or_default()
+        .into_bytes()
+}
+
+/// A placeholder: the same fixed width for every index, so that none is a prefix of another.
+fn placeholder(index: usize) -> String {
+    format!("PITRIXLONGSTRING{index:010}X")
+}
+
+/// A copy of `value` with every long string serde_yaml writes plain swapped for a placeholder;
+/// the strings are pushed on `long`, in placeholder order.
+fn take_long_strings<'a>(value: &'a Value, long: &mut Vec<&'a str>) -> Value {
+    match value {
+        Value::String(s) if s.len() >= LONG && is_plain_base64(s) => {
+            long.push(s);
+            Value::String(placeholder(long.len() - 1))
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| take_long_strings(v, long)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), take_long_strings(v, long)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Base64 starting with a letter: serde_yaml quotes a string only when it would read back as
+/// something else (a number, a bool, null — none starts with a letter and is this long) and
+/// libyaml only when it holds an indicator, a space or a line break (none in base64), so it is
+/// written plain, on one line, like the placeholder.
+fn is_plain_base64(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+/// The text with each placeholder replaced by its string; `None` when a placeholder does not
+/// occur exactly once.
+fn put_back(text: &[u8], long: &[&str]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut found: Vec<(usize, usize)> = Vec::with_capacity(long.len());
+    for (index, _) in long.iter().enumerate() {
+        let marker = placeholder(index);
+        let mut at = text.match_indices(&marker).map(|(at, _)| at);
+        let first = at.next()?;
+        if at.next().is_some() {
+            return None;
+        }
+        found.push((first, index));
+    }
+    found.sort_unstable();
+    let width = placeholder(0).len();
+    let mut out = Vec::with_capacity(text.len() + long.iter().map(|s| s.len()).sum::<usize>());
+    let mut from = 0;
+    for (at, index) in found {
+        out.extend_from_slice(text.get(from..at)?.as_bytes());
+        out.extend_from_slice(long[index].as_bytes());
+        from = at + width;
+    }
+    out.extend_from_slice(text.get(from..)?.as_bytes());
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use serde_json::json;
+
+    use super::*;
+
+    fn base64(len: usize, seed: u64) -> String {
+        let mut x = seed;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn gives_serde_yaml_s_bytes() {
+        let mut values = vec![
+            json!({"kind": "ConfigMap", "binaryData": {"BinaryKey": base64(40_000, 1)}}),
+            json!({"spec": {"icon": base64(3_000, 2), "attachments": [base64(500, 3), "short"]}}),
+            json!({"a": base64(300, 4), "b": base64(300, 5), "c": [1, true, null]}),
+            // A string holding a placeholder: the slow path, same bytes.
+            json!({"a": base64(300, 6), "b": placeholder(0)}),
+            json!({"a": format!("{}{}", placeholder(0), base64(300, 7)), "b": base64(300, 8)}),
+            // Long strings that are not plain base64 stay with the emitter.
+            json!({"a": format!("1{}", base64(300, 9)), "b": format!("{} x", base64(300, 10))}),
+            json!({"a": "x".repeat(300), "b": "1".repeat(300), "c": "e".repeat(300)}),
+            json!("just a string"),
+        ];
+        for seed in 0..200 {
+            values.push(json!({"k": base64(200 + seed as usize, seed), "n": seed}));
+        }
+        for v in &values {
+            assert_eq!(
+                String::from_utf8(to_yaml(v)).unwrap(),
+                serde_yaml::to_string(v).unwrap(),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn takes_long_base64_out_of_the_emitter() {
+        let v = json!({"a": base64(300, 1), "b": "x y ".repeat(100), "c": "short"});
+        let mut long = Vec::new();
+        let shell = take_long_strings(&v, &mut long);
+        assert_eq!(long, vec![v["a"].as_str().unwrap()]);
+        assert_eq!(shell["a"], json!(placeholder(0)));
+        assert_eq!(shell["b"], v["b"]);
+    }
+}
