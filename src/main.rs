@@ -39,6 +39,8 @@ enum Command {
         /// Check releases of synced-repo charts against the live repo index.
         #[arg(long)]
         online: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Validate, then write the compiled objects to the output directory; with --diff, print
     /// what would change against a git revision instead.
@@ -83,13 +85,8 @@ enum Command {
         /// Check releases of synced-repo charts against the live repo index.
         #[arg(long)]
         online: bool,
-        /// Where chart packages are cached between compiles, by the digest of their files
-        /// (default `$XDG_CACHE_HOME/pitrix/packages`, else `~/.cache/pitrix/packages`).
-        #[arg(long, value_name = "DIR")]
-        cache_dir: Option<PathBuf>,
-        /// Pack every chart anew, neither reading nor writing the package cache.
-        #[arg(long, conflicts_with = "cache_dir")]
-        no_cache: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Bring charts from a Helm repository into the catalog (apps/<chart>/<version>.tgz and
     /// app.yaml), idempotently: what the catalog has is never overwritten.
@@ -158,6 +155,29 @@ struct ImportArgs {
     dry_run: bool,
     #[command(flatten)]
     net: NetArgs,
+}
+
+/// The package cache: validate and compile pack every chart, which is most of their work.
+#[derive(clap::Args)]
+struct CacheArgs {
+    /// Where chart packages are cached between runs, by the digest of their files
+    /// (default `$XDG_CACHE_HOME/pitrix/packages`, else `~/.cache/pitrix/packages`).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Pack every chart anew, neither reading nor writing the package cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn package_cache(self) -> Option<pitrix::chart::PackageCache> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir
+            .or_else(default_cache_dir)
+            .map(pitrix::chart::PackageCache::new)
+    }
 }
 
 /// How pitrix talks to Helm repositories.
@@ -328,8 +348,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
             dir,
             format,
             online,
+            cache,
         } => {
-            let (_catalog, diags) = pipeline::check_with(&dir, &check_options(online));
+            let checks = pipeline::CheckOptions {
+                package_cache: cache.package_cache(),
+                ..check_options(online)
+            };
+            let (_catalog, diags) = pipeline::check_with(&dir, &checks);
             let failed = diags.iter().any(Diagnostic::is_error);
             report(&diags, &dir, format, true);
             if !failed && format == Format::Text {
@@ -367,18 +392,14 @@ fn run(command: Command) -> Result<ExitCode, String> {
             publish,
             base_url,
             online,
-            cache_dir,
-            no_cache,
+            cache,
             ..
         } => {
             let out = out.unwrap_or_else(|| PathBuf::from("out"));
             let format = format.diagnostics()?;
             let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
             let checks = pipeline::CheckOptions {
-                package_cache: (!no_cache)
-                    .then(|| cache_dir.or_else(default_cache_dir))
-                    .flatten()
-                    .map(pitrix::chart::PackageCache::new),
+                package_cache: cache.package_cache(),
                 ..check_options(online)
             };
             compile(&dir, &out, format, &checks, publish.as_ref())

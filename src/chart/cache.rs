@@ -5,8 +5,8 @@
 //! from the cache instead of deflating it again, which is most of a compile's work.
 //!
 //! An entry is the file `<dir>/<key>.tgz`: the package's sha256 (64 hex digits and a newline),
-//! then the package. The key is the sha256 of [`PACK_FORMAT`], the chart name and every path,
-//! size and content. An entry whose package does not match its recorded digest (truncated,
+//! then the package. The key is the sha256 of [`PACK_FORMAT`], the deflate level, the chart
+//! name and every path, size and content. An entry whose package does not match its recorded digest (truncated,
 //! corrupted) is rebuilt. The cache only ever speeds things up: an entry that cannot be read
 //! or written is packed anew, silently.
 
@@ -18,10 +18,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::{ChartFiles, digest, hex, pack};
 
-/// What [`pack`] writes, as part of every key. Change it whenever the bytes `pack` writes for
-/// the same input change (layout, gzip header, deflate level, a new flate2 or zlib-rs), so
-/// that no entry from before is taken for a package of now.
-const PACK_FORMAT: &str = "pitrix pack v1: ustar+pax, gzip mtime 0 os 255, zlib-rs level 6";
+/// What [`pack`] writes, part of every key with the deflate level. Change it whenever the
+/// bytes `pack` writes for the same input change otherwise (layout, gzip header, a new flate2
+/// or zlib-rs), so that no entry from before is taken for a package of now.
+const PACK_FORMAT: &str = "pitrix pack v1: ustar+pax, gzip mtime 0 os 255, zlib-rs";
 
 /// Chart packages by input digest, in one directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl PackageCache {
 fn key(chart_name: &str, files: &ChartFiles) -> String {
     let mut h = Sha256::new();
     h.update(PACK_FORMAT.as_bytes());
-    h.update([0]);
+    h.update(pack::LEVEL.to_le_bytes());
     h.update(chart_name.as_bytes());
     h.update([0]);
     for (path, data) in &files.files {

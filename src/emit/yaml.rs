@@ -60,9 +60,21 @@ fn take_long_strings<'a>(value: &'a Value, long: &mut Vec<&'a str>) -> Value {
 /// written plain, on one line, like the placeholder.
 fn is_plain_base64(s: &str) -> bool {
     s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        && s.bytes().all(|b| BASE64_ALPHABET[usize::from(b)])
 }
+
+/// `[A-Za-z0-9+/=]`, as a table: the check runs over every package, a lookup per byte is
+/// several times faster than comparisons.
+const BASE64_ALPHABET: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=';
+        b += 1;
+    }
+    table
+};
 
 /// The text with each placeholder replaced by its string; `None` when a placeholder does not
 /// occur exactly once.
