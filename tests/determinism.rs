@@ -84,21 +84,38 @@ fn read_tree(dir: &std::path::Path) -> pitrix::emit::Files {
     files
 }
 
+/// `emit::write` against `emit::render` + `write_atomic`: on the example, and on the example as
+/// `standalone`, whose member cluster has its own all.yaml and kustomization.yaml.
 #[test]
 fn streamed_output_is_the_rendered_output() {
-    let catalog = example_catalog();
-    let (compiled, _) = pitrix::pipeline::build(&catalog).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let extra = vec![(
-        std::path::PathBuf::from("charts/index.yaml"),
-        b"extra\n".to_vec(),
-    )];
-    pitrix::emit::write(&out, &compiled, &extra).unwrap();
-    let mut expected = pitrix::emit::render(&compiled);
-    expected.extend(extra);
-    expected.sort();
-    assert_eq!(read_tree(&out), expected);
+    let standalone = tmp.path().join("standalone");
+    copy_tree(&example_catalog(), &standalone);
+    let settings = standalone.join("pitrix.toml");
+    let text = fs::read_to_string(&settings).unwrap();
+    fs::write(
+        &settings,
+        text.replace(r#"target = "kubesphere""#, r#"target = "standalone""#),
+    )
+    .unwrap();
+    // A synced-repo release, which standalone cannot install.
+    fs::remove_file(standalone.join("releases/host/data/session-cache.yaml")).unwrap();
+
+    for catalog in [example_catalog(), standalone] {
+        let (compiled, _) = pitrix::pipeline::build(&catalog).unwrap();
+        let out = tmp.path().join("out");
+        let extra = vec![(
+            std::path::PathBuf::from("charts/index.yaml"),
+            b"extra\n".to_vec(),
+        )];
+        pitrix::emit::write(&out, &compiled, &extra).unwrap();
+        let mut expected = pitrix::emit::render(&compiled);
+        expected.extend(extra);
+        expected.sort();
+        let written = read_tree(&out);
+        assert!(written.iter().any(|(p, _)| p.ends_with("all.yaml")));
+        assert_eq!(written, expected, "{}", catalog.display());
+    }
 }
 
 #[test]
