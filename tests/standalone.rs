@@ -476,6 +476,40 @@ fn executor_jobs_go_to_their_release_s_cluster() {
         String::from_utf8_lossy(&diff.stderr)
     );
 
+    // The reviewed output applies the same way: its inventory carries the contexts and each
+    // member object's cluster.
+    let out = tmp.path().join("out");
+    let compiled = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("compile")
+        .arg(&catalog)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "{compiled:?}");
+    assert!(out.join("clusters/edge/kustomization.yaml").is_file());
+    let from = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .args(["apply", "--from"])
+        .arg(&out)
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&from.stdout).unwrap();
+    assert_eq!(from.status.code(), Some(0), "{report:#}");
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "unchanged"),
+        "{report:#}"
+    );
+
     // The edge release leaves the catalog: its finished Job is pruned from the edge cluster
     // and the uninstall Job runs there.
     std::fs::remove_dir_all(catalog.join("releases/edge")).unwrap();
