@@ -280,6 +280,10 @@ struct ClusterArgs {
     /// kubeconfig context.
     #[arg(long)]
     context: Option<String>,
+    /// kubeconfig holding the member clusters' contexts (standalone executor Jobs), when not
+    /// the one above.
+    #[arg(long)]
+    member_kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -494,6 +498,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
     let cluster = apply::ClusterOptions {
         kubeconfig: args.cluster.kubeconfig,
         context: args.cluster.context,
+        member_kubeconfig: args.cluster.member_kubeconfig,
     };
     let report = runtime()?.block_on(async {
         let clusters = apply::Clusters::connect(&cluster, &desired.contexts).await?;
@@ -789,6 +794,7 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
     let cluster = apply::ClusterOptions {
         kubeconfig: args.cluster.kubeconfig,
         context: args.cluster.context.clone(),
+        member_kubeconfig: args.cluster.member_kubeconfig,
     };
     let label = format!(
         "cluster{}",

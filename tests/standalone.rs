@@ -510,6 +510,34 @@ fn executor_jobs_go_to_their_release_s_cluster() {
         "{report:#}"
     );
 
+    // The host's own kubeconfig knows no `edge` context: the edge objects fail, and say why;
+    // `--member-kubeconfig` supplies it (pitrix in the host cluster, members from a Secret).
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pitrix"))
+            .arg("apply")
+            .arg(&catalog)
+            .args([
+                "--kubeconfig",
+                host.kubeconfig.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let without = run(&[]);
+    assert_eq!(without.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&without.stdout);
+    assert!(text.contains("cluster `edge` (context `edge`)"), "{text}");
+    let with = run(&["--member-kubeconfig", kubeconfig.to_str().unwrap()]);
+    assert_eq!(
+        with.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&with.stdout)
+    );
+
     // The edge release leaves the catalog: its finished Job is pruned from the edge cluster
     // and the uninstall Job runs there.
     std::fs::remove_dir_all(catalog.join("releases/edge")).unwrap();

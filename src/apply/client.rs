@@ -21,6 +21,9 @@ use crate::objects::labels;
 pub struct ClusterOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// The kubeconfig with the member clusters' contexts, when not `kubeconfig` (e.g. pitrix
+    /// running in the host cluster, reaching the others through a mounted Secret).
+    pub member_kubeconfig: Option<PathBuf>,
 }
 
 pub async fn client(opts: &ClusterOptions) -> Result<Client, String> {
@@ -56,7 +59,8 @@ pub struct Clusters {
     host: Client,
     /// `--context`, else the host's mapped context (`None`: the kubeconfig's current one).
     host_context: Option<String>,
-    kubeconfig: Option<PathBuf>,
+    /// Where member contexts are looked up.
+    member_kubeconfig: Option<PathBuf>,
     /// Catalog cluster → kubeconfig context.
     contexts: BTreeMap<String, String>,
     /// Clients made so far, by context.
@@ -77,6 +81,7 @@ impl Clusters {
         let host = client(&ClusterOptions {
             kubeconfig: opts.kubeconfig.clone(),
             context: host_context.clone(),
+            member_kubeconfig: None,
         })
         .await
         .map_err(|e| match (&opts.context, &host_context) {
@@ -89,7 +94,10 @@ impl Clusters {
         Ok(Clusters {
             host,
             host_context,
-            kubeconfig: opts.kubeconfig.clone(),
+            member_kubeconfig: opts
+                .member_kubeconfig
+                .clone()
+                .or_else(|| opts.kubeconfig.clone()),
             contexts: contexts.clone(),
             members: Arc::default(),
         })
@@ -100,7 +108,7 @@ impl Clusters {
         Clusters {
             host,
             host_context: None,
-            kubeconfig: None,
+            member_kubeconfig: None,
             contexts: BTreeMap::new(),
             members: Arc::default(),
         }
@@ -142,8 +150,9 @@ impl Clusters {
             return Ok(c.clone());
         }
         let c = client(&ClusterOptions {
-            kubeconfig: self.kubeconfig.clone(),
+            kubeconfig: self.member_kubeconfig.clone(),
             context: Some(context.clone()),
+            member_kubeconfig: None,
         })
         .await
         .map_err(|e| format!("cluster `{cluster}` (context `{context}`): {e}"))?;

@@ -73,6 +73,10 @@ pub struct DeployOptions {
     /// Secret with keys `identity` (private key) and `known_hosts`, for ssh sources.
     #[arg(long)]
     pub ssh_secret: Option<String>,
+    /// `standalone` target with member clusters: Secret whose key `config` is a kubeconfig with
+    /// their contexts (pitrix.toml `[clusters.<name>] context`); the host stays in-cluster.
+    #[arg(long)]
+    pub member_kubeconfig_secret: Option<String>,
     /// Secret whose keys become environment variables (the repo credentials the catalog names).
     #[arg(long)]
     pub env_secret: Option<String>,
@@ -300,6 +304,7 @@ pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
 fn deployment(o: &DeployOptions) -> Deployment {
     const CACHE: &str = "/var/cache/pitrix";
     const SSH: &str = "/etc/pitrix/ssh";
+    const MEMBERS: &str = "/etc/pitrix/member-kubeconfig";
     let mut args = match &o.env {
         Some(env) => vec!["--env".to_string(), env.clone()],
         None => Vec::new(),
@@ -405,6 +410,24 @@ fn deployment(o: &DeployOptions) -> Deployment {
             ..VolumeMount::default()
         },
     ];
+    // A Secret mounted read-only at `path`, only its owner may read.
+    let mut mount_secret = |name: &str, secret: &str, path: &str| {
+        volumes.push(Volume {
+            name: name.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.to_string()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(VolumeMount {
+            name: name.into(),
+            mount_path: path.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    };
     if let Some(secret) = &o.ssh_secret {
         args.extend([
             "--ssh-key".into(),
@@ -412,21 +435,11 @@ fn deployment(o: &DeployOptions) -> Deployment {
             "--ssh-known-hosts".into(),
             format!("{SSH}/known_hosts"),
         ]);
-        volumes.push(Volume {
-            name: "ssh".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                default_mode: Some(0o400),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-        mounts.push(VolumeMount {
-            name: "ssh".into(),
-            mount_path: SSH.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        mount_secret("ssh", secret, SSH);
+    }
+    if let Some(secret) = &o.member_kubeconfig_secret {
+        args.extend(["--member-kubeconfig".into(), format!("{MEMBERS}/config")]);
+        mount_secret("member-kubeconfig", secret, MEMBERS);
     }
     let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {
@@ -632,6 +645,7 @@ mod tests {
             "git-token"
         );
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert!(!args.contains(&"--member-kubeconfig"));
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(deploy["spec"]["replicas"], 2);
         // The lease rule names the lease the Deployment uses.
@@ -672,4 +686,47 @@ mod tests {
     }
 
     use serde::Deserialize as _;
+
+    #[test]
+    fn member_clusters_through_a_mounted_kubeconfig() {
+        let o = options(&[
+            "--source",
+            "https://git.example/catalog.git",
+            "--member-kubeconfig-secret",
+            "edge-kubeconfigs",
+        ]);
+        let deploy = serde_json::to_value(deployment(&o)).unwrap();
+        let pod = &deploy["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.windows(2).any(|w| w
+                == [
+                    "--member-kubeconfig",
+                    "/etc/pitrix/member-kubeconfig/config"
+                ]),
+            "{args:?}"
+        );
+        // The host stays the in-cluster account: no --kubeconfig.
+        assert!(!args.contains(&"--kubeconfig"));
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "member-kubeconfig")
+            .unwrap();
+        assert_eq!(volume["secret"]["secretName"], "edge-kubeconfigs");
+        assert!(
+            c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["mountPath"] == "/etc/pitrix/member-kubeconfig" && m["readOnly"] == true)
+        );
+    }
 }

@@ -159,6 +159,10 @@ pub struct Options {
     /// kubeconfig context.
     #[arg(long)]
     pub context: Option<String>,
+    /// kubeconfig holding the member clusters' contexts (standalone executor Jobs), when not
+    /// `--kubeconfig` (the host stays in-cluster).
+    #[arg(long)]
+    pub member_kubeconfig: Option<PathBuf>,
     /// Namespace of the inventory ConfigMap (and its Events).
     #[arg(long, default_value = "pitrix-system")]
     pub inventory_namespace: String,
@@ -286,11 +290,13 @@ pub async fn run(opts: Options) -> Result<(), String> {
     })?);
     let store = Arc::new(Store::open(&cache_dir.join("objects"))?);
     // The host is where reconcile runs (or `--context`); each revision's pitrix.toml maps
-    // its member clusters (standalone executor Jobs) to contexts of `--kubeconfig`.
+    // its member clusters (standalone executor Jobs) to contexts of `--member-kubeconfig`
+    // (default `--kubeconfig`).
     let clusters = Clusters::connect(
         &ClusterOptions {
             kubeconfig: opts.kubeconfig.clone(),
             context: opts.context.clone(),
+            member_kubeconfig: opts.member_kubeconfig.clone(),
         },
         &Default::default(),
     )
