@@ -240,9 +240,14 @@ fn apply(k: &TestCluster, catalog: &Path) -> Value {
 }
 
 fn apply_with(kubeconfig: &Path, catalog: &Path) -> Value {
+    apply_args(kubeconfig, &[catalog.as_os_str()])
+}
+
+/// `pitrix apply ARGS --kubeconfig K --output json`, which must succeed; its report.
+fn apply_args(kubeconfig: &Path, args: &[&std::ffi::OsStr]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
         .arg("apply")
-        .arg(catalog)
+        .args(args)
         .args([
             "--kubeconfig",
             kubeconfig.to_str().unwrap(),
@@ -488,19 +493,7 @@ fn executor_jobs_go_to_their_release_s_cluster() {
         .unwrap();
     assert!(compiled.status.success(), "{compiled:?}");
     assert!(out.join("clusters/edge/kustomization.yaml").is_file());
-    let from = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .args(["apply", "--from"])
-        .arg(&out)
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&from.stdout).unwrap();
-    assert_eq!(from.status.code(), Some(0), "{report:#}");
+    let report = apply_args(&kubeconfig, &["--from".as_ref(), out.as_os_str()]);
     assert!(
         report["results"]
             .as_array()

@@ -569,6 +569,15 @@ mod tests {
         o: DeployOptions,
     }
 
+    fn container_args(c: &serde_json::Value) -> Vec<&str> {
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect()
+    }
+
     fn options(args: &[&str]) -> DeployOptions {
         let mut all = vec!["x"];
         all.extend(args);
@@ -626,12 +635,7 @@ mod tests {
         assert_eq!(cm_roles, ["extension-openpitrix", "pitrix-system"]);
         let deploy = docs.last().unwrap();
         let c = &deploy["spec"]["template"]["spec"]["containers"][0];
-        let args: Vec<&str> = c["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args = container_args(c);
         assert_eq!(
             &args[..3],
             ["reconcile", "--source", "https://git.example/catalog.git"]
@@ -698,12 +702,7 @@ mod tests {
         let deploy = serde_json::to_value(deployment(&o)).unwrap();
         let pod = &deploy["spec"]["template"]["spec"];
         let c = &pod["containers"][0];
-        let args: Vec<&str> = c["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args = container_args(c);
         assert!(
             args.windows(2).any(|w| w
                 == [
