@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+pub use yaml::from_yaml;
 use yaml::to_yaml as yaml;
 
 pub use inventory::{Inventory, InventoryEntry};

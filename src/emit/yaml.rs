@@ -103,6 +103,61 @@ fn put_back(text: &[u8], long: &[&str]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// YAML text as serde_yaml reads it, the long base64 strings taken out of the parser's way the
+/// same way (they were most of the time `apply --from` spent reading an output directory).
+/// Each `key: <long base64>` line's value is swapped for a placeholder before parsing and put
+/// back after; should a placeholder not come back as a whole string exactly once, the text is
+/// parsed as it is. Callers that know the digest of the value check it (and may fall back to
+/// plain serde_yaml).
+pub fn from_yaml(text: &str) -> Result<Value, serde_yaml::Error> {
+    let mut long: Vec<&str> = Vec::new();
+    let mut shell = String::with_capacity(text.len().min(1 << 16));
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        match body.rsplit_once(": ") {
+            Some((key, value)) if value.len() >= LONG && is_plain_base64(value) => {
+                shell.push_str(key);
+                shell.push_str(": ");
+                shell.push_str(&placeholder(long.len()));
+                shell.push_str(&line[body.len()..]);
+                long.push(value);
+            }
+            _ => shell.push_str(line),
+        }
+    }
+    if long.is_empty() {
+        return serde_yaml::from_str(text);
+    }
+    let mut value: Value = serde_yaml::from_str(&shell)?;
+    let mut seen = vec![0usize; long.len()];
+    restore(&mut value, &long, &mut seen);
+    if seen.iter().all(|n| *n == 1) {
+        Ok(value)
+    } else {
+        serde_yaml::from_str(text)
+    }
+}
+
+/// Puts each placeholder string of `value` back, counting how often each was found.
+fn restore(value: &mut Value, long: &[&str], seen: &mut [usize]) {
+    match value {
+        Value::String(s) => {
+            if let Some(index) = s
+                .strip_prefix("PITRIXLONGSTRING")
+                .and_then(|rest| rest.strip_suffix('X'))
+                .and_then(|digits| digits.parse::<usize>().ok())
+                .filter(|i| *i < long.len() && *s == placeholder(*i))
+            {
+                seen[index] += 1;
+                *s = long[index].to_string();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| restore(v, long, seen)),
+        Value::Object(map) => map.values_mut().for_each(|v| restore(v, long, seen)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
@@ -157,5 +212,30 @@ mod tests {
         assert_eq!(long, vec![v["a"].as_str().unwrap()]);
         assert_eq!(shell["a"], json!(placeholder(0)));
         assert_eq!(shell["b"], v["b"]);
+    }
+
+    #[test]
+    fn reads_what_serde_yaml_reads() {
+        let b = base64(2_000, 11);
+        let texts = [
+            serde_yaml::to_string(
+                &json!({"binaryData": {"BinaryKey": b, "icon": base64(300, 12)}}),
+            )
+            .unwrap(),
+            // A long base64 line inside a block scalar is part of that string: the slow path.
+            format!("data:\n  text: |\n    key: {b}\n    more\n  other: x\n"),
+            // The same value twice is two placeholders, each restored once.
+            format!("a: {b}\nb: {b}\n"),
+            // A list item, a quoted key, and a value that holds a placeholder-like string.
+            format!("- k: {b}\n- 'x: y': {b}\n- v: {}\n", placeholder(0)),
+            // Not base64 (a space), a number-looking start: left to the parser.
+            format!("a: {b} x\nb: 1{b}\n"),
+            "plain: short\n".to_string(),
+        ];
+        for text in &texts {
+            let expected: Value = serde_yaml::from_str(text).unwrap();
+            assert_eq!(from_yaml(text).unwrap(), expected, "{text}");
+        }
+        assert!(from_yaml("a: [\n").is_err());
     }
 }
