@@ -10,7 +10,7 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::client::{api, describe, retry};
-use super::{Clusters, DIGEST_ANNOTATION, FIELD_MANAGER};
+use super::{ClusterInventory, Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER};
 use crate::compile::{KINDS, KindInfo, ObjectRef};
 use crate::objects::labels;
 
@@ -83,9 +83,15 @@ fn only_pitrix_wrote(live: &Value) -> bool {
         })
 }
 
-/// The member clusters these objects are in.
-pub fn member_clusters<'a>(refs: impl Iterator<Item = &'a ObjectRef>) -> BTreeSet<String> {
-    refs.filter_map(|r| r.cluster.clone()).collect()
+/// The member clusters the objects tracked before and the objects wanted now are in.
+pub fn member_clusters(previous: &ClusterInventory, desired: &Desired) -> BTreeSet<String> {
+    previous
+        .objects
+        .keys()
+        .map(|k| &k.0)
+        .chain(desired.objects.iter().map(|o| &o.r))
+        .filter_map(|r| r.cluster.clone())
+        .collect()
 }
 
 /// The live objects of a catalog on the host and on every member cluster named in `members`

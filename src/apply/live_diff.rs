@@ -105,13 +105,7 @@ pub async fn live_diff(
     let catalog = &desired.catalog;
     let previous = inventory::read(clusters.host(), inventory_namespace, catalog).await?;
     let want = Desired::from_compiled(desired);
-    let members = member_clusters(
-        previous
-            .objects
-            .keys()
-            .map(|k| &k.0)
-            .chain(want.objects.iter().map(|o| &o.r)),
-    );
+    let members = member_clusters(&previous, &want);
     let live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
 
     let mut old = Vec::new();

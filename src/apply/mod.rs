@@ -126,13 +126,7 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
         fail_all(&mut report, why);
         return report;
     }
-    let members = member_clusters(
-        previous
-            .objects
-            .keys()
-            .map(|k| &k.0)
-            .chain(desired.objects.iter().map(|o| &o.r)),
-    );
+    let members = member_clusters(&previous, desired);
     let live = match list_live(
         clusters,
         &desired.catalog,

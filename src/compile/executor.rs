@@ -97,64 +97,6 @@ struct JobSpec<'a> {
     annotations: Vec<(&'a str, String)>,
 }
 
-/// The Job + ConfigMap pair that installs one release, or why the template does not give a
-/// valid Job.
-pub fn executor(
-    catalog: &Catalog,
-    r: &Release,
-    spec: &ApplicationReleaseSpec,
-    payload: Payload,
-    meta: &MetaFactory,
-) -> Result<(Job, ConfigMap), Diagnostic> {
-    let name = install_job_name(&r.name, spec);
-    let values = spec
-        .values
-        .as_ref()
-        .map(|v| v.0.as_slice())
-        .unwrap_or_default();
-    let creator = r
-        .spec
-        .creator
-        .as_ref()
-        .map(|c| c.value.as_str())
-        .unwrap_or_default();
-    let job = JobSpec {
-        name: name.clone(),
-        namespace: &r.namespace,
-        release: &r.name,
-        creator,
-        app_type: match payload {
-            Payload::Chart(_) => "helm",
-            Payload::Manifests => "yaml",
-        },
-        action: Action::Install,
-        values,
-        labels: vec![
-            (labels::APP_RELEASE_NAME, &r.name),
-            (labels::MANAGED, "true"),
-            (labels::EXECUTOR_JOB_NAME, &name),
-        ],
-        annotations: vec![
-            (labels::EXECUTOR_ACTION, "install".into()),
-            (labels::EXECUTOR_CONFIG_HASH, fnv64a(values)),
-            (labels::PITRIX_CLUSTER, r.cluster.clone()),
-        ],
-    };
-    let standalone = Standalone::of_settings(catalog);
-    let (file, template) = template(catalog);
-    let data = match payload {
-        Payload::Chart(chart) => BTreeMap::from([
-            ("values.yaml".to_string(), ByteString(values.to_vec())),
-            ("ca-helm.crt".to_string(), ByteString(Vec::new())),
-            (format!("{}.tgz", r.name), ByteString(chart.to_vec())),
-        ]),
-        Payload::Manifests => {
-            BTreeMap::from([(MANIFESTS_KEY.to_string(), ByteString(values.to_vec()))])
-        }
-    };
-    standalone.render(&file, template, &job, data, meta)
-}
-
 /// The ConfigMap key of a YAML app's manifest stream.
 const MANIFESTS_KEY: &str = "manifests.yaml";
 
@@ -172,13 +114,11 @@ pub struct Standalone {
 
 impl Standalone {
     pub fn of(catalog: &Catalog) -> Option<Standalone> {
-        (catalog.settings.target() == crate::catalog::Target::Standalone)
-            .then(|| Standalone::of_settings(catalog))
-    }
-
-    fn of_settings(catalog: &Catalog) -> Standalone {
+        if catalog.settings.target() != crate::catalog::Target::Standalone {
+            return None;
+        }
         let settings = &catalog.settings.catalog;
-        Standalone {
+        Some(Standalone {
             image: settings
                 .executor_image
                 .clone()
@@ -191,7 +131,65 @@ impl Standalone {
                 .templates
                 .get(TEMPLATE_NAME)
                 .map(|(_, text)| text.clone()),
-        }
+        })
+    }
+
+    /// The Job + ConfigMap pair that installs one release, or why the template does not give a
+    /// valid Job.
+    pub fn install(
+        &self,
+        catalog: &Catalog,
+        r: &Release,
+        spec: &ApplicationReleaseSpec,
+        payload: Payload,
+        meta: &MetaFactory,
+    ) -> Result<(Job, ConfigMap), Diagnostic> {
+        let name = install_job_name(&r.name, spec);
+        let values = spec
+            .values
+            .as_ref()
+            .map(|v| v.0.as_slice())
+            .unwrap_or_default();
+        let creator = r
+            .spec
+            .creator
+            .as_ref()
+            .map(|c| c.value.as_str())
+            .unwrap_or_default();
+        let job = JobSpec {
+            name: name.clone(),
+            namespace: &r.namespace,
+            release: &r.name,
+            creator,
+            app_type: match payload {
+                Payload::Chart(_) => "helm",
+                Payload::Manifests => "yaml",
+            },
+            action: Action::Install,
+            values,
+            labels: vec![
+                (labels::APP_RELEASE_NAME, &r.name),
+                (labels::MANAGED, "true"),
+                (labels::EXECUTOR_JOB_NAME, &name),
+            ],
+            annotations: vec![
+                (labels::EXECUTOR_ACTION, "install".into()),
+                (labels::EXECUTOR_CONFIG_HASH, fnv64a(values)),
+                (labels::PITRIX_CLUSTER, r.cluster.clone()),
+            ],
+        };
+        let (file, template) = template(catalog);
+        let data = match payload {
+            Payload::Chart(chart) => BTreeMap::from([
+                ("values.yaml".to_string(), ByteString(values.to_vec())),
+                ("ca-helm.crt".to_string(), ByteString(Vec::new())),
+                (format!("{}.tgz", r.name), ByteString(chart.to_vec())),
+            ]),
+            Payload::Manifests => {
+                BTreeMap::from([(MANIFESTS_KEY.to_string(), ByteString(values.to_vec()))])
+            }
+        };
+        self.render(&file, template, &job, data, meta)
     }
 
     /// The uninstall Job + ConfigMap of a release removed from the catalog (reference §5.7),

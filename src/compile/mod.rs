@@ -11,7 +11,7 @@ mod store;
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{Catalog, Target};
+use crate::catalog::Catalog;
 
 pub use object::{KINDS, KindInfo, Object, ObjectRef, StatusIntent};
 
@@ -47,13 +47,14 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         objects.extend(compiled.objects);
         status.extend(compiled.status);
     }
+    let standalone = executor::Standalone::of(catalog);
     for r in &catalog.releases {
         let release = release::compile_release(catalog, r, &meta);
-        if catalog.settings.target() == Target::Standalone
+        if let Some(standalone) = &standalone
             && let Object::ApplicationRelease(ar) = &release
             && let Some(payload) = release::executor_payload(catalog, r)
             // Validation reported any template error; a valid catalog renders.
-            && let Ok((job, config_map)) = executor::executor(catalog, r, &ar.spec, payload, &meta)
+            && let Ok((job, config_map)) = standalone.install(catalog, r, &ar.spec, payload, &meta)
         {
             objects.push(Object::ConfigMap(config_map));
             objects.push(Object::Job(Box::new(job)));
@@ -67,7 +68,7 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         catalog: name,
         objects,
         status,
-        standalone: executor::Standalone::of(catalog),
+        standalone,
         environment: catalog.environment.clone(),
         contexts: catalog.cluster_contexts(),
     }
@@ -79,9 +80,9 @@ pub fn compile(catalog: &Catalog) -> Compiled {
 pub fn standalone_problems(catalog: &Catalog) -> Vec<crate::diagnostics::Diagnostic> {
     use crate::catalog::AppRef;
     use crate::diagnostics::{Code, Diagnostic};
-    if catalog.settings.target() != Target::Standalone {
+    let Some(standalone) = executor::Standalone::of(catalog) else {
         return Vec::new();
-    }
+    };
     let meta = meta::MetaFactory::new(catalog.settings.catalog.name.get_ref());
     let mut problems = Vec::new();
     for r in &catalog.releases {
@@ -101,14 +102,12 @@ pub fn standalone_problems(catalog: &Catalog) -> Vec<crate::diagnostics::Diagnos
             continue;
         };
         if let Some(payload) = release::executor_payload(catalog, r)
-            && let Err(d) = executor::executor(catalog, r, &ar.spec, payload, &meta)
+            && let Err(d) = standalone.install(catalog, r, &ar.spec, payload, &meta)
         {
             problems.push(d);
         }
         // The template's uninstall branch too: it runs when the release is long gone.
-        if let Some(standalone) = executor::Standalone::of(catalog)
-            && let Err(d) = standalone.uninstall(catalog.settings.catalog.name.get_ref(), &ar)
-        {
+        if let Err(d) = standalone.uninstall(catalog.settings.catalog.name.get_ref(), &ar) {
             problems.push(d);
         }
     }
