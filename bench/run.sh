@@ -18,7 +18,8 @@
 #   PITRIX_BENCH_HELM_JOBS=1                         charts Helm packages concurrently
 #   PITRIX_BENCH_DIR=DIR                             work directory (default: a temp dir)
 #   PITRIX_BENCH_KEEP=1                              keep the work directory
-# Needs ~1.5 GB of free disk in the work directory for the default size.
+# Needs ~5 GB of free disk in the work directory for the default size (every run's output is
+# kept until the end).
 set -euo pipefail
 set -o errtrace
 trap 'rc=$?; echo "bench/run.sh: FAILED (exit $rc) at line $LINENO: $BASH_COMMAND" >&2; exit $rc' ERR

@@ -5,7 +5,7 @@
 //! from the cache instead of deflating it again, which is most of a compile's work.
 //!
 //! An entry is the file `<dir>/<key>.tgz`: the package's sha256 (64 hex digits and a newline),
-//! then the package. The key is the sha256 of [`PACK_FORMAT`], the deflate level, the chart
+//! then the package. The key is the sha256 of [`PACK_FORMAT`], the chart
 //! name and every path, size and content. An entry whose package does not match its recorded digest (truncated,
 //! corrupted) is rebuilt. The cache only ever speeds things up: an entry that cannot be read
 //! or written is packed anew, silently.
@@ -18,10 +18,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::{ChartFiles, digest, hex, pack};
 
-/// What [`pack`] writes, part of every key with the deflate level. Change it whenever the
-/// bytes `pack` writes for the same input change otherwise (layout, gzip header, a new flate2
-/// or zlib-rs), so that no entry from before is taken for a package of now.
-const PACK_FORMAT: &str = "pitrix pack v1: ustar+pax, gzip mtime 0 os 255, zlib-rs";
+/// What [`pack`] writes, part of every key. Change it whenever the bytes `pack` writes for the
+/// same input change (layout, gzip header, deflate level, a new libdeflate), so that no entry
+/// from before is taken for a package of now.
+pub(super) const PACK_FORMAT: &str =
+    "pitrix pack v2: ustar+pax, gzip mtime 0 os 255, libdeflate 1.26.1 level 1";
 
 /// Chart packages by input digest, in one directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +42,10 @@ impl PackageCache {
     /// [`pack`] and [`digest`] of the chart: from the cache when it holds an intact entry,
     /// else packed now and stored.
     pub fn pack(&self, chart_name: &str, files: &ChartFiles) -> (Vec<u8>, String) {
-        let path = self.dir.join(format!("{}.tgz", key(chart_name, files)));
+        let key = key(chart_name, files);
+        // Fanned out by the key's first byte, as git's objects are: packages are written from
+        // several threads at once, and a file creation locks its whole directory.
+        let path = self.dir.join(&key[..2]).join(format!("{key}.tgz"));
         if let Some(hit) = read_entry(&path) {
             return hit;
         }
@@ -56,7 +60,6 @@ impl PackageCache {
 fn key(chart_name: &str, files: &ChartFiles) -> String {
     let mut h = Sha256::new();
     h.update(PACK_FORMAT.as_bytes());
-    h.update(pack::LEVEL.to_le_bytes());
     h.update(chart_name.as_bytes());
     h.update([0]);
     for (path, data) in &files.files {
@@ -112,9 +115,11 @@ mod tests {
     }
 
     fn entries(dir: &Path) -> Vec<PathBuf> {
-        let mut list: Vec<PathBuf> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
+        let mut list: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
             .collect();
         list.sort();
         list

@@ -11,7 +11,7 @@ use std::collections::btree_map::Entry;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, mpsc};
 
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
@@ -133,7 +133,7 @@ const CHUNK: usize = 256;
 fn render_into(
     compiled: &Compiled,
     put: impl Fn(&Path, &[u8]) -> Result<(), WriteError> + Sync,
-    mut append: impl FnMut(&Path, &[u8]) -> Result<(), WriteError>,
+    mut append: impl FnMut(&Path, &[u8]) -> Result<(), WriteError> + Send,
 ) -> Result<(), WriteError> {
     let mut inventory = Inventory::new(&compiled.catalog);
     inventory.standalone = compiled.standalone.clone();
@@ -143,22 +143,28 @@ fn render_into(
     let mut resources: BTreeMap<Option<String>, Vec<String>> = BTreeMap::from([(None, Vec::new())]);
     append(Path::new(ALL_FILE), b"")?;
 
-    for chunk in compiled.objects.chunks(CHUNK) {
-        let rendered: Vec<(ObjectRef, PathBuf, String, Vec<u8>)> = chunk
-            .par_iter()
-            .map(|o| {
-                let json = o.to_json();
-                let path = object_path(o);
-                let text = yaml(&json);
-                put(&path, &text)?;
-                Ok((o.object_ref(), path, digest(&json), text))
-            })
-            .collect::<Result<_, WriteError>>()?;
-        for (r, path, digest, text) in rendered {
+    // The streams are appended on a thread of their own while the next chunk renders: written
+    // in line, they left the other cores idle for a quarter of a large compile.
+    std::thread::scope(|scope| {
+        let (batches, received) = mpsc::sync_channel::<Vec<(PathBuf, Vec<u8>)>>(1);
+        let appender = scope.spawn(move || {
+            for (all, text) in received.into_iter().flatten() {
+                append(&all, b"---\n")?;
+                append(&all, &text)?;
+            }
+            Ok(())
+        });
+        let rendered = render_objects(compiled, &put, |batch| batches.send(batch).is_ok());
+        drop(batches);
+        let appended = appender
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // The appender's error first: it is why a send failed.
+        appended.and(rendered)
+    })
+    .map(|entries| {
+        for (r, path, digest) in entries {
             let dir = cluster_dir(r.cluster.as_deref());
-            let all = dir.join(ALL_FILE);
-            append(&all, b"---\n")?;
-            append(&all, &text)?;
             let relative = path.strip_prefix(&dir).unwrap_or(&path);
             resources
                 .entry(r.cluster.clone())
@@ -168,7 +174,7 @@ fn render_into(
                 .objects
                 .push(InventoryEntry::new(r, &path, digest));
         }
-    }
+    })?;
     inventory.status = compiled
         .status
         .par_iter()
@@ -190,6 +196,38 @@ fn render_into(
         put(&dir.join(KUSTOMIZATION_FILE), &yaml(&kustomization))?;
     }
     put(Path::new(INVENTORY_FILE), &inventory.to_bytes())
+}
+
+/// Renders the objects a chunk at a time, each chunk in parallel: every file goes to `put`, and
+/// each chunk's texts in order, with the all-in-one stream each belongs to, to `stream` (which
+/// returns false when it takes no more). Returns each object's reference, path and digest.
+fn render_objects(
+    compiled: &Compiled,
+    put: &(impl Fn(&Path, &[u8]) -> Result<(), WriteError> + Sync),
+    mut stream: impl FnMut(Vec<(PathBuf, Vec<u8>)>) -> bool,
+) -> Result<Vec<(ObjectRef, PathBuf, String)>, WriteError> {
+    let mut entries = Vec::with_capacity(compiled.objects.len());
+    for chunk in compiled.objects.chunks(CHUNK) {
+        let rendered: Vec<(ObjectRef, PathBuf, String, Vec<u8>)> = chunk
+            .par_iter()
+            .map(|o| {
+                let json = o.to_json();
+                let path = object_path(o);
+                let text = yaml(&json);
+                put(&path, &text)?;
+                Ok((o.object_ref(), path, digest(&json), text))
+            })
+            .collect::<Result<_, WriteError>>()?;
+        let mut batch = Vec::with_capacity(rendered.len());
+        for (r, path, digest, text) in rendered {
+            batch.push((cluster_dir(r.cluster.as_deref()).join(ALL_FILE), text));
+            entries.push((r, path, digest));
+        }
+        if !stream(batch) {
+            break;
+        }
+    }
+    Ok(entries)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -46,7 +46,8 @@ pub fn write_atomic(out: &Path, files: &Files) -> Result<(), WriteError> {
 /// Writes one file of the new tree, making its directory as needed.
 pub(super) fn put(staging: &Path, rel: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let path = staging.join(rel);
-    if let Some(dir) = path.parent() {
+    // Thousands of files share a directory; a mkdir of one that exists still locks its parent.
+    if let Some(dir) = path.parent().filter(|dir| !dir.is_dir()) {
         fs::create_dir_all(dir).map_err(io(dir))?;
     }
     fs::write(&path, bytes).map_err(io(&path))
