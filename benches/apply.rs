@@ -60,8 +60,29 @@ fn pitrix_apply(bin: &Path, out: &Path) -> Result<Pair, String> {
             .arg(&k.kubeconfig);
         run(&mut cmd)
     };
+    // PITRIX_BENCH_APISERVER_PROFILE=FILE (with PITRIX_TEST_APISERVER_PROFILING=1):
+    // kube-apiserver's own CPU profile (Go pprof, read with `go tool pprof`) of the first
+    // apply's first PITRIX_BENCH_PROFILE_SECS seconds.
+    let profile = std::env::var_os("PITRIX_BENCH_APISERVER_PROFILE").map(|file| {
+        let secs = env_usize("PITRIX_BENCH_PROFILE_SECS", 20);
+        let url = format!("/debug/pprof/profile?seconds={secs}");
+        let out = std::fs::File::create(&file).map_err(|e| format!("{file:?}: {e}"));
+        out.and_then(|out| {
+            Command::new(cluster::kubectl_program())
+                .arg("--kubeconfig")
+                .arg(&k.kubeconfig)
+                .args(["get", "--raw", &url])
+                .stdout(out)
+                .spawn()
+                .map_err(|e| format!("kubectl get --raw {url}: {e}"))
+        })
+    });
+    let first = apply()?;
+    if let Some(profiler) = profile {
+        profiler?.wait().map_err(|e| e.to_string())?;
+    }
     Ok(Pair {
-        first: apply()?,
+        first,
         noop: apply()?,
     })
 }

@@ -472,7 +472,7 @@ fn assert_converged(k: &TestCluster, catalog: &Path) {
             .remove(&key)
             .unwrap_or_else(|| panic!("{key:?} is missing"));
         assert!(
-            pitrix::apply::contains(&l, &o.body),
+            pitrix::apply::contains(&l, o.body().unwrap()),
             "{key:?} differs from the compiled object"
         );
     }

@@ -3,7 +3,8 @@
 //! (what was reviewed is what is applied).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -16,9 +17,82 @@ use crate::emit::{self, INVENTORY_FILE, Inventory};
 pub struct DesiredObject {
     pub r: ObjectRef,
     pub kind: &'static KindInfo,
-    pub body: Value,
     /// `sha256:<hex>` of the compiled object, as in inventory.json.
     pub digest: String,
+    body: OnceLock<Result<Value, String>>,
+    /// The file the body is parsed from when first asked for (read from an output directory).
+    source: Option<(PathBuf, String)>,
+}
+
+impl DesiredObject {
+    pub fn new(r: ObjectRef, kind: &'static KindInfo, body: Value, digest: String) -> Self {
+        DesiredObject {
+            r,
+            kind,
+            digest,
+            body: OnceLock::from(Ok(body)),
+            source: None,
+        }
+    }
+
+    /// An object of a known kind, named by its body.
+    pub fn of(body: Value) -> Option<Self> {
+        let kind = KindInfo::of(body["kind"].as_str()?)?;
+        let digest = emit::digest(&body);
+        Some(DesiredObject::new(
+            ObjectRef::of_json(&body),
+            kind,
+            body,
+            digest,
+        ))
+    }
+
+    /// The object as compiled. From an output directory it is parsed (and checked against its
+    /// digest) only now: a no-op apply sends nothing, and most bytes are packages.
+    pub fn body(&self) -> Result<&Value, String> {
+        self.body
+            .get_or_init(|| match &self.source {
+                Some((file, text)) => {
+                    let body = parse_checked(file, text, &self.digest)?;
+                    if ObjectRef::of_json(&body) != self.r {
+                        return Err(format!(
+                            "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
+                            self.r.kind,
+                            self.r.name,
+                            file.display()
+                        ));
+                    }
+                    Ok(body)
+                }
+                None => Err(format!("{} {} has no body", self.r.kind, self.r.name)),
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Replaces the body (and its digest).
+    pub fn set_body(&mut self, body: Value) {
+        self.digest = emit::digest(&body);
+        self.body = OnceLock::from(Ok(body));
+        self.source = None;
+    }
+}
+
+/// Parses an output file and checks it against the digest its inventory recorded.
+fn parse_checked(file: &Path, text: &str, digest: &str) -> Result<Value, String> {
+    let not_yaml = |e: serde_yaml::Error| format!("{} is not YAML: {e}", file.display());
+    let mut body: Value = emit::from_yaml(text).map_err(not_yaml)?;
+    // The fast reading is checked by the digest; the plain one has the last word.
+    if emit::digest(&body) != digest {
+        body = serde_yaml::from_str(text).map_err(not_yaml)?;
+    }
+    if emit::digest(&body) != digest {
+        return Err(format!(
+            "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
+            file.display()
+        ));
+    }
+    Ok(body)
 }
 
 #[derive(Debug, Clone)]
@@ -41,12 +115,9 @@ impl Desired {
             .iter()
             .map(|o| {
                 let body = o.to_json();
-                DesiredObject {
-                    r: o.object_ref(),
-                    kind: KindInfo::of(o.kind()).expect("compiled kinds are known"),
-                    digest: emit::digest(&body),
-                    body,
-                }
+                let digest = emit::digest(&body);
+                let kind = KindInfo::of(o.kind()).expect("compiled kinds are known");
+                DesiredObject::new(o.object_ref(), kind, body, digest)
             })
             .collect();
         Desired {
@@ -70,26 +141,14 @@ impl Desired {
                 inventory_path.display()
             )
         })?;
-        let read = |path: &str, digest: &str| -> Result<Value, String> {
+        let read = |path: &str| -> Result<(PathBuf, String), String> {
             let file = dir.join(path);
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let not_yaml = |e: serde_yaml::Error| format!("{} is not YAML: {e}", file.display());
-            let mut body: Value = emit::from_yaml(&text).map_err(not_yaml)?;
-            // The fast reading is checked by the digest; the plain one has the last word.
-            if emit::digest(&body) != digest {
-                body = serde_yaml::from_str(&text).map_err(not_yaml)?;
-            }
-            if emit::digest(&body) != digest {
-                return Err(format!(
-                    "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
-                    file.display()
-                ));
-            }
-            Ok(body)
+            Ok((file, text))
         };
-        // Reading, parsing and digest-checking thousands of files (packages are most of the
-        // bytes) is the bulk of a no-op apply's own work: spread over the cores, in order.
+        // Reading and checking thousands of files (packages are most of the bytes) is the bulk
+        // of a no-op apply's own work: spread over the cores, and parsed only when needed.
         let objects = inventory
             .objects
             .par_iter()
@@ -97,8 +156,7 @@ impl Desired {
                 let kind = KindInfo::of(&e.kind).ok_or_else(|| {
                     format!("{INVENTORY_FILE} lists an unknown kind `{}`", e.kind)
                 })?;
-                let body = read(&e.path, &e.digest)?;
-                let r = ObjectRef::of_json(&body);
+                let (file, text) = read(&e.path)?;
                 let listed = ObjectRef {
                     api_version: e.api_version.clone(),
                     kind: e.kind.clone(),
@@ -106,24 +164,40 @@ impl Desired {
                     name: e.name.clone(),
                     cluster: e.cluster.clone(),
                 };
-                if r != listed {
-                    return Err(format!(
+                let edited = || {
+                    format!(
                         "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
                         e.kind, e.name, e.path
+                    )
+                };
+                // The file as written (its bytes' digest) needs no parse now; an output from
+                // before file digests is parsed and checked at once.
+                let Some(file_digest) = &e.file_digest else {
+                    let body = parse_checked(&file, &text, &e.digest)?;
+                    if ObjectRef::of_json(&body) != listed {
+                        return Err(edited());
+                    }
+                    return Ok(DesiredObject::new(listed, kind, body, e.digest.clone()));
+                };
+                if emit::file_digest(text.as_bytes()) != *file_digest {
+                    return Err(format!(
+                        "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
+                        file.display()
                     ));
                 }
                 Ok(DesiredObject {
-                    r,
+                    r: listed,
                     kind,
-                    body,
                     digest: e.digest.clone(),
+                    body: OnceLock::new(),
+                    source: Some((file, text)),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
         let status = inventory
             .status
             .iter()
-            .map(|e| read(&e.path, &e.digest))
+            .map(|e| read(&e.path).and_then(|(file, text)| parse_checked(&file, &text, &e.digest)))
             .collect::<Result<_, _>>()?;
         Ok(Desired {
             catalog: inventory.catalog,
@@ -132,5 +206,91 @@ impl Desired {
             standalone: inventory.standalone,
             contexts: inventory.contexts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::{Inventory, InventoryEntry};
+    use serde_json::json;
+
+    /// An output directory holding one Namespace per name, as compile writes it; `old`
+    /// writes the inventory of a pitrix from before file digests.
+    fn output(names: &[&str], old: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inventory = Inventory::new("c");
+        for name in names {
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let path = format!("objects/namespaces/{name}.yaml");
+            let text = serde_yaml::to_string(&body).unwrap();
+            std::fs::create_dir_all(dir.path().join("objects/namespaces")).unwrap();
+            std::fs::write(dir.path().join(&path), &text).unwrap();
+            let mut entry = InventoryEntry::new(
+                ObjectRef::of_json(&body),
+                Path::new(&path),
+                emit::digest(&body),
+                text.as_bytes(),
+            );
+            if old {
+                entry.file_digest = None;
+            }
+            inventory.objects.push(entry);
+        }
+        std::fs::write(dir.path().join(INVENTORY_FILE), inventory.to_bytes()).unwrap();
+        dir
+    }
+
+    fn inventory(dir: &Path) -> Inventory {
+        serde_json::from_slice(&std::fs::read(dir.join(INVENTORY_FILE)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_parsed_when_asked_for_and_checked() {
+        let dir = output(&["a", "b"], false);
+        let desired = Desired::from_output_dir(dir.path()).unwrap();
+        let names: Vec<&str> = desired.objects.iter().map(|o| o.r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(desired.objects[1].body().unwrap()["metadata"]["name"], "b");
+    }
+
+    #[test]
+    fn a_file_changed_in_any_byte_is_refused_up_front() {
+        let dir = output(&["a"], false);
+        let file = dir.path().join("objects/namespaces/a.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        // The same object, written differently.
+        std::fs::write(&file, format!("# reviewed\n{text}")).unwrap();
+        let err = Desired::from_output_dir(dir.path()).unwrap_err();
+        assert!(err.contains("does not match the digest"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_naming_another_object_s_file_is_refused_when_its_body_is_needed() {
+        let dir = output(&["a", "b"], false);
+        let mut inv = inventory(dir.path());
+        // Entry `a` now points at b's file, with b's digests: every digest matches its file.
+        let b = inv.objects[1].clone();
+        inv.objects[0].path = b.path.clone();
+        inv.objects[0].digest = b.digest.clone();
+        inv.objects[0].file_digest = b.file_digest.clone();
+        std::fs::write(dir.path().join(INVENTORY_FILE), inv.to_bytes()).unwrap();
+        let desired = Desired::from_output_dir(dir.path()).unwrap();
+        let err = desired.objects[0].body().unwrap_err();
+        assert!(err.contains("holds another object"), "{err}");
+    }
+
+    #[test]
+    fn an_output_from_before_file_digests_is_parsed_and_checked_at_once() {
+        let dir = output(&["a"], true);
+        assert!(inventory(dir.path()).objects[0].file_digest.is_none());
+        let desired = Desired::from_output_dir(dir.path()).unwrap();
+        assert_eq!(desired.objects[0].body().unwrap()["metadata"]["name"], "a");
+
+        let file = dir.path().join("objects/namespaces/a.yaml");
+        let text = std::fs::read_to_string(&file).unwrap().replace("a", "z");
+        std::fs::write(&file, text).unwrap();
+        let err = Desired::from_output_dir(dir.path()).unwrap_err();
+        assert!(err.contains("does not match the digest"), "{err}");
     }
 }

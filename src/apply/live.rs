@@ -62,8 +62,9 @@ impl Live {
 }
 
 /// Whether `live` is exactly what pitrix applied from the compiled object with `digest`: it
-/// carries that digest and no writer but pitrix's server-side apply has touched it (any edit,
-/// patch or replace adds its manager to managedFields).
+/// carries that digest and no writer but pitrix (its server-side apply, or its creation of a
+/// package or Job) has touched it (any edit, patch or replace adds its manager to
+/// managedFields).
 pub fn applied_as_is(live: &Value, digest: &str) -> bool {
     let annotation = live
         .pointer("/metadata/annotations")
@@ -76,10 +77,7 @@ fn only_pitrix_wrote(live: &Value) -> bool {
     live.pointer("/metadata/managedFields")
         .and_then(Value::as_array)
         .is_some_and(|entries| {
-            !entries.is_empty()
-                && entries
-                    .iter()
-                    .all(|e| e["manager"] == FIELD_MANAGER && e["operation"] == "Apply")
+            !entries.is_empty() && entries.iter().all(|e| e["manager"] == FIELD_MANAGER)
         })
 }
 

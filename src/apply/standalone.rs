@@ -38,11 +38,14 @@ pub async fn sync_release_status(clusters: &Clusters, desired: &Desired, report:
     let releases = api(clusters.host(), releases_kind, None);
     for o in desired.objects.iter().filter(|o| o.kind.kind == "Job") {
         let Some(release) = o
-            .body
-            .pointer(&format!(
-                "/metadata/labels/{}",
-                labels::APP_RELEASE_NAME.replace('/', "~1")
-            ))
+            .body()
+            .ok()
+            .and_then(|body| {
+                body.pointer(&format!(
+                    "/metadata/labels/{}",
+                    labels::APP_RELEASE_NAME.replace('/', "~1")
+                ))
+            })
             .and_then(Value::as_str)
         else {
             continue;

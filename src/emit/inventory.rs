@@ -44,10 +44,13 @@ pub struct InventoryEntry {
     pub path: String,
     /// `sha256:<hex>` of the object's canonical JSON.
     pub digest: String,
+    /// `sha256:<hex>` of the file's bytes: `apply --from` checks the file without parsing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_digest: Option<String>,
 }
 
 impl InventoryEntry {
-    pub fn new(r: ObjectRef, path: &Path, digest: String) -> Self {
+    pub fn new(r: ObjectRef, path: &Path, digest: String, text: &[u8]) -> Self {
         InventoryEntry {
             api_version: r.api_version,
             kind: r.kind,
@@ -56,6 +59,7 @@ impl InventoryEntry {
             cluster: r.cluster,
             path: path.to_string_lossy().replace('\\', "/"),
             digest,
+            file_digest: Some(super::file_digest(text)),
         }
     }
 }

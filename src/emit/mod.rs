@@ -16,7 +16,7 @@ use std::sync::{Mutex, PoisonError, mpsc};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+use crate::compile::{Compiled, Object, StatusIntent};
 pub use yaml::from_yaml;
 use yaml::to_yaml as yaml;
 
@@ -61,8 +61,12 @@ pub fn status_path(s: &StatusIntent) -> PathBuf {
 
 /// `sha256:<hex>` of the canonical form: compact JSON with a fixed key order.
 pub fn digest(value: &serde_json::Value) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let hash = Sha256::digest(&bytes);
+    file_digest(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn file_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
     format!(
         "sha256:{}",
         hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
@@ -163,16 +167,15 @@ fn render_into(
         appended.and(rendered)
     })
     .map(|entries| {
-        for (r, path, digest) in entries {
-            let dir = cluster_dir(r.cluster.as_deref());
-            let relative = path.strip_prefix(&dir).unwrap_or(&path);
+        for entry in entries {
+            let dir = cluster_dir(entry.cluster.as_deref());
+            let path = Path::new(&entry.path);
+            let relative = path.strip_prefix(&dir).unwrap_or(path);
             resources
-                .entry(r.cluster.clone())
+                .entry(entry.cluster.clone())
                 .or_default()
                 .push(relative.to_string_lossy().replace('\\', "/"));
-            inventory
-                .objects
-                .push(InventoryEntry::new(r, &path, digest));
+            inventory.objects.push(entry);
         }
     })?;
     inventory.status = compiled
@@ -181,8 +184,14 @@ fn render_into(
         .map(|s| {
             let json = s.to_json();
             let path = status_path(s);
-            put(&path, &yaml(&json))?;
-            Ok(InventoryEntry::new(s.object_ref(), &path, digest(&json)))
+            let text = yaml(&json);
+            put(&path, &text)?;
+            Ok(InventoryEntry::new(
+                s.object_ref(),
+                &path,
+                digest(&json),
+                &text,
+            ))
         })
         .collect::<Result<_, WriteError>>()?;
 
@@ -200,28 +209,30 @@ fn render_into(
 
 /// Renders the objects a chunk at a time, each chunk in parallel: every file goes to `put`, and
 /// each chunk's texts in order, with the all-in-one stream each belongs to, to `stream` (which
-/// returns false when it takes no more). Returns each object's reference, path and digest.
+/// returns false when it takes no more). Returns each object's inventory entry.
 fn render_objects(
     compiled: &Compiled,
     put: &(impl Fn(&Path, &[u8]) -> Result<(), WriteError> + Sync),
     mut stream: impl FnMut(Vec<(PathBuf, Vec<u8>)>) -> bool,
-) -> Result<Vec<(ObjectRef, PathBuf, String)>, WriteError> {
+) -> Result<Vec<InventoryEntry>, WriteError> {
     let mut entries = Vec::with_capacity(compiled.objects.len());
     for chunk in compiled.objects.chunks(CHUNK) {
-        let rendered: Vec<(ObjectRef, PathBuf, String, Vec<u8>)> = chunk
+        let rendered: Vec<(InventoryEntry, Vec<u8>)> = chunk
             .par_iter()
             .map(|o| {
                 let json = o.to_json();
                 let path = object_path(o);
                 let text = yaml(&json);
                 put(&path, &text)?;
-                Ok((o.object_ref(), path, digest(&json), text))
+                let entry = InventoryEntry::new(o.object_ref(), &path, digest(&json), &text);
+                Ok((entry, text))
             })
             .collect::<Result<_, WriteError>>()?;
         let mut batch = Vec::with_capacity(rendered.len());
-        for (r, path, digest, text) in rendered {
-            batch.push((cluster_dir(r.cluster.as_deref()).join(ALL_FILE), text));
-            entries.push((r, path, digest));
+        for (entry, text) in rendered {
+            let dir = cluster_dir(entry.cluster.as_deref());
+            batch.push((dir.join(ALL_FILE), text));
+            entries.push(entry);
         }
         if !stream(batch) {
             break;

@@ -773,12 +773,7 @@ impl Controller {
                     slot.insert(uid);
                 }
             }
-            let o = DesiredObject {
-                r: r.clone(),
-                kind: expected.kind,
-                body,
-                digest: expected.digest.to_string(),
-            };
+            let o = DesiredObject::new(r.clone(), expected.kind, body, expected.digest.to_string());
             match apply::apply_object(
                 &self.clusters,
                 &o,

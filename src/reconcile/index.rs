@@ -239,7 +239,9 @@ impl Index {
         let mut objects = HashMap::with_capacity(desired.objects.len());
         let mut skeletons = HashMap::new();
         for o in &desired.objects {
-            let mut body = o.body.clone();
+            // Compiled objects always have their body.
+            let Ok(body) = o.body() else { continue };
+            let mut body = body.clone();
             body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
             let shape = reduce(body);
             objects.insert(
@@ -358,18 +360,7 @@ mod tests {
             "metadata": {"name": "hello-0.1.0", "labels": {"pitrix.io/catalog": "c"}},
             "spec": {"versionName": "0.1.0"},
         });
-        let obj = |body: Value| DesiredObject {
-            r: ObjectRef {
-                api_version: body["apiVersion"].as_str().unwrap().into(),
-                kind: body["kind"].as_str().unwrap().into(),
-                namespace: body["metadata"]["namespace"].as_str().map(Into::into),
-                name: body["metadata"]["name"].as_str().unwrap().into(),
-                cluster: None,
-            },
-            kind: KindInfo::of(body["kind"].as_str().unwrap()).unwrap(),
-            digest: crate::emit::digest(&body),
-            body,
-        };
+        let obj = |body: Value| DesiredObject::of(body).unwrap();
         Desired {
             catalog: "c".into(),
             objects: vec![obj(cm), obj(version)],
@@ -384,7 +375,7 @@ mod tests {
 
     /// What apply leaves in the cluster: the body, the digest annotation and server fields.
     fn live(d: &Desired, i: usize) -> Value {
-        let mut v = d.objects[i].body.clone();
+        let mut v = d.objects[i].body().unwrap().clone();
         v["metadata"]["annotations"][DIGEST_ANNOTATION] = d.objects[i].digest.clone().into();
         v["metadata"]["uid"] = "u".into();
         v["metadata"]["resourceVersion"] = "7".into();
@@ -447,9 +438,10 @@ mod tests {
         let mut d = desired();
         let mut other = d.objects[1].clone();
         other.r.name = "hello-0.2.0".into();
-        other.body["metadata"]["name"] = "hello-0.2.0".into();
-        other.body["spec"]["versionName"] = "0.2.0".into();
-        other.digest = crate::emit::digest(&other.body);
+        let mut body = other.body().unwrap().clone();
+        body["metadata"]["name"] = "hello-0.2.0".into();
+        body["spec"]["versionName"] = "0.2.0".into();
+        other.set_body(body);
         d.objects.push(other);
         let index = Index::new(&d, "abc");
         assert_eq!(index.objects.len(), 3);
@@ -467,8 +459,9 @@ mod tests {
     #[test]
     fn lists_and_types_are_compared_like_contains() {
         let mut d = desired();
-        d.objects[1].body["spec"]["maintainer"] = json!([{"name": "a"}, {"name": "b"}]);
-        d.objects[1].digest = crate::emit::digest(&d.objects[1].body);
+        let mut body = d.objects[1].body().unwrap().clone();
+        body["spec"]["maintainer"] = json!([{"name": "a"}, {"name": "b"}]);
+        d.objects[1].set_body(body);
         let index = Index::new(&d, "abc");
         let r = &d.objects[1].r;
         let mut v = live(&d, 1);

@@ -39,7 +39,7 @@ impl Store {
             if path.is_file() {
                 continue;
             }
-            let bytes = serde_json::to_vec(&o.body).unwrap_or_default();
+            let bytes = serde_json::to_vec(o.body()?).unwrap_or_default();
             let tmp = self.dir.join(format!(".{name}.tmp"));
             let write = || -> std::io::Result<()> {
                 let mut f = fs::File::create(&tmp)?;
@@ -89,7 +89,6 @@ impl Store {
 mod tests {
     use super::*;
     use crate::apply::DesiredObject;
-    use crate::compile::{KindInfo, ObjectRef};
 
     #[test]
     fn put_get_retain() {
@@ -100,18 +99,7 @@ mod tests {
         let digest = crate::emit::digest(&body);
         let desired = Desired {
             catalog: "c".into(),
-            objects: vec![DesiredObject {
-                r: ObjectRef {
-                    api_version: "v1".into(),
-                    kind: "Namespace".into(),
-                    namespace: None,
-                    name: "x".into(),
-                    cluster: None,
-                },
-                kind: KindInfo::of("Namespace").unwrap(),
-                body: body.clone(),
-                digest: digest.clone(),
-            }],
+            objects: vec![DesiredObject::of(body.clone()).unwrap()],
             status: vec![],
             standalone: None,
             contexts: Default::default(),

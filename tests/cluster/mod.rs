@@ -529,7 +529,11 @@ impl TestCluster {
                 "--authorization-mode=RBAC".into(),
                 "--endpoint-reconciler-type=none".into(),
                 format!("--cert-dir={}", root.join("apiserver-certs").display()),
-                "--profiling=false".into(),
+                // PITRIX_TEST_APISERVER_PROFILING=1: /debug/pprof for profiling the server.
+                format!(
+                    "--profiling={}",
+                    std::env::var_os("PITRIX_TEST_APISERVER_PROFILING").is_some()
+                ),
             ],
             Component::ControllerManager => vec![
                 format!("--kubeconfig={}", root.join("kubeconfig").display()),
@@ -541,7 +545,11 @@ impl TestCluster {
                 format!("--service-cluster-ip-range={SERVICE_CIDR}"),
                 format!("--controllers={CONTROLLERS}"),
                 "--use-service-account-credentials=false".into(),
-                "--profiling=false".into(),
+                // PITRIX_TEST_APISERVER_PROFILING=1: /debug/pprof for profiling the server.
+                format!(
+                    "--profiling={}",
+                    std::env::var_os("PITRIX_TEST_APISERVER_PROFILING").is_some()
+                ),
             ],
         };
         let binary = local.bin_dir.join(name);
