@@ -331,10 +331,13 @@ async fn wait_for_releases(
     }
 }
 
-/// Whether every field manager a conflict names wrote with `Update` (an edit), not `Apply`.
+/// Whether every field manager a conflict names wrote with `Update` (an edit, or pitrix's own
+/// creation of a package or Job), not `Apply`.
 fn only_imperative_managers(live: &Value, conflict: &str) -> bool {
+    // One conflict reads `conflict with "m" using v1: .path`; several, one line per manager:
+    // `conflicts with "m" using v1:` and the paths below it.
     let managers: Vec<&str> = conflict
-        .split("conflict with \"")
+        .split(" with \"")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .collect();
@@ -600,5 +603,35 @@ impl Ctx<'_> {
             ),
             Err(e) => (r, Outcome::Failed(describe(&e)), None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn managed(entries: &[(&str, &str)]) -> Value {
+        let entries: Vec<Value> = entries
+            .iter()
+            .map(|(m, op)| json!({"manager": m, "operation": op}))
+            .collect();
+        json!({"metadata": {"managedFields": entries}})
+    }
+
+    #[test]
+    fn conflicts_with_edits_only_are_imperative() {
+        let live = managed(&[("pitrix", "Update"), ("kubectl-annotate", "Update")]);
+        let one = "Apply failed with 1 conflict: conflict with \"kubectl-annotate\" using v1: .metadata.annotations.a";
+        assert!(only_imperative_managers(&live, one));
+        let two = "Apply failed with 2 conflicts: conflicts with \"kubectl-annotate\" using v1:\n- .metadata.annotations.a\nconflicts with \"pitrix\" using v1:\n- .metadata.annotations.b";
+        assert!(only_imperative_managers(&live, two));
+
+        let applied = managed(&[("pitrix", "Update"), ("argocd", "Apply")]);
+        let other_applier = "Apply failed with 2 conflicts: conflicts with \"argocd\" using v1:\n- .data.a\nconflicts with \"pitrix\" using v1:\n- .data.b";
+        assert!(!only_imperative_managers(&applied, other_applier));
+        assert!(!only_imperative_managers(
+            &live,
+            "Apply failed: no managers named"
+        ));
     }
 }
