@@ -20,8 +20,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use futures::stream::{self, StreamExt};
-use kube::Api;
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::compile::{KINDS, ObjectRef};
@@ -40,7 +39,7 @@ pub use inventory::write as write_inventory;
 pub use standalone::sync_release_status;
 pub use status::write_all as write_review_states;
 
-use client::{api, describe, is_not_found, retry};
+use client::{api, create_for_metadata, describe, is_not_found, metadata_api, retry};
 
 /// Annotation on every applied object: the digest of the compiled object it was applied from.
 pub const DIGEST_ANNOTATION: &str = "pitrix.io/digest";
@@ -355,25 +354,6 @@ fn only_imperative_managers(live: &Value, conflict: &str) -> bool {
         })
 }
 
-/// Creates `body` with pitrix as its field manager; `None` when the object exists already.
-async fn create(
-    api: &Api<DynamicObject>,
-    body: Value,
-) -> Result<Option<DynamicObject>, kube::Error> {
-    let object: DynamicObject = serde_json::from_value(body).map_err(kube::Error::SerdeError)?;
-    let params = PostParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PostParams::default()
-    };
-    retry(5, || async {
-        match api.create(&params, &object).await {
-            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => Ok(None),
-            other => other.map(Some),
-        }
-    })
-    .await
-}
-
 fn progress(opts: &ApplyOptions, what: &str) {
     if opts.progress {
         eprintln!("pitrix: applying {what}");
@@ -539,7 +519,7 @@ impl Ctx<'_> {
         // These objects are never patched afterwards (immutable, or replaced), so a creation
         // by pitrix is all their field ownership ever needs.
         if matches!(o.kind.kind, "ConfigMap" | "Job") && (live.is_none() || replace) {
-            match create(&api, body.clone()).await {
+            match create_for_metadata(&client, &api, &body, FIELD_MANAGER).await {
                 Ok(Some(created)) => {
                     let outcome = if replace {
                         Outcome::Replaced
@@ -562,12 +542,13 @@ impl Ctx<'_> {
         } else {
             5
         };
-        let mut result = retry(attempts, || api.patch(&r.name, &params, &patch)).await;
+        let writes = metadata_api(&client, o.kind, r.namespace.as_deref());
+        let mut result = retry(attempts, || writes.patch(&r.name, &params, &patch)).await;
         for _ in 0..attempts {
             match &result {
                 Err(kube::Error::Api(s)) if s.message.contains("admission webhook") => {
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    result = retry(attempts, || api.patch(&r.name, &params, &patch)).await;
+                    result = retry(attempts, || writes.patch(&r.name, &params, &patch)).await;
                 }
                 _ => break,
             }
@@ -580,7 +561,7 @@ impl Ctx<'_> {
             && live.is_some_and(|l| only_imperative_managers(l, &st.message))
         {
             params.force = true;
-            result = retry(attempts, || api.patch(&r.name, &params, &patch)).await;
+            result = retry(attempts, || writes.patch(&r.name, &params, &patch)).await;
         }
         match result {
             Ok(applied) => {
