@@ -55,12 +55,7 @@ impl DesiredObject {
                 Some((file, text)) => {
                     let body = parse_checked(file, text, &self.digest)?;
                     if ObjectRef::of_json(&body) != self.r {
-                        return Err(format!(
-                            "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
-                            self.r.kind,
-                            self.r.name,
-                            file.display()
-                        ));
+                        return Err(another_object(&self.r, file));
                     }
                     Ok(body)
                 }
@@ -87,12 +82,25 @@ fn parse_checked(file: &Path, text: &str, digest: &str) -> Result<Value, String>
         body = serde_yaml::from_str(text).map_err(not_yaml)?;
     }
     if emit::digest(&body) != digest {
-        return Err(format!(
-            "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
-            file.display()
-        ));
+        return Err(edited(file));
     }
     Ok(body)
+}
+
+fn edited(file: &Path) -> String {
+    format!(
+        "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
+        file.display()
+    )
+}
+
+fn another_object(r: &ObjectRef, file: &Path) -> String {
+    format!(
+        "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
+        r.kind,
+        r.name,
+        file.display()
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -164,26 +172,17 @@ impl Desired {
                     name: e.name.clone(),
                     cluster: e.cluster.clone(),
                 };
-                let edited = || {
-                    format!(
-                        "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
-                        e.kind, e.name, e.path
-                    )
-                };
                 // The file as written (its bytes' digest) needs no parse now; an output from
                 // before file digests is parsed and checked at once.
                 let Some(file_digest) = &e.file_digest else {
                     let body = parse_checked(&file, &text, &e.digest)?;
                     if ObjectRef::of_json(&body) != listed {
-                        return Err(edited());
+                        return Err(another_object(&listed, &file));
                     }
                     return Ok(DesiredObject::new(listed, kind, body, e.digest.clone()));
                 };
                 if emit::file_digest(text.as_bytes()) != *file_digest {
-                    return Err(format!(
-                        "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
-                        file.display()
-                    ));
+                    return Err(edited(&file));
                 }
                 Ok(DesiredObject {
                     r: listed,

@@ -16,7 +16,7 @@ use std::sync::{Mutex, PoisonError, mpsc};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use crate::compile::{Compiled, Object, StatusIntent};
+use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
 pub use yaml::from_yaml;
 use yaml::to_yaml as yaml;
 
@@ -181,18 +181,7 @@ fn render_into(
     inventory.status = compiled
         .status
         .par_iter()
-        .map(|s| {
-            let json = s.to_json();
-            let path = status_path(s);
-            let text = yaml(&json);
-            put(&path, &text)?;
-            Ok(InventoryEntry::new(
-                s.object_ref(),
-                &path,
-                digest(&json),
-                &text,
-            ))
-        })
+        .map(|s| render_file(s.object_ref(), &status_path(s), &s.to_json(), &put).map(|(e, _)| e))
         .collect::<Result<_, WriteError>>()?;
 
     for (cluster, resources) in resources {
@@ -219,14 +208,7 @@ fn render_objects(
     for chunk in compiled.objects.chunks(CHUNK) {
         let rendered: Vec<(InventoryEntry, Vec<u8>)> = chunk
             .par_iter()
-            .map(|o| {
-                let json = o.to_json();
-                let path = object_path(o);
-                let text = yaml(&json);
-                put(&path, &text)?;
-                let entry = InventoryEntry::new(o.object_ref(), &path, digest(&json), &text);
-                Ok((entry, text))
-            })
+            .map(|o| render_file(o.object_ref(), &object_path(o), &o.to_json(), put))
             .collect::<Result<_, WriteError>>()?;
         let mut batch = Vec::with_capacity(rendered.len());
         for (entry, text) in rendered {
@@ -239,6 +221,18 @@ fn render_objects(
         }
     }
     Ok(entries)
+}
+
+/// One object's file, handed to `put`, with its inventory entry.
+fn render_file(
+    r: ObjectRef,
+    path: &Path,
+    json: &serde_json::Value,
+    put: &(impl Fn(&Path, &[u8]) -> Result<(), WriteError> + Sync),
+) -> Result<(InventoryEntry, Vec<u8>), WriteError> {
+    let text = yaml(json);
+    put(path, &text)?;
+    Ok((InventoryEntry::new(r, path, digest(json), &text), text))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
