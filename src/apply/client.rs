@@ -173,23 +173,9 @@ pub fn api_resource(kind: &KindInfo) -> ApiResource {
     }
 }
 
-/// The API of `kind` answering writes with the written object's metadata only
-/// (`as=PartialObjectMetadata`): the server need not encode, nor pitrix parse, a package
-/// of ~50 KiB back, and pitrix only reads the new UID.
-pub fn metadata_api(
-    client: &Client,
-    kind: &KindInfo,
-    namespace: Option<&str>,
-) -> Api<PartialObjectMeta<DynamicObject>> {
-    let ar = api_resource(kind);
-    match (kind.namespaced, namespace) {
-        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
-        _ => Api::all_with(client.clone(), &ar),
-    }
-}
-
 /// Creates `body` in `api`'s collection with pitrix as its field manager, answered with
-/// metadata only (as [`metadata_api`]); `None` when the object exists already.
+/// metadata only (as an `Api<PartialObjectMeta<_>>` asks); `None` when the object exists
+/// already.
 pub async fn create_for_metadata(
     client: &Client,
     api: &Api<DynamicObject>,
@@ -221,6 +207,14 @@ const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8
 
 /// The API of `kind`, in `namespace` for namespaced kinds.
 pub fn api(client: &Client, kind: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+    api_as(client, kind, namespace)
+}
+
+/// [`api`] with objects read as `K`: `PartialObjectMeta<DynamicObject>` for metadata only.
+pub fn api_as<K>(client: &Client, kind: &KindInfo, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+{
     let ar = api_resource(kind);
     match (kind.namespaced, namespace) {
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),

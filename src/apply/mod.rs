@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use futures::stream::{self, StreamExt};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, ListParams, PartialObjectMeta, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::compile::{KINDS, ObjectRef};
@@ -39,7 +40,7 @@ pub use inventory::write as write_inventory;
 pub use standalone::sync_release_status;
 pub use status::write_all as write_review_states;
 
-use client::{api, create_for_metadata, describe, is_not_found, metadata_api, retry};
+use client::{api, api_as, create_for_metadata, describe, is_not_found, retry};
 
 /// Annotation on every applied object: the digest of the compiled object it was applied from.
 pub const DIGEST_ANNOTATION: &str = "pitrix.io/digest";
@@ -542,7 +543,11 @@ impl Ctx<'_> {
         } else {
             5
         };
-        let writes = metadata_api(&client, o.kind, r.namespace.as_deref());
+        // Writes answered with the object's metadata only (`as=PartialObjectMetadata`): the
+        // server need not encode, nor pitrix parse, a package of ~50 KiB back; only the UID
+        // is read.
+        let writes: Api<PartialObjectMeta<DynamicObject>> =
+            api_as(&client, o.kind, r.namespace.as_deref());
         let mut result = retry(attempts, || writes.patch(&r.name, &params, &patch)).await;
         for _ in 0..attempts {
             match &result {

@@ -130,3 +130,10 @@ pub struct ReleaseFile {
     /// User Helm impersonates (`--kube-as-user`); none means no impersonation.
     pub creator: Option<Spanned<String>>,
 }
+
+impl ReleaseFile {
+    /// The creator, empty when none is named.
+    pub fn creator(&self) -> &str {
+        self.creator.as_ref().map_or("", |c| c.value.as_str())
+    }
+}

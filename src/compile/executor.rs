@@ -150,12 +150,7 @@ impl Standalone {
             .as_ref()
             .map(|v| v.0.as_slice())
             .unwrap_or_default();
-        let creator = r
-            .spec
-            .creator
-            .as_ref()
-            .map(|c| c.value.as_str())
-            .unwrap_or_default();
+        let creator = r.spec.creator();
         let job = JobSpec {
             name: name.clone(),
             namespace: &r.namespace,

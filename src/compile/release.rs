@@ -55,12 +55,7 @@ pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Ob
         .as_ref()
         .map(|w| w.value.as_str())
         .unwrap_or(catalog.default_workspace());
-    let creator = r
-        .spec
-        .creator
-        .as_ref()
-        .map(|c| c.value.as_str())
-        .unwrap_or_default();
+    let creator = r.spec.creator();
 
     let mut release = objects::ApplicationRelease::new(
         &r.name,

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use super::index::Index;
 use super::log;
 use super::metrics::Metrics;
-use crate::apply::client::api_resource;
+use crate::apply::client::api;
 use crate::compile::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
@@ -176,12 +176,8 @@ fn config(catalog: &str, page_size: u32) -> watcher::Config {
 }
 
 async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
-    let ar = api_resource(ctx.kind);
-    let api: Api<DynamicObject> = match &ctx.namespace {
-        Some(ns) if ctx.kind.namespaced => Api::namespaced_with(client, ns, &ar),
-        _ => Api::all_with(client, &ar),
-    };
-    let mut stream = watcher::watcher(api, config(&catalog, 200))
+    let objects = api(&client, ctx.kind, ctx.namespace.as_deref());
+    let mut stream = watcher::watcher(objects, config(&catalog, 200))
         .default_backoff()
         .boxed();
     let mut seen = HashSet::new();

@@ -578,12 +578,7 @@ fn release_view(
         .as_ref()
         .map(|w| w.value.clone())
         .unwrap_or_else(|| catalog.default_workspace().to_string());
-    let creator = r
-        .spec
-        .creator
-        .as_ref()
-        .map(|c| c.value.clone())
-        .unwrap_or_default();
+    let creator = r.spec.creator().to_string();
     let version = r.spec.version.value.clone();
     let (app_href, app_display, icon, state, source, verified) = match r.app_ref() {
         AppRef::Catalog(name) => {
