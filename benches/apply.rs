@@ -62,12 +62,14 @@ fn pitrix_apply(bin: &Path, out: &Path) -> Result<Pair, String> {
     };
     // PITRIX_BENCH_APISERVER_PROFILE=FILE (with PITRIX_TEST_APISERVER_PROFILING=1):
     // kube-apiserver's own CPU profile (Go pprof, read with `go tool pprof`) of the first
-    // apply's first PITRIX_BENCH_PROFILE_SECS seconds.
-    let profile = std::env::var_os("PITRIX_BENCH_APISERVER_PROFILE").map(|file| {
+    // PITRIX_BENCH_PROFILE_SECS seconds of the first apply, or of the no-op one with
+    // PITRIX_BENCH_PROFILE_NOOP=1.
+    let profile = || {
+        let file = std::env::var_os("PITRIX_BENCH_APISERVER_PROFILE")?;
         let secs = env_usize("PITRIX_BENCH_PROFILE_SECS", 20);
         let url = format!("/debug/pprof/profile?seconds={secs}");
         let out = std::fs::File::create(&file).map_err(|e| format!("{file:?}: {e}"));
-        out.and_then(|out| {
+        Some(out.and_then(|out| {
             Command::new(cluster::kubectl_program())
                 .arg("--kubeconfig")
                 .arg(&k.kubeconfig)
@@ -75,15 +77,23 @@ fn pitrix_apply(bin: &Path, out: &Path) -> Result<Pair, String> {
                 .stdout(out)
                 .spawn()
                 .map_err(|e| format!("kubectl get --raw {url}: {e}"))
-        })
-    });
-    let first = apply()?;
-    if let Some(profiler) = profile {
-        profiler?.wait().map_err(|e| e.to_string())?;
-    }
+        }))
+    };
+    let profiled = |noop: bool| -> Result<Duration, String> {
+        let profiler = if noop == std::env::var_os("PITRIX_BENCH_PROFILE_NOOP").is_some() {
+            profile()
+        } else {
+            None
+        };
+        let took = apply()?;
+        if let Some(profiler) = profiler {
+            profiler?.wait().map_err(|e| e.to_string())?;
+        }
+        Ok(took)
+    };
     Ok(Pair {
-        first,
-        noop: apply()?,
+        first: profiled(false)?,
+        noop: profiled(true)?,
     })
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject, PartialObjectMeta, PostParams};
+use kube::api::{Api, DynamicObject, PartialObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Request;
 use kube::discovery::ApiResource;
@@ -188,13 +188,8 @@ pub async fn create_for_metadata(
         ..PostParams::default()
     };
     retry(5, || async {
-        let mut request = Request::new(api.resource_url())
-            .create(&params, bytes.clone())
-            .map_err(kube::Error::BuildRequest)?;
-        if let Ok(accept) = METADATA_ONLY.parse() {
-            request.headers_mut().insert("accept", accept);
-        }
-        match client.request(request).await {
+        let request = Request::new(api.resource_url()).create(&params, bytes.clone());
+        match send_for_metadata(client, request).await {
             Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => Ok(None),
             other => other.map(Some),
         }
@@ -202,8 +197,43 @@ pub async fn create_for_metadata(
     .await
 }
 
-/// What kube-rs asks for in its own metadata-only calls.
-const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+/// Merge-patches the status of `name`, answered with metadata only (kube-rs's
+/// `patch_status` would have the whole object encoded back).
+pub async fn patch_status_for_metadata(
+    client: &Client,
+    api: &Api<DynamicObject>,
+    name: &str,
+    status: &serde_json::Value,
+) -> Result<PartialObjectMeta<DynamicObject>, kube::Error> {
+    let body = serde_json::json!({ "status": status });
+    let patch = Patch::Merge(&body);
+    retry(5, || {
+        let request = Request::new(api.resource_url()).patch_subresource(
+            "status",
+            name,
+            &PatchParams::default(),
+            &patch,
+        );
+        send_for_metadata(client, request)
+    })
+    .await
+}
+
+/// Sends a built write request asking for the result as `PartialObjectMetadata`, as kube-rs
+/// does in its own metadata-only calls.
+async fn send_for_metadata(
+    client: &Client,
+    request: Result<hyper::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<PartialObjectMeta<DynamicObject>, kube::Error> {
+    let mut request = request.map_err(kube::Error::BuildRequest)?;
+    request.headers_mut().insert(
+        "accept",
+        hyper::header::HeaderValue::from_static(
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        ),
+    );
+    client.request(request).await
+}
 
 /// The API of `kind`, in `namespace` for namespaced kinds.
 pub fn api(client: &Client, kind: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {

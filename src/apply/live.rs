@@ -20,7 +20,13 @@ pub enum Listing {
     /// Everything (`pitrix diff` shows content).
     Full,
     /// ConfigMaps by metadata where only pitrix has written them (their content is what their
-    /// digest annotation says); everything else in full.
+    /// digest annotation says), read from the API server's watch cache as informers read
+    /// (Argo CD's and Flux's live state is such a cache): a consistent list reads every
+    /// package's bytes out of etcd, most of a no-op apply's cost. Packages are immutable, so
+    /// the cache can only lag on one that appeared or vanished in the last moment: a creation
+    /// then meets AlreadyExists and applies over it; a vanished one is re-created by the next
+    /// apply, or at once by reconcile, whose watch saw it go. Everything else in full, from
+    /// etcd.
     Lean,
 }
 
@@ -147,7 +153,12 @@ async fn list_in(
         for scope in scopes {
             let list_api = api(client, kind, scope);
             if listing == Listing::Lean && kind.kind == "ConfigMap" {
-                let list = retry(5, || list_api.list_metadata(&params))
+                // resourceVersion=0: any version, from the cache.
+                let cached = ListParams {
+                    resource_version: Some("0".into()),
+                    ..params.clone()
+                };
+                let list = retry(5, || list_api.list_metadata(&cached))
                     .await
                     .map_err(cannot)?;
                 let mut touched = Vec::new();

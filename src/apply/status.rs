@@ -2,16 +2,15 @@
 //! desired state to the status subresource itself — versions first, then apps — with the
 //! timestamps the CRDs require, and only where the live state differs.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::client::{api, describe, retry};
+use super::client::{api, describe, patch_status_for_metadata};
 use super::{ApplyOptions, ApplyReport, Live, Outcome};
 use crate::compile::{KindInfo, ObjectRef};
 use std::future::Future;
 
 use futures::stream::{self, StreamExt};
 use kube::Client;
-use kube::api::{Patch, PatchParams};
 
 /// RFC 3339 "now", as Kubernetes writes times.
 pub fn now() -> String {
@@ -77,11 +76,10 @@ fn write_one(
                 status["userName"] = "pitrix".into();
             }
         }
-        let body = json!({ "status": status });
+        // Answered with metadata only: the server need not encode the object back.
         let api = api(&client, kind, None);
-        let params = PatchParams::default();
-        let patch = Patch::Merge(&body);
-        let outcome = match retry(5, || api.patch_status(&r.name, &params, &patch)).await {
+        let written = patch_status_for_metadata(&client, &api, &r.name, &status);
+        let outcome = match written.await {
             Ok(_) => Outcome::StatusWritten,
             Err(e) => Outcome::Failed(format!("cannot write its review state: {}", describe(&e))),
         };

@@ -61,12 +61,19 @@ pub fn status_path(s: &StatusIntent) -> PathBuf {
 
 /// `sha256:<hex>` of the canonical form: compact JSON with a fixed key order.
 pub fn digest(value: &serde_json::Value) -> String {
-    file_digest(&serde_json::to_vec(value).unwrap_or_default())
+    // Streamed into the hash: a storage ConfigMap's JSON is a whole package in base64.
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(&mut hasher, value).expect("a JSON value serialises");
+    hex_digest(hasher)
 }
 
 /// `sha256:<hex>` of `bytes`.
 pub fn file_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
+    hex_digest(Sha256::new_with_prefix(bytes))
+}
+
+fn hex_digest(hasher: Sha256) -> String {
+    let hash = hasher.finalize();
     format!(
         "sha256:{}",
         hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
