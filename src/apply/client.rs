@@ -13,6 +13,7 @@ use kube::core::Request;
 use kube::discovery::ApiResource;
 use kube::{Client, Config};
 
+use super::protobuf;
 use crate::compile::KindInfo;
 use crate::objects::labels;
 
@@ -175,20 +176,34 @@ pub fn api_resource(kind: &KindInfo) -> ApiResource {
 
 /// Creates `body` in `api`'s collection with pitrix as its field manager, answered with
 /// metadata only (as an `Api<PartialObjectMeta<_>>` asks); `None` when the object exists
-/// already.
+/// already. A ConfigMap goes in protobuf (see [`protobuf`]), anything else as JSON.
 pub async fn create_for_metadata(
     client: &Client,
     api: &Api<DynamicObject>,
     body: &serde_json::Value,
     field_manager: &str,
 ) -> Result<Option<PartialObjectMeta<DynamicObject>>, kube::Error> {
-    let bytes = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+    let (bytes, content_type) = match protobuf::encode(body) {
+        Some(bytes) => (bytes, protobuf::CONTENT_TYPE),
+        None => (
+            serde_json::to_vec(body).map_err(kube::Error::SerdeError)?,
+            "application/json",
+        ),
+    };
     let params = PostParams {
         field_manager: Some(field_manager.to_string()),
         ..PostParams::default()
     };
     retry(5, || async {
-        let request = Request::new(api.resource_url()).create(&params, bytes.clone());
+        let request = Request::new(api.resource_url())
+            .create(&params, bytes.clone())
+            .map(|mut request| {
+                request.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static(content_type),
+                );
+                request
+            });
         match send_for_metadata(client, request).await {
             Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => Ok(None),
             other => other.map(Some),

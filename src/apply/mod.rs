@@ -10,6 +10,7 @@ mod desired;
 mod inventory;
 mod live;
 mod live_diff;
+mod protobuf;
 mod prune;
 mod report;
 mod standalone;
@@ -515,8 +516,9 @@ impl Ctx<'_> {
         {
             return (r, Outcome::Failed(describe(&e)), None);
         }
-        // A new package or executor object is created from JSON: the API server parses an
-        // apply patch as YAML, which was its biggest cost for ~50 KiB of base64 per package.
+        // A new package or executor object is created (packages in protobuf): the API server
+        // parses an apply patch as YAML, which was its biggest cost for ~50 KiB of base64 per
+        // package.
         // These objects are never patched afterwards (immutable, or replaced), so a creation
         // by pitrix is all their field ownership ever needs.
         if matches!(o.kind.kind, "ConfigMap" | "Job") && (live.is_none() || replace) {
