@@ -138,11 +138,7 @@ pub fn fingerprint(value: &Value) -> String {
 }
 
 fn short_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::names::hex(&Sha256::digest(bytes)[..4])
 }
 
 /// `*** (changed, sha256:<8 hex>)`: a hidden value that differs from the other side.
@@ -398,13 +394,7 @@ struct OpenSecret {
 
 impl OpenSecret {
     fn close(self) -> String {
-        let hash: String = self
-            .hasher
-            .finalize()
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::names::hex(&self.hasher.finalize()[..4]);
         format!("{} {MASK} (sha256:{hash})", self.head)
     }
 }

@@ -3,8 +3,6 @@
 //! only to find its kind), walking each package's ~50 KiB of base64 byte by byte: 60 % of
 //! what a ConfigMap creation cost it. In protobuf a package is one length-prefixed copy.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_pb::api::core::v1 as pb;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as pb_meta;
@@ -63,7 +61,7 @@ fn envelope(typed: ConfigMap) -> Vec<u8> {
             .unwrap_or_default()
             .into_iter()
             .map(|(key, bytes)| (key, bytes.0))
-            .collect::<BTreeMap<_, _>>(),
+            .collect(),
         immutable: typed.immutable,
     };
     let unknown = Unknown {

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::{ChartFiles, digest, hex, pack};
+use super::{ChartFiles, digest, pack};
+use crate::names::hex;
 
 /// What [`pack`] writes, part of every key. Change it whenever the bytes `pack` writes for the
 /// same input change (layout, gzip header, deflate level, a new libdeflate), so that no entry

@@ -105,18 +105,7 @@ impl Default for Limits {
 /// Lower-case hex sha256 of `bytes`: the `digest` Helm's `index.yaml` records
 /// for a packaged chart.
 pub fn digest(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &byte in bytes {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
+    crate::names::hex(&Sha256::digest(bytes))
 }
 
 /// What is wrong with a chart-relative path.

@@ -50,7 +50,7 @@ fn maintainers(list: &[Maintainer]) -> Vec<objects::Maintainer> {
 /// the content so that it is stable.
 pub fn attachment_id(app: &str, bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::names::hex(&digest[..3]);
     format!("{app}-att-{}", &hex[..5])
 }
 

@@ -38,10 +38,7 @@ pub fn template(catalog: &Catalog) -> (PathBuf, &str) {
 /// `status.specHash` as KubeSphere computes it: MD5 of the spec's Go JSON (reference §5.6).
 pub fn spec_hash(spec: &ApplicationReleaseSpec) -> String {
     let json = serde_json::to_string(spec).unwrap_or_default();
-    Md5::digest(json.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::names::hex(&Md5::digest(json.as_bytes()))
 }
 
 /// FNV-64a, hex: the executor's `config-hash` of the values bytes.

@@ -5,7 +5,6 @@
 use base64::Engine as _;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 
 use crate::compile::Object;
 use crate::redact::{self, WriteOnly};
@@ -16,13 +15,7 @@ pub fn bytes_summary(bytes: &[u8]) -> String {
 }
 
 /// `sha256:<hex>`.
-pub fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
+pub use crate::emit::file_digest as digest;
 
 /// The review forms of the two sides of an object, secrets hidden. `write_only` are the
 /// chart's writeOnly value paths, for a release's values.

@@ -73,11 +73,7 @@ pub fn file_digest(bytes: &[u8]) -> String {
 }
 
 fn hex_digest(hasher: Sha256) -> String {
-    let hash = hasher.finalize();
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("sha256:{}", crate::names::hex(&hasher.finalize()))
 }
 
 /// Every file of the output, in path order. Pure: the same compile gives the same bytes.

@@ -78,15 +78,6 @@ fn unescape(key: &str) -> String {
     key.replace('/', "~1")
 }
 
-/// `sha256:<hex>` of a string.
-fn hash(s: &str) -> String {
-    let h = Sha256::digest(s.as_bytes());
-    format!(
-        "sha256:{}",
-        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
 /// Reduces an object (desired or live) to what a drift check compares: no status, no
 /// finalizers, no annotation the release controller writes, heavy values hashed. The same
 /// function on both sides keeps the comparison exact.
@@ -99,7 +90,7 @@ pub fn reduce(mut v: Value) -> Value {
                     if let Some(s) = value.as_str()
                         && s.len() > HEAVY
                     {
-                        *value = hash(s).into();
+                        *value = crate::emit::file_digest(s.as_bytes()).into();
                     }
                 }
             }
