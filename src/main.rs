@@ -414,7 +414,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Diff(args) => live_diff(args),
         Command::Reconcile(mut opts) => {
             opts.env = ENVIRONMENT.get().cloned().flatten();
-            runtime()?.block_on(pitrix::reconcile::run(*opts))?;
+            server_runtime()?.block_on(pitrix::reconcile::run(*opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::DeployManifests(mut opts) => {
@@ -465,8 +465,19 @@ fn desired(dir: &Path, from: Option<&Path>) -> Result<Result<apply::Desired, Exi
     }
 }
 
+/// The runtime of a one-shot command. One thread: pitrix mostly waits on the API server, and
+/// handing each response between worker threads cost more CPU than the work itself.
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
+    start_runtime(tokio::runtime::Builder::new_current_thread())
+}
+
+/// The runtime of `pitrix reconcile`, a long-running server.
+fn server_runtime() -> Result<tokio::runtime::Runtime, String> {
+    start_runtime(tokio::runtime::Builder::new_multi_thread())
+}
+
+fn start_runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, String> {
+    builder
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))

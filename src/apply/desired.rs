@@ -48,21 +48,40 @@ impl DesiredObject {
     }
 
     /// The object as compiled. From an output directory it is parsed (and checked against its
-    /// digest) only now: a no-op apply sends nothing, and most bytes are packages.
+    /// digest) only now, and kept: a no-op apply sends nothing, and most bytes are packages.
     pub fn body(&self) -> Result<&Value, String> {
         self.body
-            .get_or_init(|| match &self.source {
-                Some((file, text)) => {
-                    let body = parse_checked(file, text, &self.digest)?;
-                    if ObjectRef::of_json(&body) != self.r {
-                        return Err(another_object(&self.r, file));
-                    }
-                    Ok(body)
-                }
-                None => Err(format!("{} {} has no body", self.r.kind, self.r.name)),
-            })
+            .get_or_init(|| self.parse())
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// The object as compiled, owned. One read from an output directory is parsed afresh and
+    /// not kept: an apply sends each body once, and keeping thousands of packages parsed
+    /// would hold them all in memory twice.
+    pub fn to_body(&self) -> Result<Value, String> {
+        match self.body.get() {
+            Some(body) => body.clone(),
+            None => self.parse(),
+        }
+    }
+
+    /// The body sent to a cluster: the compiled object, annotated with its digest.
+    pub fn to_applied(&self) -> Result<Value, String> {
+        let mut body = self.to_body()?;
+        body["metadata"]["annotations"][super::DIGEST_ANNOTATION] = self.digest.clone().into();
+        Ok(body)
+    }
+
+    fn parse(&self) -> Result<Value, String> {
+        let Some((file, text)) = &self.source else {
+            return Err(format!("{} {} has no body", self.r.kind, self.r.name));
+        };
+        let body = parse_checked(file, text, &self.digest)?;
+        if ObjectRef::of_json(&body) != self.r {
+            return Err(another_object(&self.r, file));
+        }
+        Ok(body)
     }
 
     /// Replaces the body (and its digest).
@@ -76,11 +95,12 @@ impl DesiredObject {
 /// Parses an output file and checks it against the digest its inventory recorded.
 fn parse_checked(file: &Path, text: &str, digest: &str) -> Result<Value, String> {
     let not_yaml = |e: serde_yaml::Error| format!("{} is not YAML: {e}", file.display());
-    let mut body: Value = emit::from_yaml(text).map_err(not_yaml)?;
+    let body: Value = emit::from_yaml(text).map_err(not_yaml)?;
     // The fast reading is checked by the digest; the plain one has the last word.
-    if emit::digest(&body) != digest {
-        body = serde_yaml::from_str(text).map_err(not_yaml)?;
+    if emit::digest(&body) == digest {
+        return Ok(body);
     }
+    let body: Value = serde_yaml::from_str(text).map_err(not_yaml)?;
     if emit::digest(&body) != digest {
         return Err(edited(file));
     }

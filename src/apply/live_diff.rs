@@ -116,8 +116,7 @@ pub async fn live_diff(
     params.force = true;
     for o in &want.objects {
         desired_refs.insert(o.r.clone(), ());
-        let mut body = o.body()?.clone();
-        body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
+        let body = o.to_applied()?;
         let current = live.get(&o.r);
         if let Some(l) = current {
             old.push(typed(normalise(l.clone()))?);

@@ -385,8 +385,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// The body pitrix sends: the compiled object plus what only the cluster can supply.
     fn body(&self, o: &DesiredObject) -> Result<Value, String> {
-        let mut body = o.body()?.clone();
-        body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
+        let mut body = o.to_applied()?;
         match o.kind.kind {
             // KubeSphere's helper makes each version a controller-owned child of its app.
             "ApplicationVersion" => {
@@ -416,8 +415,7 @@ impl Ctx<'_> {
             }
             // Credentials come from the environment at apply time, never from the output.
             "Repo" => {
-                let annotations = o
-                    .body()?
+                let annotations = body
                     .pointer("/metadata/annotations")
                     .cloned()
                     .unwrap_or_default();
