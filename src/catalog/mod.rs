@@ -59,6 +59,14 @@ impl Catalog {
             .unwrap_or(self.settings.workspace())
     }
 
+    /// The workspace of an app, repo or release: the one its file names, else the default.
+    pub fn workspace_of<'a>(&'a self, named: &'a Option<Spanned<String>>) -> &'a str {
+        named
+            .as_ref()
+            .map(|w| w.value.as_str())
+            .unwrap_or_else(|| self.default_workspace())
+    }
+
     /// The kubeconfig context of each catalog cluster that names one: `[clusters.<name>]`,
     /// with the environment's `[env.<env>.clusters.<name>]` over it.
     pub fn cluster_contexts(&self) -> std::collections::BTreeMap<String, String> {

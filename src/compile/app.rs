@@ -75,12 +75,7 @@ pub fn compile_app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> Compiled
     let chart_text = |f: fn(&ChartMeta) -> &Option<Spanned<String>>| chart.and_then(|c| text(f(c)));
 
     let app_type = app.app_type().as_str();
-    let workspace = app
-        .spec
-        .workspace
-        .as_ref()
-        .map(|w| w.value.as_str())
-        .unwrap_or(catalog.default_workspace());
+    let workspace = catalog.workspace_of(&app.spec.workspace);
     let category = app
         .spec
         .category

@@ -24,17 +24,6 @@ pub const DEFAULT_IMAGE: &str = "kubesphere/kubectl:v1.27.16";
 /// The Secret (key `config`) holding the kubeconfig Helm uses in each target namespace.
 pub const DEFAULT_KUBECONFIG_SECRET: &str = "pitrix-executor-kubeconfig";
 
-/// The template in force and where it comes from.
-pub fn template(catalog: &Catalog) -> (PathBuf, &str) {
-    match catalog.templates.get(TEMPLATE_NAME) {
-        Some((file, text)) => (file.clone(), text.as_str()),
-        None => (
-            PathBuf::from("templates").join(TEMPLATE_NAME),
-            BUILTIN_TEMPLATE,
-        ),
-    }
-}
-
 /// `status.specHash` as KubeSphere computes it: MD5 of the spec's Go JSON (reference §5.6).
 pub fn spec_hash(spec: &ApplicationReleaseSpec) -> String {
     let json = serde_json::to_string(spec).unwrap_or_default();
@@ -135,7 +124,6 @@ impl Standalone {
     /// valid Job.
     pub fn install(
         &self,
-        catalog: &Catalog,
         r: &Release,
         spec: &ApplicationReleaseSpec,
         payload: Payload,
@@ -170,7 +158,7 @@ impl Standalone {
                 (labels::PITRIX_CLUSTER, r.cluster.clone()),
             ],
         };
-        let (file, template) = template(catalog);
+        let (file, template) = self.template();
         let data = match payload {
             Payload::Chart(chart) => BTreeMap::from([
                 ("values.yaml".to_string(), ByteString(values.to_vec())),
@@ -237,11 +225,16 @@ impl Standalone {
         } else {
             BTreeMap::new()
         };
-        let template = self.template.as_deref().unwrap_or(BUILTIN_TEMPLATE);
-        let file = PathBuf::from("templates").join(TEMPLATE_NAME);
+        let (file, template) = self.template();
         let (job, config_map) =
             self.render(&file, template, &job, data, &MetaFactory::new(catalog))?;
         Ok((config_map, job))
+    }
+
+    /// The template in force (the catalog's own, else the built-in one) and its file.
+    fn template(&self) -> (PathBuf, &str) {
+        let template = self.template.as_deref().unwrap_or(BUILTIN_TEMPLATE);
+        (PathBuf::from("templates").join(TEMPLATE_NAME), template)
     }
 
     /// Renders the template for `job`, parses and checks the Job, and pairs it with its

@@ -54,7 +54,7 @@ pub fn compile(catalog: &Catalog) -> Compiled {
             && let Object::ApplicationRelease(ar) = &release
             && let Some(payload) = release::executor_payload(catalog, r)
             // Validation reported any template error; a valid catalog renders.
-            && let Ok((job, config_map)) = standalone.install(catalog, r, &ar.spec, payload, &meta)
+            && let Ok((job, config_map)) = standalone.install(r, &ar.spec, payload, &meta)
         {
             objects.push(Object::ConfigMap(config_map));
             objects.push(Object::Job(Box::new(job)));
@@ -102,7 +102,7 @@ pub fn standalone_problems(catalog: &Catalog) -> Vec<crate::diagnostics::Diagnos
             continue;
         };
         if let Some(payload) = release::executor_payload(catalog, r)
-            && let Err(d) = standalone.install(catalog, r, &ar.spec, payload, &meta)
+            && let Err(d) = standalone.install(r, &ar.spec, payload, &meta)
         {
             problems.push(d);
         }

@@ -49,12 +49,7 @@ pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Ob
         }
     };
     let version_id = names::version_id(&app_id, &r.spec.version.value);
-    let workspace = r
-        .spec
-        .workspace
-        .as_ref()
-        .map(|w| w.value.as_str())
-        .unwrap_or(catalog.default_workspace());
+    let workspace = catalog.workspace_of(&r.spec.workspace);
     let creator = r.spec.creator();
 
     let mut release = objects::ApplicationRelease::new(

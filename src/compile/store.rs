@@ -67,12 +67,7 @@ pub fn repos(catalog: &Catalog, meta: &MetaFactory) -> Vec<Object> {
         .repos
         .iter()
         .map(|r| {
-            let workspace = r
-                .spec
-                .workspace
-                .as_ref()
-                .map(|w| w.value.as_str())
-                .unwrap_or(catalog.default_workspace());
+            let workspace = catalog.workspace_of(&r.spec.workspace);
             let sync_period = r
                 .spec
                 .sync_period

@@ -288,7 +288,7 @@ pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Fil
                     root => "../", page => "apps", catalog => &site, app => c,
                     description => text(&app.spec.description),
                     home => if is_web(&home) { home } else { String::new() },
-                    workspace => app.spec.workspace.as_ref().map(|w| w.value.clone()).unwrap_or_else(|| catalog.default_workspace().to_string()),
+                    workspace => catalog.workspace_of(&app.spec.workspace),
                     category => category, category_display => category_display,
                     maintainers => maintainers, versions => versions, releases => releases,
                     readme => readme.map(minijinja::Value::from_safe_string),
@@ -494,12 +494,7 @@ fn repos(catalog: &Catalog) -> Vec<RepoView> {
                     .as_ref()
                     .map(|d| d.value.clone())
                     .unwrap_or_default(),
-                workspace: r
-                    .spec
-                    .workspace
-                    .as_ref()
-                    .map(|w| w.value.clone())
-                    .unwrap_or_else(|| catalog.default_workspace().to_string()),
+                workspace: catalog.workspace_of(&r.spec.workspace).to_string(),
                 private: r.spec.credentials.is_some(),
             }
         })
@@ -572,12 +567,7 @@ fn release_view(
     lock: Option<&Lock>,
     icons: &BTreeMap<String, String>,
 ) -> ReleaseView {
-    let workspace = r
-        .spec
-        .workspace
-        .as_ref()
-        .map(|w| w.value.clone())
-        .unwrap_or_else(|| catalog.default_workspace().to_string());
+    let workspace = catalog.workspace_of(&r.spec.workspace).to_string();
     let creator = r.spec.creator().to_string();
     let version = r.spec.version.value.clone();
     let (app_href, app_display, icon, state, source, verified) = match r.app_ref() {
