@@ -60,32 +60,45 @@ fn take_long_strings<'a>(value: &'a Value, long: &mut Vec<&'a str>) -> Value {
 /// written plain, on one line, like the placeholder.
 fn is_plain_base64(s: &str) -> bool {
     s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-        && s.bytes().all(|b| BASE64_ALPHABET[usize::from(b)])
+        && trailing_base64(s.as_bytes()) == s.len()
 }
 
 /// `key: value` where the value is the line's trailing run of base64 characters: found from
 /// the end, in one pass over a value of tens of kilobytes.
 fn split_base64_value(line: &str) -> Option<(&str, &str)> {
-    let start = line
-        .bytes()
-        .rposition(|b| !BASE64_ALPHABET[usize::from(b)])
-        .map_or(0, |i| i + 1);
+    let start = line.len() - trailing_base64(line.as_bytes());
     let key = line[..start].strip_suffix(": ")?;
     Some((key, &line[start..]))
 }
 
-/// `[A-Za-z0-9+/=]`, as a table: the check runs over every package, a lookup per byte is
-/// several times faster than comparisons.
-const BASE64_ALPHABET: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=';
-        b += 1;
+/// `[A-Za-z0-9+/=]`, in compares the compiler turns into vector code (a table lookup per
+/// byte is not): the check runs over every package.
+fn is_base64(b: u8) -> bool {
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter | digit | (b == b'+') | (b == b'/') | (b == b'=')
+}
+
+/// How many bytes at the end of `bytes` are base64 characters: whole blocks tested at once,
+/// from the end, the one holding another byte searched byte by byte.
+fn trailing_base64(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let mut end = bytes.len();
+    while end > 0 {
+        let block = &bytes[end.saturating_sub(BLOCK)..end];
+        if block
+            .iter()
+            .fold(0u8, |other, &b| other | u8::from(!is_base64(b)))
+            == 0
+        {
+            end -= block.len();
+            continue;
+        }
+        let other = block.iter().rposition(|&b| !is_base64(b)).unwrap_or(0);
+        return bytes.len() - (end - block.len() + other + 1);
     }
-    table
-};
+    bytes.len()
+}
 
 /// The text with each placeholder replaced by its string; `None` when a placeholder does not
 /// occur exactly once.
@@ -187,6 +200,31 @@ mod tests {
             })
             .collect();
         base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn base64_runs_are_measured_exactly() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"+/=".contains(&b);
+            assert_eq!(is_base64(b), expected, "byte {b}");
+        }
+        // Another byte at every offset of strings spanning several blocks.
+        for len in [0, 1, 42, 43, 44, 100] {
+            let run = "Ab+/=9".repeat(len).into_bytes();
+            assert_eq!(trailing_base64(&run), run.len());
+            for at in 0..run.len() {
+                let mut text = run.clone();
+                text[at] = b' ';
+                assert_eq!(
+                    trailing_base64(&text),
+                    run.len() - at - 1,
+                    "len {len} at {at}"
+                );
+            }
+        }
+        assert_eq!(split_base64_value("  key: QUJD"), Some(("  key", "QUJD")));
+        assert_eq!(split_base64_value("key: QU JD"), None);
+        assert_eq!(split_base64_value("QUJD"), None);
     }
 
     #[test]
