@@ -188,6 +188,9 @@ pub struct ObjectChange {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
+    /// The catalog cluster a `standalone` executor object goes to; absent for the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The app the object belongs to (its Application, versions, packages, screenshots).
     pub app: Option<String>,
     /// Changed fields, as JSON pointers into the object's review form (release values decoded,
@@ -207,7 +210,7 @@ impl ObjectChange {
             kind: self.kind.clone(),
             namespace: self.namespace.clone(),
             name: self.name.clone(),
-            cluster: None,
+            cluster: self.cluster.clone(),
         }
     }
 }
@@ -439,6 +442,7 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
             kind: any.kind().to_string(),
             namespace: any.namespace().map(str::to_string),
             name: any.name().to_string(),
+            cluster: r.cluster.clone(),
             app,
             fields: Vec::new(),
             yaml: String::new(),
@@ -497,7 +501,13 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
                 .or_else(|| old_index.get(&c.object_ref()))
                 .map(|o| o.stage())
                 .unwrap_or(u8::MAX);
-            (c.action, stage, c.namespace.clone(), c.name.clone())
+            (
+                c.action,
+                stage,
+                c.cluster.clone(),
+                c.namespace.clone(),
+                c.name.clone(),
+            )
         };
         key(a).cmp(&key(b))
     });
@@ -633,4 +643,67 @@ fn summarise(objects: &[ObjectChange], states: &[StateChange], errors: &[DiffErr
     }
     summary.kinds = per_kind.into_values().collect();
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(cluster: &str) -> Object {
+        let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(serde_json::json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "helm-install-web",
+                "namespace": "shop",
+                "annotations": {labels::PITRIX_CLUSTER: cluster},
+            },
+        }))
+        .unwrap();
+        Object::Job(Box::new(job))
+    }
+
+    fn compiled(objects: Vec<Object>) -> Compiled {
+        Compiled {
+            catalog: "c".into(),
+            objects,
+            status: Vec::new(),
+            standalone: None,
+            environment: None,
+            contexts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_member_cluster_s_objects_are_told_apart_and_named() {
+        let d = diff(&compiled(vec![job("east")]), &compiled(vec![job("west")]));
+        let changes: Vec<(Action, Option<&str>)> = d
+            .objects
+            .iter()
+            .map(|c| (c.action, c.cluster.as_deref()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (Action::Removed, Some("east")),
+                (Action::Added, Some("west"))
+            ]
+        );
+        let text = render::render(&d, render::Format::Text, &render::Options::default());
+        assert!(
+            text.contains("Job shop/helm-install-web (cluster west)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Job shop/helm-install-web (cluster east)"),
+            "{text}"
+        );
+
+        // The host's objects carry no cluster, annotated or not.
+        let host = diff(
+            &compiled(vec![]),
+            &compiled(vec![job(labels::DEFAULT_CLUSTER)]),
+        );
+        assert_eq!(host.objects[0].cluster, None);
+    }
 }

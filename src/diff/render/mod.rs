@@ -63,11 +63,15 @@ pub fn json(diff: &Diff) -> String {
     s
 }
 
-/// `Kind namespace/name` or `Kind name`.
+/// `Kind namespace/name` or `Kind name`, and `(cluster <name>)` for a member cluster's.
 fn title(c: &ObjectChange) -> String {
-    match &c.namespace {
+    let object = match &c.namespace {
         Some(ns) => format!("{} {ns}/{}", c.kind, c.name),
         None => format!("{} {}", c.kind, c.name),
+    };
+    match &c.cluster {
+        Some(cluster) => format!("{object} (cluster {cluster})"),
+        None => object,
     }
 }
 
