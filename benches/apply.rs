@@ -8,11 +8,13 @@
 
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
+mod rusage;
 #[allow(dead_code)]
 mod synth;
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster::TestCluster;
@@ -24,29 +26,54 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn run(cmd: &mut Command) -> Result<Duration, String> {
+/// How long a command took, its own CPU time (user + system) and peak resident set.
+#[derive(Clone, Copy)]
+struct Timed {
+    wall: Duration,
+    cpu: Option<Duration>,
+    peak_mib: Option<u64>,
+}
+
+fn run(cmd: &mut Command) -> Result<Timed, String> {
+    let output = || tempfile::tempfile().map_err(|e| e.to_string());
+    let (mut stdout, mut stderr) = (output()?, output()?);
     let start = Instant::now();
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout.try_clone().map_err(|e| e.to_string())?)
+        .stderr(stderr.try_clone().map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let (status, usage) = rusage::wait(child).map_err(|e| format!("{cmd:?}: {e}"))?;
+    let wall = start.elapsed();
+    if !status.success() {
+        let text = |f: &mut std::fs::File| {
+            let mut s = String::new();
+            f.seek(SeekFrom::Start(0)).ok();
+            f.read_to_string(&mut s).ok();
+            s
+        };
+        // The end of stdout (a report of thousands of objects lists the failures last).
+        let out = text(&mut stdout);
+        let cut = (out.len().saturating_sub(2000)..out.len())
+            .find(|i| out.is_char_boundary(*i))
+            .unwrap_or(out.len());
         return Err(format!(
             "{cmd:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout)
-                .chars()
-                .rev()
-                .take(2000)
-                .collect::<String>()
-                .chars()
-                .rev()
-                .collect::<String>(),
-            String::from_utf8_lossy(&out.stderr)
+            &out[cut..],
+            text(&mut stderr)
         ));
     }
-    Ok(start.elapsed())
+    Ok(Timed {
+        wall,
+        cpu: usage.as_ref().map(|u| u.user + u.sys),
+        peak_mib: usage.map(|u| u.max_rss_kib / 1024),
+    })
 }
 
 struct Pair {
-    first: Duration,
-    noop: Duration,
+    first: Timed,
+    noop: Timed,
 }
 
 fn pitrix_apply(bin: &Path, out: &Path) -> Result<Pair, String> {
@@ -79,7 +106,7 @@ fn pitrix_apply(bin: &Path, out: &Path) -> Result<Pair, String> {
                 .map_err(|e| format!("kubectl get --raw {url}: {e}"))
         }))
     };
-    let profiled = |noop: bool| -> Result<Duration, String> {
+    let profiled = |noop: bool| -> Result<Timed, String> {
         let profiler = if noop == std::env::var_os("PITRIX_BENCH_PROFILE_NOOP").is_some() {
             profile()
         } else {
@@ -145,35 +172,51 @@ fn real_main() -> Result<(), String> {
         .count();
 
     let p = pitrix_apply(&bin, &out)?;
+    let secs = |t: Timed| t.wall.as_secs_f64();
+    let cpu = |t: Timed| {
+        t.cpu
+            .map_or("-".to_string(), |c| format!("{:.2}", c.as_secs_f64()))
+    };
     // PITRIX_BENCH_PITRIX_ONLY=1: profile pitrix without waiting for kubectl.
     if std::env::var_os("PITRIX_BENCH_PITRIX_ONLY").is_some() {
         println!(
-            "pitrix apply of {objects} objects: first {:.2} s, no-op {:.2} s",
-            p.first.as_secs_f64(),
-            p.noop.as_secs_f64()
+            "pitrix apply of {objects} objects: first {:.2} s ({} s CPU), no-op {:.2} s ({} s CPU)",
+            secs(p.first),
+            cpu(p.first),
+            secs(p.noop),
+            cpu(p.noop)
         );
         return Ok(());
     }
     let k = kubectl_apply(&bin, &out)?;
-    let rate = |d: Duration| objects as f64 / d.as_secs_f64();
+    let rate = |t: Timed| objects as f64 / secs(t);
     println!("apply of {apps} apps x {versions} versions: {objects} objects");
+    println!("(CPU: the client's own, user + system; the API server's is not counted)");
     println!(
-        "{:<22} {:>10} {:>12} {:>12} {:>12}",
-        "", "first (s)", "objects/s", "no-op (s)", "objects/s"
+        "{:<22} {:>10} {:>8} {:>10} {:>10} {:>8} {:>10}",
+        "", "first (s)", "CPU (s)", "objects/s", "no-op (s)", "CPU (s)", "objects/s"
     );
     for (name, pair) in [("pitrix apply", &p), ("kubectl apply (SSA)", &k)] {
         println!(
-            "{name:<22} {:>10.2} {:>12.0} {:>12.2} {:>12.0}",
-            pair.first.as_secs_f64(),
+            "{name:<22} {:>10.2} {:>8} {:>10.0} {:>10.2} {:>8} {:>10.0}",
+            secs(pair.first),
+            cpu(pair.first),
             rate(pair.first),
-            pair.noop.as_secs_f64(),
+            secs(pair.noop),
+            cpu(pair.noop),
             rate(pair.noop)
         );
     }
+    let peak = |t: Timed| t.peak_mib.map_or("-".to_string(), |m| format!("{m} MiB"));
+    println!(
+        "peak RSS of pitrix: first {}, no-op {}",
+        peak(p.first),
+        peak(p.noop)
+    );
     println!(
         "ratio pitrix/kubectl objects/s: first {:.1}x, no-op {:.1}x (goals: >= 3x, >= 10x)",
-        k.first.as_secs_f64() / p.first.as_secs_f64(),
-        k.noop.as_secs_f64() / p.noop.as_secs_f64()
+        secs(k.first) / secs(p.first),
+        secs(k.noop) / secs(p.noop)
     );
     Ok(())
 }
