@@ -469,3 +469,71 @@ fn standalone_releases_follow_their_executor_jobs_between_commits() {
         (get(&k, RELEASES, "hello").unwrap()["status"]["state"] == "active").then_some(())
     });
 }
+
+/// In `standalone`, a release of a member cluster has its executor Job and ConfigMap there:
+/// they are watched there, so the Job's success reaches the release on the host without a new
+/// commit, and a deletion out of band is undone on the cluster it happened on.
+#[test]
+fn a_member_cluster_s_executor_objects_are_watched_where_they_live() {
+    let host = cluster();
+    let edge = TestCluster::start();
+    let repo = Repo::scaffold();
+    let settings = repo
+        .read("pitrix.toml")
+        .replace(r#"target = "kubesphere""#, r#"target = "standalone""#);
+    repo.write(
+        "pitrix.toml",
+        &(settings + "\n[clusters.edge]\ncontext = \"edge\"\n"),
+    );
+    let release = repo.read("releases/host/default/hello.yaml");
+    std::fs::remove_dir_all(std::path::Path::new(repo.path()).join("releases/host")).unwrap();
+    std::fs::create_dir_all(std::path::Path::new(repo.path()).join("releases/edge/default"))
+        .unwrap();
+    repo.write("releases/edge/default/hello.yaml", &release);
+    let head = repo.commit("the release moves to the edge cluster");
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = tmp.path().join("kubeconfig");
+    cluster::two_cluster_kubeconfig(&host, &edge, &kubeconfig);
+
+    let r = Reconciler::start("a", &kubeconfig, repo.path(), FAST_LEASE);
+    wait_sync(&host, &head, "Synced", Duration::from_secs(30));
+    let job = edge
+        .kubectl_ok(&[
+            "get",
+            "jobs",
+            "-n",
+            "default",
+            "-l",
+            "pitrix.io/catalog=my-store",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .trim()
+        .to_string();
+    assert!(job.starts_with("helm-install-hello-"), "{job}");
+    assert!(
+        !host
+            .kubectl(&["get", "job", &job, "-n", "default"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        get(&host, RELEASES, "hello").unwrap()["status"]["state"],
+        "creating"
+    );
+
+    edge.complete_job("default", &job);
+    wait_for(Duration::from_secs(10), "the edge release active", || {
+        (get(&host, RELEASES, "hello").unwrap()["status"]["state"] == "active").then_some(())
+    });
+
+    edge.kubectl_ok(&["delete", "configmap", &job, "-n", "default"]);
+    wait_for(
+        Duration::from_secs(10),
+        "the executor ConfigMap re-created on the edge",
+        || get_ns(&edge, "configmap", "default", &job),
+    );
+    assert!(get_ns(&host, "configmap", "default", &job).is_none());
+    let log = std::fs::read_to_string(&r.log).unwrap_or_default();
+    assert!(!log.contains("no drift watch"), "{log}");
+}

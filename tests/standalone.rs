@@ -376,29 +376,6 @@ fn on_a_cluster_the_release_follows_its_job() {
     );
 }
 
-/// One kubeconfig with a context per test cluster: `host` and `edge`.
-fn two_cluster_kubeconfig(host: &TestCluster, edge: &TestCluster, path: &Path) {
-    let mut merged = serde_json::json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": "host",
-        "clusters": [], "users": [], "contexts": [],
-    });
-    for (name, k) in [("host", host), ("edge", edge)] {
-        let text = std::fs::read_to_string(&k.kubeconfig).unwrap();
-        let one: Value = serde_yaml::from_str(&text).unwrap();
-        let mut cluster = one["clusters"][0].clone();
-        cluster["name"] = name.into();
-        let mut user = one["users"][0].clone();
-        user["name"] = name.into();
-        merged["clusters"].as_array_mut().unwrap().push(cluster);
-        merged["users"].as_array_mut().unwrap().push(user);
-        merged["contexts"]
-            .as_array_mut()
-            .unwrap()
-            .push(serde_json::json!({"name": name, "context": {"cluster": name, "user": name}}));
-    }
-    std::fs::write(path, serde_yaml::to_string(&merged).unwrap()).unwrap();
-}
-
 /// `[clusters.edge] context = "edge"`: the App Store's objects and every status stay on the
 /// host; the edge release's executor Job and ConfigMap run on the edge cluster, its status
 /// follows that Job, and its removal runs the uninstall Job there.
@@ -410,7 +387,7 @@ fn executor_jobs_go_to_their_release_s_cluster() {
     let tmp = standalone_catalog();
     let catalog = tmp.path().join("catalog");
     let kubeconfig = tmp.path().join("kubeconfig");
-    two_cluster_kubeconfig(&host, &edge, &kubeconfig);
+    cluster::two_cluster_kubeconfig(&host, &edge, &kubeconfig);
     let settings = catalog.join("pitrix.toml");
     let text = std::fs::read_to_string(&settings).unwrap();
     std::fs::write(&settings, text + "\n[clusters.edge]\ncontext = \"edge\"\n").unwrap();

@@ -567,7 +567,7 @@ impl Controller {
                 .is_none_or(|w| w.catalog != catalog || w.scopes != scopes);
             if restart {
                 self.watchers = Some(Watchers::start(
-                    self.clusters.host(),
+                    &self.clusters,
                     &catalog,
                     scopes,
                     &self.index,
@@ -662,7 +662,15 @@ impl Controller {
             let Some(expected) = index.objects.get(&r) else {
                 continue;
             };
-            let api = api(self.clusters.host(), expected.kind, r.namespace.as_deref());
+            let client = match self.clusters.client(r.cluster.as_deref()).await {
+                Ok(client) => client,
+                Err(why) => {
+                    self.metrics.error("drift");
+                    log::warn(format!("drift check of {} {}: {why}", r.kind, r.name));
+                    continue;
+                }
+            };
+            let api = api(&client, expected.kind, r.namespace.as_deref());
             let live = match retry(3, || api.get(&r.name)).await {
                 Ok(o) => {
                     let mut v = serde_json::to_value(&o).unwrap_or_default();

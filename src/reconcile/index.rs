@@ -307,12 +307,11 @@ impl Index {
         None
     }
 
-    /// The (kind, namespace) pairs the objects live in: what to watch.
-    pub fn scopes(&self) -> std::collections::BTreeSet<(&'static str, Option<String>)> {
+    /// The (cluster, kind, namespace) the objects live in: what to watch.
+    pub fn scopes(&self) -> std::collections::BTreeSet<super::watch::Scope> {
         self.objects
-            .values()
-            .zip(self.objects.keys())
-            .map(|(e, r)| (e.kind.kind, r.namespace.clone()))
+            .iter()
+            .map(|(r, e)| (r.cluster.clone(), e.kind.kind, r.namespace.clone()))
             .collect()
     }
 

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use super::index::Index;
 use super::log;
 use super::metrics::Metrics;
+use crate::apply::Clusters;
 use crate::apply::client::api;
 use crate::compile::{KindInfo, ObjectRef};
 use crate::objects::labels;
@@ -73,8 +74,8 @@ impl Suspects {
     }
 }
 
-/// A (kind, namespace) to watch.
-pub type Scope = (&'static str, Option<String>);
+/// A (catalog cluster, kind, namespace) to watch; the cluster is `None` for the host.
+pub type Scope = (Option<String>, &'static str, Option<String>);
 
 pub struct Watchers {
     pub catalog: String,
@@ -91,6 +92,7 @@ impl Drop for Watchers {
 }
 
 struct Ctx {
+    cluster: Option<String>,
     kind: &'static KindInfo,
     namespace: Option<String>,
     index: SharedIndex,
@@ -108,8 +110,7 @@ impl Ctx {
             } else {
                 None
             },
-            // Watches run on the host cluster.
-            cluster: None,
+            cluster: self.cluster.clone(),
             name,
         }
     }
@@ -148,7 +149,10 @@ impl Ctx {
             return;
         };
         for r in index.objects.keys() {
-            if r.kind == self.kind.kind && r.namespace == self.namespace && !seen.contains(&r.name)
+            if r.kind == self.kind.kind
+                && r.namespace == self.namespace
+                && r.cluster == self.cluster
+                && !seen.contains(&r.name)
             {
                 self.suspects.add(r.clone());
             }
@@ -160,10 +164,13 @@ impl Ctx {
         // A broken connection shows on every retry: log it once a minute.
         if last.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
             *last = Some(Instant::now());
-            let scope = match &self.namespace {
+            let mut scope = match &self.namespace {
                 Some(ns) => format!("{} in {ns}", self.kind.plural),
                 None => self.kind.plural.to_string(),
             };
+            if let Some(cluster) = &self.cluster {
+                scope.push_str(&format!(" of cluster `{cluster}`"));
+            }
             log::warn(format!("watch of {scope}: {e} (retrying with backoff)"));
         }
     }
@@ -244,8 +251,10 @@ async fn watch_config_maps(ctx: Ctx, client: Client, catalog: String) {
 }
 
 impl Watchers {
+    /// One watch per scope, each on its catalog cluster (member clients are made on first
+    /// use, so a member is reached only when the catalog has objects there).
     pub fn start(
-        client: &Client,
+        clusters: &Clusters,
         catalog: &str,
         scopes: BTreeSet<Scope>,
         index: &SharedIndex,
@@ -253,23 +262,33 @@ impl Watchers {
         metrics: &Arc<Metrics>,
     ) -> Watchers {
         let mut tasks = Vec::new();
-        for (kind, namespace) in &scopes {
+        for (cluster, kind, namespace) in &scopes {
             let Some(info) = KindInfo::of(kind) else {
                 continue;
             };
             let ctx = Ctx {
+                cluster: cluster.clone(),
                 kind: info,
                 namespace: namespace.clone(),
                 index: index.clone(),
                 suspects: suspects.clone(),
                 metrics: metrics.clone(),
             };
-            let (client, catalog) = (client.clone(), catalog.to_string());
-            tasks.push(if info.kind == "ConfigMap" && namespace.is_some() {
-                tokio::spawn(watch_config_maps(ctx, client, catalog))
-            } else {
-                tokio::spawn(watch_objects(ctx, client, catalog))
-            });
+            let (clusters, catalog) = (clusters.clone(), catalog.to_string());
+            tasks.push(tokio::spawn(async move {
+                let client = match clusters.client(ctx.cluster.as_deref()).await {
+                    Ok(client) => client,
+                    Err(why) => {
+                        ctx.metrics.error("watch");
+                        return log::warn(format!("no drift watch of {}: {why}", info.plural));
+                    }
+                };
+                if info.kind == "ConfigMap" && ctx.namespace.is_some() {
+                    watch_config_maps(ctx, client, catalog).await
+                } else {
+                    watch_objects(ctx, client, catalog).await
+                }
+            }));
         }
         Watchers {
             catalog: catalog.to_string(),

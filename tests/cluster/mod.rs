@@ -95,6 +95,30 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
+/// One kubeconfig with a context per test cluster, `host` (the current one) and `edge`: a
+/// catalog's `[clusters.edge] context = "edge"` reaches the second.
+pub fn two_cluster_kubeconfig(host: &TestCluster, edge: &TestCluster, path: &Path) {
+    let mut merged = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "host",
+        "clusters": [], "users": [], "contexts": [],
+    });
+    for (name, k) in [("host", host), ("edge", edge)] {
+        let text = fs::read_to_string(&k.kubeconfig).unwrap();
+        let one: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        let mut cluster = one["clusters"][0].clone();
+        cluster["name"] = name.into();
+        let mut user = one["users"][0].clone();
+        user["name"] = name.into();
+        merged["clusters"].as_array_mut().unwrap().push(cluster);
+        merged["users"].as_array_mut().unwrap().push(user);
+        merged["contexts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": name, "context": {"cluster": name, "user": name}}));
+    }
+    fs::write(path, serde_yaml::to_string(&merged).unwrap()).unwrap();
+}
+
 /// The kubectl the tests run: `PITRIX_KUBECTL`, else `/usr/bin/kubectl`, else `kubectl` on PATH.
 pub fn kubectl_program() -> PathBuf {
     if let Some(path) = std::env::var_os("PITRIX_KUBECTL") {
