@@ -432,6 +432,22 @@ fn deploy_manifests_grant_enough_to_reconcile_and_no_more() {
     ]));
 }
 
+/// The name of the catalog's executor Job in `default` (the scaffold's one release).
+fn executor_job(k: &TestCluster) -> String {
+    k.kubectl_ok(&[
+        "get",
+        "jobs",
+        "-n",
+        "default",
+        "-l",
+        "pitrix.io/catalog=my-store",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ])
+    .trim()
+    .to_string()
+}
+
 #[test]
 fn standalone_releases_follow_their_executor_jobs_between_commits() {
     let k = cluster();
@@ -445,19 +461,7 @@ fn standalone_releases_follow_their_executor_jobs_between_commits() {
     let head = repo.commit("standalone");
     let _r = Reconciler::start("a", &k.kubeconfig, repo.path(), FAST_LEASE);
     wait_sync(&k, &head, "Synced", Duration::from_secs(30));
-    let job = k
-        .kubectl_ok(&[
-            "get",
-            "jobs",
-            "-n",
-            "default",
-            "-l",
-            "pitrix.io/catalog=my-store",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
-        .trim()
-        .to_string();
+    let job = executor_job(&k);
     assert!(job.starts_with("helm-install-hello-"), "{job}");
     assert_eq!(
         get(&k, RELEASES, "hello").unwrap()["status"]["state"],
@@ -497,19 +501,7 @@ fn a_member_cluster_s_executor_objects_are_watched_where_they_live() {
 
     let r = Reconciler::start("a", &kubeconfig, repo.path(), FAST_LEASE);
     wait_sync(&host, &head, "Synced", Duration::from_secs(30));
-    let job = edge
-        .kubectl_ok(&[
-            "get",
-            "jobs",
-            "-n",
-            "default",
-            "-l",
-            "pitrix.io/catalog=my-store",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
-        .trim()
-        .to_string();
+    let job = executor_job(&edge);
     assert!(job.starts_with("helm-install-hello-"), "{job}");
     assert!(
         !host
