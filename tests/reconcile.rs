@@ -432,6 +432,21 @@ fn deploy_manifests_grant_enough_to_reconcile_and_no_more() {
     ]));
 }
 
+/// The scaffold with `target = "standalone"`, and `more` appended to its pitrix.toml.
+fn standalone_repo(more: &str) -> Repo {
+    let repo = Repo::scaffold();
+    let settings = repo
+        .read("pitrix.toml")
+        .replace(r#"target = "kubesphere""#, r#"target = "standalone""#);
+    repo.write("pitrix.toml", &(settings + more));
+    repo
+}
+
+/// `status.state` of the scaffold's release `hello`.
+fn release_state(k: &TestCluster) -> serde_json::Value {
+    get(k, RELEASES, "hello").unwrap()["status"]["state"].clone()
+}
+
 /// The name of the catalog's executor Job in `default` (the scaffold's one release).
 fn executor_job(k: &TestCluster) -> String {
     k.kubectl_ok(&[
@@ -451,26 +466,17 @@ fn executor_job(k: &TestCluster) -> String {
 #[test]
 fn standalone_releases_follow_their_executor_jobs_between_commits() {
     let k = cluster();
-    let repo = Repo::scaffold();
-    repo.write(
-        "pitrix.toml",
-        &repo
-            .read("pitrix.toml")
-            .replace(r#"target = "kubesphere""#, r#"target = "standalone""#),
-    );
+    let repo = standalone_repo("");
     let head = repo.commit("standalone");
     let _r = Reconciler::start("a", &k.kubeconfig, repo.path(), FAST_LEASE);
     wait_sync(&k, &head, "Synced", Duration::from_secs(30));
     let job = executor_job(&k);
     assert!(job.starts_with("helm-install-hello-"), "{job}");
-    assert_eq!(
-        get(&k, RELEASES, "hello").unwrap()["status"]["state"],
-        "creating"
-    );
+    assert_eq!(release_state(&k), "creating");
     // The Job controller reports success: the release turns active without a new commit.
     k.complete_job("default", &job);
     wait_for(Duration::from_secs(10), "the release active", || {
-        (get(&k, RELEASES, "hello").unwrap()["status"]["state"] == "active").then_some(())
+        (release_state(&k) == "active").then_some(())
     });
 }
 
@@ -481,14 +487,7 @@ fn standalone_releases_follow_their_executor_jobs_between_commits() {
 fn a_member_cluster_s_executor_objects_are_watched_where_they_live() {
     let host = cluster();
     let edge = TestCluster::start();
-    let repo = Repo::scaffold();
-    let settings = repo
-        .read("pitrix.toml")
-        .replace(r#"target = "kubesphere""#, r#"target = "standalone""#);
-    repo.write(
-        "pitrix.toml",
-        &(settings + "\n[clusters.edge]\ncontext = \"edge\"\n"),
-    );
+    let repo = standalone_repo("\n[clusters.edge]\ncontext = \"edge\"\n");
     let release = repo.read("releases/host/default/hello.yaml");
     std::fs::remove_dir_all(std::path::Path::new(repo.path()).join("releases/host")).unwrap();
     std::fs::create_dir_all(std::path::Path::new(repo.path()).join("releases/edge/default"))
@@ -509,14 +508,11 @@ fn a_member_cluster_s_executor_objects_are_watched_where_they_live() {
             .status
             .success()
     );
-    assert_eq!(
-        get(&host, RELEASES, "hello").unwrap()["status"]["state"],
-        "creating"
-    );
+    assert_eq!(release_state(&host), "creating");
 
     edge.complete_job("default", &job);
     wait_for(Duration::from_secs(10), "the edge release active", || {
-        (get(&host, RELEASES, "hello").unwrap()["status"]["state"] == "active").then_some(())
+        (release_state(&host) == "active").then_some(())
     });
 
     edge.kubectl_ok(&["delete", "configmap", &job, "-n", "default"]);
