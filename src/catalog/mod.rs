@@ -177,15 +177,20 @@ pub struct Version {
 }
 
 impl Version {
-    /// One file of the chart, unpacked from the package: the chart's files are not kept in
-    /// memory once packaged, and the few later stages that read one (values checks, publish,
-    /// the site) read it for a handful of versions. `None` for YAML apps, which have no chart.
-    pub fn chart_file(&self, path: &str) -> Option<Vec<u8>> {
+    /// The chart's files, unpacked from the package: they are not kept in memory once
+    /// packaged, and the few later stages that read them (values checks, publish, the site)
+    /// read them for a handful of versions. `None` for YAML apps, which have no chart.
+    pub fn chart_files(&self) -> Option<chart::ChartFiles> {
         if self.source == VersionSource::Manifests {
             return None;
         }
-        let (_, mut files) = chart::read_archive(&self.package, &chart::Limits::default()).ok()?;
-        files.files.remove(path)
+        let (_, files) = chart::read_archive(&self.package, &chart::Limits::default()).ok()?;
+        Some(files)
+    }
+
+    /// One file of [`chart_files`](Self::chart_files).
+    pub fn chart_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.chart_files()?.files.remove(path)
     }
 }
 

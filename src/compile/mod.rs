@@ -11,6 +11,8 @@ mod store;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::catalog::Catalog;
 
 pub use object::{KINDS, KindInfo, Object, ObjectRef, StatusIntent};
@@ -42,8 +44,13 @@ pub fn compile(catalog: &Catalog) -> Compiled {
     objects.extend(store::storage_namespace(catalog, &meta));
     objects.extend(store::categories(catalog, &meta));
     objects.extend(store::repos(catalog, &meta));
-    for a in &catalog.apps {
-        let compiled = app::compile_app(catalog, a, &meta);
+    // In parallel: each app copies its packages into storage ConfigMaps.
+    let apps: Vec<app::CompiledApp> = catalog
+        .apps
+        .par_iter()
+        .map(|a| app::compile_app(catalog, a, &meta))
+        .collect();
+    for compiled in apps {
         objects.extend(compiled.objects);
         status.extend(compiled.status);
     }

@@ -2,6 +2,7 @@
 //! chart defaults < values files < inline values, nulls removing defaults. Each violation is
 //! reported where the offending value was set.
 
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::catalog::{AppRef, AppType, Catalog, Release, Version, merge_values};
@@ -9,19 +10,23 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::load::yaml;
 
 pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
-    for r in &catalog.releases {
-        let AppRef::Catalog(app) = r.app_ref() else {
-            continue;
-        };
-        let Some(app) = catalog.app(app) else {
-            continue;
-        };
-        if app.app_type() != AppType::Helm {
-            continue;
-        }
-        if let Some(v) = app.version(&r.spec.version.value) {
-            check_release(r, v, diags);
-        }
+    // In parallel: each release unpacks its chart and compiles its schema.
+    let found: Vec<Diagnostics> = catalog
+        .releases
+        .par_iter()
+        .filter_map(|r| {
+            let AppRef::Catalog(app) = r.app_ref() else {
+                return None;
+            };
+            let app = catalog.app(app).filter(|a| a.app_type() == AppType::Helm)?;
+            let v = app.version(&r.spec.version.value)?;
+            let mut found = Diagnostics::default();
+            check_release(r, v, &mut found);
+            Some(found)
+        })
+        .collect();
+    for d in found {
+        diags.extend(d);
     }
 }
 
@@ -36,7 +41,10 @@ fn drop_nulls(map: &mut Map<String, Value>) {
 }
 
 fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
-    let Some(schema_bytes) = v.chart_file("values.schema.json") else {
+    let Some(mut files) = v.chart_files() else {
+        return;
+    };
+    let Some(schema_bytes) = files.files.remove("values.schema.json") else {
         return;
     };
     let schema_file = v.path.join("values.schema.json");
@@ -68,8 +76,9 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
             return;
         }
     };
-    let mut merged = v
-        .chart_file("values.yaml")
+    let mut merged = files
+        .files
+        .remove("values.yaml")
         .and_then(|b| yaml::parse(&String::from_utf8_lossy(&b)).ok())
         .and_then(|n| match n.to_json() {
             Value::Object(m) => Some(m),
