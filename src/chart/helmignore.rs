@@ -48,9 +48,33 @@ enum Scope {
 #[derive(Debug, Clone)]
 struct Pattern {
     glob: Vec<u8>,
+    shape: Shape,
     negate: bool,
     must_dir: bool,
     scope: Scope,
+}
+
+/// What a glob can be matched as. Most `.helmignore` rules are a name (`.DS_Store`) or a
+/// suffix (`*.swp`), and every file of every chart is matched against every rule: these two
+/// are compared directly, with [`go_match`]'s result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// No metacharacter: the whole subject equals the glob.
+    Literal,
+    /// `*` then no metacharacter: the subject ends with the rest, and the star takes no `/`.
+    StarSuffix,
+    Glob,
+}
+
+impl Shape {
+    fn of(glob: &[u8]) -> Shape {
+        let meta = |b: &u8| matches!(b, b'*' | b'?' | b'[' | b'\\');
+        match glob.split_first() {
+            _ if !glob.iter().any(meta) => Shape::Literal,
+            Some((b'*', rest)) if !rest.iter().any(meta) => Shape::StarSuffix,
+            _ => Shape::Glob,
+        }
+    }
 }
 
 impl Pattern {
@@ -59,8 +83,17 @@ impl Pattern {
             Scope::Anchored | Scope::Structural => path,
             Scope::Basename => go_base(path),
         };
-        // Helm logs and treats a pattern error at match time as "no match".
-        go_match(&self.glob, subject).unwrap_or(false)
+        match self.shape {
+            Shape::Literal => subject == self.glob,
+            Shape::StarSuffix => {
+                let suffix = self.glob.get(1..).unwrap_or_default();
+                subject
+                    .strip_suffix(suffix)
+                    .is_some_and(|starred| !starred.contains(&b'/'))
+            }
+            // Helm logs and treats a pattern error at match time as "no match".
+            Shape::Glob => go_match(&self.glob, subject).unwrap_or(false),
+        }
     }
 }
 
@@ -166,6 +199,7 @@ impl Rules {
             Scope::Basename
         };
         self.patterns.push(Pattern {
+            shape: Shape::of(glob),
             glob: glob.to_vec(),
             negate,
             must_dir,
@@ -434,6 +468,70 @@ mod tests {
 
     fn m(pattern: &str, name: &str) -> Result<bool, BadPattern> {
         go_match(pattern.as_bytes(), name.as_bytes())
+    }
+
+    #[test]
+    fn literal_and_suffix_shapes_match_as_go_match_does() {
+        let globs = [
+            "abc",
+            ".DS_Store",
+            "*.swp",
+            "*~",
+            "*",
+            "*/x",
+            "a/*.tgz",
+            "*a/b",
+            "a*",
+            "[a]",
+            "a\\*",
+            "*.",
+            "templates/notes.txt",
+            "",
+        ];
+        let subjects = [
+            "abc",
+            ".DS_Store",
+            "x.swp",
+            ".swp",
+            "a/x.swp",
+            "~",
+            "a~",
+            "a/b~",
+            "",
+            "a/x",
+            "x",
+            "a/b",
+            "ba/b",
+            "c/a/b",
+            "a/x.tgz",
+            "a/b/x.tgz",
+            "a",
+            "a*",
+            "templates/notes.txt",
+            "a.",
+            "a/.",
+        ];
+        for glob in globs {
+            let pattern = Pattern {
+                glob: glob.as_bytes().to_vec(),
+                shape: Shape::of(glob.as_bytes()),
+                negate: false,
+                must_dir: false,
+                scope: Scope::Structural,
+            };
+            for subject in subjects {
+                assert_eq!(
+                    pattern.matches(subject.as_bytes()),
+                    m(glob, subject).unwrap_or(false),
+                    "{glob:?} against {subject:?} ({:?})",
+                    pattern.shape
+                );
+            }
+        }
+        assert_eq!(Shape::of(b".DS_Store"), Shape::Literal);
+        assert_eq!(Shape::of(b"*.swp"), Shape::StarSuffix);
+        assert_eq!(Shape::of(b"*.sw?"), Shape::Glob);
+        assert_eq!(Shape::of(b"a\\*"), Shape::Glob);
     }
 
     #[test]
