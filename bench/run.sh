@@ -18,6 +18,9 @@
 #   PITRIX_BENCH_HELM_JOBS=1                         charts Helm packages concurrently
 #   PITRIX_BENCH_DIR=DIR                             work directory (default: a temp dir)
 #   PITRIX_BENCH_KEEP=1                              keep the work directory
+#   PITRIX_BENCH_OUT=DIR                             where pitrix writes its outputs (default:
+#                                                    /dev/shm when it is a tmpfs with 3 GiB free,
+#                                                    else the work directory; `work` forces it)
 # Needs ~5 GB of free disk in the work directory for the default size (every run's output is
 # kept until the end).
 set -euo pipefail
@@ -57,6 +60,17 @@ bash "$REPO_ROOT/scripts/setup-test-env.sh"
 log "cargo build --release (and the bench)"
 cargo build --release
 cargo bench --no-run --bench compile
+
+# Outputs on a tmpfs: what is measured is pitrix's work, not this disk's way with half a GiB of
+# new files (on this machine's ext4 that adds 1-6 s of kernel time, depending on what the
+# file system did in the minutes before). PITRIX_BENCH_OUT=work measures on the work directory.
+if [[ "${PITRIX_BENCH_OUT:-}" == work ]]; then
+    unset PITRIX_BENCH_OUT
+elif [[ -z "${PITRIX_BENCH_OUT:-}" ]] && [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs ]] \
+    && (( $(df -k --output=avail /dev/shm | tail -1) > 3 * 1024 * 1024 )); then
+    export PITRIX_BENCH_OUT=/dev/shm
+fi
+log "pitrix's outputs go to ${PITRIX_BENCH_OUT:-the work directory $WORK}"
 
 log "generate ${PITRIX_BENCH_APPS} apps × ${PITRIX_BENCH_VERSIONS} versions into $WORK/catalog"
 rm -rf "$WORK/catalog" "$WORK/helm-out"

@@ -9,6 +9,11 @@
 //! the child is measured). Then, unless `PITRIX_BENCH_PHASES=0`, it runs the
 //! stages in-process once through the library to show where the time goes.
 //!
+//! Outputs and package caches go to the temporary directory and are removed after the last
+//! run, or, with `PITRIX_BENCH_OUT=DIR` (meant for a tmpfs such as /dev/shm, which
+//! bench/run.sh picks when it has room), to fresh directories under DIR, each removed as soon
+//! as its run is measured. Every run starts after a `sync`.
+//!
 //! Options after `--`:
 //!   --generate DIR   only write the catalog into DIR and exit (bench/run.sh uses this)
 //!   --catalog DIR    measure an existing catalog instead of generating one
@@ -53,6 +58,7 @@ struct Options {
     json: Option<PathBuf>,
     keep: bool,
     phases: bool,
+    out: Option<PathBuf>,
 }
 
 fn env_usize(name: &str, default: usize) -> Result<usize, String> {
@@ -76,6 +82,7 @@ fn options() -> Result<Options, String> {
         json: None,
         keep: false,
         phases: env::var("PITRIX_BENCH_PHASES").map_or(true, |v| v != "0"),
+        out: env::var_os("PITRIX_BENCH_OUT").map(PathBuf::from),
     };
     let mut args = env::args().skip(1);
     while let Some(a) = args.next() {
@@ -216,17 +223,35 @@ fn bench(o: &Options) -> Result<(), String> {
     // Cold: an empty package cache, every chart packed (the figure compared with Helm).
     // Warm: the same compile again with the cache the cold run filled, as a re-compile of an
     // unchanged catalog is.
-    // Outputs and caches are removed only after the last run: on ext4 without a journal (this
-    // machine's disk), creating files right after deleting thousands makes the kernel step past
-    // every recently freed inode (ialloc's `recently_deleted`), which would charge one run for
-    // the clean-up of the one before. Each run writes into directories that did not exist.
+    // In the work directory, outputs and caches are removed only after the last run: on ext4
+    // without a journal (this machine's disk), creating files right after deleting thousands
+    // makes the kernel step past every recently freed inode (ialloc's `recently_deleted`),
+    // which would charge one run for the clean-up of the one before. Each run writes into
+    // directories that did not exist. Under PITRIX_BENCH_OUT (a tmpfs) a removal costs the next
+    // run nothing, and kept outputs would hold half a GiB of memory each.
+    let out_root = match &o.out {
+        Some(dir) => {
+            let root = tempfile::Builder::new()
+                .prefix("pitrix-bench-out-")
+                .tempdir_in(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            println!(
+                "outputs: {} (removed after each run)",
+                root.path().display()
+            );
+            Some(root)
+        }
+        None => None,
+    };
+    let remove_at_once = out_root.is_some();
+    let out_dir = out_root.as_ref().map_or(work.as_path(), |d| d.path());
     let mut runs = Vec::new();
     let mut warm_runs = Vec::new();
     let mut written = Vec::new();
     for k in 1..=o.runs {
-        let cache = work.join(format!("cache-{k}"));
+        let cache = out_dir.join(format!("cache-{k}"));
         for (label, list) in [("cold", &mut runs), ("warm", &mut warm_runs)] {
-            let out = work.join(format!("out-{k}-{label}"));
+            let out = out_dir.join(format!("out-{k}-{label}"));
             let run = run_compile(&bin, &catalog, &out, &cache)?;
             if !run.status.success() {
                 return Err(format!(
@@ -255,6 +280,11 @@ fn bench(o: &Options) -> Result<(), String> {
             list.push(run);
         }
         written.push(cache);
+        if remove_at_once {
+            written
+                .drain(..)
+                .for_each(|dir| drop(fs::remove_dir_all(dir)));
+        }
     }
     for dir in written {
         fs::remove_dir_all(dir).ok();
@@ -275,7 +305,7 @@ fn bench(o: &Options) -> Result<(), String> {
     }
 
     let phases = if o.phases {
-        let p = phases(&catalog, &work.join("out-phases"))?;
+        let p = phases(&catalog, &out_dir.join("out-phases"))?;
         println!("in-process stages (one run, through the library):");
         for (name, d) in &p {
             println!("  {name:<10} {:7.3} s", d.as_secs_f64());
@@ -452,6 +482,7 @@ struct Run {
 fn run_compile(bin: &Path, catalog: &Path, out: &Path, cache: &Path) -> Result<Run, String> {
     let log_path = out.with_extension("log");
     let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    settle()?;
     let t = Instant::now();
     let child = Command::new(bin)
         .arg("compile")
@@ -483,8 +514,22 @@ fn run_compile(bin: &Path, catalog: &Path, out: &Path, cache: &Path) -> Result<R
 // The stages, in-process
 // ------------------------------------------------------------------------------------------
 
+/// Waits until nothing is left to write back, so that a timed run starts on a quiet machine:
+/// the kernel writing the half GiB of output the run before left dirty would otherwise take
+/// the same two cores during it.
+fn settle() -> Result<(), String> {
+    let status = Command::new("sync")
+        .status()
+        .map_err(|e| format!("sync: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("sync: {status}"))
+}
+
 /// Times each stage of `pitrix compile` through the library (one run; same work as the CLI).
 fn phases(catalog: &Path, out: &Path) -> Result<Vec<(&'static str, Duration)>, String> {
+    settle()?;
     let mut p = Vec::new();
     let t = Instant::now();
     let (loaded, mut diags) = pitrix::load::load(catalog);
