@@ -240,7 +240,8 @@ pub fn subtree_id(tree: &Tree<'_>, name: &str) -> Option<Oid> {
 pub struct Materialized {
     pub files: usize,
     pub bytes: u64,
-    /// Symbolic links and submodules, which are not written (relative to the tree's root).
+    /// Submodules and entries with unusable names, which are not written (relative to the
+    /// tree's root).
     pub skipped: Vec<String>,
 }
 
@@ -301,7 +302,20 @@ fn write_tree(
                 out.files += 1;
                 out.bytes += blob.size() as u64;
             }
-            // Symbolic links and submodules (commits) are not catalog content.
+            // A symbolic link is written as the link it is, never dereferenced here: the
+            // loader resolves it against the materialized root like a work tree's link, and
+            // refuses one that leads outside (`crate::confine`).
+            Some(ObjectType::Blob) => {
+                let blob = repo
+                    .find_blob(entry.id())
+                    .map_err(err(format!("blob {path}")))?;
+                use std::os::unix::ffi::OsStrExt as _;
+                let link = std::ffi::OsStr::from_bytes(blob.content());
+                std::os::unix::fs::symlink(link, &target)
+                    .map_err(|e| GitError(format!("{}: {e}", target.display())))?;
+                out.files += 1;
+            }
+            // Submodules (commits) are not catalog content.
             _ => out.skipped.push(path),
         }
     }

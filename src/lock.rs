@@ -73,9 +73,11 @@ pub struct LockedChart {
 impl Lock {
     /// The lock of the catalog at `root`; `None` when there is none.
     pub fn read(root: &Path) -> Result<Option<Lock>, String> {
-        match fs::read_to_string(root.join(LOCK_FILE)) {
+        match crate::confine::read_to_string(root, Path::new(LOCK_FILE)) {
             Ok(text) => Lock::parse(&text).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(crate::confine::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
             Err(e) => Err(format!("cannot read {LOCK_FILE}: {e}")),
         }
     }

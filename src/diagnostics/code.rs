@@ -122,6 +122,14 @@ codes! {
     UnverifiedRelease => "unverified-release",
     /// Two apps that would publish one chart name to the Helm repository (`--publish`).
     PublishConflict => "publish-conflict",
+    /// A path the catalog names that resolves (through a symlink) outside the catalog root.
+    PathEscape => "path-escape",
+    /// A values template that ran out of its instruction budget (loops too large).
+    TemplateBudget => "template-budget",
+    /// A values.schema.json too large or too recursive to check within the node budget.
+    SchemaBudget => "schema-budget",
+    /// A compiled object over etcd's 1.5 MiB request limit.
+    ObjectTooLarge => "object-too-large",
 }
 
 impl Serialize for Code {

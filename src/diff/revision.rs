@@ -244,7 +244,7 @@ fn compile_base(
         problems.push(Diagnostic::warning(
             crate::diagnostics::Code::UnexpectedFile,
             format!(
-                "base revision {}: {s} is a symbolic link or submodule and was not read",
+                "base revision {}: {s} is a submodule or has an unusable name and was not read",
                 revision.label
             ),
         ));

@@ -16,6 +16,7 @@ use crate::catalog::{
     App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Repo, Settings,
 };
 use crate::chart::PackageCache;
+use crate::confine;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::redact;
 
@@ -87,11 +88,11 @@ fn load_templates(
             continue;
         }
         let file = rel(root, &path);
-        match fs::read_to_string(&path) {
+        match confine::read_to_string(root, &file) {
             Ok(text) => {
                 templates.insert(name, (file, text));
             }
-            Err(e) => diags.push(io_error(&file, &e)),
+            Err(e) => diags.push(read_error(&file, &e)),
         }
     }
     templates
@@ -148,10 +149,9 @@ fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, String) {
         env: Default::default(),
         clusters: Default::default(),
     };
-    let path = root.join(SETTINGS_FILE);
-    let text = match fs::read_to_string(&path) {
+    let text = match confine::read_to_string(root, Path::new(SETTINGS_FILE)) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(confine::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             diags.push(
                 Diagnostic::error(
                     Code::MissingSettings,
@@ -163,7 +163,7 @@ fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, String) {
             return (placeholder(), String::new());
         }
         Err(e) => {
-            diags.push(io_error(Path::new(SETTINGS_FILE), &e));
+            diags.push(read_error(Path::new(SETTINGS_FILE), &e));
             return (placeholder(), String::new());
         }
     };
@@ -272,10 +272,10 @@ pub(crate) fn read_yaml<T: DeserializeOwned>(
     file: &Path,
     diags: &mut Diagnostics,
 ) -> Option<T> {
-    let text = match fs::read_to_string(root.join(file)) {
+    let text = match confine::read_to_string(root, file) {
         Ok(t) => t,
         Err(e) => {
-            diags.push(io_error(file, &e));
+            diags.push(read_error(file, &e));
             return None;
         }
     };
@@ -344,19 +344,55 @@ fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.'))
 }
 
-/// Sorted entries of a directory, hidden ones left out. A missing directory is empty.
+/// Sorted entries of a directory, hidden ones left out. A missing directory is empty. An
+/// entry that is a symbolic link leading out of the catalog is reported and left out.
 fn read_dir_sorted(root: &Path, dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = match fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+    let mut entries: Vec<(PathBuf, bool)> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_symlink())))
+            .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
             diags.push(io_error(&rel(root, dir), &e));
             return Vec::new();
         }
     };
-    entries.retain(|p| !is_hidden(p));
+    entries.retain(|(p, _)| !is_hidden(p));
     entries.sort();
     entries
+        .into_iter()
+        .filter(|(path, is_link)| {
+            let escapes = *is_link && confine::escapes(root, &rel(root, path));
+            if escapes {
+                diags.push(path_escape(&rel(root, path)));
+            }
+            !escapes
+        })
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// A file of the catalog that leads out of it (through a symbolic link). The link's target
+/// is not named: it is the runner's file system, and the PR comment is public.
+pub(crate) fn path_escape(file: &Path) -> Diagnostic {
+    Diagnostic::error(
+        Code::PathEscape,
+        format!(
+            "{} is a symbolic link that leads outside the catalog",
+            file.display()
+        ),
+    )
+    .in_file(file)
+    .hint("pitrix reads nothing outside the catalog root: commit the file itself, or link to a file inside the catalog")
+}
+
+/// A file read failed: outside the catalog, or an I/O error.
+fn read_error(file: &Path, e: &confine::ReadError) -> Diagnostic {
+    match e {
+        confine::ReadError::Escape => path_escape(file),
+        confine::ReadError::Io(e) => io_error(file, e),
+    }
 }
 
 fn file_stem(path: &Path) -> String {
@@ -464,6 +500,11 @@ fn load_app(
     let name = file_name(dir);
     let dir_rel = rel(root, dir);
     let file = dir_rel.join(APP_FILE);
+    // Listed first: an entry leading out of the catalog (app.yaml included) is reported once.
+    let entries = read_dir_sorted(root, dir, diags);
+    if !entries.contains(&dir.join(APP_FILE)) && confine::escapes(root, &file) {
+        return None;
+    }
     if !dir.join(APP_FILE).is_file() {
         diags.push(
             Diagnostic::error(Code::MissingKey, format!("app `{name}` has no {APP_FILE}"))
@@ -492,7 +533,7 @@ fn load_app(
         .chain(["screenshots", APP_FILE, "README.md"])
         .collect();
     let mut versions = Vec::new();
-    for path in read_dir_sorted(root, dir, diags) {
+    for path in entries {
         let fname = file_name(&path);
         if reserved.contains(&fname.as_str()) || fname.starts_with("icon.") {
             continue;
@@ -576,9 +617,13 @@ fn read_asset(
         );
         return None;
     }
-    match fs::read(root.join(&file)) {
+    match confine::read(root, &file) {
         Ok(bytes) => Some(Asset { file, bytes }),
-        Err(e) => {
+        Err(confine::ReadError::Escape) => {
+            diags.push(path_escape(&file).in_file(app_file).at(name.pos));
+            None
+        }
+        Err(confine::ReadError::Io(e)) => {
             diags.push(
                 Diagnostic::error(
                     Code::InvalidImage,

@@ -2,14 +2,13 @@
 //! (stored byte for byte) and directories of plain manifests (YAML apps).
 
 use std::cmp::Ordering;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{ChartMeta, Version, VersionSource};
 use crate::chart::{self, ChartError, ChartFiles, Limits, PackageCache};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
-use super::{file_name, io_error, parse_yaml, syntax_diagnostic, yaml};
+use super::{file_name, parse_yaml, syntax_diagnostic, yaml};
 
 const CHART_FILE: &str = "Chart.yaml";
 
@@ -129,10 +128,10 @@ fn is_bare_file_name(name: &str) -> bool {
 }
 
 pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<Version> {
-    let bytes = match fs::read(root.join(path)) {
+    let bytes = match crate::confine::read(root, path) {
         Ok(b) => b,
         Err(e) => {
-            diags.push(io_error(path, &e));
+            diags.push(super::read_error(path, &e));
             return None;
         }
     };

@@ -142,12 +142,13 @@ pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Fil
             minijinja::escape_formatter(out, state, value)
         }
     });
-    let override_dir = root.join(OVERRIDE_DIR);
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
     for (name, builtin) in TEMPLATES {
-        let text = match std::fs::read_to_string(override_dir.join(name)) {
+        let text = match crate::confine::read_to_string(root, &Path::new(OVERRIDE_DIR).join(name)) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => builtin.to_string(),
+            Err(crate::confine::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                builtin.to_string()
+            }
             Err(e) => return Err(format!("{OVERRIDE_DIR}/{name}: {e}")),
         };
         sources.insert(name.to_string(), text);
@@ -627,7 +628,7 @@ fn release_view(
 
 /// The app's README: `apps/<app>/README.md`, else the newest version's chart README.
 fn readme(root: &Path, app: &App) -> Option<String> {
-    if let Ok(text) = std::fs::read_to_string(root.join(&app.dir).join("README.md")) {
+    if let Ok(text) = crate::confine::read_to_string(root, &app.dir.join("README.md")) {
         return Some(text);
     }
     let v = latest(app)?;

@@ -33,7 +33,8 @@ pub fn check(root: &Path, catalog: &Catalog, online: Option<&FetchOptions>) -> D
             None
         }
     };
-    let lock_text = std::fs::read_to_string(root.join(LOCK_FILE)).unwrap_or_default();
+    let lock_text =
+        crate::confine::read_to_string(root, std::path::Path::new(LOCK_FILE)).unwrap_or_default();
     let mut by_repo: BTreeMap<&str, Vec<(&Reference, &Vec<&Release>)>> = BTreeMap::new();
     for (reference, releases) in &refs {
         by_repo
