@@ -36,6 +36,64 @@ pub struct Live {
     objects: BTreeMap<ObjectRef, Value>,
     /// Held by metadata only (see [`Listing::Lean`]).
     metadata_only: BTreeSet<ObjectRef>,
+    /// Objects the catalog wants that exist without its mark (see [`scan_foreign`]).
+    foreign: BTreeMap<ObjectRef, Foreign>,
+}
+
+/// Who has an object that a catalog wants but does not own: one without the catalog's
+/// `pitrix.io/catalog` label (made in the console, by kubectl, by another tool) or with
+/// another catalog's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// The catalog whose label it carries, if any.
+    pub catalog: Option<String>,
+    /// Its field managers and how they wrote (`kubectl-client-side-apply (Update)`).
+    pub managers: Vec<String>,
+}
+
+impl Foreign {
+    /// The owner of a live object, from its metadata.
+    pub fn of(live: &Value) -> Foreign {
+        let catalog = live
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                labels::PITRIX_CATALOG.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut managers: Vec<String> = live
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e["manager"].as_str().unwrap_or("?"),
+                    e["operation"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        managers.dedup();
+        Foreign { catalog, managers }
+    }
+
+    /// Whether `live` belongs to `catalog` (carries its mark).
+    pub fn owned_by(live: &Value, catalog: &str) -> bool {
+        Foreign::of(live).catalog.as_deref() == Some(catalog)
+    }
+
+    /// `catalog `team-b`'s (field managers: pitrix (Apply))`, `made outside pitrix (…)`.
+    pub fn describe(&self) -> String {
+        let managers = match self.managers.is_empty() {
+            true => "no field managers recorded".to_string(),
+            false => format!("field managers: {}", self.managers.join(", ")),
+        };
+        match &self.catalog {
+            Some(c) => format!("it belongs to catalog `{c}` ({managers})"),
+            None => format!("it was made outside this catalog ({managers})"),
+        }
+    }
 }
 
 impl Live {
@@ -61,10 +119,73 @@ impl Live {
         self.metadata_only.contains(r)
     }
 
+    /// Who has `r`, when it exists without this catalog's mark.
+    pub fn foreign(&self, r: &ObjectRef) -> Option<&Foreign> {
+        self.foreign.get(r)
+    }
+
+    pub fn insert_foreign(&mut self, r: ObjectRef, f: Foreign) {
+        self.foreign.insert(r, f);
+    }
+
     fn extend(&mut self, other: Live) {
         self.objects.extend(other.objects);
         self.metadata_only.extend(other.metadata_only);
+        self.foreign.extend(other.foreign);
     }
+}
+
+/// Finds the objects `desired` wants that exist without the catalog's mark: the listing of
+/// [`list_live`] selects by that mark, so it cannot see them, and applying over one would take
+/// it over silently. One metadata list (from the watch cache) per kind and namespace that has
+/// a wanted object not already listed; nothing at all when every object is listed (a no-op
+/// apply).
+pub async fn scan_foreign(
+    clusters: &Clusters,
+    desired: &Desired,
+    live: &mut Live,
+) -> Result<(), String> {
+    type Scope = (Option<String>, &'static str, Option<String>);
+    let mut wanted: BTreeMap<Scope, (&'static KindInfo, BTreeSet<&str>)> = BTreeMap::new();
+    for o in desired.objects.iter().filter(|o| live.get(&o.r).is_none()) {
+        wanted
+            .entry((o.r.cluster.clone(), o.kind.kind, o.r.namespace.clone()))
+            .or_insert_with(|| (o.kind, BTreeSet::new()))
+            .1
+            .insert(o.r.name.as_str());
+    }
+    let cached = ListParams {
+        resource_version: Some("0".into()),
+        ..ListParams::default()
+    };
+    for ((cluster, _, namespace), (kind, names)) in wanted {
+        let client = clusters.client(cluster.as_deref()).await?;
+        let list_api = api(&client, kind, namespace.as_deref());
+        let list = retry(5, || list_api.list_metadata(&cached))
+            .await
+            .map_err(|e| format!("cannot list {}: {}", kind.plural, describe(&e)))?;
+        for item in list.items {
+            if !item
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| names.contains(n))
+            {
+                continue;
+            }
+            let v = serde_json::json!({
+                "apiVersion": kind.api_version,
+                "kind": kind.kind,
+                "metadata": item.metadata,
+            });
+            if !Foreign::owned_by(&v, &desired.catalog) {
+                let mut r = ObjectRef::of_json(&v);
+                r.cluster = cluster.clone();
+                live.insert_foreign(r, Foreign::of(&v));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `live` is exactly what pitrix applied from the compiled object with `digest`: it

@@ -12,10 +12,12 @@ use serde_json::Value;
 use super::client::{api, describe, is_not_found, retry};
 use super::{
     Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Listing, Live, contains, inventory,
-    list_live, live::member_clusters,
+    is_borrowed, list_live,
+    live::{member_clusters, scan_foreign},
 };
 use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
-use crate::diff::{self, Diff, Side};
+use crate::diagnostics::Code;
+use crate::diff::{self, Diff, DiffError, Side};
 use crate::objects::{ReviewState, labels};
 
 /// Annotations others write that are no difference of the catalog's.
@@ -103,10 +105,11 @@ pub async fn live_diff(
     cluster_label: &str,
 ) -> Result<Diff, String> {
     let catalog = &desired.catalog;
-    let previous = inventory::read(clusters.host(), inventory_namespace, catalog).await?;
+    let (previous, _) = inventory::read(clusters.host(), inventory_namespace, catalog).await?;
     let want = Desired::from_compiled(desired);
     let members = member_clusters(&previous, &want);
-    let live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
+    let mut live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
+    scan_foreign(clusters, &want, &mut live).await?;
 
     let mut old = Vec::new();
     let mut new = Vec::new();
@@ -155,6 +158,24 @@ pub async fn live_diff(
     let old = compiled(catalog, old, live_states(&live));
     let new = compiled(catalog, new, desired.status.clone());
     let mut d = diff::diff(&old, &new);
+    for o in &want.objects {
+        if let Some(f) = live.foreign(&o.r)
+            && !is_borrowed(o)
+        {
+            d.errors.push(DiffError {
+                code: Code::NotOwned.as_str().into(),
+                message: format!(
+                    "{} exists and is not this catalog's: {}",
+                    o.r.display_name(),
+                    f.describe()
+                ),
+                file: None,
+                hint: Some("apply refuses it; `pitrix apply --adopt` takes it over".into()),
+                app: None,
+                version: None,
+            });
+        }
+    }
     d.base = Some(Side {
         label: cluster_label.to_string(),
         commit: None,

@@ -13,6 +13,8 @@ pub enum Outcome {
     Unchanged,
     /// A storage ConfigMap deleted and created again (`--replace-changed-packages`).
     Replaced,
+    /// An object that existed without this catalog's mark, taken over (`--adopt`).
+    Adopted,
     /// The review state written to the status subresource.
     StatusWritten,
     Pruned,
@@ -24,6 +26,7 @@ pub enum Outcome {
     /// `--dry-run`: what would happen.
     WouldCreate,
     WouldUpdate,
+    WouldAdopt,
     WouldPrune,
     WouldWriteStatus,
 }
@@ -51,6 +54,28 @@ impl ApplyReport {
         self.results.push(ObjectResult { object, outcome });
     }
 
+    /// The objects this apply holds: applied or found as compiled, not refused, failed or
+    /// skipped (so their review states may be written).
+    pub fn held(&self) -> std::collections::BTreeSet<&ObjectRef> {
+        self.results
+            .iter()
+            .filter(|x| {
+                matches!(
+                    x.outcome,
+                    Outcome::Created
+                        | Outcome::Updated
+                        | Outcome::Unchanged
+                        | Outcome::Replaced
+                        | Outcome::Adopted
+                        | Outcome::WouldCreate
+                        | Outcome::WouldUpdate
+                        | Outcome::WouldAdopt
+                )
+            })
+            .map(|x| &x.object)
+            .collect()
+    }
+
     pub fn failed(&self) -> bool {
         self.refused.is_some()
             || self
@@ -76,19 +101,13 @@ impl ApplyReport {
             return out;
         }
         for r in &self.results {
-            let o = &r.object;
-            let mut name = match &o.namespace {
-                Some(ns) => format!("{}/{}/{}", o.kind, ns, o.name),
-                None => format!("{}/{}", o.kind, o.name),
-            };
-            if let Some(cluster) = &o.cluster {
-                name = format!("{name} (cluster {cluster})");
-            }
+            let name = r.object.display_name();
             let line = match &r.outcome {
                 Outcome::Unchanged => continue,
                 Outcome::Created => format!("created   {name}"),
                 Outcome::Updated => format!("updated   {name}"),
                 Outcome::Replaced => format!("replaced  {name}"),
+                Outcome::Adopted => format!("adopted   {name}"),
                 Outcome::StatusWritten => format!("status    {name}"),
                 Outcome::Pruned => format!("pruned    {name}"),
                 Outcome::Ready => format!("ready     {name}"),
@@ -96,6 +115,7 @@ impl ApplyReport {
                 Outcome::Failed(why) => format!("FAILED    {name}: {why}"),
                 Outcome::WouldCreate => format!("would create  {name}"),
                 Outcome::WouldUpdate => format!("would update  {name}"),
+                Outcome::WouldAdopt => format!("would adopt   {name}"),
                 Outcome::WouldPrune => format!("would prune   {name}"),
                 Outcome::WouldWriteStatus => format!("would write status of {name}"),
             };
@@ -107,7 +127,7 @@ impl ApplyReport {
             "{}{} created, {} updated, {} unchanged, {} pruned, {} review states written, {} failed\n",
             if self.dry_run { "dry run: " } else { "" },
             self.count(|o| matches!(o, Outcome::Created | Outcome::WouldCreate)),
-            self.count(|o| matches!(o, Outcome::Updated | Outcome::Replaced | Outcome::WouldUpdate)),
+            self.count(|o| matches!(o, Outcome::Updated | Outcome::Replaced | Outcome::Adopted | Outcome::WouldUpdate | Outcome::WouldAdopt)),
             self.count(|o| matches!(o, Outcome::Unchanged)),
             self.count(|o| matches!(o, Outcome::Pruned | Outcome::WouldPrune)),
             self.count(|o| matches!(o, Outcome::StatusWritten | Outcome::WouldWriteStatus)),

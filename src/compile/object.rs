@@ -124,6 +124,18 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     /// The identity of an object given as JSON (compiled, read back or live).
+    /// `Kind/namespace/name (cluster c)`, as reports name an object.
+    pub fn display_name(&self) -> String {
+        let mut name = match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        };
+        if let Some(cluster) = &self.cluster {
+            name = format!("{name} (cluster {cluster})");
+        }
+        name
+    }
+
     pub fn of_json(v: &serde_json::Value) -> ObjectRef {
         let s = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str);
         ObjectRef {

@@ -130,6 +130,8 @@ codes! {
     SchemaBudget => "schema-budget",
     /// A compiled object over etcd's 1.5 MiB request limit.
     ObjectTooLarge => "object-too-large",
+    /// A live object the catalog wants that is not the catalog's (no mark, or another catalog's).
+    NotOwned => "not-owned",
 }
 
 impl Serialize for Code {

@@ -134,7 +134,12 @@ pub struct DiffError {
 impl DiffError {
     /// As a diagnostic, for the usual renderings and the exit code.
     pub fn to_diagnostic(&self) -> Diagnostic {
-        let mut d = Diagnostic::error(Code::PackageChanged, self.message.clone());
+        let code = Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == self.code)
+            .unwrap_or(Code::PackageChanged);
+        let mut d = Diagnostic::error(code, self.message.clone());
         if let Some(f) = &self.file {
             d = d.in_file(f);
         }
