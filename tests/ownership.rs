@@ -272,3 +272,44 @@ fn no_review_state_is_written_onto_an_object_whose_apply_failed() {
     );
     assert_eq!(get(&k, APPS, "hello")["status"]["state"], "active");
 }
+
+#[test]
+fn orphans_of_a_lost_inventory_are_reported_and_pruned_only_when_asked() {
+    let k = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = catalog(&tmp, "store-a");
+    let (code, report, _) = run(&k, &store, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    // The inventory is lost, and the catalog drops its repo meanwhile.
+    k.kubectl_ok(&[
+        "delete",
+        "configmap",
+        "-n",
+        "pitrix-system",
+        "pitrix-inventory-store-a",
+    ]);
+    std::fs::remove_dir_all(store.join("repos")).unwrap();
+
+    let (code, report, _) = run(&k, &store, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let orphan = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["object"]["kind"] == "Repo")
+        .unwrap_or_else(|| panic!("the orphaned repo is not reported: {report:#}"));
+    assert_eq!(orphan["outcome"], "skipped", "{orphan}");
+    assert!(
+        orphan["detail"].as_str().unwrap().contains("--prune-orphans"),
+        "{orphan}"
+    );
+    assert!(exists(&k, "repos.application.kubesphere.io", "bitnami"));
+
+    let (code, report, _) = run(&k, &store, &["--prune-orphans"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        outcomes(&report, "pruned"),
+        [("Repo".to_string(), "bitnami".to_string())]
+    );
+    assert!(!exists(&k, "repos.application.kubesphere.io", "bitnami"));
+}
