@@ -69,12 +69,12 @@ fn a_directory_pitrix_did_not_write_is_never_replaced() {
     );
 }
 
-/// Every file under `dir`, by relative path.
+/// Every file under `dir`, by relative path, but pitrix's marker (which `render` leaves out).
 fn read_tree(dir: &std::path::Path) -> pitrix::emit::Files {
     let mut files: pitrix::emit::Files = walkdir::WalkDir::new(dir)
         .into_iter()
         .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
+        .filter(|e| e.file_type().is_file() && e.path() != dir.join(pitrix::emit::MARKER_FILE))
         .map(|e| {
             let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
             (rel, fs::read(e.path()).unwrap())
@@ -113,6 +113,7 @@ fn streamed_output_is_the_rendered_output() {
         expected.extend(extra);
         expected.sort();
         let written = read_tree(&out);
+        assert!(out.join(pitrix::emit::MARKER_FILE).is_file());
         assert!(written.iter().any(|(p, _)| p.ends_with("all.yaml")));
         assert_eq!(written, expected, "{}", catalog.display());
     }

@@ -1,6 +1,8 @@
 //! Stage 4, emit: the compiled objects as files — one object per file at a predictable path,
 //! an all-in-one stream, a kustomization.yaml for Argo CD and Flux, and an inventory of every
-//! object with the digest of its canonical form. Written atomically: all or nothing.
+//! object with the digest of its canonical form. Written atomically: all or nothing, into a
+//! directory that carries pitrix's marker ([`MARKER_FILE`], not part of [`render`]'s files): an
+//! existing directory without one is never replaced (see `write`).
 
 mod inventory;
 mod write;
@@ -21,7 +23,7 @@ pub use yaml::from_yaml;
 use yaml::to_yaml as yaml;
 
 pub use inventory::{Inventory, InventoryEntry};
-pub use write::{WriteError, write_atomic};
+pub use write::{MARKER_FILE, MARKER_FORMAT, WriteError, write_atomic};
 
 pub const INVENTORY_FILE: &str = "inventory.json";
 pub const ALL_FILE: &str = "all.yaml";
