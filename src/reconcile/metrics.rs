@@ -264,7 +264,7 @@ impl Metrics {
             labelled(&mut out, "pitrix_drift_detected_total", "counter", "Managed objects found changed or deleted out of band, by kind.", "kind", &i.drift_detected);
             labelled(&mut out, "pitrix_drift_corrections_total", "counter", "Out-of-band changes undone, by kind.", "kind", &i.drift_corrected);
             i.sync_duration.render(&mut out, "pitrix_sync_duration_seconds", "Duration of syncs (fetch, compile, apply, prune).");
-            i.correction_duration.render(&mut out, "pitrix_drift_correction_duration_seconds", "From a watch event showing drift to the object corrected.");
+            i.correction_duration.render(&mut out, "pitrix_drift_correction_duration_seconds", "From the out-of-band change (its own time, from managedFields) to the object corrected.");
         });
         if let Some((rss, cpu)) = process_usage() {
             gauge(

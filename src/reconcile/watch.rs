@@ -15,7 +15,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
@@ -57,11 +56,16 @@ impl Suspects {
     }
 
     pub fn add(&self, r: ObjectRef) {
+        self.add_since(r, Instant::now());
+    }
+
+    /// A suspect whose change happened at `since` (the drift latency is measured from it).
+    pub fn add_since(&self, r: ObjectRef, since: Instant) {
         self.set
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(r)
-            .or_insert_with(Instant::now);
+            .or_insert(since);
         self.notify.notify_one();
     }
 
@@ -133,7 +137,7 @@ impl Ctx {
             !expected.matches(live) || index.state_of(&r).is_some_and(|s| !s.matches(live))
         };
         if drifted {
-            self.suspects.add(r);
+            self.suspects.add_since(r, changed_at(live));
         }
     }
 
@@ -171,9 +175,49 @@ impl Ctx {
             if let Some(cluster) = &self.cluster {
                 scope.push_str(&format!(" of cluster `{cluster}`"));
             }
-            log::warn(format!("watch of {scope}: {e} (retrying with backoff)"));
+            log::warn(format!(
+                "watch of {scope}: {e} (starting again with a fresh list)"
+            ));
         }
     }
+}
+
+/// When the change an event shows was made, as an [`Instant`]: the newest write time its
+/// managedFields record (a deletion: its deletionTimestamp). An event that arrives late (a
+/// watch that was down) then counts its whole delay into the drift latency, not only the time
+/// since it arrived. Times are whole seconds; one in the future, or older than an hour (a
+/// clock far off), counts from now.
+pub fn changed_at(live: &Value) -> Instant {
+    let now = Instant::now();
+    let mut times: Vec<&str> = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["time"].as_str())
+        .collect();
+    times.extend(
+        live.pointer("/metadata/deletionTimestamp")
+            .and_then(Value::as_str),
+    );
+    let newest = times
+        .into_iter()
+        .filter_map(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .max();
+    let Some(newest) = newest else {
+        return now;
+    };
+    let ago = k8s_openapi::jiff::Timestamp::now().duration_since(newest);
+    match Duration::try_from(ago) {
+        Ok(ago) if ago <= Duration::from_secs(3600) => now.checked_sub(ago).unwrap_or(now),
+        _ => now,
+    }
+}
+
+/// How long a broken watch waits before it starts again with a fresh list: short and capped,
+/// so drift is not left unwatched for long after an API server restart.
+fn restart_delay(failures: u32) -> Duration {
+    Duration::from_millis(250u64 << failures.min(4)).min(Duration::from_secs(4))
 }
 
 fn config(catalog: &str, page_size: u32) -> watcher::Config {
@@ -182,13 +226,31 @@ fn config(catalog: &str, page_size: u32) -> watcher::Config {
         .page_size(page_size)
 }
 
+/// A watch of one scope: after any error it starts again with a fresh list (never resumes
+/// from an old resourceVersion), so what changed or vanished while it was down is found by
+/// the list itself, at once.
 async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
-    let objects = api(&client, ctx.kind, ctx.namespace.as_deref());
-    let mut stream = watcher::watcher(objects, config(&catalog, 200))
-        .default_backoff()
-        .boxed();
-    let mut seen = HashSet::new();
+    let mut failures = 0;
     let mut last_error = None;
+    loop {
+        let objects = api(&client, ctx.kind, ctx.namespace.as_deref());
+        let stream = watcher::watcher(objects, config(&catalog, 200)).boxed();
+        match watch_objects_once(&ctx, stream, &mut last_error).await {
+            true => failures = 0,
+            false => failures += 1,
+        }
+        tokio::time::sleep(restart_delay(failures)).await;
+    }
+}
+
+/// One watch until its first error; whether it had listed everything before that.
+async fn watch_objects_once(
+    ctx: &Ctx,
+    mut stream: futures::stream::BoxStream<'_, watcher::Result<Event<DynamicObject>>>,
+    last_error: &mut Option<Instant>,
+) -> bool {
+    let mut seen = HashSet::new();
+    let mut listed = false;
     while let Some(event) = stream.next().await {
         let value = |o: &DynamicObject| serde_json::to_value(o).unwrap_or_default();
         match event {
@@ -204,7 +266,8 @@ async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
             Ok(Event::InitDone) => {
                 ctx.missing(&seen);
                 seen = HashSet::new();
-                last_error = None;
+                *last_error = None;
+                listed = true;
             }
             Ok(Event::Apply(o)) => ctx.check(
                 ctx.object_ref(o.name_any(), o.namespace()),
@@ -212,20 +275,42 @@ async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
                 false,
             ),
             Ok(Event::Delete(o)) => ctx.deleted(ctx.object_ref(o.name_any(), o.namespace())),
-            Err(e) => ctx.error(&e, &mut last_error),
+            Err(e) => {
+                ctx.error(&e, last_error);
+                return listed;
+            }
         }
     }
+    listed
 }
 
 async fn watch_config_maps(ctx: Ctx, client: Client, catalog: String) {
     let ns = ctx.namespace.clone().unwrap_or_default();
-    // Metadata-only requests: the packages' bytes never cross the wire for a watch.
-    let api: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client, &ns);
-    let mut stream = watcher::watcher(api, config(&catalog, 500))
-        .default_backoff()
-        .boxed();
-    let mut seen = HashSet::new();
+    let mut failures = 0;
     let mut last_error = None;
+    loop {
+        // Metadata-only requests: the packages' bytes never cross the wire for a watch.
+        let api: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client.clone(), &ns);
+        let stream = watcher::watcher(api, config(&catalog, 500)).boxed();
+        match watch_config_maps_once(&ctx, stream, &mut last_error).await {
+            true => failures = 0,
+            false => failures += 1,
+        }
+        tokio::time::sleep(restart_delay(failures)).await;
+    }
+}
+
+/// [`watch_objects_once`] for storage ConfigMaps, by metadata.
+async fn watch_config_maps_once(
+    ctx: &Ctx,
+    mut stream: futures::stream::BoxStream<
+        '_,
+        watcher::Result<Event<PartialObjectMeta<ConfigMap>>>,
+    >,
+    last_error: &mut Option<Instant>,
+) -> bool {
+    let mut seen = HashSet::new();
+    let mut listed = false;
     while let Some(event) = stream.next().await {
         let meta = |o: &PartialObjectMeta<ConfigMap>| {
             serde_json::to_value(&o.metadata).unwrap_or_default()
@@ -239,15 +324,20 @@ async fn watch_config_maps(ctx: Ctx, client: Client, catalog: String) {
             Ok(Event::InitDone) => {
                 ctx.missing(&seen);
                 seen = HashSet::new();
-                last_error = None;
+                *last_error = None;
+                listed = true;
             }
             Ok(Event::Apply(o)) => {
                 ctx.check(ctx.object_ref(o.name_any(), o.namespace()), &meta(&o), true)
             }
             Ok(Event::Delete(o)) => ctx.deleted(ctx.object_ref(o.name_any(), o.namespace())),
-            Err(e) => ctx.error(&e, &mut last_error),
+            Err(e) => {
+                ctx.error(&e, last_error);
+                return listed;
+            }
         }
     }
+    listed
 }
 
 impl Watchers {
