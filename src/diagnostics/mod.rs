@@ -27,18 +27,34 @@ pub enum Severity {
     Warning,
 }
 
-/// One finding. `file` is relative to the catalog root.
+/// One finding. `file` is relative to the catalog root. Its message and hint are shown, and
+/// serialized, only through [`crate::redact::text`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub code: Code,
+    #[serde(serialize_with = "redacted")]
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pos: Option<Pos>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted_opt"
+    )]
     pub hint: Option<String>,
+}
+
+fn redacted<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::redact::text(text))
+}
+
+fn redacted_opt<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(t) => redacted(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 impl Diagnostic {

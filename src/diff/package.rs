@@ -199,7 +199,12 @@ pub fn changed_error(version: VersionInfo, id: &str, pkg: &PackageDiff) -> DiffE
     let what = if pkg.files.is_empty() {
         "its files are the same, but the stored bytes differ (re-packed?)".to_string()
     } else {
-        let names: Vec<&str> = pkg.files.iter().map(|f| f.path.as_str()).take(5).collect();
+        let names: Vec<_> = pkg
+            .files
+            .iter()
+            .map(|f| super::render::escape_controls(&f.path))
+            .take(5)
+            .collect();
         let more = pkg.files.len().saturating_sub(names.len());
         format!(
             "{}{} differ",
@@ -223,10 +228,10 @@ pub fn changed_error(version: VersionInfo, id: &str, pkg: &PackageDiff) -> DiffE
         code: crate::diagnostics::Code::PackageChanged
             .as_str()
             .to_string(),
-        message: format!(
+        message: redact::text(&format!(
             "version {} of app `{}` ({id}) changes its package: {what}; KubeSphere never overwrites a stored package",
             version.name, version.app
-        ),
+        )),
         file: None,
         hint: Some(format!(
             "keep version {} as it is on the base side and publish the change as a new version{bump}: bump the chart's version and file it under the new version",

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    Action, Diff, ObjectChange, Options, counts, field_line, release_values, release_versions,
-    side_label, title,
+    Action, Diff, ObjectChange, Options, counts, escape_controls, escape_lines, field_line,
+    release_values, release_versions, side_label, title,
 };
 
 /// GitHub's limit on a comment body (and a sensible size for a job summary).
@@ -26,13 +26,15 @@ pub fn marker(catalog: &str) -> String {
 }
 
 fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
+    escape_controls(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// Inline code that survives backticks in `s`.
+/// Inline code that survives backticks in `s`, its control characters escaped.
 fn code(s: &str) -> String {
+    let s = &*escape_controls(s);
     let longest = longest_backtick_run(s);
     let fence = "`".repeat(longest + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') {
@@ -56,8 +58,9 @@ fn longest_backtick_run(s: &str) -> usize {
     longest
 }
 
-/// A fenced block that no line of `body` can close.
+/// A fenced block that no line of `body` can close, its control characters escaped.
 fn fenced(lang: &str, body: &str) -> String {
+    let body = &escape_lines(body);
     let fence = "`".repeat((longest_backtick_run(body) + 1).max(3));
     let mut s = format!("{fence}{lang}\n{body}");
     if !body.ends_with('\n') {
@@ -68,9 +71,9 @@ fn fenced(lang: &str, body: &str) -> String {
     s
 }
 
-/// A table cell: no pipes or line breaks.
+/// A table cell (or a line of a quote): no pipes or line breaks, control characters escaped.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    escape_controls(&s.replace(['\n', '\r'], " ")).replace('|', "\\|")
 }
 
 fn action_word(a: Action) -> &'static str {
@@ -281,10 +284,12 @@ fn object_body(c: &ObjectChange) -> String {
         for f in &pkg.files {
             match &f.hunks {
                 Some(h) if !h.is_empty() => {
+                    // Escaped here: a line break in the name would be one in the patch.
+                    let path = escape_controls(&f.path);
                     let (a, b) = match f.action {
-                        Action::Added => ("/dev/null".to_string(), format!("b/{}", f.path)),
-                        Action::Removed => (format!("a/{}", f.path), "/dev/null".to_string()),
-                        Action::Changed => (format!("a/{}", f.path), format!("b/{}", f.path)),
+                        Action::Added => ("/dev/null".to_string(), format!("b/{path}")),
+                        Action::Removed => (format!("a/{path}"), "/dev/null".to_string()),
+                        Action::Changed => (format!("a/{path}"), format!("b/{path}")),
                     };
                     let _ = writeln!(patch, "--- {a}\n+++ {b}");
                     patch.push_str(h);

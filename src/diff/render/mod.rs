@@ -56,7 +56,56 @@ pub fn render(diff: &Diff, format: Format, options: &Options) -> String {
     }
 }
 
-/// The diff as pretty JSON, per `schema/diff.schema.json`.
+/// Text for a terminal or a Markdown page with what could hide or forge what a reviewer reads
+/// made visible: C0 and C1 control characters but tab (a chart file named `a\n+++ b` would
+/// start a line of its own; `\u{1b}[…` would drive the terminal), and the Unicode
+/// bidirectional formatting characters and line separators (`evil\u{202e}lmth.js` reads
+/// backwards): U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069, U+2028, U+2029. Each
+/// shows as a Rust escape (`\n`, `\r`, `\u{1b}`, `\u{202e}`). Backslashes are kept as they
+/// are (templates are full of them). The text and Markdown renderings show every name,
+/// message and line of a diff through it; the JSON rendering keeps exact names and text: it
+/// is data, and JSON escapes control characters itself.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    fn escaped(c: char) -> bool {
+        (c.is_control() && c != '\t')
+            || matches!(
+                c,
+                '\u{061c}'
+                    | '\u{200e}'
+                    | '\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+            )
+    }
+    if !s.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if escaped(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`escape_controls`] line by line: the line breaks of a text (`\n`, `\r\n`) stay line breaks.
+fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| match line.strip_suffix('\r') {
+            Some(l) => format!("{}\r", escape_controls(l)),
+            None => escape_controls(line).into_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The diff as pretty JSON, per `schema/diff.schema.json`. Names and text are exact (no
+/// [`escape_controls`]): JSON is data, and its encoding escapes control characters.
 pub fn json(diff: &Diff) -> String {
     let mut s = serde_json::to_string_pretty(diff).unwrap_or_default();
     s.push('\n');
@@ -151,5 +200,30 @@ fn release_values(r: &super::ReleaseLine) -> &'static str {
         Action::Changed => "values unchanged",
         Action::Added => "new release",
         Action::Removed => "release removed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_bidi_characters_are_escaped() {
+        assert_eq!(escape_controls("values.yaml"), "values.yaml");
+        assert!(matches!(
+            escape_controls("a\tb \\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_controls("line\n+++ b/x\r\u{0}\u{7f}\u{85}\u{1b}[2J"),
+            "line\\n+++ b/x\\r\\u{0}\\u{7f}\\u{85}\\u{1b}[2J"
+        );
+        assert_eq!(
+            escape_controls(
+                "evil\u{202e}lmth.js \u{2066}x\u{2069} \u{200e}\u{200f}\u{061c}\u{2028}"
+            ),
+            "evil\\u{202e}lmth.js \\u{2066}x\\u{2069} \\u{200e}\\u{200f}\\u{61c}\\u{2028}"
+        );
+        assert_eq!(escape_lines("a\u{202e}\r\nb\rc\n"), "a\\u{202e}\r\nb\\rc\n");
     }
 }

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    Action, Diff, ObjectChange, counts, field_line, release_values, release_versions, side_label,
-    sign, title,
+    Action, Diff, ObjectChange, counts, escape_controls as esc, field_line, release_values,
+    release_versions, side_label, sign, title,
 };
 
 struct Paint {
@@ -44,7 +44,7 @@ impl Paint {
 
 fn indented(out: &mut String, paint: &Paint, text: &str, indent: &str) {
     for line in text.lines() {
-        let _ = writeln!(out, "{indent}{}", paint.hunk_line(line));
+        let _ = writeln!(out, "{indent}{}", paint.hunk_line(&esc(line)));
     }
 }
 
@@ -78,13 +78,13 @@ pub fn render(diff: &Diff, color: bool) -> String {
             out,
             "\n{}: {}",
             p.wrap("1;31", &format!("error[{}]", e.code)),
-            e.message
+            esc(&e.message)
         );
         if let Some(f) = &e.file {
-            let _ = writeln!(out, "  --> {f}");
+            let _ = writeln!(out, "  --> {}", esc(f));
         }
         if let Some(h) = &e.hint {
-            let _ = writeln!(out, "  = hint: {h}");
+            let _ = writeln!(out, "  = hint: {}", esc(h));
         }
     }
 
@@ -117,7 +117,7 @@ pub fn render(diff: &Diff, color: bool) -> String {
                 st.to.as_deref().unwrap_or("(none)"),
                 st.message
                     .as_deref()
-                    .map(|m| format!(" ({m})"))
+                    .map(|m| format!(" ({})", esc(m)))
                     .unwrap_or_default()
             );
         }
@@ -142,7 +142,7 @@ fn object(out: &mut String, p: &Paint, c: &ObjectChange) {
     }
     if c.package.is_none() || c.action == Action::Changed {
         for f in &c.fields {
-            let _ = writeln!(out, "    {}", field_line(f));
+            let _ = writeln!(out, "    {}", esc(&field_line(f)));
         }
     }
     if !c.yaml.is_empty() {
@@ -156,7 +156,7 @@ fn object(out: &mut String, p: &Paint, c: &ObjectChange) {
         let _ = write!(line, ": {} file(s)", pkg.files.len());
         let _ = writeln!(out, "    {line}");
         if let Some(n) = &pkg.note {
-            let _ = writeln!(out, "    note: {n}");
+            let _ = writeln!(out, "    note: {}", esc(n));
         }
         for f in &pkg.files {
             let size = match (f.old_size, f.new_size) {
@@ -170,7 +170,7 @@ fn object(out: &mut String, p: &Paint, c: &ObjectChange) {
                 out,
                 "    {} {} ({size}{kind})",
                 p.action(f.action, &sign(f.action).to_string()),
-                f.path
+                esc(&f.path)
             );
             if let Some(h) = &f.hunks {
                 indented(out, p, h, "      ");
