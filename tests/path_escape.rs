@@ -182,7 +182,8 @@ fn a_relative_link_up_and_out_is_refused_too() {
 
 #[test]
 fn linked_app_directories_app_files_icons_and_versions_are_refused() {
-    let cases: [(&str, &dyn Fn(&Repo, &Path)); 4] = [
+    type Plant = dyn Fn(&Repo, &Path);
+    let cases: [(&str, &Plant); 4] = [
         ("apps/evil", &|repo, home| {
             symlink(home.join("app"), repo.catalog_dir().join("apps/evil")).unwrap();
         }),
