@@ -26,3 +26,4 @@ pub mod scaffold;
 pub mod schema;
 pub mod site;
 pub mod validate;
+pub mod template;

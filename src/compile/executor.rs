@@ -271,21 +271,38 @@ impl Standalone {
             "image": self.image,
             "kubeconfig_secret": self.kubeconfig_secret,
         });
-        let mut env = minijinja::Environment::new();
+        let limits = crate::template::EXECUTOR;
+        let mut env = crate::template::environment(limits, &[template]);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let rendered = env.render_str(template, &context).map_err(|e| {
-            Diagnostic::error(Code::Template, format!("{TEMPLATE_NAME}: {}", e.kind()))
-                .in_file(file)
-                .at(Pos {
-                    line: e.line().unwrap_or(1) as u32,
-                    column: 1,
-                })
-                .hint(
-                    e.detail()
-                        .unwrap_or("the executor Job template must render")
-                        .to_string(),
-                )
-        })?;
+        let rendered =
+            crate::template::render_str(&env, template, &context, limits).map_err(|e| {
+                if let Some(budget) = crate::template::exceeded(&e) {
+                    let message = e
+                        .detail()
+                        .map_or_else(|| budget.to_string(), str::to_string);
+                    return Diagnostic::error(
+                        Code::TemplateBudget,
+                        format!("{TEMPLATE_NAME}: {message}"),
+                    )
+                    .in_file(file)
+                    .at(Pos {
+                        line: e.line().unwrap_or(1) as u32,
+                        column: 1,
+                    })
+                    .hint(crate::template::HINT);
+                }
+                Diagnostic::error(Code::Template, format!("{TEMPLATE_NAME}: {}", e.kind()))
+                    .in_file(file)
+                    .at(Pos {
+                        line: e.line().unwrap_or(1) as u32,
+                        column: 1,
+                    })
+                    .hint(
+                        e.detail()
+                            .unwrap_or("the executor Job template must render")
+                            .to_string(),
+                    )
+            })?;
         let parsed: Job = serde_yaml::from_str(&rendered).map_err(|e| {
             let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
             Diagnostic::error(

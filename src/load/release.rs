@@ -15,6 +15,7 @@ use super::{
 };
 use crate::catalog::{Release, ReleaseFile, Settings, ValuesFile};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
+use crate::template;
 
 /// What templates see besides the release's own facts.
 pub struct TemplateScope<'a> {
@@ -51,8 +52,9 @@ impl TemplateScope<'_> {
     }
 }
 
-fn template_env() -> Environment<'static> {
-    let mut env = Environment::new();
+/// The environment of one values template: strict, and within [`template::VALUES`].
+fn template_env(source: &str) -> Environment<'static> {
+    let mut env = template::environment(template::VALUES, &[source]);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env
@@ -74,6 +76,15 @@ fn template_diagnostic(e: &minijinja::Error, file: &Path, pos: Pos) -> Diagnosti
         pos.column
     };
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    if let Some(budget) = template::exceeded(e) {
+        let message = e
+            .detail()
+            .map_or_else(|| budget.to_string(), str::to_string);
+        return Diagnostic::error(Code::TemplateBudget, message)
+            .in_file(file)
+            .at(Pos { line, column })
+            .hint(template::HINT);
+    }
     let hint = match e.kind() {
         minijinja::ErrorKind::UndefinedError => {
             "templates see catalog, environment, cluster, namespace, release, app, version, vars.<name> and env.<NAME> (only names in [catalog] allowEnv)"
@@ -104,7 +115,7 @@ fn render_strings(
     match value {
         Value::String(s) if is_template(s) => {
             let pos = positions.get(pointer).copied().unwrap_or_default();
-            match template_env().render_str(s, ctx) {
+            match template::render_str(&template_env(s), s, ctx, template::VALUES) {
                 Ok(rendered) => *s = rendered,
                 Err(e) => diags.push(template_diagnostic(&e, file, pos)),
             }
@@ -252,7 +263,7 @@ fn read_values_file(
         }
     };
     if name.value.ends_with(".j2") {
-        text = match template_env().render_str(&text, ctx) {
+        text = match template::render_str(&template_env(&text), &text, ctx, template::VALUES) {
             Ok(t) => t,
             Err(e) => {
                 diags.push(template_diagnostic(&e, &file, Pos { line: 1, column: 1 }));

@@ -126,9 +126,15 @@ struct RepoView {
 
 /// Every file of the preview, under `site/`.
 pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, String> {
+    // A catalog may bring its own templates: each page renders within a budget that grows with
+    // the catalog (see crate::template).
+    let rows = catalog.apps.len()
+        + catalog.apps.iter().map(|a| a.versions.len()).sum::<usize>()
+        + catalog.releases.len();
+    let limits = crate::template::site_limits(rows);
     let mut env = Environment::new();
     // HTML escaping without minijinja's `/` → `&#x2f;`: URLs stay readable in the source.
-    env.set_formatter(|out, state, value| {
+    crate::template::set_formatter(&mut env, limits, |out, state, value| {
         if state.auto_escape() == minijinja::AutoEscape::Html
             && !value.is_safe()
             && !value.is_none()
@@ -159,6 +165,12 @@ pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Fil
                 .map_err(|e| template_error(name, &e))?;
         }
     }
+    let html: Vec<&str> = sources
+        .iter()
+        .filter(|(name, _)| name.ends_with(".html"))
+        .map(|(_, text)| text.as_str())
+        .collect();
+    crate::template::guard(&mut env, limits, &html);
 
     let mut files: Files = Vec::new();
     let mut assets: BTreeMap<String, String> = BTreeMap::new(); // app → icon path
@@ -221,6 +233,7 @@ pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Fil
     let page = |template: &str, ctx: minijinja::Value| -> Result<Vec<u8>, String> {
         env.get_template(template)
             .and_then(|t| t.render(ctx))
+            .and_then(|html| crate::template::check_output(&html, limits).map(|()| html))
             .map(String::into_bytes)
             .map_err(|e| template_error(template, &e))
     };
@@ -346,6 +359,9 @@ pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Fil
 
 fn template_error(name: &str, e: &minijinja::Error) -> String {
     let mut message = format!("site template {name}: {e}");
+    if crate::template::exceeded(e).is_some() {
+        message = format!("{message} ({})", crate::template::HINT);
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         message.push_str(&format!(": {s}"));
