@@ -256,19 +256,42 @@ fn mask_pair(old: Option<&mut Value>, new: Option<&mut Value>) {
 /// The `writeOnly` paths of a chart's `values.schema.json`: values a user writes but nobody
 /// should read back (passwords with innocent names). Paths are keys from the values' root; `*`
 /// stands for any key (`additionalProperties`, `patternProperties`) or any list index (`items`).
+///
+/// A schema too large or too recursive to read within [`WRITE_ONLY_BUDGET`] (`$ref`s that
+/// branch in a cycle) that has `writeOnly` anywhere hides every value: masking too much is
+/// the safe side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOnly {
     patterns: Vec<Vec<String>>,
+    /// Every value is hidden (the schema was over the budget).
+    everything: bool,
 }
+
+/// The most schema nodes the writeOnly walk visits for one schema.
+pub const WRITE_ONLY_BUDGET: usize = 100_000;
 
 impl WriteOnly {
     /// Reads the `writeOnly: true` paths of a JSON Schema (local `$ref`s followed, to a depth).
     pub fn from_schema(schema: &Value) -> Self {
-        let mut patterns = Vec::new();
-        collect_write_only(schema, schema, &mut Vec::new(), &mut patterns, 0);
+        let mut walk = WriteOnlyWalk {
+            root: schema,
+            out: Vec::new(),
+            seen: std::collections::HashSet::new(),
+            budget: WRITE_ONLY_BUDGET,
+        };
+        if collect_write_only(&mut walk, schema, &mut Vec::new(), 0).is_none() {
+            return WriteOnly {
+                patterns: Vec::new(),
+                everything: has_write_only(schema),
+            };
+        }
+        let mut patterns = walk.out;
         patterns.sort();
         patterns.dedup();
-        WriteOnly { patterns }
+        WriteOnly {
+            patterns,
+            everything: false,
+        }
     }
 
     /// Both sides' paths: a value hidden on one side is hidden on the other.
@@ -276,85 +299,126 @@ impl WriteOnly {
         self.patterns.extend(other.patterns.iter().cloned());
         self.patterns.sort();
         self.patterns.dedup();
+        self.everything |= other.everything;
         self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.patterns.is_empty() && !self.everything
     }
 
     /// Whether `path` (from the values' root) is a writeOnly value.
     pub fn matches(&self, path: &Path) -> bool {
-        self.patterns
-            .iter()
-            .any(|p| p.len() == path.len() && p.iter().zip(path).all(|(p, s)| p == "*" || p == s))
+        (self.everything && !path.is_empty())
+            || self.patterns.iter().any(|p| {
+                p.len() == path.len() && p.iter().zip(path).all(|(p, s)| p == "*" || p == s)
+            })
     }
 }
 
+/// Whether `writeOnly: true` appears anywhere in `schema`.
+fn has_write_only(schema: &Value) -> bool {
+    let mut stack = vec![schema];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                if map.get("writeOnly").and_then(Value::as_bool) == Some(true) {
+                    return true;
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The writeOnly walk of one schema: every (schema node, path) is visited once, and at most
+/// [`WRITE_ONLY_BUDGET`] visits in all (`anyOf` of `$ref`s back to the root would otherwise
+/// branch at every level).
+struct WriteOnlyWalk<'a> {
+    root: &'a Value,
+    out: Vec<Vec<String>>,
+    seen: std::collections::HashSet<(*const Value, Vec<String>)>,
+    budget: usize,
+}
+
+/// `None` when the budget ran out.
 fn collect_write_only(
-    root: &Value,
+    walk: &mut WriteOnlyWalk,
     node: &Value,
     path: &mut Vec<String>,
-    out: &mut Vec<Vec<String>>,
     depth: usize,
-) {
+) -> Option<()> {
     // Deep enough for any real chart, and a stop for `$ref` cycles.
     if depth > 32 || path.len() > 32 {
-        return;
+        return Some(());
     }
     let Some(node) = node.as_object() else {
-        return;
+        return Some(());
     };
+    // The same schema node at the same path gives the same paths: once is enough.
+    if !walk
+        .seen
+        .insert((node as *const _ as *const Value, path.clone()))
+    {
+        return Some(());
+    }
+    walk.budget = walk.budget.checked_sub(1)?;
+    let root = walk.root;
     if node.get("writeOnly").and_then(Value::as_bool) == Some(true) && !path.is_empty() {
-        out.push(path.clone());
-        return;
+        walk.out.push(path.clone());
+        return Some(());
     }
     if let Some(Value::String(r)) = node.get("$ref")
         && let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p))
     {
-        collect_write_only(root, target, path, out, depth + 1);
+        collect_write_only(walk, target, path, depth + 1)?;
     }
     for key in ["allOf", "anyOf", "oneOf"] {
         if let Some(Value::Array(list)) = node.get(key) {
             for sub in list {
-                collect_write_only(root, sub, path, out, depth + 1);
+                collect_write_only(walk, sub, path, depth + 1)?;
             }
         }
     }
     for key in ["then", "else", "if"] {
         if let Some(sub) = node.get(key) {
-            collect_write_only(root, sub, path, out, depth + 1);
+            collect_write_only(walk, sub, path, depth + 1)?;
         }
     }
     if let Some(Value::Object(props)) = node.get("properties") {
         for (name, sub) in props {
             path.push(name.clone());
-            collect_write_only(root, sub, path, out, depth + 1);
+            collect_write_only(walk, sub, path, depth + 1)?;
             path.pop();
         }
     }
-    let any_key = |sub: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>| {
+    let mut any_key = |walk: &mut WriteOnlyWalk, sub: &Value| {
         path.push("*".into());
-        collect_write_only(root, sub, path, out, depth + 1);
+        let done = collect_write_only(walk, sub, path, depth + 1);
         path.pop();
+        done
     };
     if let Some(sub @ Value::Object(_)) = node.get("additionalProperties") {
-        any_key(sub, path, out);
+        any_key(walk, sub)?;
     }
     if let Some(Value::Object(pattern)) = node.get("patternProperties") {
         for sub in pattern.values() {
-            any_key(sub, path, out);
+            any_key(walk, sub)?;
         }
     }
     match node.get("items") {
-        Some(sub @ Value::Object(_)) => any_key(sub, path, out),
+        Some(sub @ Value::Object(_)) => any_key(walk, sub)?,
         Some(Value::Array(list)) => {
             for sub in list {
-                any_key(sub, path, out);
+                any_key(walk, sub)?;
             }
         }
         _ => {}
     }
+    Some(())
 }
 
 /// A value that is only a template expression (`{{ .Values.auth.password | b64enc }}`): it
@@ -701,5 +765,42 @@ mod tests {
         assert!(wo.matches(&["extra", "anything"]));
         assert!(wo.matches(&["list", "3", "key"]));
         assert!(!wo.matches(&["list", "3"]));
+    }
+
+    #[test]
+    fn write_only_walk_is_bounded_on_branching_reference_cycles() {
+        let started = std::time::Instant::now();
+        // Eight references back to the root at every level: 8^32 paths without memoizing.
+        let branching = serde_json::json!({
+            "properties": {
+                "secret": {"writeOnly": true},
+                "a": {"anyOf": vec![serde_json::json!({"$ref": "#"}); 8]},
+            },
+            "anyOf": vec![serde_json::json!({"$ref": "#"}); 8],
+        });
+        let wo = WriteOnly::from_schema(&branching);
+        assert!(wo.matches(&["secret"]));
+        assert!(wo.matches(&["a", "a", "secret"]));
+        assert!(!wo.matches(&["a", "b"]));
+        // A binary tree of references (2^32 distinct paths) is over the budget: with a
+        // writeOnly anywhere, every value is hidden; without, none.
+        let tree = |write_only: bool| {
+            serde_json::json!({
+                "$defs": {"n": {"properties": {
+                    "l": {"$ref": "#/$defs/n"}, "r": {"$ref": "#/$defs/n"},
+                    "k": {"writeOnly": write_only}}}},
+                "$ref": "#/$defs/n",
+            })
+        };
+        let wo = WriteOnly::from_schema(&tree(true));
+        assert!(wo.matches(&["l", "anything"]) && wo.matches(&["x"]) && !wo.is_empty());
+        assert!(!wo.matches(&[]));
+        assert!(WriteOnly::from_schema(&tree(false)).is_empty());
+        assert!(
+            WriteOnly::default()
+                .union(&WriteOnly::from_schema(&tree(true)))
+                .matches(&["x"])
+        );
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 }

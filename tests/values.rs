@@ -196,6 +196,102 @@ fn template_errors_are_positioned() {
     assert_eq!(d.pos.unwrap().line, 3);
 }
 
+#[test]
+fn templates_that_do_too_much_work_stop_with_a_positioned_budget_error() {
+    let tmp = catalog();
+    let root = tmp.path().join("catalog");
+    let started = std::time::Instant::now();
+    // Two nested loops of 10,000: a hundred million iterations, stopped by the instruction
+    // budget at the template's line.
+    write(
+        &root,
+        RELEASE,
+        "app: hello\nversion: 0.1.0\nvalues:\n  a: 1\n  spin: \"{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}\"\n",
+    );
+    let (_, diags) = check_with(&root, &CheckOptions::default());
+    let d = diags
+        .iter()
+        .find(|d| d.code.as_str() == "template-budget")
+        .unwrap_or_else(|| panic!("{diags:#?}"));
+    assert_eq!(d.file.as_deref(), Some(Path::new(RELEASE)));
+    assert_eq!(d.pos.unwrap().line, 5);
+    assert!(
+        d.hint.as_deref().unwrap().contains("too much work"),
+        "{d:?}"
+    );
+
+    // A string blown up in a .j2 values file: the output budget, at that file and line.
+    write(
+        &root,
+        RELEASE,
+        "app: hello\nversion: 0.1.0\nvaluesFiles: [values/big.yaml.j2]\n",
+    );
+    write(
+        &root,
+        "values/big.yaml.j2",
+        "a: 1\nb: {% for i in range(100000) %}{{ 'x' * 100000000 }}{% endfor %}\n",
+    );
+    let (_, diags) = check_with(&root, &CheckOptions::default());
+    let d = diags
+        .iter()
+        .find(|d| d.code.as_str() == "template-budget")
+        .unwrap_or_else(|| panic!("{diags:#?}"));
+    assert_eq!(d.file.as_deref(), Some(Path::new("values/big.yaml.j2")));
+    assert_eq!(d.pos.unwrap().line, 2);
+    // "Terminates", generously (a debug build on a busy machine): the unbounded versions take
+    // minutes and tens of GB.
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+}
+
+#[test]
+fn schema_errors_never_echo_the_value() {
+    let tmp = catalog();
+    let root = tmp.path().join("catalog");
+    write(&root, "apps/hello/0.1.0/values.schema.json", SCHEMA);
+    // A secret under an innocent key and under a password key, each of the wrong type.
+    let secret = "PW-INLINE-111";
+    write(
+        &root,
+        RELEASE,
+        &format!(
+            "app: hello\nversion: 0.1.0\nvaluesFiles: [values/common.yaml]\nvalues:\n  replicaCount: {secret}\n  service:\n    port: {secret}\n    password: {{a: {secret}}}\n"
+        ),
+    );
+    write(
+        &root,
+        "apps/hello/0.1.0/values.schema.json",
+        &SCHEMA.replace(
+            r#""port": {"type": "integer"}"#,
+            r#""port": {"type": "integer"}, "password": {"type": "string", "minLength": 40}"#,
+        ),
+    );
+    let (_, diags) = check_with(&root, &CheckOptions::default());
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.code.as_str() == "values-schema")
+        .cloned()
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors.iter().any(|d| d
+            .message
+            .contains("`/replicaCount` is not of type \"integer\"")),
+        "{errors:#?}"
+    );
+    for format in [
+        pitrix::diagnostics::Format::Text,
+        pitrix::diagnostics::Format::Json,
+        pitrix::diagnostics::Format::Github,
+    ] {
+        let shown = pitrix::diagnostics::render(&errors, &root, format);
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    for d in &errors {
+        assert!(!d.message.contains(secret), "{d:?}");
+        assert!(!d.hint.as_deref().unwrap_or("").contains(secret), "{d:?}");
+    }
+}
+
 const SCHEMA: &str = r#"{
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",

@@ -6,7 +6,11 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::catalog::{AppRef, AppType, Catalog, Release, Version, merge_values};
-use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use std::collections::{HashMap, HashSet};
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
 use crate::load::yaml;
 
 pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
@@ -88,6 +92,24 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
     merge_values(&mut merged, &r.merged_values());
     drop_nulls(&mut merged);
     let instance = Value::Object(merged);
+    // jsonschema walks every branch of anyOf/allOf/oneOf and follows `$ref`s without
+    // memoizing: a schema whose references branch in a cycle costs exponential time in the
+    // depth of the values. Estimated first; refused over the budget.
+    if let Err(evaluations) = schema_cost(&schema, &instance) {
+        diags.push(
+            Diagnostic::error(
+                Code::SchemaBudget,
+                format!(
+                    "values.schema.json cannot check the values of release `{}` within the budget: over {evaluations} schema evaluations",
+                    r.name
+                ),
+            )
+            .in_file(&schema_file)
+            .at(Pos { line: 1, column: 1 })
+            .hint("the schema's `$ref`s branch in a cycle (anyOf/allOf/oneOf of references back to an enclosing schema): each level of the values multiplies the work; make each reference apply once per level"),
+        );
+        return;
+    }
     for error in validator.iter_errors(&instance) {
         let pointer = error.instance_path().as_str().to_string();
         // The innermost value the release set on the way to the offending path.
@@ -109,7 +131,7 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::error(
                 Code::ValuesSchema,
-                format!("release `{}`: {at}: {error}", r.name),
+                format!("release `{}`: {at} {}", r.name, describe(error.kind())),
             )
             .in_file(file)
             .at_opt(pos)
@@ -117,6 +139,333 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
                 "{} {} checks its values with values.schema.json; Helm would refuse this install",
                 r.spec.app.value, r.spec.version.value
             )),
+        );
+    }
+}
+
+/// What a schema error says, from the rule and never the value: values may be secrets (a
+/// password under an innocent key), and diagnostics end up in CI logs and PR comments. Names
+/// of properties are keys, and may be said; limits, patterns and options come from the chart.
+fn describe(kind: &ValidationErrorKind) -> String {
+    use ValidationErrorKind as K;
+    let keys = |keys: &[String]| {
+        keys.iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match kind {
+        K::AdditionalItems { limit } => format!("has more than {limit} items"),
+        K::AdditionalProperties { unexpected } => {
+            format!(
+                "has properties the schema does not allow: {}",
+                keys(unexpected)
+            )
+        }
+        K::UnevaluatedProperties { unexpected } => {
+            format!(
+                "has properties no subschema evaluates: {}",
+                keys(unexpected)
+            )
+        }
+        K::UnevaluatedItems { .. } => "has items no subschema evaluates".into(),
+        K::AnyOf { .. } => "matches none of the schemas of `anyOf`".into(),
+        K::OneOfNotValid { .. } => "matches none of the schemas of `oneOf`".into(),
+        K::OneOfMultipleValid { .. } => "matches more than one schema of `oneOf`".into(),
+        K::Not { .. } => "matches the schema of `not`".into(),
+        K::BacktrackLimitExceeded { .. } | K::RegexEngineFailure { .. } => {
+            "could not be checked against its `pattern`".into()
+        }
+        K::Pattern { pattern } => format!("does not match the pattern `{pattern}`"),
+        K::Constant { expected_value } => format!("is not {}", schema_value(expected_value)),
+        K::Enum { options } => format!("is not one of {}", schema_value(options)),
+        K::Contains => "has no item that matches `contains`".into(),
+        K::ContentEncoding { content_encoding } => format!("is not valid {content_encoding}"),
+        K::FromUtf8 { .. } => "is not UTF-8 once decoded".into(),
+        K::ContentMediaType { content_media_type } => {
+            format!("is not valid {content_media_type}")
+        }
+        K::Custom { keyword, .. } => format!("fails `{keyword}`"),
+        K::ExclusiveMaximum { limit } => format!("is not less than {limit}"),
+        K::ExclusiveMinimum { limit } => format!("is not greater than {limit}"),
+        K::Maximum { limit } => format!("is greater than the maximum {limit}"),
+        K::Minimum { limit } => format!("is less than the minimum {limit}"),
+        K::MultipleOf { multiple_of } => format!("is not a multiple of {multiple_of}"),
+        K::FalseSchema => "is not allowed (the schema is `false`)".into(),
+        K::Format { format } => format!("is not a valid `{format}`"),
+        K::MaxItems { limit } => format!("has more than {limit} items"),
+        K::MinItems { limit } => format!("has fewer than {limit} items"),
+        K::MaxLength { limit } => format!("is longer than {limit} characters"),
+        K::MinLength { limit } => format!("is shorter than {limit} characters"),
+        K::MaxProperties { limit } => format!("has more than {limit} properties"),
+        K::MinProperties { limit } => format!("has fewer than {limit} properties"),
+        K::PropertyNames { .. } => "has a property name that `propertyNames` refuses".into(),
+        K::Required { property } => match property.as_str() {
+            Some(name) => format!("is missing the required property `{name}`"),
+            None => "is missing a required property".into(),
+        },
+        K::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => format!("\"{t}\""),
+                TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            format!("is not of type {expected}")
+        }
+        K::UniqueItems => "has duplicate items".into(),
+        K::Referencing(e) => format!("cannot be checked: the schema's `$ref` fails: {e}"),
+    }
+}
+
+/// A value from the schema (an enum's options, a const), shortened.
+fn schema_value(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// The most (schema node, value) evaluations a release's values may cost, counted along
+/// every path jsonschema takes.
+const SCHEMA_EVALUATIONS: u64 = 5_000_000;
+
+/// The most distinct (schema node, value) pairs the estimate itself visits.
+const SCHEMA_PAIRS: usize = 1_000_000;
+
+/// How many (schema node, value) evaluations validating `instance` against `schema` costs at
+/// most, counted along every path (`anyOf` branches, `$ref`s); `Err` with the budget when it
+/// is over [`SCHEMA_EVALUATIONS`]. A reference back to a schema already being evaluated for
+/// the same value is counted once (jsonschema stops there too).
+fn schema_cost(schema: &Value, instance: &Value) -> Result<u64, u64> {
+    let mut estimate = Estimate {
+        root: schema,
+        anchors: HashMap::new(),
+        ids: HashMap::new(),
+        memo: HashMap::new(),
+        active: HashSet::new(),
+    };
+    estimate.index(schema);
+    match estimate.cost(schema, instance) {
+        Some(n) if n <= SCHEMA_EVALUATIONS => Ok(n),
+        _ => Err(SCHEMA_EVALUATIONS),
+    }
+}
+
+type Pair = (*const Value, *const Value);
+
+struct Estimate<'a> {
+    root: &'a Value,
+    /// `$anchor` names and `$id`s to their schemas, for `$ref`s that are not JSON pointers.
+    anchors: HashMap<&'a str, &'a Value>,
+    ids: HashMap<&'a str, &'a Value>,
+    memo: HashMap<Pair, u64>,
+    active: HashSet<Pair>,
+}
+
+impl<'a> Estimate<'a> {
+    fn index(&mut self, node: &'a Value) {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::String(a)) = map.get("$anchor") {
+                    self.anchors.insert(a, node);
+                }
+                if let Some(Value::String(id)) = map.get("$id") {
+                    self.ids.insert(id, node);
+                }
+                map.values().for_each(|v| self.index(v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| self.index(v)),
+            _ => {}
+        }
+    }
+
+    fn resolve(&self, reference: &str) -> Option<&'a Value> {
+        let (base, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        let doc = if base.is_empty() {
+            self.root
+        } else {
+            // `$id`-relative: the subschema whose `$id` ends with the reference's base.
+            self.ids
+                .iter()
+                .find(|(id, _)| id.ends_with(base) || base.ends_with(**id))
+                .map(|(_, v)| *v)?
+        };
+        if fragment.is_empty() {
+            Some(doc)
+        } else if fragment.starts_with('/') {
+            doc.pointer(fragment)
+        } else {
+            self.anchors.get(fragment).copied()
+        }
+    }
+
+    /// `None` when the estimate itself went over its budget.
+    fn cost(&mut self, schema: &'a Value, instance: &Value) -> Option<u64> {
+        let key: Pair = (schema, instance);
+        if let Some(&n) = self.memo.get(&key) {
+            return Some(n);
+        }
+        if self.active.contains(&key) {
+            return Some(1);
+        }
+        if self.memo.len() >= SCHEMA_PAIRS {
+            return None;
+        }
+        let Value::Object(node) = schema else {
+            return Some(1);
+        };
+        self.active.insert(key);
+        let mut same: Vec<&'a Value> = Vec::new();
+        for key in ["$ref", "$dynamicRef", "$recursiveRef"] {
+            if let Some(Value::String(r)) = node.get(key)
+                && let Some(target) = self.resolve(r)
+            {
+                same.push(target);
+            }
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(Value::Array(list)) = node.get(key) {
+                same.extend(list);
+            }
+        }
+        for key in ["not", "if", "then", "else"] {
+            same.extend(node.get(key));
+        }
+        for key in ["dependentSchemas", "dependencies"] {
+            if let Some(Value::Object(deps)) = node.get(key) {
+                same.extend(deps.values().filter(|v| v.is_object()));
+            }
+        }
+        let mut total: u64 = 1;
+        for sub in same {
+            total = total.saturating_add(self.cost(sub, instance)?);
+        }
+        match instance {
+            Value::Object(values) => {
+                let properties = node.get("properties").and_then(Value::as_object);
+                let patterns = node.get("patternProperties").and_then(Value::as_object);
+                for (name, value) in values {
+                    let mut subs: Vec<&'a Value> = Vec::new();
+                    match properties.and_then(|p| p.get(name)) {
+                        Some(sub) => subs.push(sub),
+                        None => {
+                            subs.extend(node.get("additionalProperties"));
+                            subs.extend(node.get("unevaluatedProperties"));
+                        }
+                    }
+                    subs.extend(patterns.into_iter().flat_map(|p| p.values()));
+                    for sub in subs {
+                        total = total.saturating_add(self.cost(sub, value)?);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mut subs: Vec<&'a Value> = Vec::new();
+                    match node.get("items") {
+                        Some(Value::Array(list)) => subs.extend(list.get(i)),
+                        Some(sub) => subs.push(sub),
+                        None => {}
+                    }
+                    if let Some(Value::Array(list)) = node.get("prefixItems") {
+                        subs.extend(list.get(i));
+                    }
+                    for key in ["additionalItems", "unevaluatedItems", "contains"] {
+                        subs.extend(node.get(key));
+                    }
+                    for sub in subs {
+                        total = total.saturating_add(self.cost(sub, item)?);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.active.remove(&key);
+        self.memo.insert(key, total);
+        Some(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(json!({}), |inner, _| json!({ "a": inner }))
+    }
+
+    #[test]
+    fn branching_reference_cycles_are_over_the_budget() {
+        let branching = json!({
+            "type": "object",
+            "properties": {"a": {"anyOf": [{"$ref": "#"}, {"$ref": "#"}, {"type": "string"}]}},
+            "required": ["zz"],
+        });
+        // Depth 20 costs jsonschema about 40 s (2^20 paths); the estimate is instant.
+        assert!(schema_cost(&branching, &nested(3)).is_ok());
+        assert_eq!(
+            schema_cost(&branching, &nested(40)),
+            Err(SCHEMA_EVALUATIONS)
+        );
+        let self_loop = json!({"anyOf": vec![json!({"$ref": "#"}); 8]});
+        assert!(schema_cost(&self_loop, &nested(100)).is_ok());
+    }
+
+    #[test]
+    fn ordinary_recursive_schemas_are_within_the_budget() {
+        let tree = json!({
+            "$defs": {"node": {"type": "object", "properties": {
+                "left": {"$ref": "#/$defs/node"}, "right": {"$ref": "#/$defs/node"},
+                "name": {"type": "string"}}}},
+            "$ref": "#/$defs/node",
+        });
+        let mut value = json!({"name": "leaf"});
+        for _ in 0..12 {
+            value = json!({"left": value.clone(), "right": value, "name": "n"});
+        }
+        let cost = schema_cost(&tree, &value).unwrap();
+        assert!(cost < 100_000, "{cost}");
+    }
+
+    #[test]
+    fn messages_name_the_rule_not_the_value() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "port": {"type": "integer"},
+                "mode": {"enum": ["a", "b"]},
+                "name": {"pattern": "^[a-z]+$", "maxLength": 3},
+            },
+            "required": ["must"],
+            "additionalProperties": false,
+        });
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let secret = "PW-INLINE-111";
+        let instance = json!({"port": secret, "mode": secret, "name": secret, "extra": secret});
+        let messages: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| describe(e.kind()))
+            .collect();
+        assert!(messages.len() >= 5, "{messages:?}");
+        for m in &messages {
+            assert!(!m.contains(secret), "{m}");
+        }
+        assert!(
+            messages.contains(&"is not of type \"integer\"".to_string()),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("`extra`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("`must`")),
+            "{messages:?}"
         );
     }
 }
