@@ -4,8 +4,8 @@ use std::path::Path;
 
 use crate::catalog::Catalog;
 use crate::chart::PackageCache;
-use crate::compile::{Compiled, compile};
-use crate::diagnostics::Diagnostic;
+use crate::compile::{Compiled, compile, size};
+use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::load::{LoadOptions, load_with};
 use crate::repo::FetchOptions;
 use crate::validate::{self, validate};
@@ -26,8 +26,18 @@ pub fn check(root: &Path) -> (Catalog, Vec<Diagnostic>) {
     check_with(root, &CheckOptions::default())
 }
 
-/// [`check`] with options.
+/// [`check`] with options. A catalog that validates is also compiled, for the checks on the
+/// compiled objects (their size: [`crate::compile::size`]).
 pub fn check_with(root: &Path, opts: &CheckOptions) -> (Catalog, Vec<Diagnostic>) {
+    let (catalog, mut diags) = load_and_validate(root, opts);
+    if !diags.has_errors() {
+        diags.extend(size::problems(&catalog, &compile(&catalog)));
+    }
+    (catalog, diags.into_sorted())
+}
+
+/// Every check on the catalog itself: loading, the validation rules, the lock.
+fn load_and_validate(root: &Path, opts: &CheckOptions) -> (Catalog, Diagnostics) {
     let load_opts = LoadOptions {
         env: opts.env.clone(),
         package_cache: opts.package_cache.clone(),
@@ -35,7 +45,7 @@ pub fn check_with(root: &Path, opts: &CheckOptions) -> (Catalog, Vec<Diagnostic>
     let (catalog, mut diags) = load_with(root, &load_opts);
     diags.extend(validate(&catalog));
     diags.extend(validate::lock::check(root, &catalog, opts.online.as_ref()));
-    (catalog, diags.into_sorted())
+    (catalog, diags)
 }
 
 /// Load, validate and compile. Errors mean nothing was compiled; warnings come with the result.
@@ -48,10 +58,15 @@ pub fn build_with(
     root: &Path,
     opts: &CheckOptions,
 ) -> Result<(Catalog, Compiled, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (catalog, diags) = check_with(root, opts);
+    let (catalog, mut diags) = load_and_validate(root, opts);
+    if diags.has_errors() {
+        return Err(diags.into_sorted());
+    }
+    let compiled = compile(&catalog);
+    diags.extend(size::problems(&catalog, &compiled));
+    let diags = diags.into_sorted();
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    let compiled = compile(&catalog);
     Ok((catalog, compiled, diags))
 }

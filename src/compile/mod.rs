@@ -7,6 +7,7 @@ pub mod executor;
 mod meta;
 mod object;
 mod release;
+pub mod size;
 mod store;
 
 use std::collections::BTreeMap;

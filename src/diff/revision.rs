@@ -79,11 +79,9 @@ pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
     let revision = repo.resolve_base(base)?;
 
     let t = Instant::now();
-    let (mut head_catalog, diags) = pipeline::check(dir);
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(Error::Catalog(diags));
-    }
-    let head = compile(&head_catalog);
+    // Validated, compiled and the compiled objects checked (their size), as `compile` does.
+    let (mut head_catalog, head, diags) =
+        pipeline::build_with(dir, &pipeline::CheckOptions::default()).map_err(Error::Catalog)?;
     let head_time = t.elapsed();
     let paths = VersionPaths::of(&head_catalog);
 
