@@ -9,49 +9,125 @@
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-/// Words that mark a key as holding a secret, matched against the key's words
-/// (`dbPassword`, `api_token`, `client-secret` …).
+/// Words that mark a key as holding a secret wherever they stand among the key's words
+/// (`dbPassword`, `api_token`, `client-secret`), also as adjacent words run together, so that
+/// the separator and the case do not matter (`connectionString`, `connection_string`,
+/// `CONNECTION-STRING`, `connectionstring`; kubeconfig's `client-key-data`, `clientKeyData`).
 const SECRET_WORDS: &[&str] = &[
     "password",
     "passwd",
     "pwd",
+    "passphrase",
+    "htpasswd",
+    "pgpass",
+    "netrc",
     "secret",
     "token",
     "credential",
     "credentials",
     "apikey",
     "privatekey",
+    "keydata",
+    "connectionstring",
+    "dockerconfigjson",
+    "dockercfg",
+    "idrsa",
+    "iddsa",
+    "idecdsa",
+    "ided25519",
 ];
 
+/// Runs of letters that mark a key as secret even inside a word (`dbpassword`, `PGPASSWORD`,
+/// `MYSQLROOTPASSWORD`): long and specific enough never to be part of an innocent word.
+const SECRET_INFIXES: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "privatekey",
+    "apikey",
+    "connectionstring",
+    "dockerconfigjson",
+    "dockercfg",
+];
+
+/// Words that mark a key as secret only as its last word: `dbPass`, `redis_pass` but not
+/// `passThrough`; `auth`, `basicAuth`, `proxy-auth`, docker's `"auth"` but not `authEnabled`,
+/// `authType`, `author` or `oauthEnabled`; `Authorization` (an HTTP header); a `kubeconfig`
+/// but not a `kubeconfigPath`.
+const SECRET_LAST_WORDS: &[&str] = &["pass", "auth", "authorization", "salt", "kubeconfig"];
+
+/// Of [`SECRET_LAST_WORDS`], the ones whose mapping is usually a section, not a secret:
+/// `auth: {enabled, username, password}` (most Helm charts) is walked into, its `password`
+/// hidden and the rest shown; `auth: <string>` is hidden.
+const SECTION_WORDS: &[&str] = &["auth", "authorization"];
+
 /// Whether a key (of YAML, TOML, JSON or an env var) looks like it holds a secret.
+///
+/// The rules, on the key's words ([`words`]: camelCase, snake_case, kebab-case, dotted, any
+/// case): a word of [`SECRET_WORDS`], or adjacent words that run together into one
+/// (`api_key`, `connection-string`, `client-key-data`, `.dockerconfigjson`); a run of
+/// [`SECRET_INFIXES`] anywhere (`dbpassword`); a last word of [`SECRET_LAST_WORDS`]; a last
+/// word `key` after another word (`accessKey`, `tls.key`, not `key` nor `BinaryKey`). A key
+/// whose last word is `env` names an environment variable (`passwordEnv`): never secret.
 pub fn is_secret_key(key: &str) -> bool {
     let words = words(key);
-    let last = words.last().map(String::as_str);
+    let Some(last) = words.last().map(String::as_str) else {
+        return false;
+    };
     // `passwordEnv` names an environment variable; the name is not the secret.
-    if last == Some("env") {
+    if last == "env" {
         return false;
     }
-    words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
+    SECRET_LAST_WORDS.contains(&last) || secret_without_last_word_rules(&words)
+}
+
+fn secret_without_last_word_rules(words: &[String]) -> bool {
+    let last = words.last().map(String::as_str);
+    let runs = (0..words.len()).any(|i| {
+        let mut run = String::new();
+        words[i..].iter().any(|w| {
+            run.push_str(w);
+            SECRET_WORDS.contains(&run.as_str())
+        })
+    });
+    let joined = words.concat();
+    runs || SECRET_INFIXES.iter().any(|s| joined.contains(s))
         || (words.len() > 1 && last == Some("key") && !words.iter().any(|w| w == "binary"))
 }
 
-/// Splits camelCase, snake_case, kebab-case and dotted keys into lowercase words.
+/// Whether a mapping or list under `key` is a section to look into rather than a secret to
+/// hide whole: the key is secret only for its last word `auth` (see [`SECTION_WORDS`]).
+fn is_section_key(key: &str) -> bool {
+    let words = words(key);
+    words
+        .last()
+        .is_some_and(|w| SECTION_WORDS.contains(&w.as_str()))
+        && !secret_without_last_word_rules(&words)
+}
+
+/// Splits camelCase, snake_case, kebab-case and dotted keys into lowercase words; a run of
+/// capitals is one word (`DBPassword` → `db`, `password`).
 fn words(key: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
+    let chars: Vec<char> = key.chars().collect();
     let mut prev_lower = false;
-    for c in key.chars() {
+    let mut prev_upper = false;
+    for (i, &c) in chars.iter().enumerate() {
         if !c.is_alphanumeric() {
             if !current.is_empty() {
                 words.push(std::mem::take(&mut current));
             }
             prev_lower = false;
+            prev_upper = false;
             continue;
         }
-        if c.is_uppercase() && prev_lower && !current.is_empty() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        if c.is_uppercase() && !current.is_empty() && (prev_lower || (prev_upper && next_lower)) {
             words.push(std::mem::take(&mut current));
         }
         prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        prev_upper = c.is_uppercase();
         current.extend(c.to_lowercase());
     }
     if !current.is_empty() {
@@ -99,29 +175,377 @@ fn url_user_info_as(text: &str, mask: impl Fn(&str) -> String) -> String {
     out
 }
 
-/// Hides the value of a `key: value` or `key = value` line whose key looks secret, and the
-/// user info of URLs.
+/// One line of text (a diagnostic's source line): [`text`].
 pub fn line(line: &str) -> String {
-    let line = &url_user_info(line);
-    for sep in [':', '='] {
-        if let Some(i) = line.find(sep) {
-            let key = line[..i]
-                .trim()
-                .trim_start_matches("- ")
-                .trim_matches(['"', '\'']);
-            let value = line[i + 1..].trim();
-            if !key.is_empty() && !value.is_empty() && is_secret_key(key) {
-                return format!("{}{sep} ***", &line[..i]);
-            }
-            break;
-        }
-    }
-    line.to_string()
+    text(line)
 }
 
-/// [`line`] over every line of a text.
+/// A YAML line with its value hidden whatever its key (`  phrase: ***`, `- ***`), for the
+/// source line of a diagnostic about a value that may be a secret its key does not reveal (a
+/// chart's `writeOnly` values). A key opening a block (`auth:`) shows as it is.
+pub fn line_without_value(line: &str) -> String {
+    let mut head = line.len() - line.trim_start().len();
+    while let Some(r) = line[head..]
+        .strip_prefix("- ")
+        .or_else(|| (&line[head..] == "-").then_some(""))
+    {
+        head = line.len() - r.trim_start().len();
+    }
+    let rest = &line[head..];
+    match split_key(rest) {
+        Some((_, _, value))
+            if value
+                .split(" #")
+                .next()
+                .is_some_and(|v| v.trim().is_empty()) =>
+        {
+            text(line)
+        }
+        Some((_, at, _)) => {
+            let key = &line[..head + at + 1];
+            let space = if key.ends_with(':') { " " } else { "" };
+            format!("{key}{space}{MASK}")
+        }
+        None if rest.trim().is_empty() || rest.starts_with('#') => text(line),
+        None => format!("{}{MASK}", &line[..head]),
+    }
+}
+
+/// Free text — a message, a hint, a log line, an Event's note, a source line — with every
+/// secret hidden as `***`. The one redaction of prose: every rendering of a diagnostic, every
+/// controller log line, Event and status annotation goes through it. It hides:
+///
+/// - the value of a `key: value`, `key = value`, `"key": "value"` or `--key=value` pair whose
+///   key looks secret ([`is_secret_key`]): a quoted value to its closing quote, a `{…}`/`[…]`
+///   value to its closing bracket, a block scalar (`key: |`) with its indented lines, a plain
+///   value to the end of the line when the key starts the line (YAML, TOML, `.env`) and to the
+///   next space otherwise; `Authorization: Bearer <token>` both words;
+/// - the user info of URLs (`https://user:password@host` → `https://***@host`);
+/// - the body of PEM blocks (`-----BEGIN … KEY-----***-----END … KEY-----`);
+/// - tokens of well-known shapes wherever they stand: GitHub (`ghp_…`, `github_pat_…`),
+///   GitLab (`glpat-…`), Slack (`xoxb-…`), AWS access key IDs, JWTs, and what follows `Bearer`.
+///
+/// Template expressions (`password: {{ .Values.password }}`) are kept: they name secrets.
+/// Already hidden text stays as it is, so redacting twice is redacting once.
 pub fn text(text: &str) -> String {
-    text.lines().map(line).collect::<Vec<_>>().join("\n")
+    let text = pem_blocks(text);
+    let text = url_user_info(&text);
+    let text = pairs(&text);
+    known_tokens(&text)
+}
+
+const PEM_BEGIN: &str = "-----BEGIN ";
+const PEM_END: &str = "-----END ";
+
+/// Hides the body of every PEM block; a block without its end hides the rest of the text.
+fn pem_blocks(text: &str) -> String {
+    pem_blocks_as(text, |_| true, |_| MASK.to_string())
+}
+
+/// [`pem_blocks`] for diffs: the bodies of private keys (wherever they are: a private key is
+/// never innocent), each as `*** (sha256:<8 hex>)`. Certificates are public: they show.
+fn private_keys_marked(text: &str) -> String {
+    pem_blocks_as(
+        text,
+        |header| header.contains("PRIVATE KEY"),
+        |body| format!("{MASK} (sha256:{})", short_hash(body.trim().as_bytes())),
+    )
+}
+
+/// The PEM blocks of `text` whose header (`-----BEGIN … -----`) `hide` picks, their bodies
+/// replaced by `mask(body)`; a block without its end hides the rest of the text.
+fn pem_blocks_as(text: &str, hide: impl Fn(&str) -> bool, mask: impl Fn(&str) -> String) -> String {
+    if !text.contains(PEM_BEGIN) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(PEM_BEGIN) {
+        let after = &rest[i + PEM_BEGIN.len()..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        let header = after[..line_end]
+            .find("-----")
+            .map_or(line_end, |h| h + "-----".len());
+        let head = i + PEM_BEGIN.len() + header;
+        out.push_str(&rest[..head]);
+        let body = &rest[head..];
+        if !hide(&rest[i..head]) {
+            rest = body;
+            continue;
+        }
+        match body.find(PEM_END) {
+            Some(e) => {
+                if !body[..e].trim().is_empty() {
+                    out.push_str(&mask(&body[..e]));
+                }
+                rest = &body[e..];
+            }
+            None if body.trim().is_empty() => {
+                rest = body;
+                break;
+            }
+            None => {
+                out.push_str(&mask(body));
+                return out;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Hides the values of `key: value` / `key = value` pairs with a secret-looking key.
+fn pairs(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if matches!(b[i], b':' | b'=')
+            && let Some((key_start, key)) = secret_key_before(text, i)
+            && let Some((from, to)) = secret_value_after(text, i, key_start, key)
+        {
+            out.push_str(&text[copied..from]);
+            out.push_str(MASK);
+            copied = to;
+            i = to.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// The secret-looking key (and where it starts, opening quote included) before the separator
+/// at `sep`: `key:`, `"key":`, `'key' =`, `--key=`. Not `://`, `::`, `==`, `!=`, `<=`, `>=`.
+fn secret_key_before(text: &str, sep: usize) -> Option<(usize, &str)> {
+    let b = text.as_bytes();
+    let next = b.get(sep + 1).copied();
+    let prev = sep.checked_sub(1).map(|p| b[p]);
+    let not_a_pair = match b[sep] {
+        b':' => next == Some(b':') || prev == Some(b':') || text[sep + 1..].starts_with("//"),
+        _ => next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>')),
+    };
+    if not_a_pair {
+        return None;
+    }
+    let mut k = sep;
+    while k > 0 && matches!(b[k - 1], b' ' | b'\t') {
+        k -= 1;
+    }
+    let quote = match k.checked_sub(1).map(|p| b[p]) {
+        Some(q @ (b'"' | b'\'')) => {
+            k -= 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    let end = k;
+    while k > 0 && is_key_byte(b[k - 1]) {
+        k -= 1;
+    }
+    if k == end {
+        return None;
+    }
+    let key = &text[k..end];
+    if let Some(q) = quote {
+        if k == 0 || b[k - 1] != q {
+            return None;
+        }
+        k -= 1;
+    }
+    is_secret_key(key).then_some((k, key))
+}
+
+/// Authorization schemes: `Authorization: Bearer <token>` hides both words.
+const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token", "digest", "negotiate"];
+
+/// The byte range of the value after the separator at `sep` to hide, if any.
+fn secret_value_after(
+    text: &str,
+    sep: usize,
+    key_start: usize,
+    key: &str,
+) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut v = sep + 1;
+    while v < b.len() && matches!(b[v], b' ' | b'\t') {
+        v += 1;
+    }
+    let line_end = text[v..].find('\n').map_or(text.len(), |e| v + e);
+    let rest = &text[v..line_end];
+    let after_mask = rest.strip_prefix(MASK);
+    if rest.trim().is_empty()
+        || (b[sep] == b':' && rest.starts_with("# "))
+        || is_template_expression(rest)
+        || after_mask.is_some_and(|r| r.is_empty() || r.starts_with([' ', ',', '"', '\'']))
+    {
+        // A nested block (its own keys are looked at), a YAML comment, a template, or hidden
+        // already.
+        return None;
+    }
+    let line_start = text[..key_start].rfind('\n').map_or(0, |i| i + 1);
+    let starts_line = text[line_start..key_start]
+        .trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '#')
+        .is_empty();
+    match b[v] {
+        q @ (b'"' | b'\'' | b'`') => {
+            let mut j = v + 1;
+            while j < line_end {
+                if b[j] == b'\\' && q == b'"' {
+                    j += 2;
+                    continue;
+                }
+                if b[j] == q {
+                    if q == b'\'' && b.get(j + 1) == Some(&b'\'') {
+                        j += 2;
+                        continue;
+                    }
+                    return Some((v, j + 1));
+                }
+                j += 1;
+            }
+            Some((v, line_end))
+        }
+        b'|' | b'>' => {
+            // A block scalar: the following lines indented deeper than the key's line.
+            let indent = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
+            let key_indent = indent(&text[line_start..]);
+            let mut end = line_end;
+            while end < text.len() {
+                let next_end = text[end + 1..]
+                    .find('\n')
+                    .map_or(text.len(), |e| end + 1 + e);
+                let next = &text[end + 1..next_end];
+                if !next.trim().is_empty() && indent(next) <= key_indent {
+                    break;
+                }
+                end = next_end;
+            }
+            Some((v, end))
+        }
+        open @ (b'{' | b'[') => {
+            if is_section_key(key) {
+                return None;
+            }
+            let close = if open == b'{' { b'}' } else { b']' };
+            let mut depth = 0usize;
+            let mut quoted: Option<u8> = None;
+            let mut j = v;
+            while j < b.len() {
+                let c = b[j];
+                match quoted {
+                    Some(q) if c == b'\\' && q == b'"' => j += 1,
+                    Some(q) if c == q => quoted = None,
+                    Some(_) => {}
+                    None if c == b'"' || c == b'\'' => quoted = Some(c),
+                    None if c == open => depth += 1,
+                    None if c == close => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some((v, j + 1));
+                        }
+                    }
+                    None => {}
+                }
+                j += 1;
+            }
+            Some((v, line_end))
+        }
+        _ if starts_line => Some((v, line_end)),
+        _ => {
+            let word_end = |from: usize| {
+                text[from..]
+                    .find(char::is_whitespace)
+                    .map_or(text.len(), |e| from + e)
+            };
+            let mut end = word_end(v);
+            if AUTH_SCHEMES.contains(&text[v..end].to_ascii_lowercase().as_str()) {
+                let mut w = end;
+                while w < line_end && matches!(b[w], b' ' | b'\t') {
+                    w += 1;
+                }
+                if w < line_end {
+                    end = word_end(w);
+                }
+            }
+            Some((v, end))
+        }
+    }
+}
+
+/// Prefixes of tokens that say what they are (and are secret whatever their key).
+const TOKEN_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "sk_live_",
+    "rk_live_",
+];
+
+fn is_known_token(t: &str) -> bool {
+    let upper_alnum = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    (t.len() >= 20 && TOKEN_PREFIXES.iter().any(|p| t.starts_with(p)))
+        || (t.len() == 20 && (t.starts_with("AKIA") || t.starts_with("ASIA")) && upper_alnum(t))
+        || (t.starts_with("eyJ") && t.split('.').count() == 3 && t.split('.').all(|p| p.len() >= 8))
+}
+
+/// Hides tokens of well-known shapes, and the word after `Bearer`.
+fn known_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end_matches(char::is_whitespace);
+        if !word.is_empty() {
+            if after_bearer && word != MASK {
+                out.push_str(MASK);
+            } else {
+                out.push_str(&tokens_in_word(word));
+            }
+            after_bearer = word.eq_ignore_ascii_case("bearer");
+        }
+        out.push_str(&piece[word.len()..]);
+    }
+    out
+}
+
+/// [`known_tokens`] within one word: its runs of token characters.
+fn tokens_in_word(word: &str) -> String {
+    let is_part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !is_part(c)).unwrap_or(rest.len());
+        let token = rest[..end].trim_end_matches('.');
+        if is_known_token(token) {
+            out.push_str(MASK);
+            out.push_str(&rest[token.len()..end]);
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+        let sep = rest.find(is_part).unwrap_or(rest.len());
+        out.push_str(&rest[..sep]);
+        rest = &rest[sep..];
+    }
+    out
 }
 
 /// What a hidden value shows as.
@@ -178,15 +602,19 @@ fn walk_pair(
     write_only: &dyn Fn(&Path) -> bool,
 ) {
     let (mut old, mut new) = (old, new);
-    // Strings: the user info of URLs (`postgres://user:password@db`), whatever the key.
+    // Strings: the user info of URLs (`postgres://user:password@db`) and private keys,
+    // whatever the key.
     for v in [old.as_deref_mut(), new.as_deref_mut()]
         .into_iter()
         .flatten()
     {
-        if let Value::String(text) = v
-            && text.contains("://")
-        {
-            *text = url_user_info_marked(text);
+        if let Value::String(text) = v {
+            if text.contains("://") {
+                *text = url_user_info_marked(text);
+            }
+            if text.contains(PEM_BEGIN) {
+                *text = private_keys_marked(text);
+            }
         }
     }
     let is_object = |v: &Option<&mut Value>| v.as_ref().is_some_and(|v| v.is_object());
@@ -208,7 +636,11 @@ fn walk_pair(
             let o = old.as_mut().and_then(|m| m.get_mut(&key));
             let n = new.as_mut().and_then(|m| m.get_mut(&key));
             let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-            let secret = is_secret_key(&key)
+            let is_container =
+                |v: &Option<&mut Value>| v.as_ref().is_none_or(|v| v.is_object() || v.is_array());
+            // `auth: {enabled, password}`: a section, looked into; `auth: <string>`: a secret.
+            let section = is_section_key(&key) && is_container(&o) && is_container(&n);
+            let secret = (is_secret_key(&key) && !section)
                 || (secret_manifest && (key == "data" || key == "stringData"))
                 || write_only(&segments);
             if secret {
@@ -502,10 +934,36 @@ fn redact_document(
 ) {
     let mut stack: Vec<(usize, String)> = Vec::new();
     let mut open: Option<OpenSecret> = None;
+    // The body of a private key being read (whatever its key): hidden as one line.
+    let mut private_key: Option<(usize, Sha256)> = None;
     for raw in lines {
-        let line = url_user_info_marked(raw);
+        let line = private_keys_marked(&url_user_info_marked(raw));
         let indent = line.len() - line.trim_start_matches(' ').len();
         let blank = line.trim().is_empty();
+        if open.is_none() {
+            if let Some((at, hasher)) = private_key.as_mut() {
+                if !line.contains(PEM_END) {
+                    hasher.update(line.trim().as_bytes());
+                    hasher.update(b"\n");
+                    continue;
+                }
+                let at = *at;
+                let hash = private_key
+                    .take()
+                    .map(|(_, h)| h.finalize())
+                    .unwrap_or_default();
+                out.push(format!(
+                    "{}{MASK} (sha256:{})",
+                    " ".repeat(at),
+                    crate::names::hex(&hash[..4])
+                ));
+            } else if line.contains(PEM_BEGIN)
+                && line.contains("PRIVATE KEY")
+                && !line.contains(PEM_END)
+            {
+                private_key = Some((indent, Sha256::new()));
+            }
+        }
         if let Some(o) = open.as_mut() {
             if blank || indent > o.indent {
                 o.hasher.update(line.trim().as_bytes());
@@ -546,8 +1004,14 @@ fn redact_document(
         let secret = is_secret_key(&key)
             || (secret_manifest && stack.is_empty() && (key == "data" || key == "stringData"))
             || write_only(&path);
+        // `auth:` opening a nested mapping is a section, looked into (see [`SECTION_WORDS`]).
+        let section = is_section_key(&key)
+            && value
+                .split(" #")
+                .next()
+                .is_some_and(|v| v.trim().is_empty());
         stack.push((col, key));
-        if !secret || is_template_expression(value) {
+        if !secret || section || is_template_expression(value) {
             out.push(line);
             continue;
         }
@@ -571,6 +1035,10 @@ fn redact_document(
     }
     if let Some(o) = open {
         out.push(o.close());
+    }
+    if let Some((at, hasher)) = private_key {
+        let hash = crate::names::hex(&hasher.finalize()[..4]);
+        out.push(format!("{}{MASK} (sha256:{hash})", " ".repeat(at)));
     }
 }
 
@@ -609,6 +1077,46 @@ mod tests {
             "accessKey",
             "AWS_SECRET_ACCESS_KEY",
             "tls.privateKey",
+            // Any separator, any case.
+            "connectionString",
+            "ConnectionString",
+            "connection_string",
+            "CONNECTION-STRING",
+            "connectionstring",
+            "db.connectionString",
+            "passphrase",
+            "sshKeyPassphrase",
+            "PASS_PHRASE",
+            "htpasswd",
+            ".htpasswd",
+            "pgpass",
+            // `auth` as the last word: docker's `"auth"`, basic auth.
+            "auth",
+            "AUTH",
+            "basicAuth",
+            "proxy_auth",
+            "redis-auth",
+            "Authorization",
+            // kubeconfig and image pull secrets.
+            "client-key-data",
+            "clientKeyData",
+            "CLIENT_KEY_DATA",
+            "kubeconfig",
+            ".dockerconfigjson",
+            "dockerConfigJson",
+            "DOCKER_CONFIG_JSON",
+            ".dockercfg",
+            "ssh-privatekey",
+            "id_rsa",
+            "id_ed25519",
+            "tls.key",
+            // A password inside one word, and capitals run together.
+            "PGPASSWORD",
+            "mysqlrootpassword",
+            "DBPassword",
+            "dbPass",
+            "redis_pass",
+            "wordpressSalt",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -619,8 +1127,201 @@ mod tests {
             "BinaryKey",
             "monkey",
             "tokenizer",
+            "author",
+            "authors",
+            "oauthEnabled",
+            "authEnabled",
+            "authType",
+            "auth.enabled",
+            "authUrl",
+            "passThrough",
+            "passHostHeader",
+            "bypass",
+            "compass",
+            "passwordEnv",
+            "CONNECTION_STRING_ENV",
+            "connectionTimeout",
+            "client-certificate-data",
+            "certificate-authority-data",
+            "kubeconfigPath",
+            "monkeyData",
+            "imagePullSecrets",
         ] {
             assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn text_hides_pairs_wherever_they_stand() {
+        for (input, secret) in [
+            ("cannot log in with password=hunter2 as admin", "hunter2"),
+            ("--set db.password=s3cr3t,user=x", "s3cr3t"),
+            (r#"{"password":"hunter 2","user":"x"}"#, "hunter"),
+            (
+                r#"{"auths":{"r.io":{"auth":"c2VjcmV0","username":"u"}}}"#,
+                "c2VjcmV0",
+            ),
+            (
+                "at `/db`: connectionString: 'Server=db;Password=pw1' is long",
+                "pw1",
+            ),
+            ("CONNECTION_STRING=Server=db;Password=pw2", "pw2"),
+            (
+                "users:\n- user:\n    client-key-data: LS0tLS1CRUdJTi0k\n",
+                "LS0tLS1",
+            ),
+            ("  client-key-data: LS0tLS1CRUdJTi0k", "LS0tLS1"),
+            (
+                "header Authorization: Bearer abc.def.ghi was refused",
+                "abc.def",
+            ),
+            ("sent Bearer tok-123 to the server", "tok-123"),
+            ("apiKey = `k-123`", "k-123"),
+            ("htpasswd: admin:$apr1$hash", "$apr1$"),
+            ("credentials: {user: u1, pass: p1} given", "p1"),
+            ("token: 'it''s a secret' and more", "s a secret"),
+        ] {
+            let out = text(input);
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+            assert!(out.contains(MASK), "{out}");
+            assert_eq!(text(&out), out, "redacting twice is redacting once");
+        }
+        assert_eq!(
+            text("cannot log in with password=hunter2 as admin"),
+            "cannot log in with password=*** as admin"
+        );
+        assert_eq!(
+            text(r#"{"password":"hunter 2","user":"x"}"#),
+            r#"{"password":***,"user":"x"}"#
+        );
+        assert_eq!(
+            text(r#"{"auth":"c2VjcmV0","username":"u"}"#),
+            r#"{"auth":***,"username":"u"}"#
+        );
+    }
+
+    #[test]
+    fn text_hides_blocks_pem_and_known_tokens() {
+        let yaml = "tls:\n  key: |\n    -----BEGIN RSA PRIVATE KEY-----\n    MIIEsecret\n    -----END RSA PRIVATE KEY-----\n  cert: ok\nauth:\n  enabled: true\n  password: hunter2\n";
+        let out = text(yaml);
+        assert!(
+            !out.contains("MIIEsecret") && !out.contains("hunter2"),
+            "{out}"
+        );
+        assert!(out.contains("  cert: ok\n"), "{out}");
+        assert!(
+            out.contains("auth:\n  enabled: true\n  password: ***\n"),
+            "a section is looked into:\n{out}"
+        );
+        assert_eq!(
+            text(
+                "the key -----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY----- is bad"
+            ),
+            "the key -----BEGIN PRIVATE KEY-----***-----END PRIVATE KEY----- is bad"
+        );
+        assert_eq!(
+            text("cut: -----BEGIN PRIVATE KEY----- MIIEsecret"),
+            "cut: -----BEGIN PRIVATE KEY-----***"
+        );
+        let tokens = [
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+            "glpat-0123456789abcdefghij",
+            "xoxb-1234567890-abcdefghij",
+            "AKIAIOSFODNN7EXAMPLE",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlMTIz",
+        ];
+        for t in tokens {
+            let out = text(&format!("fetch failed ({t}): 401."));
+            assert_eq!(out, "fetch failed (***): 401.", "{t}");
+        }
+    }
+
+    #[test]
+    fn auth_is_a_secret_as_a_string_and_a_section_as_a_mapping() {
+        use serde_json::json;
+        let mut v = json!({"auths": {"r.io": {"auth": "c2VjcmV0", "email": "a@b"}},
+                           "auth": {"enabled": true, "password": "pw"}, "basicAuth": "u:pw2"});
+        json_pair(None, Some(&mut v), &|_| false);
+        let s = v.to_string();
+        assert!(!s.contains("c2VjcmV0") && !s.contains("pw"), "{s}");
+        assert_eq!(v["auths"]["r.io"]["email"], "a@b");
+        assert_eq!(v["auth"]["enabled"], true);
+        let out = yaml_text(
+            "auth:\n  enabled: true\n  password: pw\nregistry:\n  auth: c2VjcmV0\n",
+            &|_| false,
+        );
+        assert!(
+            out.contains("auth:\n  enabled: true\n  password: *** (sha256:"),
+            "{out}"
+        );
+        assert!(out.contains("  auth: *** (sha256:"), "{out}");
+    }
+
+    #[test]
+    fn diffs_hide_private_keys_under_any_key() {
+        use serde_json::json;
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEsecret\n-----END RSA PRIVATE KEY-----\n";
+        let cert = "-----BEGIN CERTIFICATE-----\nMIICpublic\n-----END CERTIFICATE-----\n";
+        let mut v = json!({"tls": {"cert": pem, "ca": cert}});
+        json_pair(None, Some(&mut v), &|_| false);
+        let s = v.to_string();
+        assert!(!s.contains("MIIEsecret") && s.contains("MIICpublic"), "{s}");
+        assert!(s.contains("PRIVATE KEY-----*** (sha256:"), "{s}");
+        let text = format!(
+            "tls:\n  cert: |\n    {}\n  ca: |\n    {}\nafter: 1\n",
+            pem.trim_end().replace('\n', "\n    "),
+            cert.trim_end().replace('\n', "\n    ")
+        );
+        let out = yaml_text(&text, &|_| false);
+        assert!(
+            !out.contains("MIIEsecret") && out.contains("MIICpublic"),
+            "{out}"
+        );
+        assert!(
+            out.contains("    -----BEGIN RSA PRIVATE KEY-----\n    *** (sha256:"),
+            "{out}"
+        );
+        assert!(out.ends_with("after: 1\n"), "{out}");
+        let cut = yaml_text(
+            "k: |\n  -----BEGIN PRIVATE KEY-----\n  MIIEsecret\n",
+            &|_| false,
+        );
+        assert!(!cut.contains("MIIEsecret"), "{cut}");
+    }
+
+    #[test]
+    fn lines_without_their_value() {
+        assert_eq!(line_without_value("  phrase: open sesame"), "  phrase: ***");
+        assert_eq!(line_without_value("  - phrase: \"x\""), "  - phrase: ***");
+        assert_eq!(line_without_value("  - open sesame"), "  - ***");
+        assert_eq!(line_without_value("auth:"), "auth:");
+        assert_eq!(
+            line_without_value("auth: # the section"),
+            "auth: # the section"
+        );
+        assert_eq!(line_without_value("n=42"), "n=***");
+    }
+
+    #[test]
+    fn text_leaves_prose_alone() {
+        for s in [
+            "unknown key `displayNam`",
+            "did you mean `password`?",
+            "missing `password`: set it",
+            "author: Jane Doe",
+            "authEnabled: true",
+            "at 12:30, a == b and c != d",
+            "see https://example.com/x?a=b#c and oci://r.io/x:1.0",
+            "password: {{ .Values.auth.password | quote }}",
+            "passwordEnv: REPO_PASSWORD",
+            "auth:",
+            "password: ***",
+            "password: *** (sha256:0123abcd)",
+            "tokenizer=fast",
+            "line one\nline two\n",
+        ] {
+            assert_eq!(text(s), s);
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Diagnostic, Severity};
+use super::{Code, Diagnostic, Severity};
 use crate::redact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,13 +43,12 @@ fn text(diagnostics: &[Diagnostic], root: &Path) -> String {
             match d.pos {
                 Some(pos) => {
                     let _ = writeln!(out, "  --> {path}:{}:{}", pos.line, pos.column);
-                    if let Some(line) = source_line(&root.join(d.file.as_ref().unwrap()), pos.line)
-                    {
+                    if let Some(line) = source_line(root, d.file.as_ref().unwrap(), pos.line) {
                         let gutter = pos.line.to_string();
                         let pad = " ".repeat(gutter.len());
                         let caret = " ".repeat(pos.column.saturating_sub(1) as usize);
                         let _ = writeln!(out, "{pad} |");
-                        let _ = writeln!(out, "{gutter} | {}", redact::line(&line));
+                        let _ = writeln!(out, "{gutter} | {}", snippet(d, &line));
                         let _ = writeln!(out, "{pad} | {caret}^");
                     }
                 }
@@ -69,8 +68,20 @@ fn text(diagnostics: &[Diagnostic], root: &Path) -> String {
     out
 }
 
-fn source_line(path: &Path, line: u32) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// The source line shown under a diagnostic, redacted. A values-schema error points at a
+/// value the chart's schema may mark `writeOnly` (a secret under an innocent key): that value
+/// is not shown at all, the message says what is wrong with it.
+fn snippet(d: &Diagnostic, line: &str) -> String {
+    if d.code == Code::ValuesSchema {
+        redact::line_without_value(line)
+    } else {
+        redact::line(line)
+    }
+}
+
+/// The line to show under a diagnostic; never one of a file outside the catalog.
+fn source_line(root: &Path, file: &Path, line: u32) -> Option<String> {
+    let text = crate::confine::read_to_string(root, file).ok()?;
     let line = text.lines().nth(line.checked_sub(1)? as usize)?;
     // Long lines (minified JSON, base64) are not worth showing.
     (line.len() <= 200).then(|| line.trim_end().to_string())
@@ -171,7 +182,7 @@ fn escape_property(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostics::{Code, Pos};
+    use crate::diagnostics::Pos;
 
     fn sample() -> Vec<Diagnostic> {
         vec![
@@ -181,6 +192,53 @@ mod tests {
                 .hint("did you mean `displayName`?"),
             Diagnostic::warning(Code::UnknownRepo, "unverified, with a comma"),
         ]
+    }
+
+    #[test]
+    fn every_format_redacts_messages_hints_and_source_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hello.yaml"),
+            "values:\n  rootPhrase: open-sesame\n  dbPassword: hunter2\n",
+        )
+        .unwrap();
+        let diags = [
+            Diagnostic::error(
+                Code::ValuesSchema,
+                "release `hello`: values at `/rootPhrase`: bad; auth: \"c2VjcmV0\"",
+            )
+            .in_file("hello.yaml")
+            .at(Pos {
+                line: 2,
+                column: 15,
+            })
+            .hint("set client-key-data: LS0tsecret or https://bot:pw-123@git.example.com/x"),
+            Diagnostic::error(Code::InvalidValue, "connection_string=Server=db;pwd=x1")
+                .in_file("hello.yaml")
+                .at(Pos { line: 3, column: 3 }),
+        ];
+        for format in [Format::Text, Format::Json, Format::Github] {
+            let out = render(&diags, dir.path(), format);
+            for secret in [
+                "open-sesame",
+                "hunter2",
+                "c2VjcmV0",
+                "LS0tsecret",
+                "pw-123",
+                "Server=db",
+            ] {
+                assert!(!out.contains(secret), "{secret} in {format:?}:\n{out}");
+            }
+        }
+        let text = render(&diags, dir.path(), Format::Text);
+        assert!(text.contains("2 |   rootPhrase: ***\n"), "{text}");
+        assert!(text.contains("3 |   dbPassword: ***\n"), "{text}");
+        // A Diagnostic serialized on its own is redacted too.
+        let json = serde_json::to_string(&diags[0]).unwrap();
+        assert!(
+            !json.contains("c2VjcmV0") && !json.contains("pw-123"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! remembers the file and line that set it last, for diagnostics about the merged values.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior};
@@ -14,6 +13,7 @@ use super::{
     file_name, file_stem, is_yaml, read_dir_sorted, rel, syntax_diagnostic, unexpected, yaml,
 };
 use crate::catalog::{Release, ReleaseFile, Settings, ValuesFile};
+use crate::confine;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
 use crate::template;
 
@@ -177,10 +177,10 @@ fn load_release(
     scope: &TemplateScope,
     diags: &mut Diagnostics,
 ) -> Option<Release> {
-    let text = match fs::read_to_string(root.join(&file)) {
+    let text = match confine::read_to_string(root, &file) {
         Ok(t) => t,
         Err(e) => {
-            diags.push(super::io_error(&file, &e));
+            diags.push(super::read_error(&file, &e));
             return None;
         }
     };
@@ -252,9 +252,13 @@ fn read_values_file(
         )));
         return None;
     }
-    let mut text = match fs::read_to_string(root.join(&file)) {
+    let mut text = match confine::read_to_string(root, &file) {
         Ok(t) => t,
-        Err(e) => {
+        Err(confine::ReadError::Escape) => {
+            diags.push(super::path_escape(&file).in_file(release_file).at(name.pos));
+            return None;
+        }
+        Err(confine::ReadError::Io(e)) => {
             diags.push(problem(format!(
                 "values file `{}` cannot be read: {e}",
                 name.value
