@@ -423,7 +423,16 @@ fn deploy_manifests_grant_enough_to_reconcile_and_no_more() {
     assert!(!can(&["list", "configmaps", "-n", "default"]));
     assert!(!can(&["delete", "namespaces"]));
     assert!(!can(&["create", "deployments", "-n", "pitrix-system"]));
-    assert!(!can(&["update", "leases", "-n", "pitrix-system"]));
+    // Leases: its own namespace only (leader election, and the catalogs' apply locks, whose
+    // names follow the catalog).
+    assert!(!can(&["update", "leases", "-n", "kube-system"]));
+    assert!(!can(&["update", "leases", "-n", "default"]));
+    assert!(can(&[
+        "update",
+        "leases/pitrix-apply-my-store",
+        "-n",
+        "pitrix-system"
+    ]));
     assert!(can(&[
         "update",
         "leases/pitrix-reconcile",

@@ -4,7 +4,8 @@
 //! replicas does not matter); writes carry the resourceVersion they read, so two candidates
 //! never both win; the holder renews every retry period and gives up when it has not managed
 //! to for the renew deadline; on shutdown it releases the lease so another replica takes over
-//! at once.
+//! at once. `pitrix reconcile`'s leader election and the per-catalog apply lock
+//! ([`super::lock`]) are both built on it.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use crate::apply::client::{describe, is_not_found};
+use super::client::{describe, is_not_found};
 
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
@@ -38,6 +39,8 @@ struct Record {
     renew: Option<String>,
     transitions: i32,
     duration: i32,
+    /// When the holder took it (`acquireTime`).
+    acquired: Option<String>,
 }
 
 impl Record {
@@ -47,9 +50,16 @@ impl Record {
             renew: spec.renew_time.as_ref().map(|t| t.0.to_string()),
             transitions: spec.lease_transitions.unwrap_or(0),
             duration: spec.lease_duration_seconds.unwrap_or(0),
+            acquired: spec.acquire_time.as_ref().map(|t| t.0.to_string()),
         }
     }
 }
+
+/// What a candidate saw of a Lease and when (by its own clock): carried from one [`Elector`]
+/// to the next, so that waits spread over several short tries (one per reconcile sync) still
+/// add up to the lease duration of a crashed holder.
+#[derive(Debug, Clone)]
+pub struct Observation(Record, Instant);
 
 pub struct Elector {
     api: Api<Lease>,
@@ -84,6 +94,25 @@ impl Elector {
         self.observed
             .as_ref()
             .and_then(|(r, _)| r.holder.as_deref())
+    }
+
+    /// Since when the holder last seen holds the lease: its `acquireTime`, else its last
+    /// `renewTime`.
+    pub fn held_since(&self) -> Option<&str> {
+        self.observed
+            .as_ref()
+            .and_then(|(r, _)| r.acquired.as_deref().or(r.renew.as_deref()))
+    }
+
+    /// What this candidate saw last, to seed another elector of the same lease.
+    pub fn observation(&self) -> Option<Observation> {
+        self.observed.clone().map(|(r, t)| Observation(r, t))
+    }
+
+    /// Starts from what an earlier elector of the same lease saw.
+    pub fn with_observation(mut self, seen: Option<Observation>) -> Elector {
+        self.observed = seen.map(|Observation(r, t)| (r, t));
+        self
     }
 
     async fn call<T>(
@@ -257,7 +286,12 @@ impl Elector {
 /// A unique identity for this replica: `$POD_NAME` or the host name, plus a random suffix so
 /// that a restarted replica is a new candidate.
 pub fn default_identity() -> String {
-    let base = std::env::var("POD_NAME")
+    format!("{}_{:08x}", host_name(), random_u32())
+}
+
+/// `$POD_NAME`, else the host name, else `pitrix`.
+pub fn host_name() -> String {
+    std::env::var("POD_NAME")
         .ok()
         .filter(|s| !s.is_empty())
         .or_else(|| {
@@ -266,6 +300,18 @@ pub fn default_identity() -> String {
                 .map(|s| s.trim().to_string())
         })
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "pitrix".into());
-    format!("{base}_{:08x}", super::random_u64() as u32)
+        .unwrap_or_else(|| "pitrix".into())
+}
+
+/// A random number for unique names; not for cryptography.
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish() as u32
 }

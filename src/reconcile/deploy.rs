@@ -275,15 +275,18 @@ pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
         }));
     }
     let own_role = format!("{}-reconcile", o.name);
-    let mut lease_rule = rule(&["coordination.k8s.io"], &["leases"], &["get", "update"]);
-    lease_rule.resource_names = Some(vec![o.lease_name()]);
+    // Its leader-election Lease, and the apply locks of the catalogs it syncs
+    // (`pitrix-apply-<catalog>`): the catalog's name is only known from its pitrix.toml, so
+    // the rule cannot name them; it is confined to pitrix's own namespace.
+    let lease_rule = rule(&["coordination.k8s.io"], &["leases"], &["get", "update"]);
     out.push(Manifest::Role(Role {
         metadata: o.meta(&own_role, Some(&o.namespace)),
         rules: Some(vec![
             // The inventory ConfigMaps (one per catalog) and their status annotations.
             rule(&[""], &["configmaps"], &["get", "create", "patch"]),
             lease_rule,
-            // A Lease cannot be created by name: `create` is for the first start only.
+            // A Lease cannot be created by name: `create` is for the first start (and each
+            // catalog's first sync) only.
             rule(&["coordination.k8s.io"], &["leases"], &["create"]),
             rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
         ]),
@@ -652,16 +655,19 @@ mod tests {
         assert!(!args.contains(&"--member-kubeconfig"));
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(deploy["spec"]["replicas"], 2);
-        // The lease rule names the lease the Deployment uses.
+        // Leases (leader election, apply locks) only in pitrix's own namespace.
         let own = docs
             .iter()
             .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "pitrix-reconcile")
             .unwrap();
-        assert!(
-            own["rules"]
-                .to_string()
-                .contains("\"resourceNames\":[\"pitrix-reconcile\"]")
-        );
+        assert_eq!(own["metadata"]["namespace"], "pitrix-system");
+        assert!(own["rules"].to_string().contains("\"leases\""));
+        let cluster_wide = docs
+            .iter()
+            .filter(|d| d["kind"] == "ClusterRole")
+            .map(|d| d["rules"].to_string())
+            .collect::<String>();
+        assert!(!cluster_wide.contains("\"leases\""));
     }
 
     #[test]

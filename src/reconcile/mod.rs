@@ -19,7 +19,8 @@ pub mod controller;
 pub mod deploy;
 pub mod http;
 pub mod index;
-pub mod lease;
+/// Leader election (shared with the apply lock, which lives in `apply`).
+pub use crate::apply::lease;
 mod log;
 pub mod metrics;
 pub mod source;
@@ -185,9 +186,14 @@ pub struct Options {
     /// Run without leader election (one replica only).
     #[arg(long)]
     pub no_leader_election: bool,
-    /// Name of the coordination.k8s.io Lease.
+    /// Name of the coordination.k8s.io Lease of leader election (not `pitrix-apply-*`: those
+    /// are the catalogs' apply locks).
     #[arg(long, default_value = "pitrix-reconcile")]
     pub lease_name: String,
+    /// How long a sync waits for the catalog's apply lock (held by a `pitrix apply`) before it
+    /// gives up until the next interval.
+    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    pub lock_timeout: Duration,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else the inventory namespace).
     #[arg(long)]
     pub lease_namespace: Option<String>,
@@ -225,6 +231,12 @@ impl Options {
         }
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err("--jitter is a fraction between 0 and 1".into());
+        }
+        if self.lease_name.starts_with("pitrix-apply-") {
+            return Err(format!(
+                "--lease-name {}: `pitrix-apply-*` Leases are the catalogs' apply locks",
+                self.lease_name
+            ));
         }
         if !self.no_leader_election
             && (self.renew_deadline >= self.lease_duration
@@ -337,6 +349,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
             inventory_namespace: opts.inventory_namespace.clone(),
             concurrency: opts.concurrency,
             progress: false,
+            // The catalog's apply lock: a Lease of its own, apart from leader election.
+            lock_timeout: opts.lock_timeout,
+            lock_holder: crate::apply::holder_identity("reconcile"),
+            lock_notice: false,
             ..ApplyOptions::default()
         },
         sync_timeout: opts.sync_timeout,

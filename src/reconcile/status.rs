@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::apply::client::{describe, is_not_found, retry};
-use crate::apply::{ClusterInventory, inventory_name};
+use crate::apply::{ClusterInventory, InventoryWriteError, inventory_name};
 use crate::compile::ObjectRef;
 
 pub const FIELD_MANAGER: &str = "pitrix-reconcile";
@@ -97,15 +97,20 @@ impl Reporter {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
         match retry(3, || api.get_metadata(&name)).await {
             Ok(_) => {}
-            Err(e) if is_not_found(&e) => {
-                crate::apply::write_inventory(
-                    &self.client,
-                    &self.namespace,
-                    catalog,
-                    &ClusterInventory::default(),
-                )
-                .await?;
-            }
+            // Created only if there is still none: an apply that created it meanwhile keeps
+            // its entries.
+            Err(e) if is_not_found(&e) => match crate::apply::write_inventory(
+                &self.client,
+                &self.namespace,
+                catalog,
+                &ClusterInventory::default(),
+                None,
+            )
+            .await
+            {
+                Ok(_) | Err(InventoryWriteError::Conflict(_)) => {}
+                Err(InventoryWriteError::Failed(why)) => return Err(why),
+            },
             Err(e) => return Err(format!("cannot read inventory: {}", describe(&e))),
         }
         let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
