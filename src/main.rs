@@ -225,6 +225,14 @@ struct ApplyArgs {
     /// Take over fields that other field managers own.
     #[arg(long)]
     force_conflicts: bool,
+    /// Take over objects that exist without this catalog's mark (made in the console, by
+    /// another tool or another catalog); without it they are a conflict and nothing is applied.
+    #[arg(long)]
+    adopt: bool,
+    /// Delete orphans: live objects labelled as this catalog's that no inventory lists (after
+    /// a lost inventory ConfigMap); without it they are reported and kept.
+    #[arg(long)]
+    prune_orphans: bool,
     /// Delete and re-create storage ConfigMaps whose package changed (KubeSphere never does).
     #[arg(long)]
     replace_changed_packages: bool,
@@ -249,6 +257,10 @@ struct ApplyArgs {
     /// How long --wait waits, e.g. `5m`, `90s`.
     #[arg(long, default_value = "5m")]
     timeout: String,
+    /// How long to wait for the catalog's apply lock while another apply (or reconcile)
+    /// holds it, e.g. `2m`, `0` (refuse at once).
+    #[arg(long, default_value = "60s", value_parser = pitrix::reconcile::parse_duration)]
+    lock_timeout: std::time::Duration,
     /// `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
@@ -318,7 +330,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", pitrix::redact::text(&message));
             ExitCode::from(2)
         }
     }
@@ -490,6 +502,8 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
     };
     let opts = apply::ApplyOptions {
         force_conflicts: args.force_conflicts,
+        adopt: args.adopt,
+        prune_orphans: args.prune_orphans,
         replace_changed_packages: args.replace_changed_packages,
         allow_mass_prune: args.allow_mass_prune,
         dry_run: args.dry_run,
@@ -504,6 +518,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
             )),
             false => None,
         },
+        lock_timeout: args.lock_timeout,
         ..apply::ApplyOptions::default()
     };
     let cluster = apply::ClusterOptions {
@@ -832,6 +847,11 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
         ..diff::render::Options::default()
     };
     print!("{}", diff::render::render(&d, args.format, &options));
+    let problems = d.diagnostics();
+    if !problems.is_empty() {
+        report(&problems, &args.dir, Format::Text, false);
+        return Ok(failure);
+    }
     Ok(if args.exit_code && d.has_changes() {
         ExitCode::FAILURE
     } else {

@@ -300,7 +300,10 @@ fn orphans_of_a_lost_inventory_are_reported_and_pruned_only_when_asked() {
         .unwrap_or_else(|| panic!("the orphaned repo is not reported: {report:#}"));
     assert_eq!(orphan["outcome"], "skipped", "{orphan}");
     assert!(
-        orphan["detail"].as_str().unwrap().contains("--prune-orphans"),
+        orphan["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--prune-orphans"),
         "{orphan}"
     );
     assert!(exists(&k, "repos.application.kubesphere.io", "bitnami"));

@@ -8,8 +8,10 @@ pub mod client;
 mod compare;
 mod desired;
 mod inventory;
+pub mod lease;
 mod live;
 mod live_diff;
+mod lock;
 mod protobuf;
 mod prune;
 mod report;
@@ -31,13 +33,19 @@ use crate::objects::labels;
 pub use client::{ClusterOptions, Clusters};
 pub use compare::contains;
 pub use desired::{Desired, DesiredObject};
-pub use inventory::{ClusterInventory, ObjectKey, inventory_name};
-pub use live::{Listing, Live, list_live};
-use live::{applied_as_is, member_clusters};
+pub use inventory::{ClusterInventory, ObjectKey, decode as decode_inventory, inventory_name};
+pub use live::{Foreign, Listing, Live, list_live};
+use live::{applied_as_is, member_clusters, scan_foreign};
 pub use live_diff::live_diff;
 pub use report::{ApplyReport, ObjectResult, Outcome};
 // For `pitrix reconcile` (src/reconcile): drift correction and status.
-pub use inventory::write as write_inventory;
+// The inventory's compare-and-set and apply's two merges (reconcile, tests).
+pub use inventory::{
+    UPDATE_ATTEMPTS as INVENTORY_UPDATE_ATTEMPTS, WriteError as InventoryWriteError,
+    read as read_inventory, settled as settled_inventory, update as update_inventory,
+    widened as widened_inventory, write as write_inventory,
+};
+pub use lock::{holder_identity, lock_name};
 pub use standalone::sync_release_status;
 pub use status::write_all as write_review_states;
 
@@ -51,6 +59,12 @@ pub const FIELD_MANAGER: &str = "pitrix";
 pub struct ApplyOptions {
     /// Take over fields other managers own.
     pub force_conflicts: bool,
+    /// Delete orphans: live objects with this catalog's mark that no inventory lists.
+    pub prune_orphans: bool,
+    /// Take over objects that exist without this catalog's mark (made in the console, by
+    /// another tool, or another catalog's): without it they are a conflict and nothing is
+    /// applied.
+    pub adopt: bool,
     /// Delete and re-create storage ConfigMaps whose package changed.
     pub replace_changed_packages: bool,
     /// Allow prune beyond the guard.
@@ -69,12 +83,21 @@ pub struct ApplyOptions {
     /// List namespaced kinds only in these (kind, namespace) pairs (None: everywhere, which
     /// needs cluster-wide list rights; `pitrix reconcile` names the few its catalog uses).
     pub live_namespaces: Option<Vec<(String, String)>>,
+    /// How long to wait for the catalog's apply lock (a Lease another apply or reconcile
+    /// holds) before refusing.
+    pub lock_timeout: std::time::Duration,
+    /// Who takes the lock, as the Lease names its holder ([`holder_identity`]).
+    pub lock_holder: String,
+    /// Say on stderr, once, that the apply waits for the lock.
+    pub lock_notice: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             force_conflicts: false,
+            adopt: false,
+            prune_orphans: false,
             replace_changed_packages: false,
             allow_mass_prune: false,
             dry_run: false,
@@ -84,13 +107,44 @@ impl Default for ApplyOptions {
             wait: None,
             sync_repos: false,
             live_namespaces: None,
+            lock_timeout: std::time::Duration::from_secs(60),
+            lock_holder: holder_identity("apply"),
+            lock_notice: true,
         }
     }
 }
 
 /// Applies `desired`: the App Store's objects to the host cluster, `standalone` executor
-/// objects to their catalog clusters.
+/// objects to their catalog clusters. Unless it is a dry run, it holds the catalog's apply
+/// lock (a Lease, see [`lock`]) from before it reads the inventory until it is done, so two
+/// applies of one catalog never interleave.
 pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) -> ApplyReport {
+    if opts.dry_run {
+        return apply_held(clusters, desired, opts).await;
+    }
+    let held = match lock::acquire(clusters.host(), &desired.catalog, opts).await {
+        Ok(l) => l,
+        Err(why) => {
+            return ApplyReport {
+                catalog: desired.catalog.clone(),
+                dry_run: opts.dry_run,
+                refused: Some(why),
+                ..ApplyReport::default()
+            };
+        }
+    };
+    let mut report = apply_held(clusters, desired, opts).await;
+    if let Err(why) = held.release().await {
+        report.push(
+            lock::lease_ref(&opts.inventory_namespace, &desired.catalog),
+            Outcome::Failed(why),
+        );
+    }
+    report
+}
+
+/// [`apply`], the lock held (or a dry run).
+async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) -> ApplyReport {
     let client = clusters.host();
     let mut report = ApplyReport {
         catalog: desired.catalog.clone(),
@@ -99,21 +153,21 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
     };
     let fail_all = |report: &mut ApplyReport, why: String| report.refused = Some(why);
 
-    let previous = match inventory::read(client, &opts.inventory_namespace, &desired.catalog).await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            fail_all(&mut report, e);
-            return report;
-        }
-    };
+    let (previous, previous_version) =
+        match inventory::read(client, &opts.inventory_namespace, &desired.catalog).await {
+            Ok(p) => p,
+            Err(e) => {
+                fail_all(&mut report, e);
+                return report;
+            }
+        };
     // The cluster inventory tracks identities; digests live on the objects themselves.
     let current: BTreeMap<ObjectKey, String> = desired
         .objects
         .iter()
         .map(|o| (ObjectKey(o.r.clone()), String::new()))
         .collect();
-    let to_prune: Vec<ObjectRef> = previous
+    let mut to_prune: Vec<ObjectRef> = previous
         .objects
         .keys()
         .filter(|k| !current.contains_key(k))
@@ -129,7 +183,7 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
         return report;
     }
     let members = member_clusters(&previous, desired);
-    let live = match list_live(
+    let mut live = match list_live(
         clusters,
         &desired.catalog,
         opts.live_namespaces.as_deref(),
@@ -144,25 +198,74 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
             return report;
         }
     };
-
-    // Track everything before touching anything: an interrupted apply leaves nothing untracked.
-    if !opts.dry_run {
-        let mut union = previous.clone();
-        union.objects.extend(current.clone());
-        if union != previous
-            && let Err(e) =
-                inventory::write(client, &opts.inventory_namespace, &desired.catalog, &union).await
-        {
-            fail_all(&mut report, e);
+    // Ownership is checked before anything is written: an object that exists without this
+    // catalog's mark is someone else's, and applying over it would take it over silently.
+    if let Err(e) = scan_foreign(clusters, desired, &mut live).await {
+        fail_all(&mut report, e);
+        return report;
+    }
+    let conflicts = ownership_conflicts(desired, &live);
+    if !conflicts.is_empty() && !opts.adopt {
+        fail_all(&mut report, refusal(&desired.catalog, &conflicts));
+        return report;
+    }
+    // Orphans: live objects with this catalog's mark that no inventory lists (the inventory
+    // ConfigMap was lost or edited). Reported; deleted only when asked, behind the same guard.
+    let orphans = orphans(&live, &previous, &current);
+    if opts.prune_orphans && !orphans.is_empty() {
+        to_prune.extend(orphans.iter().cloned());
+        if let Err(why) = prune::guard(
+            previous.objects.len() + orphans.len(),
+            desired.objects.len(),
+            to_prune.len(),
+            opts,
+        ) {
+            fail_all(&mut report, why);
             return report;
         }
+    } else {
+        for r in orphans {
+            report.push(
+                r,
+                Outcome::Skipped(format!(
+                    "orphan: it carries catalog `{}`'s mark but no inventory lists it; --prune-orphans deletes it",
+                    desired.catalog
+                )),
+            );
+        }
+    }
+
+    // Track everything before touching anything: an interrupted apply leaves nothing untracked.
+    // Compare-and-set: had another writer changed it since the read, its entries are kept.
+    if !opts.dry_run
+        && let Err(e) = inventory::update(
+            client,
+            &opts.inventory_namespace,
+            &desired.catalog,
+            Some((previous.clone(), previous_version)),
+            |live| inventory::widened(live, &current),
+        )
+        .await
+    {
+        fail_all(&mut report, e);
+        return report;
     }
 
     let mut app_uids: BTreeMap<String, String> = BTreeMap::new();
     for kind in KINDS {
         if kind.kind == "ApplicationRelease" {
             progress(opts, "review states");
-            status::write_all(client, &desired.status, &live, opts, &mut report).await;
+            // Only onto objects this apply holds: applied (or unchanged), never one that failed.
+            let held: Vec<Value> = {
+                let held = report.held();
+                desired
+                    .status
+                    .iter()
+                    .filter(|i| held.contains(&ObjectRef::of_json(i)))
+                    .cloned()
+                    .collect()
+            };
+            status::write_all(client, &held, &live, opts, &mut report).await;
         }
         let batch: Vec<&DesiredObject> = desired
             .objects
@@ -210,22 +313,34 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
     }
 
     progress(opts, "prune");
+    let candidates: Vec<ObjectKey> = to_prune.iter().cloned().map(ObjectKey).collect();
     let not_pruned = prune::prune(clusters, desired, to_prune, opts, &mut report).await;
 
     if !opts.dry_run {
-        // The final inventory: what the catalog holds, plus what could not be pruned yet.
-        let mut last = ClusterInventory { objects: current };
-        for r in not_pruned {
+        // The final inventory: what the catalog holds, plus what could not be pruned yet...
+        let mut tracked = current;
+        for r in &not_pruned {
             let digest = previous
                 .objects
                 .get(&ObjectKey(r.clone()))
                 .cloned()
                 .unwrap_or_default();
-            last.objects.insert(ObjectKey(r), digest);
+            tracked.insert(ObjectKey(r.clone()), digest);
         }
-        if last != previous
-            && let Err(e) =
-                inventory::write(client, &opts.inventory_namespace, &desired.catalog, &last).await
+        let pruned: std::collections::BTreeSet<ObjectKey> = candidates
+            .into_iter()
+            .filter(|k| !tracked.contains_key(k))
+            .collect();
+        // ... written over a fresh read, removing only what this apply pruned: an entry
+        // another writer added meanwhile stays.
+        if let Err(e) = inventory::update(
+            client,
+            &opts.inventory_namespace,
+            &desired.catalog,
+            None,
+            |live| inventory::settled(live, &pruned, &tracked),
+        )
+        .await
         {
             report.push(
                 ObjectRef {
@@ -252,6 +367,28 @@ pub async fn apply_object(
     app_uids: &BTreeMap<String, String>,
     opts: &ApplyOptions,
 ) -> Outcome {
+    // The caller's view may lack it (a watch filtered by the catalog's mark): look first.
+    let mut checked;
+    let mut live = live;
+    if live.get(&o.r).is_none() {
+        let client = match clusters.client(o.r.cluster.as_deref()).await {
+            Ok(c) => c,
+            Err(why) => return Outcome::Failed(why),
+        };
+        let api = api(&client, o.kind, o.r.namespace.as_deref());
+        match retry(5, || api.get_metadata_opt(&o.r.name)).await {
+            Ok(Some(meta)) => {
+                let v = json!({ "metadata": meta.metadata });
+                if !Foreign::owned_by(&v, &desired_catalog(o)) {
+                    checked = live.clone();
+                    checked.insert_foreign(o.r.clone(), Foreign::of(&v));
+                    live = &checked;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Outcome::Failed(describe(&e)),
+        }
+    }
     let ctx = Ctx {
         clusters,
         live,
@@ -259,6 +396,77 @@ pub async fn apply_object(
         app_uids,
     };
     ctx.apply_one(o).await.1
+}
+
+/// The catalog a compiled object belongs to (its `pitrix.io/catalog` label).
+fn desired_catalog(o: &DesiredObject) -> String {
+    o.to_applied()
+        .ok()
+        .and_then(|b| Foreign::of(&b).catalog)
+        .unwrap_or_default()
+}
+
+/// Objects pitrix only borrows (the storage namespace, KubeSphere's built-in category): used
+/// as they are when they exist, never taken over, never pruned.
+fn is_borrowed(o: &DesiredObject) -> bool {
+    o.to_applied().is_ok_and(|b| {
+        b.pointer(&format!(
+            "/metadata/annotations/{}",
+            labels::PITRIX_PRUNE.replace('/', "~1")
+        )) == Some(&json!("disabled"))
+    })
+}
+
+/// Live objects carrying the catalog's mark that neither the inventory nor the catalog lists;
+/// uninstall Jobs (and their ConfigMaps) of pruned releases are pitrix's own leftovers, not
+/// orphans.
+fn orphans(
+    live: &Live,
+    previous: &ClusterInventory,
+    current: &BTreeMap<ObjectKey, String>,
+) -> Vec<ObjectRef> {
+    live.iter()
+        .filter(|(r, v)| {
+            let key = ObjectKey((*r).clone());
+            !current.contains_key(&key)
+                && !previous.objects.contains_key(&key)
+                && v.pointer(&format!(
+                    "/metadata/labels/{}",
+                    labels::EXECUTOR_ACTION.replace('/', "~1")
+                )) != Some(&json!("uninstall"))
+        })
+        .map(|(r, _)| r.clone())
+        .collect()
+}
+
+/// The objects the catalog wants that someone else has, with who.
+fn ownership_conflicts<'a>(
+    desired: &'a Desired,
+    live: &'a Live,
+) -> Vec<(&'a ObjectRef, &'a Foreign)> {
+    desired
+        .objects
+        .iter()
+        .filter_map(|o| live.foreign(&o.r).map(|f| (o, f)))
+        .filter(|(o, _)| !is_borrowed(o))
+        .map(|(o, f)| (&o.r, f))
+        .collect()
+}
+
+/// Why nothing was applied: each object that is not the catalog's, and who has it.
+fn refusal(catalog: &str, conflicts: &[(&ObjectRef, &Foreign)]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = format!(
+        "{} object(s) exist that catalog `{catalog}` does not own; nothing was applied. Check that they are the ones this catalog means, then pass --adopt to take them over:",
+        conflicts.len()
+    );
+    for (r, f) in conflicts.iter().take(SHOWN) {
+        text.push_str(&format!("\n  {}: {}", r.display_name(), f.describe()));
+    }
+    if conflicts.len() > SHOWN {
+        text.push_str(&format!("\n  … and {} more", conflicts.len() - SHOWN));
+    }
+    text
 }
 
 /// Waits until every release of the catalog is `active` (reference §5.3), failing those that
@@ -447,6 +655,30 @@ impl Ctx<'_> {
 
     async fn apply_one(&self, o: &DesiredObject) -> (ObjectRef, Outcome, Option<String>) {
         let r = o.r.clone();
+        let mut adopting = false;
+        if let Some(foreign) = self.live.foreign(&r) {
+            if is_borrowed(o) {
+                return (
+                    r,
+                    Outcome::Skipped(format!(
+                        "exists and is not this catalog's; used as it is ({})",
+                        foreign.describe()
+                    )),
+                    None,
+                );
+            }
+            if !self.opts.adopt {
+                return (
+                    r,
+                    Outcome::Failed(format!(
+                        "exists and is not this catalog's: {}; pass --adopt to take it over",
+                        foreign.describe()
+                    )),
+                    None,
+                );
+            }
+            adopting = true;
+        }
         let mut live = self.live.get(&r);
         let live_uid = live
             .and_then(|l| l.pointer("/metadata/uid"))
@@ -500,7 +732,9 @@ impl Ctx<'_> {
             replace = true;
         }
         if self.opts.dry_run {
-            let outcome = if live.is_some() {
+            let outcome = if adopting {
+                Outcome::WouldAdopt
+            } else if live.is_some() {
                 Outcome::WouldUpdate
             } else {
                 Outcome::WouldCreate
@@ -519,7 +753,7 @@ impl Ctx<'_> {
         // package.
         // These objects are never patched afterwards (immutable, or replaced), so a creation
         // by pitrix is all their field ownership ever needs.
-        if matches!(o.kind.kind, "ConfigMap" | "Job") && (live.is_none() || replace) {
+        if matches!(o.kind.kind, "ConfigMap" | "Job") && (live.is_none() || replace) && !adopting {
             match create_for_metadata(&client, &api, &body, FIELD_MANAGER).await {
                 Ok(Some(created)) => {
                     let outcome = if replace {
@@ -535,7 +769,8 @@ impl Ctx<'_> {
             }
         }
         let mut params = PatchParams::apply(FIELD_MANAGER);
-        params.force = self.opts.force_conflicts;
+        // Adopting is taking over, fields included: the user said these objects are ours.
+        params.force = self.opts.force_conflicts || adopting;
         let patch = Patch::Apply(&body);
         // The webhook reads a cache that may lag the version's new status: retry its refusals.
         let attempts = if o.kind.kind == "ApplicationRelease" {
@@ -570,7 +805,9 @@ impl Ctx<'_> {
         }
         match result {
             Ok(applied) => {
-                let outcome = if replace {
+                let outcome = if adopting {
+                    Outcome::Adopted
+                } else if replace {
                     Outcome::Replaced
                 } else if live.is_some() {
                     Outcome::Updated
