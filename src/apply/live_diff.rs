@@ -158,6 +158,16 @@ pub async fn live_diff(
     let old = compiled(catalog, old, live_states(&live));
     let new = compiled(catalog, new, desired.status.clone());
     let mut d = diff::diff(&old, &new);
+    for m in super::prereq::check(clusters, &want, &live).await? {
+        d.errors.push(DiffError {
+            code: Code::MissingPrerequisite.as_str().into(),
+            message: m.what,
+            file: None,
+            hint: Some(format!("{}; apply refuses until then", m.fix)),
+            app: None,
+            version: None,
+        });
+    }
     for o in &want.objects {
         if let Some(f) = live.foreign(&o.r)
             && !is_borrowed(o)

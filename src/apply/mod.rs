@@ -12,6 +12,7 @@ pub mod lease;
 mod live;
 mod live_diff;
 mod lock;
+pub mod prereq;
 mod protobuf;
 mod prune;
 mod report;
@@ -208,6 +209,18 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
     if !conflicts.is_empty() && !opts.adopt {
         fail_all(&mut report, refusal(&desired.catalog, &conflicts));
         return report;
+    }
+    // KubeSphere's prerequisites, before anything is written (see [`prereq`]).
+    match prereq::check(clusters, desired, &live).await {
+        Ok(missing) if missing.is_empty() => {}
+        Ok(missing) => {
+            fail_all(&mut report, prereq::refusal(&missing));
+            return report;
+        }
+        Err(e) => {
+            fail_all(&mut report, e);
+            return report;
+        }
     }
     // Orphans: live objects with this catalog's mark that no inventory lists (the inventory
     // ConfigMap was lost or edited). Reported; deleted only when asked, behind the same guard.

@@ -132,6 +132,8 @@ codes! {
     ObjectTooLarge => "object-too-large",
     /// A live object the catalog wants that is not the catalog's (no mark, or another catalog's).
     NotOwned => "not-owned",
+    /// Something KubeSphere needs first is missing in the cluster (a workspace, a namespace, a Cluster).
+    MissingPrerequisite => "missing-prerequisite",
 }
 
 impl Serialize for Code {
