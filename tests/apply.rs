@@ -738,3 +738,73 @@ fn wait_follows_the_release_state() {
         }
     }
 }
+
+#[test]
+fn a_pruned_release_kubesphere_still_uninstalls_is_reported_deleting_and_waited_for() {
+    let k = cluster();
+    let tmp = scaffold();
+    let catalog = tmp.path().join("catalog");
+    assert_eq!(apply(&k, &catalog, &[]).0, 0);
+    // KubeSphere's release controller holds a release with its finalizer while it uninstalls.
+    k.kubectl_ok(&[
+        "patch",
+        RELEASES,
+        "hello",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["helmrelease.application.kubesphere.io"]}}"#,
+    ]);
+    std::fs::remove_dir_all(catalog.join("releases")).unwrap();
+
+    for _ in 0..2 {
+        let (code, report) = apply(&k, &catalog, &[]);
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(
+            outcomes(&report, "deleting"),
+            [("ApplicationRelease", "hello")]
+        );
+        let tracked = k.kubectl_ok(&[
+            "get",
+            "configmap",
+            "-n",
+            "pitrix-system",
+            "pitrix-inventory-my-store",
+            "-o",
+            "json",
+        ]);
+        let inventory =
+            pitrix::apply::decode_inventory(&serde_json::from_str(&tracked).unwrap()).unwrap();
+        assert!(
+            inventory
+                .objects
+                .keys()
+                .any(|k| k.0.name == "hello" && k.0.kind == "ApplicationRelease"),
+            "a release still deleting left the inventory"
+        );
+    }
+
+    // The uninstall finishes while `apply --wait` waits: then it is pruned.
+    let kubeconfig = k.kubeconfig.clone();
+    let finisher = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let out = Command::new(cluster::kubectl_program())
+            .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+            .args(["patch", RELEASES, "hello", "--type=merge", "-p"])
+            .arg(r#"{"metadata":{"finalizers":null}}"#)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let (code, report) = apply(&k, &catalog, &["--wait", "--timeout", "30s"]);
+    finisher.join().unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        outcomes(&report, "pruned"),
+        [("ApplicationRelease", "hello")]
+    );
+    assert!(!exists(&k, RELEASES, "hello"));
+}

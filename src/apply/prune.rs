@@ -120,6 +120,26 @@ pub async fn prune(
                 report.push(r, Outcome::Pruned);
                 super::standalone::uninstall(clusters, desired, &live, report).await;
             }
+            // KubeSphere holds a release with its finalizer while its executor uninstalls it:
+            // reported as such (and waited for with --wait), kept in the inventory until gone.
+            Ok(_) if r.kind == "ApplicationRelease" => {
+                match wait_gone(&api, &r.name, opts.wait).await {
+                    None => report.push(r, Outcome::Pruned),
+                    Some(state) => {
+                        report.push(
+                            r.clone(),
+                            Outcome::Deleting(format!(
+                                "KubeSphere is uninstalling it (finalizer kept, state: {state}); the next apply checks again{}",
+                                match opts.wait {
+                                    Some(t) => format!(" (still there after --wait {}s)", t.as_secs()),
+                                    None => ", `--wait` waits for it".into(),
+                                }
+                            )),
+                        );
+                        kept.push(r);
+                    }
+                }
+            }
             Ok(_) => report.push(r, Outcome::Pruned),
             Err(e) if is_not_found(&e) => report.push(r, Outcome::Pruned),
             Err(e) => {
@@ -129,6 +149,35 @@ pub async fn prune(
         }
     }
     kept
+}
+
+/// Waits up to `wait` (once, without it) for a deleted object to be gone; `None` when it is,
+/// else its `status.state` (or `none`).
+async fn wait_gone(
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    wait: Option<std::time::Duration>,
+) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
+    loop {
+        let state = match retry(5, || api.get_opt(name)).await {
+            Ok(None) => return None,
+            Ok(Some(o)) => serde_json::to_value(&o)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/status/state")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "none".into()),
+            Err(_) => "unknown".into(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Some(state);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 #[cfg(test)]

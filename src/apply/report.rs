@@ -18,6 +18,8 @@ pub enum Outcome {
     /// The review state written to the status subresource.
     StatusWritten,
     Pruned,
+    /// Deleted, but held by a finalizer (KubeSphere uninstalling a release), with the state.
+    Deleting(String),
     /// Left alone, with the reason (e.g. not labelled as this catalog's).
     Skipped(String),
     Failed(String),
@@ -110,6 +112,7 @@ impl ApplyReport {
                 Outcome::Adopted => format!("adopted   {name}"),
                 Outcome::StatusWritten => format!("status    {name}"),
                 Outcome::Pruned => format!("pruned    {name}"),
+                Outcome::Deleting(why) => format!("deleting  {name}: {why}"),
                 Outcome::Ready => format!("ready     {name}"),
                 Outcome::Skipped(why) => format!("skipped   {name}: {why}"),
                 Outcome::Failed(why) => format!("FAILED    {name}: {why}"),
