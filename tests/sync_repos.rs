@@ -20,6 +20,13 @@ fn cluster() -> TestCluster {
 }
 
 fn apply(k: &TestCluster, catalog: &Path, extra: &[&str]) -> Value {
+    let (ok, report) = try_apply(k, catalog, extra);
+    assert!(ok, "apply failed:\n{report:#}");
+    report
+}
+
+/// `pitrix apply`: whether it exited 0, and its report.
+fn try_apply(k: &TestCluster, catalog: &Path, extra: &[&str]) -> (bool, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
         .arg("apply")
         .arg(catalog)
@@ -33,12 +40,13 @@ fn apply(k: &TestCluster, catalog: &Path, extra: &[&str]) -> Value {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "apply failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap()
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "apply printed no JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
 }
 
 /// (outcome, name) of every Repo result of a report.
@@ -149,4 +157,97 @@ fn new_and_changed_repos_are_triggered_unchanged_ones_are_not() {
         ])
     );
     assert_eq!(state(&k, "local"), "manualTrigger");
+}
+
+/// The version ID of the one ApplicationRelease the catalog compiles to (its appversion-id label).
+fn release_version_id(catalog: &Path) -> String {
+    let (compiled, _) = pitrix::pipeline::build(catalog).expect("the catalog compiles");
+    compiled
+        .objects
+        .iter()
+        .map(|o| o.to_json())
+        .find(|v| v["kind"] == "ApplicationRelease")
+        .and_then(|v| {
+            v["metadata"]["labels"]["application.kubesphere.io/appversion-id"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .expect("a release with a version ID")
+}
+
+#[test]
+fn releases_of_synced_charts_wait_for_kubesphere_to_make_their_versions() {
+    let k = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("catalog");
+    pitrix::scaffold::new_catalog(&cat).unwrap();
+    std::fs::write(
+        cat.join("releases/host/default/hello.yaml"),
+        "app: bitnami/nginx\nversion: 15.0.0\n",
+    )
+    .unwrap();
+    let version = release_version_id(&cat);
+
+    // The sync never makes the version: the release is refused with why, never sent.
+    let (ok, report) = try_apply(&k, &cat, &["--sync-repos", "--wait", "--timeout", "3s"]);
+    assert!(!ok, "{report:#}");
+    let release = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["object"]["kind"] == "ApplicationRelease")
+        .unwrap_or_else(|| panic!("no release in {report:#}"));
+    assert_eq!(release["outcome"], "failed", "{release}");
+    let why = release["detail"].as_str().unwrap();
+    assert!(
+        why.contains(&version) && why.contains("repo `bitnami`"),
+        "{why}"
+    );
+    assert!(
+        !k.kubectl(&[
+            "get",
+            "applicationreleases.application.kubesphere.io",
+            "hello"
+        ])
+        .status
+        .success()
+    );
+
+    // KubeSphere's sync (played here) makes the version a few seconds later: apply waits for
+    // it, then sends the release.
+    let kubeconfig = k.kubeconfig.clone();
+    let body = format!(
+        r#"{{"apiVersion":"application.kubesphere.io/v2","kind":"ApplicationVersion","metadata":{{"name":"{version}","labels":{{"application.kubesphere.io/repo-name":"bitnami"}}}},"spec":{{"versionName":"15.0.0"}}}}"#
+    );
+    let sync = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let mut child = Command::new(cluster::kubectl_program())
+            .args([
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "create",
+                "-f",
+                "-",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    });
+    let report = apply(&k, &cat, &["--sync-repos"]);
+    sync.join().unwrap();
+    let release = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["object"]["kind"] == "ApplicationRelease")
+        .unwrap_or_else(|| panic!("no release in {report:#}"));
+    assert_eq!(release["outcome"], "created", "{report:#}");
 }

@@ -158,7 +158,7 @@ pub async fn live_diff(
     let old = compiled(catalog, old, live_states(&live));
     let new = compiled(catalog, new, desired.status.clone());
     let mut d = diff::diff(&old, &new);
-    for m in super::prereq::check(clusters, &want, &live).await? {
+    for m in super::prereq::check(clusters, &want).await? {
         d.errors.push(DiffError {
             code: Code::MissingPrerequisite.as_str().into(),
             message: m.what,

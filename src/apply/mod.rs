@@ -211,7 +211,7 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         return report;
     }
     // KubeSphere's prerequisites, before anything is written (see [`prereq`]).
-    match prereq::check(clusters, desired, &live).await {
+    match prereq::check(clusters, desired).await {
         Ok(missing) if missing.is_empty() => {}
         Ok(missing) => {
             fail_all(&mut report, prereq::refusal(&missing));
@@ -279,11 +279,18 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
                     .collect()
             };
             status::write_all(client, &held, &live, opts, &mut report).await;
+            // Synced repos are triggered before the releases of their charts, which
+            // KubeSphere's webhook refuses until the sync has made their versions.
+            sync_repos::trigger_if(opts, client, desired, &mut report).await;
         }
+        let unsynced = match kind.kind == "ApplicationRelease" && opts.sync_repos {
+            true => sync_repos::wait_for_versions(client, desired, opts, &mut report).await,
+            false => Default::default(),
+        };
         let batch: Vec<&DesiredObject> = desired
             .objects
             .iter()
-            .filter(|o| o.kind.kind == kind.kind)
+            .filter(|o| o.kind.kind == kind.kind && !unsynced.contains(&o.r))
             .collect();
         if batch.is_empty() {
             continue;
@@ -319,7 +326,6 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
     if desired.standalone.is_some() && !opts.dry_run {
         standalone::sync_release_status(clusters, desired, &mut report).await;
     }
-    sync_repos::trigger_if(opts, client, desired, &mut report).await;
     if let Some(timeout) = opts.wait.filter(|_| !opts.dry_run) {
         progress(opts, "waiting for releases");
         wait_for_releases(clusters, desired, timeout, &mut report).await;

@@ -16,7 +16,7 @@ use kube::discovery::ApiResource;
 use serde_json::Value;
 
 use super::client::{describe, is_not_found, retry};
-use super::{Clusters, Desired, Live};
+use super::{Clusters, Desired};
 use crate::objects::labels;
 
 /// A prerequisite that is not there, and how to make it so.
@@ -41,8 +41,6 @@ pub struct Needs {
     pub namespaces: Vec<(String, String, String)>,
     /// Member cluster → a release on it.
     pub clusters: BTreeMap<String, String>,
-    /// Synced repo → a release of one of its charts, for repos the catalog does not hold.
-    pub repos: BTreeMap<String, String>,
 }
 
 fn label<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
@@ -54,12 +52,6 @@ impl Needs {
     /// `is_host` says whether a catalog cluster name is the host.
     pub fn of(desired: &Desired, is_host: &dyn Fn(&str) -> bool) -> Needs {
         let mut needs = Needs::default();
-        let catalog_repos: BTreeSet<&str> = desired
-            .objects
-            .iter()
-            .filter(|o| o.kind.kind == "Repo")
-            .map(|o| o.r.name.as_str())
-            .collect();
         for o in desired.objects.iter().filter(|o| o.r.cluster.is_none()) {
             let Ok(body) = o.to_applied() else { continue };
             let name = o.r.display_name();
@@ -87,15 +79,6 @@ impl Needs {
                     .entry(cluster.to_string())
                     .or_insert_with(|| o.r.name.clone());
             }
-            if let Some(repo) = label(&body, labels::REPO_NAME)
-                && repo != labels::UPLOAD_REPO
-                && !catalog_repos.contains(repo)
-            {
-                needs
-                    .repos
-                    .entry(repo.to_string())
-                    .or_insert_with(|| o.r.name.clone());
-            }
         }
         needs
     }
@@ -109,7 +92,6 @@ pub struct Found {
     pub namespaces: BTreeMap<String, Option<String>>,
     /// Cluster → whether its Ready condition is True.
     pub clusters: BTreeMap<String, bool>,
-    pub repos: BTreeSet<String>,
 }
 
 /// The missing prerequisites: pure, so that each rule is tested without a cluster.
@@ -171,14 +153,6 @@ pub fn missing(needs: &Needs, found: &Found) -> Vec<Missing> {
             Some(true) => {}
         }
     }
-    for (repo, release) in &needs.repos {
-        if !found.repos.contains(repo) {
-            out.push(Missing {
-                what: format!("repo `{repo}` of release `{release}` exists neither in the catalog nor in the cluster"),
-                fix: format!("add repos/{repo}.yaml to the catalog"),
-            });
-        }
-    }
     out
 }
 
@@ -211,12 +185,8 @@ async fn list(client: &Client, r: &ApiResource) -> Result<Vec<DynamicObject>, St
 }
 
 /// Checks the live prerequisites of `desired` on the host: nothing when the cluster has no
-/// KubeSphere tenant API. `live` supplies Repos already listed.
-pub async fn check(
-    clusters: &Clusters,
-    desired: &Desired,
-    live: &Live,
-) -> Result<Vec<Missing>, String> {
+/// KubeSphere tenant API. (A synced-repo release's repo is the catalog's: validation checks it.)
+pub async fn check(clusters: &Clusters, desired: &Desired) -> Result<Vec<Missing>, String> {
     let client = clusters.host();
     if !serves(client, "tenant.kubesphere.io/v1beta1").await? {
         return Ok(Vec::new());
@@ -272,24 +242,6 @@ pub async fn check(
             }
         }
     }
-    if !needs.repos.is_empty() {
-        found.repos = live
-            .iter()
-            .filter(|(r, _)| r.kind == "Repo")
-            .map(|(r, _)| r.name.clone())
-            .collect();
-        let r = resource("application.kubesphere.io", "v2", "Repo", "repos");
-        for name in needs.repos.keys() {
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
-            if retry(5, || api.get_opt(name))
-                .await
-                .map_err(|e| format!("cannot read repo {name}: {}", describe(&e)))?
-                .is_some()
-            {
-                found.repos.insert(name.clone());
-            }
-        }
-    }
     Ok(missing(&needs, &found))
 }
 
@@ -318,7 +270,6 @@ mod tests {
                 ("db".into(), "team-a".into(), "postgres".into()),
             ],
             clusters: [("edge".to_string(), "edge-web".to_string())].into(),
-            repos: [("bitnami".to_string(), "redis".to_string())].into(),
         }
     }
 
@@ -332,7 +283,6 @@ mod tests {
             ]
             .into(),
             clusters: [("edge".to_string(), true)].into(),
-            repos: ["bitnami".to_string()].into(),
         };
         assert_eq!(missing(&needs(), &found), []);
     }
@@ -343,17 +293,15 @@ mod tests {
             workspaces: BTreeSet::new(),
             namespaces: [("db".to_string(), Some("team-b".to_string()))].into(),
             clusters: [("edge".to_string(), false)].into(),
-            repos: BTreeSet::new(),
         };
         let m = missing(&needs(), &found);
         let text: Vec<String> = m.iter().map(|m| m.to_string()).collect();
-        assert_eq!(m.len(), 5, "{text:#?}");
+        assert_eq!(m.len(), 4, "{text:#?}");
         assert!(text[0].contains("workspace `team-a` (of Repo/charts) has no WorkspaceTemplate"));
         assert!(text[1].contains("namespace `web` of release `storefront` does not exist"));
         assert!(text[1].contains("kubectl label namespace web kubesphere.io/workspace=team-a"));
         assert!(text[2].contains("namespace `db` of release `postgres` is in workspace `team-b`"));
         assert!(text[3].contains("cluster `edge` of release `edge-web` is not ready"));
-        assert!(text[4].contains("repo `bitnami`"));
         let no_cluster = Found {
             clusters: BTreeMap::new(),
             ..found
