@@ -27,6 +27,10 @@ enum Command {
     New {
         /// Directory to create (must not exist, or be empty).
         dir: PathBuf,
+        /// The catalog's name (default: the directory's name). It labels every object the
+        /// catalog owns: give each catalog on a cluster its own.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Check a catalog: every rule, every file; non-zero exit on any error.
     Validate {
@@ -351,9 +355,17 @@ fn report(diags: &[Diagnostic], root: &Path, format: Format, to_stdout: bool) {
 
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
-        Command::New { dir } => {
-            let written = scaffold::new_catalog(&dir).map_err(|e| e.to_string())?;
-            println!("created {} with {} files", dir.display(), written.len());
+        Command::New { dir, name } => {
+            let name = match name {
+                Some(n) => n,
+                None => scaffold::name_for(&dir)?,
+            };
+            let written = scaffold::new_named(&dir, &name).map_err(|e| e.to_string())?;
+            println!(
+                "created catalog `{name}` in {} with {} files",
+                dir.display(),
+                written.len()
+            );
             println!(
                 "next: pitrix validate {0} && pitrix compile {0} -o out",
                 dir.display()
