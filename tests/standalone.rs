@@ -657,7 +657,8 @@ fn a_yaml_app_s_job_applies_its_manifests_and_its_uninstall_deletes_them() {
         .iter()
         .map(|m| m["manager"].as_str().unwrap())
         .collect();
-    assert_eq!(managers, ["kubesphere"]);
+    // KubeSphere's own YAML installer's field manager (pkg/simple/client/application/yaml.go).
+    assert_eq!(managers, ["v1.FieldManager"]);
 
     k.complete_job("default", &job);
     apply(&k, &catalog);
