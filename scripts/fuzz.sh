@@ -3,7 +3,8 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...] [-- LIBFUZZER_ARGS...]
 #   SECONDS  per target (default 60; env PITRIX_FUZZ_SECONDS)
-#   TARGET   catalog_loader, chart_archive, yaml (default: all three)
+#   TARGET   catalog_loader, chart_archive, diff, helmignore, inventory, kubeconfig,
+#            repo_index, values_template, yaml (default: all of them)
 #   e.g.     scripts/fuzz.sh 600 chart_archive -- -max_len=65536
 #
 # Targets: fuzz/fuzz_targets/*.rs, thin wrappers around tests/fuzz_harness/mod.rs, which
@@ -27,6 +28,18 @@
 # builds take a minute or two. Seen here: ~18 000 exec/s for yaml, ~4 500 for chart_archive,
 # a few hundred for catalog_loader (it writes and loads a catalog directory per input).
 #
+# What each target checks (besides "no panic"; details in tests/fuzz_harness/mod.rs):
+#   yaml, chart_archive, catalog_loader  parsers and the whole loader; pack/read round trip
+#   diff             two compiles from the input diffed and rendered (text, Markdown, JSON):
+#                    planted secrets (secret-looking and writeOnly keys) never shown
+#   values_template  release values templates (minijinja) terminate: -timeout reports a hang
+#                    (and -rss_limit_mb a template that eats memory)
+#   helmignore       .helmignore rules: deterministic, fast paths agree with filepath.Match
+#   repo_index       Helm index.yaml: what is kept is valid, filtered consistently, round-trips
+#   kubeconfig       kubeconfigs through pitrix's client (made safe: no exec plugins, commands
+#                    or file references; nothing is contacted): no credential in an error
+#   inventory        the inventory ConfigMap decoder; compile output read back by apply --from
+#
 # Corpus: fuzz/corpus/<target>/ (kept between runs, git-ignored) plus the seeds in
 # fuzz/seeds/<target>/ (committed; regenerate with
 # `cargo test --test fuzz_smoke write_seeds -- --ignored`).
@@ -35,8 +48,9 @@
 # or without cargo-fuzz:
 #   PITRIX_FUZZ_REPLAY=<target>:<file> cargo test --test fuzz_smoke replay -- --ignored --nocapture
 #
-# Inputs of an already reported bug class are skipped by the harness (see skip_known_bug in
-# tests/fuzz_harness/mod.rs); PITRIX_FUZZ_KNOWN_BUGS=1 feeds them too.
+# Inputs of an already reported bug class are stepped around by the harness (see KnownBug and
+# skip_known_bug in tests/fuzz_harness/mod.rs); PITRIX_FUZZ_KNOWN_BUGS=1 feeds them too (to
+# check a fix). The variable reaches the targets: cargo fuzz run passes the environment on.
 #
 # Exit status: 0 when no target crashed, 1 otherwise (every target still runs).
 set -euo pipefail
@@ -44,7 +58,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
-ALL_TARGETS=(catalog_loader chart_archive yaml)
+ALL_TARGETS=(catalog_loader chart_archive diff helmignore inventory kubeconfig repo_index values_template yaml)
 CARGO_FUZZ_VERSION="0.13.2"
 
 log() { printf '[fuzz] %s\n' "$*"; }

@@ -972,8 +972,9 @@ fn redact_document(
             }
             out.push(open.take().map(OpenSecret::close).unwrap_or_default());
         }
-        if blank || line.trim_start().starts_with("---") {
-            if line.trim_start().starts_with("---") {
+        // A document marker is at the start of a line; an indented `---` is block scalar text.
+        if blank || line.starts_with("---") {
+            if line.starts_with("---") {
                 stack.clear();
             }
             out.push(line);
@@ -986,7 +987,8 @@ fn redact_document(
             .strip_prefix("- ")
             .or_else(|| (rest == "-").then_some(""))
         {
-            stack.retain(|(i, _)| *i < col);
+            // A list may stand at its key's indentation (`key:\n- a`): the key stays.
+            stack.retain(|(i, k)| *i < col || (*i == col && k != "*"));
             stack.push((col, "*".into()));
             col += 2 + (r.len() - r.trim_start_matches(' ').len());
             rest = r.trim_start_matches(' ');

@@ -2,16 +2,21 @@
 //! plain `cargo test` (the long runs are `scripts/fuzz.sh`, with cargo-fuzz).
 //!
 //! The targets are those of the cargo-fuzz project (`tests/fuzz_harness/mod.rs`, shared with
-//! `fuzz/fuzz_targets/`): `yaml`, `chart_archive` and `catalog_loader`. Each test starts from the
-//! seeds in `fuzz/seeds/<target>/` plus the ones built here, and feeds the target mutated
-//! inputs: byte-level mutations (bit flips, truncation, splicing, …) and structure-aware ones
-//! (YAML tokens and deep nesting, tar headers with hostile names, sizes and types, catalog
-//! files moved, dropped and duplicated). A panic fails the test; the input is saved to a file
-//! whose path the failure names, with a minimized copy next to it.
+//! `fuzz/fuzz_targets/`): `yaml`, `chart_archive`, `catalog_loader`, `diff`, `values_template`,
+//! `helmignore`, `repo_index`, `kubeconfig` and `inventory`. Each test starts from the seeds in
+//! `fuzz/seeds/<target>/` plus the ones built here, and feeds the target mutated inputs:
+//! byte-level mutations (bit flips, truncation, splicing, …) and structure-aware ones (YAML
+//! tokens and deep nesting, tar headers with hostile names, sizes and types, catalog files
+//! moved, dropped and duplicated, sections of edits, Jinja blocks, glob tokens). A panic fails
+//! the test; the input is saved to a file whose path the failure names, with a minimized copy
+//! next to it. `values_template` also fails an input that takes over [`TEMPLATE_LIMIT`].
 //!
 //! * `PITRIX_FUZZ_SEED=<n|0xHEX>`: another PRNG seed (default fixed, so CI runs are repeatable).
 //! * `PITRIX_FUZZ_ITERS=<n>`: iterations per target (defaults keep the whole run a few
 //!   seconds in a debug build).
+//! * `PITRIX_FUZZ_KNOWN_BUGS=1`: feed inputs of reported bug classes too (see
+//!   `fuzz_harness::KnownBug`).
+//! * `PITRIX_FUZZ_TEMPLATE_HEAVY=1`: big and deep loops in `values_template` inputs.
 //! * `PITRIX_FUZZ_REPLAY=<target>:<file>` with `cargo test --test fuzz_smoke replay --
 //!   --ignored --nocapture`: run one saved input.
 //! * `cargo test --test fuzz_smoke write_seeds -- --ignored`: rewrite `fuzz/seeds/` from the
@@ -59,6 +64,125 @@ fn catalog_loader_fuzz_smoke() {
     );
 }
 
+#[test]
+fn diff_fuzz_smoke() {
+    run("diff", fuzz_harness::diff, mutate_diff_input, 150);
+}
+
+/// Each template must finish within [`TEMPLATE_LIMIT`]. Values templates run on a budget
+/// (`src/template.rs`), but a budget's worth of work (a filter in a loop of 100 000 turns) takes
+/// seconds in a debug build: the mutator keeps loops small and shallow (see
+/// [`modest_template`]). `PITRIX_FUZZ_TEMPLATE_HEAVY=1` lets it make big and deep ones (best
+/// with `--release`); [`runaway_templates_are_stopped`] checks the budget itself.
+#[test]
+fn values_template_fuzz_smoke() {
+    run_limited(
+        "values_template",
+        fuzz_harness::values_template,
+        mutate_template_input,
+        1500,
+        Some(TEMPLATE_LIMIT),
+    );
+}
+
+#[test]
+fn helmignore_fuzz_smoke() {
+    run(
+        "helmignore",
+        fuzz_harness::helmignore,
+        mutate_helmignore_input,
+        6000,
+    );
+}
+
+#[test]
+fn repo_index_fuzz_smoke() {
+    run(
+        "repo_index",
+        fuzz_harness::repo_index,
+        mutate_index_input,
+        3000,
+    );
+}
+
+#[test]
+fn kubeconfig_fuzz_smoke() {
+    run(
+        "kubeconfig",
+        fuzz_harness::kubeconfig,
+        mutate_kubeconfig_input,
+        1000,
+    );
+}
+
+#[test]
+fn inventory_fuzz_smoke() {
+    run(
+        "inventory",
+        fuzz_harness::inventory,
+        mutate_inventory_input,
+        600,
+    );
+}
+
+/// Templates that run away (loops of 100 000 turns in loops of 100 000, a macro that calls
+/// itself twice 40 deep) must each be stopped by the budget of values templates, within
+/// [`RUNAWAY_LIMIT`]. Each runs in a child process, killed after a minute: a template that
+/// does not stop fails the test instead of hanging it.
+#[test]
+fn runaway_templates_are_stopped() {
+    const CHILD: &str = "PITRIX_FUZZ_RUNAWAY_CHILD";
+    const TEMPLATES: [&str; 3] = [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "{% for i in range(100000) %}{% for row in vars.matrix %}{% for j in range(100000) %}{% endfor %}{% endfor %}{% endfor %}",
+    ];
+    if let Ok(i) = std::env::var(CHILD) {
+        let template = TEMPLATES[i.parse::<usize>().unwrap()];
+        let started = Instant::now();
+        fuzz_harness::values_template(template.as_bytes());
+        assert!(
+            started.elapsed() <= RUNAWAY_LIMIT,
+            "{:.2?}",
+            started.elapsed()
+        );
+        return;
+    }
+    let mut failed = Vec::new();
+    for (i, template) in TEMPLATES.iter().enumerate() {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "runaway_templates_are_stopped",
+                "--include-ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD, i.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        match status {
+            Some(s) if s.success() => {}
+            Some(s) => failed.push(format!("{template}: over {RUNAWAY_LIMIT:?} ({s})")),
+            None => failed.push(format!("{template}: still running after a minute")),
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
 /// The catalog seed must get through validation, or compile and emit are never fuzzed.
 #[test]
 fn catalog_seed_is_a_valid_catalog() {
@@ -71,6 +195,90 @@ fn catalog_seed_is_a_valid_catalog() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert!(catalog.apps.iter().map(|a| a.versions.len()).sum::<usize>() >= 4);
     assert!(!catalog.releases.is_empty());
+}
+
+/// The seeds of the newer targets get to what those targets check (or the fuzzing would stop
+/// at the door): secrets planted in every way, a template that renders, an index, rules and a
+/// kubeconfig that are accepted, an inventory and an output directory that read.
+#[test]
+fn seeds_reach_what_their_targets_check() {
+    let (planted, outputs) =
+        fuzz_harness::diff_checked(&diff_seeds()[0].1).expect("the diff seed runs");
+    for place in [
+        "release hello values, writeOnly",
+        "chart values.yaml, writeOnly",
+        "release hello values, /",
+    ] {
+        assert!(
+            planted.iter().any(|p| p.place.contains(place)),
+            "nothing planted in {place}: {planted:#?}"
+        );
+    }
+    assert!(
+        planted
+            .iter()
+            .any(|p| fuzz_harness::BROADENED_SECRET_KEYS.contains(&p.key.as_str()))
+    );
+    let text = &outputs[0].1;
+    assert!(text.contains("*** (changed, sha256:"), "{text}");
+    assert!(
+        text.contains("*** (sha256:"),
+        "chart files are diffed:\n{text}"
+    );
+
+    let loops = &template_seeds()
+        .into_iter()
+        .find(|(n, _)| n == "loops.j2")
+        .unwrap()
+        .1;
+    let (catalog, diags) = fuzz_harness::values_template_loaded(loops);
+    assert!(!diags.iter().any(|d| d.is_error()), "{diags:#?}");
+    let release = &catalog.releases[0];
+    assert_eq!(release.values_files[0].values["k1"], 1);
+    assert!(
+        release.values["t"]
+            .as_str()
+            .unwrap()
+            .starts_with("k1: 1\nk2: 2\n")
+    );
+
+    let index = pitrix::repo::index::parse(INDEX.as_bytes(), &pitrix::repo::Filter::All).unwrap();
+    assert_eq!(index.chart("redis").map(<[_]>::len), Some(2));
+    assert_eq!(index.skipped, 2);
+
+    let rules = &helmignore_seeds()[0].1;
+    let rules = container::decode(rules)[0].1;
+    assert!(pitrix::chart::helmignore_fuzzing::decide(rules, &[]).is_ok());
+
+    let kubeconfig = &kubeconfig_seeds()[0].1;
+    let clients = fuzz_harness::kubeconfig_clients(kubeconfig);
+    assert_eq!(
+        clients.len(),
+        4,
+        "the current context and the three named ones"
+    );
+    assert!(clients[0].is_ok() && clients[1].is_ok(), "{clients:?}");
+
+    let seeds = inventory_seeds();
+    let gz = container::decode(&seeds[0].1)[0].1;
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "i"},
+        "binaryData": {"inventory.json.gz": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD, fuzz_harness::gzip(gz))},
+    }))
+    .unwrap();
+    assert_eq!(
+        pitrix::apply::decode_inventory(&cm).unwrap().objects.len(),
+        3
+    );
+    let out: Vec<(&[u8], &[u8])> = container::decode(&seeds[2].1)
+        .into_iter()
+        .filter_map(|(p, c)| Some((p.strip_prefix(b"out/")?, c)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    fuzz_harness::write_catalog(dir.path(), &out);
+    let desired = pitrix::apply::Desired::from_output_dir(dir.path()).unwrap();
+    assert!(desired.objects.len() >= 7);
 }
 
 /// The container format of the catalog target round-trips.
@@ -177,16 +385,89 @@ fn deep_block_yaml_does_not_overflow_the_stack() {
     );
 }
 
+/// The diff fuzzer found `writeOnly` values of a chart's values.yaml shown in the diff:
+/// `redact::yaml_text` lost a value's path under a list written at its key's indentation
+/// (`ports:\n- name: http`, as serde_yaml and many charts write lists), and after an indented
+/// `---` in a block scalar (an embedded YAML stream), which it took for a document marker.
+#[test]
+fn write_only_values_under_unindented_lists_and_after_block_scalars_are_hidden() {
+    let text = "\
+service:
+  ports:
+  - name: http
+    phrase: SECRET-ONE
+  - - nested
+    - phrase: not-write-only
+config: |-
+  a: 1
+  ---
+  b: 2
+db:
+  inner:
+    phrase: SECRET-TWO
+---
+top: 1
+";
+    let wo = |p: &pitrix::redact::Path| {
+        p == ["service", "ports", "*", "phrase"] || p == ["db", "inner", "phrase"]
+    };
+    let out = pitrix::redact::yaml_text(text, &wo);
+    assert!(!out.contains("SECRET"), "{out}");
+    assert!(out.contains("phrase: not-write-only"), "{out}");
+    assert!(out.contains("  - name: http\n"), "{out}");
+    assert!(out.contains("\n---\ntop: 1\n"), "{out}");
+    // The same through the diff target: its regression seed plants there.
+    let seed = diff_seeds()
+        .into_iter()
+        .find(|(n, _)| n == "unindented-list-block-scalar.diff")
+        .unwrap()
+        .1;
+    let (planted, _) = fuzz_harness::diff_checked(&seed).expect("the seed runs");
+    assert!(
+        planted.iter().any(|p| p
+            .place
+            .contains("chart values.yaml, writeOnly /service/ports/0/")),
+        "{planted:#?}"
+    );
+}
+
+/// Reported, not fixed ([`fuzz_harness::KnownBug::RedactYamlTextPath`]): a `writeOnly` value
+/// under a key YAML has to quote is shown. Run it to check a fix (then drop the known bug).
+#[test]
+#[ignore = "known bug: redact::yaml_text and quoted keys (fuzz_harness::KnownBug)"]
+fn write_only_values_under_quoted_keys_are_hidden() {
+    let text = "'a: b':\n  phrase: SECRET-ONE\n'#':\n  phrase: SECRET-TWO\n";
+    let wo = |p: &pitrix::redact::Path| p == ["a: b", "phrase"] || p == ["#", "phrase"];
+    let out = pitrix::redact::yaml_text(text, &wo);
+    assert!(!out.contains("SECRET"), "{out}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The runner.
 
-const TARGETS: [&str; 3] = ["yaml", "chart_archive", "catalog_loader"];
+const TARGETS: [&str; 9] = [
+    "yaml",
+    "chart_archive",
+    "catalog_loader",
+    "diff",
+    "values_template",
+    "helmignore",
+    "repo_index",
+    "kubeconfig",
+    "inventory",
+];
 
 fn target_fn(target: &str) -> fn(&[u8]) {
     match target {
         "yaml" => fuzz_harness::yaml,
         "chart_archive" => fuzz_harness::chart_archive,
         "catalog_loader" => fuzz_harness::catalog_loader,
+        "diff" => fuzz_harness::diff,
+        "values_template" => fuzz_harness::values_template,
+        "helmignore" => fuzz_harness::helmignore,
+        "repo_index" => fuzz_harness::repo_index,
+        "kubeconfig" => fuzz_harness::kubeconfig,
+        "inventory" => fuzz_harness::inventory,
         other => panic!("unknown target {other:?}; one of {TARGETS:?}"),
     }
 }
@@ -202,6 +483,17 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 fn run(target: &str, f: fn(&[u8]), mutate: Mutator, default_iters: u64) {
+    run_limited(target, f, mutate, default_iters, None);
+}
+
+/// [`run`], failing an input that takes longer than `limit`.
+fn run_limited(
+    target: &str,
+    f: fn(&[u8]),
+    mutate: Mutator,
+    default_iters: u64,
+    limit: Option<Duration>,
+) {
     let seed = env_number("PITRIX_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
     let iters = env_number("PITRIX_FUZZ_ITERS").unwrap_or(default_iters);
     // Each target its own stream, so one target's changes leave the others' inputs alone.
@@ -215,22 +507,27 @@ fn run(target: &str, f: fn(&[u8]), mutate: Mutator, default_iters: u64) {
         .num_threads(1)
         .build()
         .expect("rayon thread pool");
-    pool.install(|| run_on_this_thread(target, f, mutate, seed, iters, &mut rng, &seeds));
+    pool.install(|| run_on_this_thread(target, f, mutate, seed, iters, limit, &mut rng, &seeds));
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_on_this_thread(
     target: &str,
     f: fn(&[u8]),
     mutate: Mutator,
     seed: u64,
     iters: u64,
+    limit: Option<Duration>,
     rng: &mut Rng,
     seeds: &[Vec<u8>],
 ) {
     let started = Instant::now();
     let mut slowest = (Duration::ZERO, 0);
     for (i, input) in seeds.iter().enumerate() {
-        check_one(target, f, input, seed, &format!("seed{i}"));
+        let which = format!("seed{i}");
+        let t = Instant::now();
+        check_one(target, f, input, seed, &which);
+        check_time(target, input, seed, &which, t.elapsed(), limit);
     }
     let mut pool = seeds.to_vec();
     for i in 0..iters {
@@ -239,6 +536,7 @@ fn run_on_this_thread(
         let t = Instant::now();
         check_one(target, f, &input, seed, &i.to_string());
         let took = t.elapsed();
+        check_time(target, &input, seed, &i.to_string(), took, limit);
         if took > slowest.0 {
             slowest = (took, i);
         }
@@ -283,6 +581,27 @@ fn check_one(target: &str, f: fn(&[u8]), input: &[u8], seed: u64, which: &str) {
         min_path.display(),
         String::from_utf8_lossy(&minimized[..minimized.len().min(400)]),
         min_path.display(),
+    );
+}
+
+/// Fails (saving the input) when an input took longer than `limit`.
+fn check_time(
+    target: &str,
+    input: &[u8],
+    seed: u64,
+    which: &str,
+    took: Duration,
+    limit: Option<Duration>,
+) {
+    let Some(limit) = limit.filter(|l| took > *l) else {
+        return;
+    };
+    let path = std::env::temp_dir().join(format!("pitrix-fuzz-{target}-{seed:x}-{which}.bin"));
+    let _ = std::fs::write(&path, input);
+    panic!(
+        "fuzz target `{target}` took {took:.2?} on input {which} (limit {limit:?}; PITRIX_FUZZ_SEED={seed:#x}): {}\n{:?}",
+        path.display(),
+        String::from_utf8_lossy(&input[..input.len().min(400)]),
     );
 }
 
@@ -398,6 +717,12 @@ fn builtin_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "yaml" => yaml_seeds(),
         "chart_archive" => archive_seeds(),
         "catalog_loader" => catalog_seeds(),
+        "diff" => diff_seeds(),
+        "values_template" => template_seeds(),
+        "helmignore" => helmignore_seeds(),
+        "repo_index" => index_seeds(),
+        "kubeconfig" => kubeconfig_seeds(),
+        "inventory" => inventory_seeds(),
         other => panic!("unknown target {other:?}"),
     }
 }
@@ -1650,4 +1975,843 @@ fn mutate_catalog_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
         }
     }
     container::encode(&sections)
+}
+
+// --- sections (diff, inventory, helmignore) ---
+
+/// An input's sections, owned.
+fn sections_of(data: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    container::decode(data)
+        .into_iter()
+        .map(|(p, c)| (p.to_vec(), c.to_vec()))
+        .collect()
+}
+
+/// A container of `(path, text)` sections.
+fn encode_texts(sections: &[(&str, &str)]) -> Vec<u8> {
+    container::encode(sections)
+}
+
+const JSON_TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1e400",
+    "\\u0000",
+    "\\ud800",
+    "{\"writeOnly\": true}",
+    "\"writeOnly\": true",
+    "\"properties\": {",
+    "\"items\": ",
+    "\"additionalProperties\": ",
+    "\"$ref\": \"#\"",
+    "\"$ref\": \"#/properties/a\"",
+    "\"allOf\": [",
+    "\"type\": \"object\"",
+];
+
+/// Mutates a container input: a section's content (by `mutate_content`), its path (to one of
+/// `paths`), a section dropped, duplicated, or added from `extra`.
+fn mutate_sections(
+    rng: &mut Rng,
+    pool: &[Vec<u8>],
+    paths: &[&str],
+    extra: &[(&str, &str)],
+    mutate_content: fn(&mut Rng, &str, &mut Vec<u8>, &[Vec<u8>]),
+) -> Vec<u8> {
+    let base = rng.pick(pool).clone();
+    if rng.one_in(25) {
+        let mut data = base;
+        mutate_bytes(
+            rng,
+            &mut data,
+            pool,
+            &["\n%%% ", "old:", "new:", "values", "chart/"],
+        );
+        return data;
+    }
+    let mut sections = sections_of(&base);
+    for _ in 0..rng.range(1, 3) {
+        if sections.is_empty() || rng.one_in(8) {
+            let (p, c) = *rng.pick(extra);
+            sections.push((p.as_bytes().to_vec(), c.as_bytes().to_vec()));
+            continue;
+        }
+        let i = rng.below(sections.len());
+        match rng.below(10) {
+            0..=6 => {
+                let path = String::from_utf8_lossy(&sections[i].0).into_owned();
+                mutate_content(rng, &path, &mut sections[i].1, pool);
+            }
+            7 => sections[i].0 = rng.pick(paths).as_bytes().to_vec(),
+            8 => {
+                sections.remove(i);
+            }
+            _ => {
+                let (p, c) = sections[i].clone();
+                let p = if rng.one_in(2) {
+                    rng.pick(paths).as_bytes().to_vec()
+                } else {
+                    p
+                };
+                sections.push((p, c));
+            }
+        }
+    }
+    container::encode(&sections)
+}
+
+// --- diff ---
+
+const DIFF_PATHS: &[&str] = &[
+    "values",
+    "old:values",
+    "new:values",
+    "chart/values.yaml",
+    "old:chart/values.yaml",
+    "new:chart/values.yaml",
+    "new:chart/templates/secret.yaml",
+    "new:chart/templates/configmap.yaml",
+    "new:chart/README.md",
+    "old:chart/files/data.bin",
+    "schema",
+    "old:schema",
+    "new:schema",
+    "object",
+    "old:object",
+    "new:object",
+    "old:remove",
+    "new:remove",
+    "old:state",
+    "new:state",
+    "plant",
+];
+
+const DIFF_VALUES: &str = "\
+message: Hello
+replicaCount: 2
+db:
+  host: db
+  port: 5432
+  options: {sslmode: require}
+list:
+  - name: a
+    opts: {x: 1}
+  - name: b
+    nested:
+      - - deep: 1
+auth:
+  enabled: true
+  username: admin
+url: https://user:pw@example.com/x
+";
+
+const DIFF_CHART_VALUES: &str = "\
+replicaCount: 1
+image:
+  repository: nginx
+  tag: '1.27'
+service:
+  ports:
+  - name: http
+    port: 80
+config:
+  nested:
+    deeper: {a: 1}
+  items:
+    - one
+    - two
+";
+
+const DIFF_OBJECTS: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config, namespace: default}
+data: {LOG_LEVEL: debug, url: 'postgres://u:pw@db/x'}
+---
+apiVersion: application.kubesphere.io/v2
+kind: Category
+metadata:
+  name: databases
+  annotations: {kubesphere.io/alias-name: Databases}
+spec: {icon: database}
+---
+apiVersion: application.kubesphere.io/v2
+kind: ApplicationRelease
+metadata:
+  name: other
+  labels: {application.kubesphere.io/appversion-id: hello-0.1.0, application.kubesphere.io/app-id: hello}
+spec:
+  appID: hello
+  appVersionID: hello-0.1.0
+  appType: helm
+  values: cmVwbGljYUNvdW50OiAzCg==
+";
+
+fn diff_seeds() -> Vec<(String, Vec<u8>)> {
+    let plant = "\u{1}\u{5}\u{2}\u{7}\u{3}\u{9}\u{4}\u{0}\u{11}\u{21}\u{8}\u{6}";
+    vec![
+        (
+            "values-and-chart.diff".into(),
+            encode_texts(&[
+                ("old:values", "message: Hi\ndb:\n  host: old\n"),
+                ("new:values", DIFF_VALUES),
+                ("new:chart/values.yaml", DIFF_CHART_VALUES),
+                (
+                    "new:chart/templates/secret.yaml",
+                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: {{ .Values.password }}\n",
+                ),
+                (
+                    "schema",
+                    r#"{"type": "object", "properties": {"replicaCount": {"type": "integer"}, "db": {"properties": {"options": {"additionalProperties": {"type": "string"}}}}}}"#,
+                ),
+                ("plant", plant),
+            ]),
+        ),
+        (
+            "objects-and-states.diff".into(),
+            encode_texts(&[
+                ("new:object", DIFF_OBJECTS),
+                (
+                    "old:object",
+                    DIFF_OBJECTS.split("---").next().unwrap_or_default(),
+                ),
+                ("new:remove", "Category/tools\nRepo/bitnami\n"),
+                (
+                    "new:state",
+                    "ApplicationVersion hello-0.1.0 suspended taken off the store\nApplication hello draft\n",
+                ),
+                ("plant", "\u{2}\u{3}\u{0}\u{1}"),
+            ]),
+        ),
+        (
+            "same-secrets.diff".into(),
+            encode_texts(&[
+                ("values", DIFF_VALUES),
+                ("chart/values.yaml", DIFF_CHART_VALUES),
+                ("plant", "\u{4}\u{4}\u{4}\u{4}"),
+            ]),
+        ),
+        ("empty.diff".into(), Vec::new()),
+        (
+            "unindented-list-block-scalar.diff".into(),
+            encode_texts(&[
+                ("new:chart/values.yaml", REGRESSION_CHART_VALUES),
+                ("plant", REGRESSION_PLANT),
+            ]),
+        ),
+    ]
+}
+
+/// A chart's values.yaml with a list at its key's indentation and a block scalar holding `---`
+/// (see `write_only_values_under_unindented_lists_and_after_block_scalars_are_hidden`), and
+/// the `plant` bytes that put a writeOnly value in that list's item.
+const REGRESSION_CHART_VALUES: &str = "\
+service:
+  ports:
+  - name: http
+    port: 80
+config: |-
+  a: 1
+  ---
+  b: 2
+db:
+  inner:
+    host: x
+";
+const REGRESSION_PLANT: &str = "\u{0}\u{7}\u{0}\u{1}\u{2}\u{3}";
+
+fn mutate_diff_content(rng: &mut Rng, path: &str, content: &mut Vec<u8>, pool: &[Vec<u8>]) {
+    let name = path.rsplit(':').next().unwrap_or(path);
+    if name == "plant" {
+        mutate_bytes(rng, content, pool, &["\0", "\u{1}", "\u{ff}"]);
+    } else if name.ends_with("schema") || name.ends_with(".json") {
+        mutate_bytes(rng, content, pool, JSON_TOKENS);
+    } else if name == "remove" || name == "state" {
+        mutate_bytes(
+            rng,
+            content,
+            pool,
+            &[
+                "Application ",
+                "ApplicationVersion ",
+                "ConfigMap/",
+                "hello",
+                "hello-0.1.0",
+                " active",
+                " rejected",
+                "\n",
+            ],
+        );
+    } else {
+        mutate_yaml(rng, content, pool);
+    }
+}
+
+fn mutate_diff_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+    let extra: &[(&str, &str)] = &[
+        ("new:values", DIFF_VALUES),
+        ("old:chart/values.yaml", DIFF_CHART_VALUES),
+        ("new:object", DIFF_OBJECTS),
+        ("plant", "\u{9}\u{1}\u{3}"),
+        (
+            "new:chart/templates/x.yaml",
+            "kind: Secret\ndata:\n  tls.key: QUFBQQ==\n",
+        ),
+        (
+            "old:schema",
+            r#"{"properties": {"list": {"items": {"properties": {"name": {"writeOnly": true}}}}}}"#,
+        ),
+    ];
+    mutate_sections(rng, pool, DIFF_PATHS, extra, mutate_diff_content)
+}
+
+// --- values_template ---
+
+/// Longest a values template may take in the smoke run (debug build, busy machine).
+const TEMPLATE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Longest a runaway template may run before its budget stops it (libFuzzer's `-timeout` in
+/// scripts/fuzz.sh; a debug build, a busy machine).
+const RUNAWAY_LIMIT: Duration = Duration::from_secs(20);
+
+/// Whether the template mutator may make big loops (`PITRIX_FUZZ_TEMPLATE_HEAVY=1`).
+fn heavy_templates() -> bool {
+    std::env::var_os("PITRIX_FUZZ_TEMPLATE_HEAVY").is_some_and(|v| v == "1")
+}
+
+fn template_seeds() -> Vec<(String, Vec<u8>)> {
+    let seeds: &[(&str, &str)] = &[
+        (
+            "context.j2",
+            "name: {{ release }}-{{ namespace }}-{{ cluster }}\nword: {{ vars.word | upper }}\ncatalog: {{ catalog }}\n",
+        ),
+        (
+            "loops.j2",
+            "{% for i in vars.items %}k{{ i }}: {{ loop.index }}\n{% endfor %}{% for row in vars.matrix %}{% for c in row %}r{{ loop.depth }}c{{ c }}: {{ loop.revindex }}\n{% endfor %}{% endfor %}",
+        ),
+        (
+            "nested-range.j2",
+            "{% for i in range(10) %}{% for j in range(i) %}{% if (i + j) is even %}x{{ i }}_{{ j }}: {{ i * j }}\n{% endif %}{% endfor %}{% endfor %}",
+        ),
+        (
+            "namespace.j2",
+            "{% set ns = namespace(s='') %}{% for row in vars.matrix %}{% for c in row %}{% set ns.s = ns.s ~ c %}{% endfor %}{% endfor %}s: '{{ ns.s }}'\n",
+        ),
+        (
+            "macro.j2",
+            "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}x{% endif %}{% endmacro %}r: {{ f(20) }}\n",
+        ),
+        (
+            "filters.j2",
+            "csv: '{{ range(10) | map('string') | join(',') }}'\njson: {{ vars.nested | tojson }}\nrep: {{ 'ab' * 3 }}\nsorted: {{ [3, 1, 2] | sort | list }}\n{% filter upper %}up: yes{% endfilter %}\n",
+        ),
+        (
+            "recursive-loop.j2",
+            "{% for k, v in {'a': {'b': {'c': 1}}} | items recursive %}{{ k }}{% if v is mapping %}[{{ loop(v | items) }}]{% endif %}{% endfor %}\n",
+        ),
+        (
+            "errors.j2",
+            "a: {{ undefined_name }}\nb: {{ 1 / 0 }}\n{% include 'x' %}{% for %}",
+        ),
+        (
+            "not-a-template.yaml",
+            "replicaCount: 3\nimage: {tag: '1.0'}\nnote: braces { and } and % are fine\n",
+        ),
+    ];
+    seeds
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+        .collect()
+}
+
+const JINJA_TOKENS: &[&str] = &[
+    "{{ ",
+    " }}",
+    "{% ",
+    " %}",
+    "{# ",
+    " #}",
+    "{%- ",
+    " -%}",
+    "{% endfor %}",
+    "{% endif %}",
+    "{% else %}",
+    "{% for i in vars.items %}",
+    "{% for x in range(3) %}",
+    "{% if x %}",
+    "{% set y = 2 %}",
+    "{% raw %}",
+    "{% endraw %}",
+    "{% macro m(a) %}",
+    "{% endmacro %}",
+    "{{ m(1) }}",
+    "loop.index",
+    "loop.cycle('a', 'b')",
+    "vars",
+    "vars.nested.a.b",
+    "release",
+    "env",
+    "| upper",
+    "| join(',')",
+    "| tojson",
+    "| default('d')",
+    "| length",
+    "| list",
+    "| reverse",
+    "| first",
+    "| batch(2)",
+    "| groupby('x')",
+    " ~ ",
+    " + ",
+    " * ",
+    " // ",
+    " % ",
+    " is defined",
+    " in ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "'",
+    "\"",
+    ",",
+    ":",
+    "{",
+    "}",
+    "\n",
+    "-",
+    "namespace()",
+    "caller()",
+    "super()",
+    "self",
+    "none",
+    "true",
+    "range(",
+    "dict(a=1)",
+];
+
+/// A template made from nested blocks: loops (at most 3 deep, over at most `most` items),
+/// conditions, sets, macro calls, filters.
+fn gen_template(rng: &mut Rng, depth: usize, most: usize) -> String {
+    let sizes = [0, 1, 2, 3, 7, most];
+    let mut out = String::new();
+    for _ in 0..rng.range(1, 3) {
+        match rng.below(8) {
+            0 | 1 if depth < 3 => {
+                let var = ["i", "j", "k"][depth];
+                let source = match rng.below(4) {
+                    0 => format!("range({})", rng.pick(&sizes)),
+                    1 => "vars.items".to_string(),
+                    2 => "vars.matrix".to_string(),
+                    _ => format!("'{}' * {}", "ab", rng.pick(&sizes).min(&20)),
+                };
+                let body = gen_template(rng, depth + 1, most);
+                out.push_str(&format!("{{% for {var} in {source} %}}{body}{{% endfor %}}"));
+            }
+            2 => out.push_str(&format!(
+                "{{% if vars.n > {} %}}{}{{% else %}}e{{% endif %}}",
+                rng.below(20),
+                gen_template(rng, depth + 1, most)
+            )),
+            3 => out.push_str(&format!(
+                "{{% set v{depth} = {} %}}{{{{ v{depth} }}}}",
+                rng.pick(&["vars.word ~ 'x'", "[1, 2] + [3]", "vars.items | length", "{'a': 1}"])
+            )),
+            4 => out.push_str(&format!(
+                "{{{{ {} }}}}",
+                rng.pick(&[
+                    "release | upper",
+                    "vars.nested | tojson",
+                    "vars.items | join('-')",
+                    "loop.index if loop is defined else 0",
+                    "range(5) | sum",
+                    "'x' * 10",
+                ])
+            )),
+            5 => out.push_str("k: v\n"),
+            6 => out.push_str(&format!(
+                "{{% macro mm(n) %}}{{% if n > 0 %}}{{{{ mm(n - 1) }}}}{{% endif %}}.{{% endmacro %}}{{{{ mm({}) }}}}",
+                rng.below(30)
+            )),
+            _ => {
+                let token: &&str = rng.pick(JINJA_TOKENS);
+                out.push_str(token);
+            }
+        }
+    }
+    out
+}
+
+/// A smoke-run template must stay cheap to render in a debug build (see
+/// [`values_template_fuzz_smoke`]): every number is cut to `most`, and a template with more than three loops, or a
+/// `namespace` or a recursive loop with any loop (ways to double a string per turn), is
+/// replaced. `None`: replace it.
+fn modest_template(text: &[u8], most: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i].is_ascii_digit() {
+            let end = (i..text.len())
+                .find(|&j| !text[j].is_ascii_digit())
+                .unwrap_or(text.len());
+            let n: u64 = std::str::from_utf8(&text[i..end])
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(u64::MAX);
+            out.extend_from_slice(n.min(most).to_string().as_bytes());
+            i = end;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    let lower = String::from_utf8_lossy(&out).to_lowercase();
+    let loops = lower.matches("for").count();
+    let doubling = lower.contains("namespace")
+        || lower.contains("recursive")
+        || lower.contains("macro") && lower.matches("mm(").count() > 2;
+    let chains = lower.matches("set").count() + lower.matches('*').count();
+    (loops <= 3 && !(doubling && loops > 1) && chains <= 6).then_some(out)
+}
+
+fn mutate_template_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+    let heavy = heavy_templates();
+    let most = if heavy { 100_000 } else { 30 };
+    let mut data = if rng.one_in(3) {
+        gen_template(rng, 0, most).into_bytes()
+    } else {
+        let mut data = rng.pick(pool).clone();
+        for _ in 0..rng.range(1, 3) {
+            if rng.one_in(4) {
+                let at = rng.below(data.len() + 1);
+                let snippet = gen_template(rng, 1, most);
+                data.splice(at..at, snippet.into_bytes());
+            } else {
+                mutate_bytes(rng, &mut data, pool, JINJA_TOKENS);
+            }
+        }
+        data
+    };
+    if !heavy {
+        data = modest_template(&data, most as u64).unwrap_or_else(|| rng.pick(pool).clone());
+    }
+    data
+}
+
+// --- helmignore ---
+
+const HELMIGNORE_RULES: &str = "\
+# comments and blank lines
+
+.DS_Store
+*.swp
+*~
+.git/
+/top.txt
+templates/*.bak
+!templates/keep.bak
+ci/
+[Tt]est?.yaml
+\\#literal
+*.[ch]
+ru[c-e]?er.txt
+";
+
+const HELMIGNORE_PATHS: &str = "\
+.DS_Store
+a/b/x.swp
+templates/keep.bak
+templates/drop.bak
+top.txt
+sub/top.txt
+.git/
+ci/
+Test1.yaml
+#literal
+x.c
+rudder.txt
+templates/.hidden
+values.yaml
+";
+
+fn helmignore_seeds() -> Vec<(String, Vec<u8>)> {
+    vec![
+        (
+            "rules-and-paths.hi".into(),
+            encode_texts(&[("rules", HELMIGNORE_RULES), ("paths", HELMIGNORE_PATHS)]),
+        ),
+        (
+            "keep-only-two.hi".into(),
+            encode_texts(&[
+                ("rules", "!Chart.yaml\n!values.yaml\n*\n"),
+                ("paths", "Chart.yaml\nvalues.yaml\ntemplates/\ntemplates/a.yaml\n"),
+            ]),
+        ),
+        (
+            "classes-and-escapes.hi".into(),
+            b"[^a-c]*\n[\\]a]\n\\*x\n[a-\xce\xb6]*\n\xff*\na*b?c*x\nabxbbxdbxebxczzx\n\xce\xb1\n[z-\n**\n".to_vec(),
+        ),
+    ]
+}
+
+const GLOB_TOKENS: &[&str] = &[
+    "*", "?", "[", "]", "^", "-", "\\", "/", "!", "#", ".", "**", "[a-z]", "[^/]", "[\\]]",
+    "\u{3b6}", "\u{263a}", "\u{fffd}", "\r", " ", "\t", "\n",
+];
+
+fn mutate_helmignore_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+    fn content(rng: &mut Rng, _path: &str, content: &mut Vec<u8>, pool: &[Vec<u8>]) {
+        if rng.one_in(3) {
+            // A line copied to the other section's shape: rules become paths and back.
+            let line: Vec<u8> = GLOB_TOKENS
+                .iter()
+                .take(rng.range(1, 6))
+                .flat_map(|t| t.bytes())
+                .collect();
+            let at = rng.below(content.len() + 1);
+            content.splice(at..at, line);
+        } else {
+            mutate_bytes(rng, content, pool, GLOB_TOKENS);
+        }
+    }
+    let extra: &[(&str, &str)] = &[("rules", "*.tmp\n"), ("paths", "a/b.tmp\n")];
+    mutate_sections(rng, pool, &["rules", "paths"], extra, content)
+}
+
+// --- repo_index ---
+
+const INDEX: &str = r#"apiVersion: v1
+entries:
+  redis:
+    - name: redis
+      version: 19.6.4
+      appVersion: 7.2.5
+      digest: sha256:ABCDEF0123
+      urls: [https://example.test/redis-19.6.4.tgz]
+      maintainers: [{name: A, extra: x}, null, {email: b@example.test}]
+      keywords: [cache, db]
+      created: "2024-01-01T00:00:00Z"
+    - name: redis
+      version: v20.0.0
+      urls: [redis-20.0.0.tgz]
+      deprecated: true
+    - name: redis
+      version: not-semver
+      urls: [x.tgz]
+    - null
+    - name: other
+      version: 1.0.0
+      urls: [o.tgz]
+  nginx:
+    - name: nginx
+      version: 1.0.0-rc.1+build.5
+      urls: [nginx-1.0.0.tgz]
+      icon: https://example.test/icon.svg
+  empty: []
+  nothing:
+generated: "2024-01-01T00:00:00Z"
+serverInfo: {contextPath: /charts}
+"#;
+
+fn index_seeds() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("index.yaml".into(), INDEX.as_bytes().to_vec()),
+        (
+            "anchors.yaml".into(),
+            b"apiVersion: v1\nentries:\n  a: &a\n    - {name: a, version: 1.0.0, urls: [a.tgz]}\n  b: *a\n  c: [&v {name: c, version: 2.0.0, urls: [c.tgz]}, *v]\n".to_vec(),
+        ),
+        (
+            "flow.json".into(),
+            br#"{"apiVersion": "v1", "entries": {"x": [{"name": "x", "version": "0.0.1", "urls": ["u"], "maintainers": null}]}}"#.to_vec(),
+        ),
+    ]
+}
+
+fn mutate_index_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+    let mut data = rng.pick(pool).clone();
+    for _ in 0..rng.range(1, 4) {
+        mutate_yaml(rng, &mut data, pool);
+    }
+    data
+}
+
+// --- kubeconfig ---
+
+/// A self-signed certificate (a throwaway test CA, base64 of its PEM) to put into kubeconfigs,
+/// so that CA bundles and client certificates are parsed for real.
+const KUBE_CERT_B64: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJlVENDQVIrZ0F3SUJBZ0lVT1JzOHZZL2xrOE52RmVFZ2syZFUydkgvakJrd0NnWUlLb1pJemowRUF3SXcKRWpFUU1BNEdBMVVFQXd3SGRHVnpkQzFqWVRBZUZ3MHlOakV5TURReE9ETTVNamhhRncwek5qRXlNREV4T0RNNQpNamhhTUJJeEVEQU9CZ05WQkFNTUIzUmxjM1F0WTJFd1dUQVRCZ2NxaGtqT1BRSUJCZ2dxaGtqT1BRTUJCd05DCkFBUTVOeWsrRThLM1ZOUk5ISm1BdStZN2FxdnRvZCtnUzVKcEJncDIzZUY1MWx3RERFV083MW04cjZDekFSVEgKbGRyTEI3SzdSc3FuNklYdEZXSE9RcHUybzFNd1VUQWRCZ05WSFE0RUZnUVU4UkwwYVF2VFJRcXNpTXRPcUxtTQorM2dpSG93d0h3WURWUjBqQkJnd0ZvQVU4UkwwYVF2VFJRcXNpTXRPcUxtTSszZ2lIb3d3RHdZRFZSMFRBUUgvCkJBVXdBd0VCL3pBS0JnZ3Foa2pPUFFRREFnTklBREJGQWlFQXJGV2d1bHN6Wnh3eWJ4dFluQzhzcmxHdGFQUzIKRy9TeU5BdStDeUJGZDZjQ0lHQTJxalZMeTBKWGpLVVd4Y2I3RnJ2ajNpcjNFMlFXb1k3eThVZEY2TTRrCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K";
+
+fn kubeconfig_seeds() -> Vec<(String, Vec<u8>)> {
+    let full = format!(
+        r#"apiVersion: v1
+kind: Config
+current-context: host
+clusters:
+- name: host
+  cluster:
+    server: https://127.0.0.1:6443
+    certificate-authority-data: {KUBE_CERT_B64}
+    tls-server-name: kubernetes
+- name: edge
+  cluster:
+    server: https://edge.example.test:6443
+    insecure-skip-tls-verify: true
+    proxy-url: http://proxy.example.test:3128
+- name: plain
+  cluster: {{server: 'http://localhost:8080'}}
+contexts:
+- name: host
+  context: {{cluster: host, user: robot, namespace: kubesphere-system}}
+- name: edge
+  context: {{cluster: edge, user: robot}}
+- name: cert
+  context: {{cluster: plain, user: admin}}
+users:
+- name: admin
+  user:
+    client-certificate-data: {KUBE_CERT_B64}
+    client-key-data: bm90IGEga2V5
+- name: robot
+  user:
+    token: abc.def.ghi
+    impersonate: someone
+    impersonate-groups: [a, b]
+"#
+    );
+    let seeds: Vec<(&str, String)> = vec![
+        ("full.kubeconfig", full),
+        (
+            "basic-auth.kubeconfig",
+            "apiVersion: v1\nclusters: [{name: c, cluster: {server: 'http://localhost:8080'}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\nusers: [{name: u, user: {username: me, password: hunter2}}]\n".into(),
+        ),
+        (
+            "exec-and-provider.kubeconfig",
+            "apiVersion: v1\nclusters: [{name: c, cluster: {server: 'https://c.test'}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}, {name: y, context: {cluster: c, user: g}}]\ncurrent-context: x\nusers:\n- name: u\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/false, args: [a]}\n- name: g\n  user:\n    auth-provider: {name: gcp, config: {cmd-path: /bin/false, access-token: t, expiry: '2020-01-01T00:00:00Z'}}\n---\napiVersion: v1\ncurrent-context: y\n".into(),
+        ),
+        ("empty.kubeconfig", String::new()),
+    ];
+    seeds
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t.into_bytes()))
+        .collect()
+}
+
+fn mutate_kubeconfig_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+    let mut data = rng.pick(pool).clone();
+    for _ in 0..rng.range(1, 3) {
+        if rng.one_in(4) {
+            let tokens = &[
+                "server: ",
+                "https://",
+                "http://[::1]:1/",
+                "unix:///x",
+                "certificate-authority-data: ",
+                "client-key-data: ",
+                "LS0tLS1CRUdJTi",
+                "token: ",
+                "current-context: ",
+                "proxy-url: ",
+                "socks5://h:1",
+                "tls-server-name: ",
+                "insecure-skip-tls-verify: true",
+                "auth-provider: {name: oidc, config: {id-token: x}}",
+                "namespace: ",
+            ];
+            mutate_bytes(rng, &mut data, pool, tokens);
+        } else {
+            mutate_yaml(rng, &mut data, pool);
+        }
+    }
+    data
+}
+
+// --- inventory ---
+
+fn inventory_seeds() -> Vec<(String, Vec<u8>)> {
+    let keys = r#"["application.kubesphere.io/v2|Application||nginx","batch/v1|Job|web|helm-install-web-abc123|edge-eu","v1|ConfigMap|extension-openpitrix|hello-0.1.0"]"#;
+    let old = r#"{"objects": {"v1|Namespace||x": "", "application.kubesphere.io/v2|Category||tools": "sha256:00"}}"#;
+    // A compiled output, from the scaffold's compile.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("c");
+    pitrix::scaffold::new_catalog(&root).unwrap();
+    let (compiled, _) = pitrix::pipeline::build(&root).unwrap();
+    let mut out: Vec<(String, Vec<u8>)> = pitrix::emit::render(&compiled)
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "yaml" || e == "json"))
+        .filter(|(p, _)| !p.starts_with("all.yaml") && !p.starts_with("kustomization.yaml"))
+        .map(|(p, b)| (format!("out/{}", p.display()), b))
+        .collect();
+    out.sort();
+    let objects: String = compiled
+        .objects
+        .iter()
+        .filter(|o| o.kind() != "ConfigMap")
+        .map(|o| serde_yaml::to_string(&o.to_json()).unwrap())
+        .collect::<Vec<_>>()
+        .join("---\n");
+    vec![
+        ("cm-gz.inv".into(), encode_texts(&[("cm/gz", keys)])),
+        ("cm-data.inv".into(), encode_texts(&[("cm/data", old)])),
+        ("output-dir.inv".into(), container::encode(&out)),
+        (
+            "objects.inv".into(),
+            encode_texts(&[("object", &objects), ("object", DIFF_OBJECTS)]),
+        ),
+    ]
+}
+
+fn mutate_inventory_content(rng: &mut Rng, path: &str, content: &mut Vec<u8>, pool: &[Vec<u8>]) {
+    if path.starts_with("cm/") || path.ends_with(".json") {
+        let tokens = &[
+            "|",
+            "\"",
+            ",",
+            "[",
+            "]",
+            "v1|ConfigMap|ns|n",
+            "||",
+            "|||||",
+            "\\u0000",
+            "{}",
+            "null",
+        ];
+        mutate_bytes(rng, content, pool, tokens);
+    } else if path.ends_with(".yaml") && rng.one_in(3) {
+        // Long base64 lines: emit::from_yaml's fast path.
+        let line = format!("  k: {}\n", "QUJD".repeat(rng.range(60, 90)));
+        let at = line_spans(content)
+            .get(rng.below(8))
+            .map_or(content.len(), |s| s.0);
+        content.splice(at..at, line.into_bytes());
+    } else {
+        mutate_yaml(rng, content, pool);
+    }
+}
+
+fn mutate_inventory_input(rng: &mut Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+    let extra: &[(&str, &str)] = &[
+        ("cm/binary", "\u{1f}\u{8b}\u{8}\0junk"),
+        ("cm/data", "{\"objects\": {}}"),
+        ("object", DIFF_OBJECTS),
+    ];
+    let paths = &[
+        "cm/data",
+        "cm/gz",
+        "cm/binary",
+        "object",
+        "out/inventory.json",
+        "out/objects/namespaces/x.yaml",
+        "out/status/applications/hello.yaml",
+    ];
+    mutate_sections(rng, pool, paths, extra, mutate_inventory_content)
 }

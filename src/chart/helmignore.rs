@@ -248,6 +248,42 @@ fn go_base(path: &[u8]) -> &[u8] {
     }
 }
 
+/// For the fuzzers (`tests/fuzz_harness`): Go's `filepath.Match` as [`go_match`] ports it, and
+/// what a `.helmignore` text decides.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// [`super::go_match`]; `None` for a malformed pattern.
+    pub fn go_match(pattern: &[u8], name: &[u8]) -> Option<bool> {
+        super::go_match(pattern, name).ok()
+    }
+
+    /// Parses `text` (Helm's default rule appended) and decides each `(path, is_dir)`; also,
+    /// for every rule and path (rule-major), the rule's match as made (literal and `*suffix`
+    /// rules directly) and as [`super::go_match`] makes it. `Err`: the parse error.
+    #[allow(clippy::type_complexity)]
+    pub fn decide(
+        text: &[u8],
+        paths: &[(&[u8], bool)],
+    ) -> Result<(Vec<bool>, Vec<(bool, bool)>), String> {
+        let mut rules = super::Rules::parse(text)
+            .map_err(|e| format!("line {}: {:?}: {}", e.line, e.rule, e.detail))?;
+        rules.add_defaults();
+        let ignored = paths.iter().map(|(p, d)| rules.ignore(p, *d)).collect();
+        let mut matches = Vec::new();
+        for pattern in &rules.patterns {
+            for (path, _) in paths {
+                let subject = match pattern.scope {
+                    super::Scope::Basename => super::go_base(path),
+                    _ => path,
+                };
+                let reference = super::go_match(&pattern.glob, subject).unwrap_or(false);
+                matches.push((pattern.matches(path), reference));
+            }
+        }
+        Ok((ignored, matches))
+    }
+}
+
 /// Malformed glob (Go's `filepath.ErrBadPattern`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadPattern;

@@ -30,6 +30,8 @@ pub use archive::read_archive;
 pub use cache::PackageCache;
 pub use dir::read_dir;
 pub use error::ChartError;
+#[doc(hidden)]
+pub use helmignore::fuzzing as helmignore_fuzzing;
 pub use pack::pack;
 
 /// A chart's files, keyed by path relative to the chart root
