@@ -169,10 +169,20 @@ impl Desired {
                 inventory_path.display()
             )
         })?;
+        // The inventory names the files; it is read like a catalog: nothing outside the
+        // output directory (an absolute path, `..`, a link out) is ever opened.
         let read = |path: &str| -> Result<(PathBuf, String), String> {
             let file = dir.join(path);
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let text =
+                crate::confine::read_to_string(dir, Path::new(path)).map_err(|e| match e {
+                    crate::confine::ReadError::Escape => format!(
+                        "{INVENTORY_FILE} names `{path}`, which is outside {}",
+                        dir.display()
+                    ),
+                    crate::confine::ReadError::Io(e) => {
+                        format!("cannot read {}: {e}", file.display())
+                    }
+                })?;
             Ok((file, text))
         };
         // Reading and checking thousands of files (packages are most of the bytes) is the bulk
@@ -297,6 +307,22 @@ mod tests {
         let desired = Desired::from_output_dir(dir.path()).unwrap();
         let err = desired.objects[0].body().unwrap_err();
         assert!(err.contains("holds another object"), "{err}");
+    }
+
+    #[test]
+    fn an_inventory_naming_a_file_outside_the_output_is_refused_unread() {
+        for outside in ["/etc/hostname", "../outside.yaml", "link/outside.yaml"] {
+            let dir = output(&["a"], false);
+            let parent = dir.path().parent().unwrap().to_path_buf();
+            std::os::unix::fs::symlink(&parent, dir.path().join("link")).ok();
+            let mut inv = inventory(dir.path());
+            inv.objects[0].path = outside.into();
+            std::fs::write(dir.path().join(INVENTORY_FILE), inv.to_bytes()).unwrap();
+            let err = Desired::from_output_dir(dir.path())
+                .err()
+                .unwrap_or_else(|| panic!("{outside} was read"));
+            assert!(err.contains("which is outside"), "{outside}: {err}");
+        }
     }
 
     #[test]
