@@ -48,10 +48,6 @@
 # or without cargo-fuzz:
 #   PITRIX_FUZZ_REPLAY=<target>:<file> cargo test --test fuzz_smoke replay -- --ignored --nocapture
 #
-# Inputs of an already reported bug class are stepped around by the harness (see KnownBug and
-# skip_known_bug in tests/fuzz_harness/mod.rs); PITRIX_FUZZ_KNOWN_BUGS=1 feeds them too (to
-# check a fix). The variable reaches the targets: cargo fuzz run passes the environment on.
-#
 # Exit status: 0 when no target crashed, 1 otherwise (every target still runs).
 set -euo pipefail
 

@@ -1047,6 +1047,36 @@ fn redact_document(
 /// `key: value` / `"key": value` / `key=value`: the key (unquoted), the separator's offset in
 /// `rest`, and the value text after it.
 fn split_key(rest: &str) -> Option<(String, usize, &str)> {
+    // A quoted key (`'a: b':`, `"#":`) ends at its closing quote, whatever it holds.
+    if let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') {
+        let mut key = String::new();
+        let mut chars = rest.char_indices().skip(1).peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                // '' is a quote inside single quotes; \x an escape inside double quotes.
+                '\'' if quote == '\'' && chars.peek().is_some_and(|&(_, n)| n == '\'') => {
+                    chars.next();
+                    key.push('\'');
+                }
+                '\\' if quote == '"' => {
+                    if let Some((_, n)) = chars.next() {
+                        key.push(n);
+                    }
+                }
+                c if c == quote => {
+                    let after = &rest[i + 1..];
+                    let at = i + 1 + (after.len() - after.trim_start().len());
+                    let sep = rest[at..].chars().next()?;
+                    let next = rest[at + 1..].chars().next();
+                    return (sep == ':' && next.is_none_or(|n| n == ' ' || n == '\t')
+                        || sep == '=')
+                        .then(|| (key, at, &rest[at + 1..]));
+                }
+                c => key.push(c),
+            }
+        }
+        return None;
+    }
     let colon = rest
         .char_indices()
         .find(|&(i, c)| {

@@ -14,8 +14,6 @@
 //! * `PITRIX_FUZZ_SEED=<n|0xHEX>`: another PRNG seed (default fixed, so CI runs are repeatable).
 //! * `PITRIX_FUZZ_ITERS=<n>`: iterations per target (defaults keep the whole run a few
 //!   seconds in a debug build).
-//! * `PITRIX_FUZZ_KNOWN_BUGS=1`: feed inputs of reported bug classes too (see
-//!   `fuzz_harness::KnownBug`).
 //! * `PITRIX_FUZZ_TEMPLATE_HEAVY=1`: big and deep loops in `values_template` inputs.
 //! * `PITRIX_FUZZ_REPLAY=<target>:<file>` with `cargo test --test fuzz_smoke replay --
 //!   --ignored --nocapture`: run one saved input.
@@ -431,10 +429,8 @@ top: 1
     );
 }
 
-/// Reported, not fixed ([`fuzz_harness::KnownBug::RedactYamlTextPath`]): a `writeOnly` value
-/// under a key YAML has to quote is shown. Run it to check a fix (then drop the known bug).
+/// Found by the `diff` fuzzer: a `writeOnly` value under a key YAML has to quote was shown.
 #[test]
-#[ignore = "known bug: redact::yaml_text and quoted keys (fuzz_harness::KnownBug)"]
 fn write_only_values_under_quoted_keys_are_hidden() {
     let text = "'a: b':\n  phrase: SECRET-ONE\n'#':\n  phrase: SECRET-TWO\n";
     let wo = |p: &pitrix::redact::Path| p == ["a: b", "phrase"] || p == ["#", "phrase"];

@@ -7,8 +7,7 @@
 //! Targets: `yaml`, `chart_archive`, `catalog_loader` (the loader), `diff` (the diff engine,
 //! its renderings and redaction), `values_template` (values templates terminate),
 //! `helmignore`, `repo_index`, `kubeconfig` and `inventory` (the inventory ConfigMap, and
-//! compile output read back for apply). Inputs of a reported bug class are stepped around
-//! unless `PITRIX_FUZZ_KNOWN_BUGS=1` ([`KnownBug`]).
+//! compile output read back for apply).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -325,35 +324,6 @@ pub mod container {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs.
-
-/// Whether inputs of an already reported bug class are fed to the targets too
-/// (`PITRIX_FUZZ_KNOWN_BUGS=1`). By default a target steps around them (see
-/// [`skip_known_bug`]), so that a fuzzer finds new bugs instead of the same one again.
-pub fn known_bugs_fed() -> bool {
-    static FED: OnceLock<bool> = OnceLock::new();
-    *FED.get_or_init(|| std::env::var_os("PITRIX_FUZZ_KNOWN_BUGS").is_some_and(|v| v == "1"))
-}
-
-/// Reported bugs the targets step around unless [`known_bugs_fed`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KnownBug {
-    /// `pitrix::redact::yaml_text` tracks a key's path by indentation and `key:` text, and takes
-    /// a quoted key up to its first `: ` (`'a: b':` is `'a`) and a `'#':` for a comment: a
-    /// chart's `values.yaml` value marked `writeOnly` in `values.schema.json` is shown when its
-    /// path runs through a key YAML has to quote. Secret-looking keys are hidden whatever their
-    /// path.
-    RedactYamlTextPath,
-}
-
-/// Whether a target steps around an input of a known bug class (see [`KnownBug`]).
-pub fn skip_known_bug(bug: KnownBug) -> bool {
-    match bug {
-        KnownBug::RedactYamlTextPath => !known_bugs_fed(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Target `diff`: pitrix::diff::diff, its three renderings, and redaction.
 
 /// Keys that look secret to `pitrix::redact::is_secret_key` (its word list and `*Key`).
@@ -508,20 +478,9 @@ fn pointer(path: &[Seg]) -> String {
         .collect()
 }
 
-/// Whether `yaml_text` finds `path` in serde_yaml's text of the values (see
-/// [`KnownBug::RedactYamlTextPath`]): whether serde_yaml writes every key of it as it is.
-fn text_trackable(path: &[Seg]) -> bool {
-    path.iter().all(|seg| match seg {
-        Seg::Key(k) => {
-            serde_yaml::to_string(&json!({k: null})).is_ok_and(|t| t == format!("{k}: null\n"))
-        }
-        Seg::Index(_) => true,
-    })
-}
-
 /// Plants secrets in `values` (a mapping): 1–3 under secret-looking keys, and, when
 /// `write_only` is given, one under an innocent key whose path is pushed there (for the
-/// chart's schema). `text`: the values go out as serde_yaml text (a chart's values.yaml).
+/// chart's schema).
 #[allow(clippy::too_many_arguments)]
 fn plant_values(
     values: &mut Value,
@@ -529,7 +488,6 @@ fn plant_values(
     secret: &mut dyn FnMut(&str, String) -> String,
     place: &str,
     write_only: Option<&mut Vec<Vec<Seg>>>,
-    text: bool,
 ) {
     let mut paths = Vec::new();
     mapping_paths(values, &mut Vec::new(), &mut paths);
@@ -541,10 +499,7 @@ fn plant_values(
         let key = *planter.pick(WRITE_ONLY_KEYS);
         let mut full = path.clone();
         full.push(Seg::Key(key.to_string()));
-        let trackable = !text || text_trackable(&full);
-        if (trackable || !skip_known_bug(KnownBug::RedactYamlTextPath))
-            && let Some(map) = mapping_at(values, &path)
-        {
+        if let Some(map) = mapping_at(values, &path) {
             let where_ = format!("{place}, writeOnly {}", pointer(&full));
             map.insert(key.to_string(), Value::String(secret(key, where_)));
             write_only.push(full);
@@ -761,7 +716,7 @@ fn diff_side(
                         }
                         let place = format!("{side} release {name} values");
                         let wo = ours.then_some(&mut write_only);
-                        plant_values(&mut v, planter, secret, &place, wo, false);
+                        plant_values(&mut v, planter, secret, &place, wo);
                         serde_yaml::to_string(&v).unwrap_or_default().into_bytes()
                     }
                     _ => text.into_bytes(),
@@ -786,7 +741,7 @@ fn diff_side(
             v = json!({});
         }
         let place = format!("{side} chart values.yaml");
-        plant_values(&mut v, planter, secret, &place, Some(&mut write_only), true);
+        plant_values(&mut v, planter, secret, &place, Some(&mut write_only));
         let _ = chart.insert(
             "values.yaml",
             serde_yaml::to_string(&v).unwrap_or_default().into_bytes(),
