@@ -118,9 +118,21 @@ enum Command {
     DeployManifests(Box<pitrix::reconcile::deploy::DeployOptions>),
     /// Print the CRDs of the five App Store kinds.
     Crds,
-    /// Print the JSON Schemas of the catalog files, or write them into a directory.
+    /// Print the JSON Schema of one catalog file kind, list them, or write them all.
     Schema {
-        /// Write `<kind>.schema.json` files here instead of printing.
+        /// `pitrix`, `category`, `repo`, `app` or `release` (default: list the names).
+        name: Option<String>,
+        /// Write every `<kind>.schema.json` into this directory instead.
+        #[arg(long, alias = "dir", conflicts_with = "name")]
+        out: Option<PathBuf>,
+    },
+    /// Print pitrix's version.
+    Version,
+    /// Print a shell completion script (e.g. `pitrix completion bash > /etc/bash_completion.d/pitrix`).
+    Completion { shell: clap_complete::Shell },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write `pitrix.1`, `pitrix-<command>.1`, ... here instead of printing pitrix.1.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -283,8 +295,9 @@ struct LiveDiffArgs {
     /// `text`, `markdown` (a PR comment) or `json`.
     #[arg(long, value_enum, default_value = "text")]
     format: diff::Format,
-    /// Exit 1 when there are differences (2 on trouble), like `git diff --exit-code`.
-    #[arg(long)]
+    /// Accepted for compatibility: `pitrix diff` always exits 1 when there are differences
+    /// and 2 on trouble, like `kubectl diff`.
+    #[arg(long, hide = true)]
     exit_code: bool,
 }
 
@@ -353,6 +366,34 @@ fn report(diags: &[Diagnostic], root: &Path, format: Format, to_stdout: bool) {
     }
 }
 
+/// The catalog `dir` names: the nearest of it and its parents that holds pitrix.toml, as git
+/// finds its repository (so `pitrix validate apps/web/app.yaml` works); `dir` itself when none
+/// does (the loader then says pitrix.toml is missing).
+fn catalog_root(dir: &Path) -> PathBuf {
+    let start = match dir.is_file() {
+        true => dir.parent().unwrap_or(Path::new(".")),
+        false => dir,
+    };
+    let start = if start.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        start
+    };
+    let Ok(absolute) = std::path::absolute(start) else {
+        return dir.to_path_buf();
+    };
+    match absolute
+        .ancestors()
+        .find(|d| d.join(pitrix::load::SETTINGS_FILE).is_file())
+    {
+        // Kept as the user spelled it when it is already the root (diagnostics show paths
+        // joined to it).
+        Some(found) if found == absolute => start.to_path_buf(),
+        Some(found) => found.to_path_buf(),
+        None => dir.to_path_buf(),
+    }
+}
+
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::New { dir, name } => {
@@ -382,6 +423,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 package_cache: cache.package_cache(),
                 ..check_options(online)
             };
+            let dir = catalog_root(&dir);
             let (_catalog, diags) = pipeline::check_with(&dir, &checks);
             let failed = diags.iter().any(Diagnostic::is_error);
             report(&diags, &dir, format, true);
@@ -405,7 +447,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             full_diff_url,
             ..
         } if diff => compile_diff(
-            &dir,
+            &catalog_root(&dir),
             out.as_deref(),
             format,
             base.as_deref(),
@@ -423,6 +465,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             cache,
             ..
         } => {
+            let dir = catalog_root(&dir);
             let out = out.unwrap_or_else(|| PathBuf::from("out"));
             let format = format.diagnostics()?;
             let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
@@ -451,20 +494,57 @@ fn run(command: Command) -> Result<ExitCode, String> {
             print!("{}", objects::crds_yaml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schema { out } => {
+        Command::Schema { name, out } => {
             let schemas = schema::catalog_schemas();
-            match out {
-                Some(dir) => {
+            let kind = |file: &str| file.trim_end_matches(".schema.json").to_string();
+            match (name, out) {
+                (_, Some(dir)) => {
                     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                     for (name, text) in schemas {
                         std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
                     }
                 }
-                None => {
-                    for (name, text) in schemas {
-                        println!("# {name}\n{text}");
+                // One JSON document, so that `pitrix schema app | jq` works.
+                (Some(name), None) => match schemas.iter().find(|(f, _)| kind(f) == name) {
+                    Some((_, text)) => print!("{text}"),
+                    None => {
+                        let names: Vec<String> = schemas.iter().map(|(f, _)| kind(f)).collect();
+                        return Err(format!("no schema `{name}`; one of: {}", names.join(", ")));
+                    }
+                },
+                (None, None) => {
+                    for (file, _) in &schemas {
+                        println!("{}", kind(file));
                     }
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!(
+                "pitrix {} ({}/{})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "pitrix", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            use clap::CommandFactory as _;
+            let command = Cli::command();
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                    clap_mangen::generate_to(command, &dir).map_err(|e| e.to_string())?;
+                }
+                None => clap_mangen::Man::new(command)
+                    .render(&mut std::io::stdout())
+                    .map_err(|e| e.to_string())?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -812,11 +892,8 @@ fn compile_diff(
 /// `pitrix diff`: the catalog against the live cluster.
 fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
     use std::io::IsTerminal as _;
-    let failure = if args.exit_code {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
-    };
+    // kubectl diff's convention: 0 nothing to change, 1 changes, 2 trouble.
+    let failure = ExitCode::from(2);
     let compiled =
         match pipeline::build_with(&args.dir, &check_options(false)).map(|(_, c, w)| (c, w)) {
             Err(diags) => {
@@ -864,7 +941,7 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
         report(&problems, &args.dir, Format::Text, false);
         return Ok(failure);
     }
-    Ok(if args.exit_code && d.has_changes() {
+    Ok(if d.has_changes() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -1,0 +1,100 @@
+//! The command line people expect: `version`, shell completions, a man page, one schema per
+//! call, a catalog found from any path inside it, and `pitrix new DIR` naming the catalog.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pitrix(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn version_completion_and_man_page() {
+    let here = Path::new(".");
+    let version = stdout(&pitrix(&["version"], here));
+    assert!(
+        version.starts_with(&format!("pitrix {} (", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    assert!(stdout(&pitrix(&["--version"], here)).contains(env!("CARGO_PKG_VERSION")));
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = stdout(&pitrix(&["completion", shell], here));
+        assert!(
+            script.contains("validate") && script.contains("reconcile"),
+            "{shell}"
+        );
+    }
+    assert!(!pitrix(&["completion", "tcsh"], here).status.success());
+    let man = stdout(&pitrix(&["man"], here));
+    assert!(man.contains(".TH pitrix 1"), "{man}");
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&pitrix(
+        &["man", "--out", dir.path().to_str().unwrap()],
+        here,
+    ));
+    for page in ["pitrix.1", "pitrix-apply.1", "pitrix-compile.1"] {
+        assert!(dir.path().join(page).is_file(), "no {page}");
+    }
+}
+
+#[test]
+fn one_schema_per_call_for_jq() {
+    let here = Path::new(".");
+    let names = stdout(&pitrix(&["schema"], here));
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["pitrix", "category", "repo", "app", "release"]
+    );
+    for name in names.lines() {
+        let text = stdout(&pitrix(&["schema", name], here));
+        let schema: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("schema {name} is not one JSON document: {e}"));
+        assert!(schema["title"].is_string(), "{name}: {schema}");
+    }
+    let out = pitrix(&["schema", "apps"], here);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one of: pitrix, category"));
+}
+
+#[test]
+fn new_names_the_catalog_and_validate_finds_it_from_inside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = stdout(&pitrix(&["new", "team-a"], tmp.path()));
+    assert!(out.contains("created catalog `team-a`"), "{out}");
+    let catalog = tmp.path().join("team-a");
+    let toml = std::fs::read_to_string(catalog.join("pitrix.toml")).unwrap();
+    assert!(toml.contains("name = \"team-a\""), "{toml}");
+    let out = pitrix(&["new", "Bad_Name"], tmp.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--name"));
+    stdout(&pitrix(
+        &["new", "Bad_Name", "--name", "team-b"],
+        tmp.path(),
+    ));
+
+    // A file or a directory inside the catalog names the catalog.
+    for inside in [
+        "team-a/apps/hello/app.yaml",
+        "team-a/apps/hello",
+        "team-a/releases",
+    ] {
+        let out = stdout(&pitrix(&["validate", inside], tmp.path()));
+        assert!(out.contains("catalog is valid"), "{inside}: {out}");
+    }
+    let out = stdout(&pitrix(&["validate"], &catalog.join("apps/hello/0.1.0")));
+    assert!(out.contains("catalog is valid"), "{out}");
+}
