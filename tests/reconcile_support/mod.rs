@@ -180,6 +180,18 @@ impl Reconciler {
     /// Starts `pitrix reconcile --source <repo>` against `kubeconfig`, polling every second
     /// unless `extra` sets `--interval`.
     pub fn start(name: &str, kubeconfig: &Path, source: &str, extra: &[&str]) -> Reconciler {
+        Self::start_with_env(name, kubeconfig, source, extra, &[])
+    }
+
+    /// [`Self::start`] with `env` added to the process's environment (e.g. the repository
+    /// credentials a catalog names).
+    pub fn start_with_env(
+        name: &str,
+        kubeconfig: &Path,
+        source: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Reconciler {
         let port = free_port();
         let cache = tempfile::tempdir().unwrap();
         let log = cache.path().join(format!("{name}.log"));
@@ -198,6 +210,7 @@ impl Reconciler {
             .arg(cache.path().join("cache"))
             .args(["--identity", name])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
