@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event};
-use kube::{Client, ResourceExt};
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -228,14 +228,22 @@ fn config(catalog: &str, page_size: u32) -> watcher::Config {
 
 /// A watch of one scope: after any error it starts again with a fresh list (never resumes
 /// from an old resourceVersion), so what changed or vanished while it was down is found by
-/// the list itself, at once.
-async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
+/// the list itself, at once. `value` gives what [`Ctx::check`] compares (`metadata_only`: the
+/// object's metadata alone).
+async fn watch_scope<K>(
+    ctx: Ctx,
+    api: impl Fn() -> Api<K>,
+    config: watcher::Config,
+    value: fn(&K) -> Value,
+    metadata_only: bool,
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
     let mut failures = 0;
     let mut last_error = None;
     loop {
-        let objects = api(&client, ctx.kind, ctx.namespace.as_deref());
-        let stream = watcher::watcher(objects, config(&catalog, 200)).boxed();
-        match watch_objects_once(&ctx, stream, &mut last_error).await {
+        let stream = watcher::watcher(api(), config.clone()).boxed();
+        match watch_once(&ctx, stream, &mut last_error, value, metadata_only).await {
             true => failures = 0,
             false => failures += 1,
         }
@@ -244,82 +252,22 @@ async fn watch_objects(ctx: Ctx, client: Client, catalog: String) {
 }
 
 /// One watch until its first error; whether it had listed everything before that.
-async fn watch_objects_once(
+async fn watch_once<K: kube::Resource>(
     ctx: &Ctx,
-    mut stream: futures::stream::BoxStream<'_, watcher::Result<Event<DynamicObject>>>,
+    mut stream: futures::stream::BoxStream<'_, watcher::Result<Event<K>>>,
     last_error: &mut Option<Instant>,
+    value: fn(&K) -> Value,
+    metadata_only: bool,
 ) -> bool {
     let mut seen = HashSet::new();
     let mut listed = false;
     while let Some(event) = stream.next().await {
-        let value = |o: &DynamicObject| serde_json::to_value(o).unwrap_or_default();
         match event {
             Ok(Event::Init) => seen.clear(),
             Ok(Event::InitApply(o)) => {
                 seen.insert(o.name_any());
-                ctx.check(
-                    ctx.object_ref(o.name_any(), o.namespace()),
-                    &value(&o),
-                    false,
-                );
-            }
-            Ok(Event::InitDone) => {
-                ctx.missing(&seen);
-                seen = HashSet::new();
-                *last_error = None;
-                listed = true;
-            }
-            Ok(Event::Apply(o)) => ctx.check(
-                ctx.object_ref(o.name_any(), o.namespace()),
-                &value(&o),
-                false,
-            ),
-            Ok(Event::Delete(o)) => ctx.deleted(ctx.object_ref(o.name_any(), o.namespace())),
-            Err(e) => {
-                ctx.error(&e, last_error);
-                return listed;
-            }
-        }
-    }
-    listed
-}
-
-async fn watch_config_maps(ctx: Ctx, client: Client, catalog: String) {
-    let ns = ctx.namespace.clone().unwrap_or_default();
-    let mut failures = 0;
-    let mut last_error = None;
-    loop {
-        // Metadata-only requests: the packages' bytes never cross the wire for a watch.
-        let api: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client.clone(), &ns);
-        let stream = watcher::watcher(api, config(&catalog, 500)).boxed();
-        match watch_config_maps_once(&ctx, stream, &mut last_error).await {
-            true => failures = 0,
-            false => failures += 1,
-        }
-        tokio::time::sleep(restart_delay(failures)).await;
-    }
-}
-
-/// [`watch_objects_once`] for storage ConfigMaps, by metadata.
-async fn watch_config_maps_once(
-    ctx: &Ctx,
-    mut stream: futures::stream::BoxStream<
-        '_,
-        watcher::Result<Event<PartialObjectMeta<ConfigMap>>>,
-    >,
-    last_error: &mut Option<Instant>,
-) -> bool {
-    let mut seen = HashSet::new();
-    let mut listed = false;
-    while let Some(event) = stream.next().await {
-        let meta = |o: &PartialObjectMeta<ConfigMap>| {
-            serde_json::to_value(&o.metadata).unwrap_or_default()
-        };
-        match event {
-            Ok(Event::Init) => seen.clear(),
-            Ok(Event::InitApply(o)) => {
-                seen.insert(o.name_any());
-                ctx.check(ctx.object_ref(o.name_any(), o.namespace()), &meta(&o), true);
+                let r = ctx.object_ref(o.name_any(), o.namespace());
+                ctx.check(r, &value(&o), metadata_only);
             }
             Ok(Event::InitDone) => {
                 ctx.missing(&seen);
@@ -328,7 +276,8 @@ async fn watch_config_maps_once(
                 listed = true;
             }
             Ok(Event::Apply(o)) => {
-                ctx.check(ctx.object_ref(o.name_any(), o.namespace()), &meta(&o), true)
+                let r = ctx.object_ref(o.name_any(), o.namespace());
+                ctx.check(r, &value(&o), metadata_only);
             }
             Ok(Event::Delete(o)) => ctx.deleted(ctx.object_ref(o.name_any(), o.namespace())),
             Err(e) => {
@@ -374,9 +323,20 @@ impl Watchers {
                     }
                 };
                 if info.kind == "ConfigMap" && ctx.namespace.is_some() {
-                    watch_config_maps(ctx, client, catalog).await
+                    // Metadata-only requests: the packages' bytes never cross the wire.
+                    let ns = ctx.namespace.clone().unwrap_or_default();
+                    let api = move || -> Api<PartialObjectMeta<ConfigMap>> {
+                        Api::namespaced(client.clone(), &ns)
+                    };
+                    let meta = |o: &PartialObjectMeta<ConfigMap>| {
+                        serde_json::to_value(&o.metadata).unwrap_or_default()
+                    };
+                    watch_scope(ctx, api, config(&catalog, 500), meta, true).await
                 } else {
-                    watch_objects(ctx, client, catalog).await
+                    let (kind, ns) = (ctx.kind, ctx.namespace.clone());
+                    let objects = move || api(&client, kind, ns.as_deref());
+                    let full = |o: &DynamicObject| serde_json::to_value(o).unwrap_or_default();
+                    watch_scope(ctx, objects, config(&catalog, 200), full, false).await
                 }
             }));
         }
