@@ -1096,3 +1096,138 @@ fn sync_count(r: &reconcile_support::Reconciler) -> f64 {
     r.metric("pitrix_sync_duration_seconds_count")
         .unwrap_or(0.0)
 }
+
+/// `pitrix apply`, whatever its exit: (exit 0, report).
+fn try_apply(kubeconfig: &Path, catalog: &Path, extra: &[&str]) -> (bool, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("apply")
+        .arg(catalog)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--output", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "apply's JSON: {e}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
+/// Marks every executor Job of `release` succeeded (no node runs them here), as the Job
+/// controller would once Helm is done.
+fn complete_jobs(ks: &KubeSphere, release: &str) -> usize {
+    let jobs = ks.executor_jobs(release);
+    for job in &jobs {
+        if job.pointer("/status/succeeded").and_then(Value::as_i64) != Some(1) {
+            ks.complete_job(
+                job["metadata"]["namespace"].as_str().unwrap(),
+                job["metadata"]["name"].as_str().unwrap(),
+            );
+        }
+    }
+    jobs.len()
+}
+
+#[test]
+fn missing_prerequisites_are_refused_and_a_pruned_release_is_followed_until_uninstalled() {
+    let ks = KubeSphere::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = tmp.path().join("catalog");
+    pitrix::scaffold::new_catalog(&catalog).unwrap();
+    std::fs::remove_dir_all(catalog.join("repos")).unwrap();
+    // A repo in a workspace KubeSphere does not have (it would delete the Repo, pitrix would
+    // apply it again: a loop), and the release's namespace `default` in no workspace.
+    std::fs::create_dir_all(catalog.join("repos")).unwrap();
+    std::fs::write(
+        catalog.join("repos/charts.yaml"),
+        "url: http://127.0.0.1:1/charts\nsyncPeriod: 0\nworkspace: team-x\n",
+    )
+    .unwrap();
+
+    let (ok, report) = try_apply(&ks.kubeconfig, &catalog, &[]);
+    assert!(!ok, "{report:#}");
+    let why = report["refused"].as_str().expect("refused");
+    assert!(
+        why.contains("workspace `team-x` (of Repo/charts) has no WorkspaceTemplate"),
+        "{why}"
+    );
+    assert!(
+        why.contains("namespace `default` of release `hello` is in no workspace"),
+        "{why}"
+    );
+    assert!(
+        ks.get_json(REPOS, "charts").is_none(),
+        "the repo was applied"
+    );
+    assert!(
+        ks.get_json(RELEASES, "hello").is_none(),
+        "the release was applied"
+    );
+
+    // Made so, the same apply goes through and KubeSphere installs the release.
+    ks.create_workspace("team-x");
+    ks.kubectl_ok(&[
+        "label",
+        "namespace",
+        "default",
+        "kubesphere.io/workspace=system-workspace",
+        "--overwrite",
+    ]);
+    let report = apply(&ks.kubeconfig, &catalog, &[]);
+    assert!(
+        outcomes(&report).contains(&("created".into(), "ApplicationRelease/hello".into())),
+        "{report:#}"
+    );
+    ks.wait_for(CONVERGE, "hello created with its Job", || {
+        let r = ks.get_json(RELEASES, "hello")?;
+        (state(&r) == "created"
+            && has_finalizer(&r, "helmrelease.application.kubesphere.io")
+            && !ks.executor_jobs("hello").is_empty())
+        .then_some(())
+    });
+    ks.wait_for(CONVERGE, "the repo kept (its workspace exists)", || {
+        ks.get_json(REPOS, "charts").map(|_| ())
+    });
+
+    // Pruned: KubeSphere holds the release (its finalizer) until its Jobs are done.
+    std::fs::remove_dir_all(catalog.join("releases")).unwrap();
+    let report = apply(&ks.kubeconfig, &catalog, &[]);
+    assert!(
+        outcomes(&report).contains(&("deleting".into(), "ApplicationRelease/hello".into())),
+        "{report:#}"
+    );
+    ks.wait_for(CONVERGE, "KubeSphere's deleting state", || {
+        (state(&ks.get_json(RELEASES, "hello")?) == "deleting").then_some(())
+    });
+    // The Jobs finish while `apply --wait` waits: then the release is gone and pruned.
+    let waiting = std::thread::spawn({
+        let catalog = catalog.clone();
+        let kubeconfig = ks.kubeconfig.clone();
+        move || apply(&kubeconfig, &catalog, &["--wait", "--timeout", "60s"])
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let deadline = Instant::now() + CONVERGE;
+    while ks.get_json(RELEASES, "hello").is_some() {
+        complete_jobs(&ks, "hello");
+        if Instant::now() > deadline {
+            panic!(
+                "the release is still there after its Jobs completed:\n{:#}\njobs: {:#}\n{}",
+                ks.get_json(RELEASES, "hello").unwrap_or_default(),
+                Value::from(ks.executor_jobs("hello")),
+                ks.errors_about(&["hello"]).join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let report = waiting.join().unwrap();
+    assert!(
+        outcomes(&report).contains(&("pruned".into(), "ApplicationRelease/hello".into())),
+        "{report:#}"
+    );
+    ks.assert_no_errors_about(&["hello", "charts"]);
+}
