@@ -370,3 +370,46 @@ fn values_are_checked_against_the_chart_schema_where_they_were_set() {
         "{helm}"
     );
 }
+
+#[test]
+fn a_template_that_doubles_a_string_ends_at_the_memory_limit_with_an_error() {
+    // Each `~` is one instruction: no instruction budget sees 2^36 bytes coming. The process's
+    // memory limit does, and pitrix says so instead of aborting or taking the machine.
+    let tmp = catalog();
+    let root = tmp.path().join("catalog");
+    let template = format!(
+        "{{% set s = 'xxxxxxxxxxxxxxxx' %}}{}{{{{ s | length }}}}",
+        "{% set s = s ~ s %}".repeat(36)
+    );
+    write(
+        &root,
+        "releases/host/default/hello.yaml",
+        &format!("app: hello\nversion: 0.1.0\nvalues:\n  message: \"{template}\"\n"),
+    );
+    let run = |limit: &str, dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pitrix"))
+            .arg("validate")
+            .arg(dir)
+            .env("PITRIX_MEMORY_LIMIT", limit)
+            .output()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let out = run("512MiB", &root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error[out-of-memory]"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    // The limit does not get in the way of an ordinary catalog.
+    let example = common::example_catalog();
+    let out = run("512MiB", &example);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run("lots", &example);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PITRIX_MEMORY_LIMIT=lots"));
+}
