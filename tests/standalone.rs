@@ -43,14 +43,15 @@ fn job_and_config_map(catalog: &Path) -> (Value, Value, Value) {
     )
 }
 
+/// What the standalone Job is beyond KubeSphere's (whose every other field
+/// `tests/kubesphere.rs` compares with the Job KubeSphere's own controller makes): a name from
+/// the spec hash instead of a random suffix, and the kubeconfig from a Secret, never in the
+/// output.
 #[test]
-fn the_executor_job_is_kubesphere_s_field_by_field() {
+fn the_executor_job_is_named_by_its_spec_and_carries_no_credentials() {
     let tmp = standalone_catalog();
     let (job, cm, release) = job_and_config_map(&tmp.path().join("catalog"));
     let b64 = base64::engine::general_purpose::STANDARD;
-    let values = b64
-        .decode(release["spec"]["values"].as_str().unwrap())
-        .unwrap();
 
     // Name: helm-install-<release>-<6 of the spec hash>, in the release's namespace.
     let spec: pitrix::objects::ApplicationReleaseSpec =
@@ -60,101 +61,25 @@ fn the_executor_job_is_kubesphere_s_field_by_field() {
     assert_eq!(job["metadata"]["name"], name.as_str());
     assert!(name.len() <= 63);
     assert_eq!(job["metadata"]["namespace"], "default");
-    let labels = &job["metadata"]["labels"];
-    assert_eq!(
-        labels["application.kubesphere.io/app-release-name"],
-        "hello"
-    );
-    assert_eq!(labels["kubesphere.io/managed"], "true");
-    assert_eq!(labels["name"], name.as_str());
-    let annotations = &job["metadata"]["annotations"];
-    assert_eq!(annotations["executor.kubesphere.io/action"], "install");
-    assert_eq!(
-        annotations["executor.kubesphere.io/config-hash"],
-        pitrix::compile::executor::fnv64a(&values).as_str()
-    );
-    assert!(job["metadata"].get("ownerReferences").is_none());
+    assert_eq!(job["metadata"]["labels"]["name"], name.as_str());
 
-    let spec = &job["spec"];
-    assert_eq!(spec["backoffLimit"], 0);
-    assert!(spec.get("ttlSecondsAfterFinished").is_none());
-    let pod = &spec["template"]["spec"];
-    assert!(pod.get("serviceAccountName").is_none());
-    assert_eq!(pod["restartPolicy"], "Never");
-    assert_eq!(pod["terminationGracePeriodSeconds"], 0);
-    assert_eq!(pod["securityContext"]["runAsUser"], 65534);
-    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(
-        pod["securityContext"]["seccompProfile"]["type"],
-        "RuntimeDefault"
-    );
-    let c = &pod["containers"][0];
-    assert_eq!(c["name"], "helm");
-    assert_eq!(c["image"], "kubesphere/kubectl:v1.27.16");
-    assert_eq!(c["imagePullPolicy"], "IfNotPresent");
-    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
-    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
-    assert_eq!(c["resources"]["requests"]["cpu"], "100m");
-    assert_eq!(c["resources"]["requests"]["memory"], "100Mi");
-    assert_eq!(c["resources"]["limits"]["cpu"], "500m");
-    assert_eq!(c["resources"]["limits"]["memory"], "500Mi");
-    assert_eq!(c["env"][0]["name"], "HELM_CACHE_HOME");
-    assert_eq!(c["env"][0]["value"], "/tmp/helm-executor");
-    assert_eq!(c["workingDir"], "/tmp/helm-executor");
-    assert_eq!(c["command"][0], "/bin/sh");
-    assert_eq!(c["command"][1], "-c");
-    let script = c["command"][2].as_str().unwrap();
-    assert!(
-        script.starts_with("cp -r /tmp/helm-executor-source/. /tmp/helm-executor && "),
-        "{script}"
-    );
-    assert!(
-        script.ends_with(
-            "helm upgrade --history-max 0 --install --insecure-skip-tls-verify --kubeconfig kube.config hello hello.tgz --namespace default --values values.yaml --debug --wait --wait-for-jobs"
-        ),
-        "{script}"
-    );
-    let mounts: Vec<(&str, &str)> = c["volumeMounts"]
+    // The kubeconfig comes from a Secret in a projected volume beside the ConfigMap.
+    let volumes = job["spec"]["template"]["spec"]["volumes"]
         .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["name"].as_str().unwrap(),
-                m["mountPath"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        mounts,
-        [
-            ("source", "/tmp/helm-executor-source"),
-            ("data", "/tmp/helm-executor")
-        ]
-    );
-    let volumes = pod["volumes"].as_array().unwrap();
+        .unwrap();
     let source = &volumes[0]["projected"];
-    assert_eq!(source["defaultMode"], 0o755);
     assert_eq!(source["sources"][0]["configMap"]["name"], name.as_str());
     assert_eq!(
         source["sources"][1]["secret"]["items"][0]["path"],
         "kube.config"
     );
-    assert!(volumes[1]["emptyDir"].is_object());
-
-    // The ConfigMap: same name and labels, chart + values (+ empty CA); no kubeconfig in it.
-    assert_eq!(cm["metadata"]["name"], name.as_str());
-    assert_eq!(cm["metadata"]["labels"], job["metadata"]["labels"]);
     let data = cm["binaryData"].as_object().unwrap();
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
     assert_eq!(keys, ["ca-helm.crt", "hello.tgz", "values.yaml"]);
     assert_eq!(
         b64.decode(data["values.yaml"].as_str().unwrap()).unwrap(),
-        values
-    );
-    assert!(
-        !keys.contains(&"kube.config"),
-        "credentials never in the output"
+        b64.decode(release["spec"]["values"].as_str().unwrap())
+            .unwrap()
     );
 }
 
