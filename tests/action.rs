@@ -407,6 +407,45 @@ fn pr_mode_without_changes_and_without_a_token_still_writes_the_summary() {
 }
 
 #[test]
+fn pr_mode_validates_with_the_args_the_diff_compiles_with() {
+    let repo = Repo::with_new_catalog("catalog");
+    // Only the `prod` environment is broken: validate must see `--env prod` to say so.
+    let settings = repo.read("pitrix.toml");
+    repo.write(
+        "pitrix.toml",
+        &format!("{settings}\n[env.prod]\nworkspace = \"Not_A_Workspace\"\n"),
+    );
+    let head = repo.commit("prod");
+    let runner = tempfile::tempdir().unwrap();
+    let event = event_file(runner.path(), &head, &head);
+    let run = run_action(
+        &repo,
+        runner.path(),
+        &[
+            ("INPUT_MODE", "pr"),
+            ("INPUT_ARGS", "--env prod --no-cache --diff-out extra.txt"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_API_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&run.out.stdout);
+    assert!(!run.out.status.success(), "{}", show(&run.out));
+    assert!(
+        stdout.contains("::error") && stdout.contains("Not_A_Workspace"),
+        "validate did not get --env prod:\n{}",
+        show(&run.out)
+    );
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.ends_with("validate catalog --format github --env prod --no-cache")),
+        "validate's flags are the args it understands:\n{}",
+        show(&run.out)
+    );
+}
+
+#[test]
 fn pr_mode_fetches_a_base_missing_from_a_shallow_clone() {
     let (origin, base, head) = pull_request_repo();
     origin.git(&["checkout", "-q", "main"]);

@@ -123,6 +123,29 @@ def extra_args():
     return shlex.split(env("INPUT_ARGS"))
 
 
+# The flags of `args` that `pitrix validate` takes too (the rest are compile's or apply's), with
+# whether they take a value: validate must check what the diff compiles (`--env prod`).
+VALIDATE_FLAGS = {"--env": True, "--online": False, "--cache-dir": True, "--no-cache": False}
+
+
+def validate_args():
+    """The part of `args` that `pitrix validate` understands, in order."""
+    out, args = [], extra_args()
+    i = 0
+    while i < len(args):
+        flag, _, inline = args[i].partition("=")
+        takes_value = VALIDATE_FLAGS.get(flag)
+        if takes_value is None:
+            i += 1
+            continue
+        out.append(args[i])
+        if takes_value and not inline and i + 1 < len(args):
+            out.append(args[i + 1])
+            i += 1
+        i += 1
+    return out
+
+
 # --- the GitHub REST API (comments) --------------------------------------------------------
 
 
@@ -269,7 +292,7 @@ def mode_pr():
     if base:
         base = ensure_commit(base)
 
-    validate = run([pitrix_bin(), "validate", catalog, "--format", "github"])
+    validate = run([pitrix_bin(), "validate", catalog, "--format", "github"] + validate_args())
 
     out_dir = work_dir("pitrix-diff")
     full_md = os.path.join(out_dir, "diff.md")
