@@ -134,6 +134,8 @@ codes! {
     NotOwned => "not-owned",
     /// Something KubeSphere needs first is missing in the cluster (a workspace, a namespace, a Cluster).
     MissingPrerequisite => "missing-prerequisite",
+    /// A dependency the chart names (Chart.yaml, requirements.yaml) that is not in charts/.
+    ChartDependencyMissing => "chart-dependency-missing",
 }
 
 impl Serialize for Code {

@@ -2,6 +2,7 @@
 //! each value with its position. Problems of form (syntax, unknown keys, unreadable charts)
 //! are diagnostics here; problems of meaning are the validate stage's.
 
+mod deps;
 mod release;
 mod version;
 pub mod yaml;

@@ -98,6 +98,7 @@ pub fn load_chart_dir(
         return None;
     }
     let meta = chart_meta(&files, path.join(CHART_FILE), false, diags);
+    super::deps::check(&files, path, false, false, diags);
     // The package's top directory is the chart's name, as `helm package` writes it.
     let chart_name = meta
         .as_ref()
@@ -147,6 +148,7 @@ pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> 
         return None;
     }
     let meta = chart_meta(&files, path.to_path_buf(), true, diags);
+    super::deps::check(&files, path, true, false, diags);
     let name = file_name(path).trim_end_matches(".tgz").to_string();
     Some(Version {
         name,

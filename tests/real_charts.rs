@@ -1,0 +1,233 @@
+//! Issue 19 — what Helm accepts, pitrix accepts; what Helm refuses, pitrix refuses. Each case
+//! is a chart like the real ones that broke (missing subcharts, cert-manager's `v` versions,
+//! invalid UTF-8), checked by pitrix and, where Helm has a verdict, by real Helm (the oracle).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::helm_oracle;
+use pitrix::diagnostics::{Diagnostic, Severity};
+use tempfile::TempDir;
+
+struct Cat {
+    _tmp: TempDir,
+    root: PathBuf,
+}
+
+fn scaffold() -> Cat {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("cat");
+    pitrix::scaffold::new_catalog(&root).expect("scaffold");
+    Cat { _tmp: tmp, root }
+}
+
+impl Cat {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, contents.as_ref()).unwrap();
+    }
+
+    fn check(&self) -> Vec<Diagnostic> {
+        pitrix::pipeline::check(&self.root).1
+    }
+
+    /// A Helm app `web` with version `version` whose Chart.yaml ends with `extra`.
+    fn add_web(&self, version: &str, extra: &str) -> String {
+        self.write("apps/web/app.yaml", "displayName: Web\n");
+        let dir = format!("apps/web/{version}");
+        self.write(
+            &format!("{dir}/Chart.yaml"),
+            format!(
+                "apiVersion: v2\nname: web\ndescription: A chart.\ntype: application\nversion: {version}\n{extra}"
+            ),
+        );
+        self.write(
+            &format!("{dir}/templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+        );
+        dir
+    }
+
+    /// A subchart `name` `version` as a directory under `parent`/charts/.
+    fn add_subchart_dir(&self, parent: &str, name: &str, version: &str) {
+        self.write(
+            &format!("{parent}/charts/{name}/Chart.yaml"),
+            format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
+        );
+        self.write(
+            &format!("{parent}/charts/{name}/templates/cm.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n"
+            ),
+        );
+    }
+
+    /// Packs a chart directory of the catalog as pitrix does, into `dest`.
+    fn pack(&self, dir: &str, dest: &Path) -> String {
+        let files =
+            pitrix::chart::read_dir(&self.path(dir), &pitrix::chart::Limits::default()).unwrap();
+        let bytes = pitrix::chart::pack("web", &files);
+        let path = dest.join("web.tgz");
+        fs::write(&path, bytes).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+fn dump(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| {
+            format!(
+                "  {:?} {} {:?} {:?} :: {} (hint: {:?})",
+                d.severity,
+                d.code.as_str(),
+                d.file,
+                d.pos.map(|p| (p.line, p.column)),
+                d.message,
+                d.hint
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn of(diags: &[Diagnostic], severity: Severity) -> Vec<&'static str> {
+    let mut v: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == severity)
+        .map(|d| d.code.as_str())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[track_caller]
+fn assert_codes(diags: &[Diagnostic], errors: &[&str], warnings: &[&str]) {
+    assert_eq!(
+        (of(diags, Severity::Error), of(diags, Severity::Warning)),
+        (errors.to_vec(), warnings.to_vec()),
+        "diagnostics:\n{}",
+        dump(diags)
+    );
+}
+
+/// Helm's verdict on installing a package (`helm template`: a client-side dry-run install).
+fn helm_template(package: &str) -> serde_json::Value {
+    helm_oracle(&["template", package])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. missing dependencies
+
+const DEPS: &str = "dependencies:\n  - name: redis\n    version: ~17.3.0\n    repository: https://charts.example.com\n";
+
+#[test]
+fn a_dependency_missing_from_charts_is_an_error_as_helm_refuses_it() {
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", DEPS);
+    let diags = cat.check();
+    assert_codes(&diags, &["chart-dependency-missing"], &[]);
+    let d = &diags[0];
+    assert_eq!(
+        d.file.as_deref(),
+        Some(Path::new(&format!("{dir}/Chart.yaml")))
+    );
+    assert_eq!(d.pos.map(|p| (p.line, p.column)), Some((7, 11)), "{d:#?}");
+    assert!(d.message.contains("`redis`"), "{}", d.message);
+    let hint = d.hint.as_deref().unwrap();
+    assert!(hint.contains("helm dependency build"), "{hint}");
+
+    // Helm refuses to install the same chart, naming the same dependency.
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_template(&cat.pack(&dir, tmp.path()));
+    assert_eq!(helm["ok"], false, "Helm installs it: {helm}");
+    let err = helm["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("missing in charts/") && err.contains("redis"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dependencies_present_as_directory_or_archive_are_accepted_by_both() {
+    for archive in [false, true] {
+        let cat = scaffold();
+        let dir = cat.add_web("1.0.0", DEPS);
+        cat.add_subchart_dir(&dir, "redis", "17.3.14");
+        if archive {
+            // The same subchart as a `.tgz` (as `helm dependency build` writes it).
+            let sub = format!("{dir}/charts/redis");
+            let files = pitrix::chart::read_dir(&cat.path(&sub), &pitrix::chart::Limits::default())
+                .unwrap();
+            let bytes = pitrix::chart::pack("redis", &files);
+            fs::remove_dir_all(cat.path(&sub)).unwrap();
+            cat.write(&format!("{dir}/charts/redis-17.3.14.tgz"), bytes);
+        }
+        assert_codes(&cat.check(), &[], &[]);
+        let tmp = tempfile::tempdir().unwrap();
+        let helm = helm_template(&cat.pack(&dir, tmp.path()));
+        assert_eq!(helm["ok"], true, "archive={archive}: {helm}");
+        assert!(
+            helm["manifest"].as_str().unwrap().contains("-redis"),
+            "the subchart renders: {helm}"
+        );
+    }
+}
+
+#[test]
+fn a_v1_requirements_yaml_dependency_is_checked_too() {
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", "");
+    let chart = cat.path(&format!("{dir}/Chart.yaml"));
+    let text = fs::read_to_string(&chart)
+        .unwrap()
+        .replace("apiVersion: v2", "apiVersion: v1")
+        .replace("type: application\n", "");
+    fs::write(&chart, text).unwrap();
+    cat.write(&format!("{dir}/requirements.yaml"), DEPS);
+    let diags = cat.check();
+    assert_codes(&diags, &["chart-dependency-missing"], &[]);
+    assert_eq!(
+        diags[0].file.as_deref(),
+        Some(Path::new(&format!("{dir}/requirements.yaml")))
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_template(&cat.pack(&dir, tmp.path()));
+    assert_eq!(helm["ok"], false, "Helm installs it: {helm}");
+
+    cat.add_subchart_dir(&dir, "redis", "17.3.0");
+    assert_codes(&cat.check(), &[], &[]);
+}
+
+#[test]
+fn a_subchart_of_the_wrong_version_is_a_warning_as_helm_installs_it() {
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", DEPS);
+    cat.add_subchart_dir(&dir, "redis", "18.0.0");
+    let diags = cat.check();
+    assert_codes(&diags, &[], &["chart-dependency-missing"]);
+    assert!(diags[0].message.contains("18.0.0"), "{}", diags[0].message);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_template(&cat.pack(&dir, tmp.path()));
+    assert_eq!(helm["ok"], true, "Helm refuses it: {helm}");
+}
+
+#[test]
+fn an_unparsable_constraint_is_a_warning_not_an_error() {
+    let cat = scaffold();
+    let dir = cat.add_web(
+        "1.0.0",
+        "dependencies:\n  - name: redis\n    version: latest-and-greatest\n",
+    );
+    cat.add_subchart_dir(&dir, "redis", "17.3.0");
+    assert_codes(&cat.check(), &[], &["chart-dependency-missing"]);
+}
