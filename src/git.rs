@@ -228,6 +228,25 @@ impl CatalogRepo {
     }
 }
 
+impl CatalogRepo {
+    /// Whether `path` (relative to the catalog, `/`-separated; a file or a directory) is
+    /// dropped by a `.gitignore` and nothing under it is in the index: git does not have it,
+    /// so a revision read from git lacks it though the work tree has it.
+    pub fn ignored_untracked(&self, path: &str) -> bool {
+        let full = self.repo_path(path);
+        if !self.repo.is_path_ignored(&full).unwrap_or(false) {
+            return false;
+        }
+        let Ok(index) = self.repo.index() else {
+            return true;
+        };
+        let dir = format!("{full}/");
+        !index
+            .iter()
+            .any(|e| e.path == full.as_bytes() || e.path.starts_with(dir.as_bytes()))
+    }
+}
+
 /// The id of the entry `name` of `tree`, if it is a subtree.
 pub fn subtree_id(tree: &Tree<'_>, name: &str) -> Option<Oid> {
     tree.get_name(name)

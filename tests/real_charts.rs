@@ -231,3 +231,59 @@ fn an_unparsable_constraint_is_a_warning_not_an_error() {
     cat.add_subchart_dir(&dir, "redis", "17.3.0");
     assert_codes(&cat.check(), &[], &["chart-dependency-missing"]);
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() {
+    // kube-prometheus-stack's own .gitignore has `charts/*`: the work tree has the subchart,
+    // git does not.
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", DEPS);
+    cat.add_subchart_dir(&dir, "redis", "17.3.14");
+    cat.write(&format!("{dir}/.gitignore"), "charts/*\n");
+    cat.write(&format!("{dir}/.helmignore"), ".gitignore\n");
+    assert_codes(&cat.check(), &[], &[]);
+    git(&cat.root, &["init", "-q", "-b", "main"]);
+    git(&cat.root, &["add", "."]);
+    git(&cat.root, &["commit", "-qm", "catalog"]);
+
+    let Err(pitrix::diff::revision::Error::Catalog(diags)) =
+        pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD"))
+    else {
+        panic!("compile --diff accepts a chart whose subcharts git does not have");
+    };
+    assert_codes(&diags, &["chart-dependency-missing"], &[]);
+    let d = &diags[0];
+    assert!(
+        d.message.contains("redis") && d.message.contains(".gitignore"),
+        "{}",
+        d.message
+    );
+    assert!(d.hint.as_deref().unwrap().contains("git add -f"), "{d:#?}");
+
+    // Committed anyway (`git add -f`): git has it, all is well; the base (read from git, where
+    // the subchart was missing) is only a warning.
+    git(&cat.root, &["add", "-f", &format!("{dir}/charts")]);
+    let compared = pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD")).unwrap();
+    assert!(
+        compared
+            .base_problems
+            .iter()
+            .any(|d| d.code.as_str() == "chart-dependency-missing"),
+        "{}",
+        dump(&compared.base_problems)
+    );
+}

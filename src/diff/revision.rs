@@ -83,6 +83,10 @@ pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
     let (mut head_catalog, head, diags) =
         pipeline::build_with(dir, &pipeline::CheckOptions::default()).map_err(Error::Catalog)?;
     let head_time = t.elapsed();
+    let ignored = ignored_subcharts(&repo, dir, &head_catalog);
+    if !ignored.is_empty() {
+        return Err(Error::Catalog(ignored));
+    }
     let paths = VersionPaths::of(&head_catalog);
 
     let t = Instant::now();
@@ -110,6 +114,53 @@ pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
         base_problems,
         stats,
     })
+}
+
+/// Subcharts in a chart directory's `charts/` that a `.gitignore` drops (kube-prometheus-stack's
+/// own `.gitignore` has `charts/*`): the work tree has them, but what is committed, merged and
+/// read from git by `reconcile` does not, so its package would be uninstallable.
+fn ignored_subcharts(repo: &CatalogRepo, dir: &Path, catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for app in &catalog.apps {
+        for v in &app.versions {
+            if v.source != crate::catalog::VersionSource::ChartDir {
+                continue;
+            }
+            let charts = v.path.join("charts");
+            let Ok(entries) = std::fs::read_dir(dir.join(&charts)) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| !n.starts_with(['_', '.']))
+                .collect();
+            names.sort();
+            let rel = charts.to_string_lossy().replace('\\', "/");
+            let dropped: Vec<String> = names
+                .into_iter()
+                .filter(|n| repo.ignored_untracked(&format!("{rel}/{n}")))
+                .collect();
+            if dropped.is_empty() {
+                continue;
+            }
+            out.push(
+                Diagnostic::error(
+                    crate::diagnostics::Code::ChartDependencyMissing,
+                    format!(
+                        "{rel}/ has {} that a .gitignore drops: git does not have {}, so the chart committed (and read from git by `compile --diff` and `reconcile`) lacks {}",
+                        dropped.join(", "),
+                        if dropped.len() == 1 { "it" } else { "them" },
+                        if dropped.len() == 1 { "this dependency" } else { "these dependencies" },
+                    ),
+                )
+                .in_file(&charts)
+                .hint(format!(
+                    "un-ignore them (add `!{rel}/` to the .gitignore, or `git add -f {rel}`) and commit them"
+                )),
+            );
+        }
+    }
+    out
 }
 
 /// Where each version of the work tree's catalog is filed, for errors to point at.
