@@ -114,7 +114,8 @@ enum Command {
     /// Keep a cluster equal to a catalog's git branch or tag: an in-cluster GitOps controller
     /// (drift correction, /healthz, /readyz, /metrics, leader election).
     Reconcile(Box<pitrix::reconcile::Options>),
-    /// Print the Namespace, ServiceAccount, RBAC and Deployment that run `pitrix reconcile`.
+    /// Print the Namespace, ServiceAccount, RBAC, Deployment and PodDisruptionBudget that run
+    /// `pitrix reconcile` (the storage namespace must exist: it is KubeSphere's).
     DeployManifests(Box<pitrix::reconcile::deploy::DeployOptions>),
     /// Print the CRDs of the five App Store kinds.
     Crds,

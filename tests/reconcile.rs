@@ -333,8 +333,24 @@ fn deploy_manifests_grant_enough_to_reconcile_and_no_more() {
         .output()
         .unwrap();
     assert!(manifests.status.success());
-    // The API server takes every manifest (the Deployment's Pods never run: no kubelet).
-    k.kubectl_stdin_ok(&["apply", "-f", "-"], &manifests.stdout);
+    let text = String::from_utf8(manifests.stdout).unwrap();
+    // Never the storage namespace (KubeSphere's package store): it must exist first, as
+    // KubeSphere's OpenPitrix extension makes it.
+    for doc in text
+        .split("---\n")
+        .filter(|d| d.contains("\nkind: Namespace\n"))
+    {
+        assert!(!doc.contains(&format!("name: {STORAGE_NS}\n")), "{doc}");
+    }
+    let missing = k.kubectl_stdin(&["apply", "-f", "-"], text.as_bytes());
+    assert!(!missing.status.success());
+    k.kubectl_ok(&["create", "namespace", STORAGE_NS]);
+    // The API server takes every manifest (the Deployment's Pods never run: no kubelet). The
+    // test server is 1.20, where policy/v1 is not served yet: its PodDisruptionBudget goes in
+    // as policy/v1beta1, whose spec is the same.
+    let text = text.replace("apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n");
+    k.kubectl_stdin_ok(&["apply", "-f", "-"], text.as_bytes());
+    assert!(get_ns(&k, "poddisruptionbudget", "pitrix-system", "pitrix").is_some());
 
     // A token of the ServiceAccount, filled in by the token controller.
     let secret = r#"{"apiVersion":"v1","kind":"Secret","type":"kubernetes.io/service-account-token","metadata":{"name":"pitrix-token","namespace":"pitrix-system","annotations":{"kubernetes.io/service-account.name":"pitrix"}}}"#;

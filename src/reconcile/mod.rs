@@ -74,9 +74,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(rest.len());
-        let n: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: a number must come before each unit"))?;
+        let n: f64 = rest[..digits].parse().map_err(|_| {
+            format!("`{text}`: a number must come before each unit (ms, s, m or h, e.g. `1m30s`)")
+        })?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -102,6 +102,63 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
+/// `--interval`: a duration of at least 100ms.
+fn interval_arg(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!(
+            "`{text}` is shorter than 100ms (e.g. `30s`, `1m`, `1h30m`)"
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration written back as `pitrix reconcile` reads it (`1m`, `90s`, `1500ms`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if Duration::from_millis(ms as u64) != d {
+        format!("{}s", d.as_secs_f64())
+    } else if ms != 0 && ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms != 0 && ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// The controller's options that `pitrix deploy-manifests` passes on to `pitrix reconcile`:
+/// one definition flattened into both, so that a value the controller would refuse is refused
+/// when the manifests are printed (with the accepted values), never written into a Deployment
+/// that then crash-loops.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControllerArgs {
+    /// How often to fetch, e.g. `1m`, `30s` (at least `100ms`).
+    #[arg(long, default_value = "1m", value_parser = interval_arg)]
+    pub interval: Duration,
+    /// Out-of-band changes to managed objects: undo them, or only report them.
+    #[arg(long, value_enum, default_value = "correct")]
+    pub drift: DriftMode,
+}
+
+impl ControllerArgs {
+    /// The same options as `pitrix reconcile` arguments.
+    pub fn to_args(&self) -> Vec<String> {
+        use clap::ValueEnum as _;
+        let name = |v: Option<clap::builder::PossibleValue>| {
+            v.map(|p| p.get_name().to_string()).unwrap_or_default()
+        };
+        vec![
+            "--interval".into(),
+            format_duration(self.interval),
+            "--drift".into(),
+            name(self.drift.to_possible_value()),
+        ]
+    }
+}
+
 /// `pitrix reconcile`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -119,9 +176,8 @@ pub struct Options {
     /// The catalog's directory inside the repository.
     #[arg(long, default_value = "")]
     pub path: String,
-    /// How often to fetch, e.g. `1m`, `30s`.
-    #[arg(long, default_value = "1m", value_parser = duration_arg)]
-    pub interval: Duration,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
     /// Up to this fraction of the interval is added at random to each wait.
     #[arg(long, default_value_t = 0.1)]
     pub jitter: f64,
@@ -129,9 +185,6 @@ pub struct Options {
     /// revisions and drift events cause writes).
     #[arg(long, default_value = "0", value_parser = duration_arg)]
     pub resync: Duration,
-    /// Out-of-band changes to managed objects: undo them, or only report them.
-    #[arg(long, value_enum, default_value = "correct")]
-    pub drift: DriftMode,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub http_addr: String,
@@ -226,7 +279,7 @@ fn default_cache_dir() -> PathBuf {
 
 impl Options {
     fn check(&self) -> Result<(), String> {
-        if self.interval < Duration::from_millis(100) {
+        if self.controller.interval < Duration::from_millis(100) {
             return Err("--interval must be at least 100ms".into());
         }
         if !(0.0..=1.0).contains(&self.jitter) {
@@ -326,8 +379,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
         "pitrix {} reconciling {} every {:?} (drift: {:?}); http on {}",
         env!("CARGO_PKG_VERSION"),
         source.describe(),
-        opts.interval,
-        opts.drift,
+        opts.controller.interval,
+        opts.controller.drift,
         listener
             .local_addr()
             .map(|a| a.to_string())
@@ -340,9 +393,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
     });
 
     let settings = Settings {
-        interval: opts.interval,
+        interval: opts.controller.interval,
         jitter: opts.jitter,
-        drift: opts.drift,
+        drift: opts.controller.drift,
         apply: ApplyOptions {
             force_conflicts: opts.force_conflicts,
             allow_mass_prune: opts.allow_mass_prune,
