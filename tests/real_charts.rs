@@ -287,3 +287,102 @@ fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() 
         dump(&compared.base_problems)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 2. versions
+
+#[test]
+fn a_v_prefixed_version_is_accepted_with_helm_lint_s_warning_and_ordered_as_kubesphere_does() {
+    let cat = scaffold();
+    let dir = cat.add_web("v1.19.6", "");
+    cat.add_web("v1.9.0", "");
+    cat.add_web("1.10.0", "");
+    let diags = cat.check();
+    assert_codes(
+        &diags,
+        &[],
+        &["chart-version-not-semver", "chart-version-not-semver"],
+    );
+    let d = diags
+        .iter()
+        .find(|d| d.file.as_deref() == Some(Path::new(&format!("{dir}/Chart.yaml"))))
+        .expect("a warning on v1.19.6");
+    assert!(d.message.contains("v1.19.6"), "{}", d.message);
+    assert_eq!(d.pos.map(|p| p.line), Some(5));
+
+    let (compiled, _) = pitrix::pipeline::build(&cat.root).expect("compiles");
+    let mut ids: Vec<&str> = compiled
+        .objects
+        .iter()
+        .filter(|o| o.kind() == "ApplicationVersion" && o.name().starts_with("web-"))
+        .map(|o| o.name())
+        .collect();
+    ids.sort_unstable();
+    // KubeSphere's FormatVersion keeps a DNS-1123 version as it is, `v` included.
+    assert_eq!(ids, ["web-1.10.0", "web-v1.19.6", "web-v1.9.0"]);
+    let app = compiled
+        .objects
+        .iter()
+        .find(|o| o.kind() == "Application" && o.name() == "web")
+        .unwrap();
+    let app = app.to_json();
+    assert_eq!(
+        app["metadata"]["annotations"]["application.kubesphere.io/latest-app-version"], "v1.19.6",
+        "KubeSphere trims the `v` to order: v1.19.6 > 1.10.0 > v1.9.0"
+    );
+
+    // Helm loads pitrix's package as that version, and its lint warns the same.
+    let tmp = tempfile::tempdir().unwrap();
+    let package = cat.pack(&dir, tmp.path());
+    let helm = helm_oracle(&["load", &package]);
+    assert_eq!(helm[0]["ok"], true, "{helm}");
+    assert_eq!(helm[0]["version"], "v1.19.6");
+    let lint = helm_oracle(&["lint", &cat.path(&dir).to_string_lossy()]);
+    assert_eq!(lint[0]["ok"], true, "{lint}");
+    assert!(
+        lint[0]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["severity"] == "WARNING"
+                && m["message"] == "version 'v1.19.6' is not a valid SemVerV2"),
+        "{lint}"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_chart_yaml_or_values_yaml_is_refused_as_helm_refuses_it() {
+    for (file, text) in [
+        (
+            "Chart.yaml",
+            &b"apiVersion: v2\nname: web\nversion: 1.0.0\n# caf\xe9\n"[..],
+        ),
+        ("values.yaml", &b"a: 1\n# caf\xe9 au lait\n"[..]),
+    ] {
+        let cat = scaffold();
+        let dir = cat.add_web("1.0.0", "");
+        cat.write(&format!("{dir}/{file}"), text);
+        let diags = cat.check();
+        assert_codes(&diags, &["yaml-syntax"], &[]);
+        let d = &diags[0];
+        assert_eq!(d.file.as_deref(), Some(Path::new(&format!("{dir}/{file}"))));
+        assert_eq!(
+            d.pos.map(|p| p.line),
+            Some(
+                text.split(|b| *b == b'\n')
+                    .position(|l| !l.is_ascii())
+                    .unwrap() as u32
+                    + 1
+            )
+        );
+        assert!(d.message.contains("UTF-8"), "{}", d.message);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let helm = helm_oracle(&["load", &cat.pack(&dir, tmp.path())]);
+        assert_eq!(helm[0]["ok"], false, "Helm loads it: {helm}");
+        assert!(
+            helm[0]["error"].as_str().unwrap().contains("UTF-8"),
+            "{helm}"
+        );
+    }
+}

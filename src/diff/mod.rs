@@ -353,9 +353,11 @@ impl<'a> Versions<'a> {
     }
 }
 
+/// As the catalog orders versions (a leading `v` trimmed, as KubeSphere does).
 fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
-    match (semver::Version::parse(a), semver::Version::parse(b)) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
+    let parse = |s: &str| semver::Version::parse(s.strip_prefix('v').unwrap_or(s));
+    match (parse(a), parse(b)) {
+        (Ok(x), Ok(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
         (Ok(_), Err(_)) => std::cmp::Ordering::Less,
         (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
         (Err(_), Err(_)) => a.cmp(b),

@@ -12,10 +12,15 @@ use super::{file_name, parse_yaml, syntax_diagnostic, yaml};
 
 const CHART_FILE: &str = "Chart.yaml";
 
-/// SemVer order where both parse (newest last), name order otherwise.
+/// SemVer order where both parse (newest last), name order otherwise. A leading `v` is
+/// trimmed first, as KubeSphere does when it picks an app's latest version
+/// (kubesphere 04a29b5, pkg/simple/client/application/helper.go:305,310:
+/// `semver.Make(strings.TrimPrefix(v.Spec.VersionName, "v"))`); equal versions (`v1.0.0`,
+/// `1.0.0`) keep name order.
 pub fn order(a: &str, b: &str) -> Ordering {
-    match (semver::Version::parse(a), semver::Version::parse(b)) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
+    let parse = |s: &str| semver::Version::parse(s.strip_prefix('v').unwrap_or(s));
+    match (parse(a), parse(b)) {
+        (Ok(x), Ok(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
         (Ok(_), Err(_)) => Ordering::Less,
         (Err(_), Ok(_)) => Ordering::Greater,
         (Err(_), Err(_)) => a.cmp(b),
@@ -31,6 +36,50 @@ fn chart_diagnostic(e: &ChartError, file: &Path) -> Diagnostic {
     Diagnostic::error(code, format!("{}: {e}", file.display()))
         .in_file(file)
         .hint(e.hint())
+}
+
+/// The files Helm's loader parses as YAML at load time: invalid UTF-8 in any of them and Helm
+/// refuses the chart (`cannot load values.yaml: … yaml: invalid trailing UTF-8 octet`), where a
+/// lossy reading would accept it. Returns whether Chart.yaml is valid UTF-8.
+fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Diagnostics) -> bool {
+    let mut chart_ok = true;
+    for name in [CHART_FILE, "requirements.yaml", "values.yaml"] {
+        let Some(bytes) = files.get(name) else {
+            continue;
+        };
+        let Err(e) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        chart_ok &= name != CHART_FILE;
+        let offset = e.valid_up_to();
+        let before = String::from_utf8_lossy(&bytes[..offset]);
+        let pos = crate::diagnostics::Pos {
+            line: u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX),
+            column: u32::try_from(before.rsplit('\n').next().unwrap_or("").chars().count() + 1)
+                .unwrap_or(u32::MAX),
+        };
+        let (file, pos, inside) = if in_archive {
+            (
+                path.to_path_buf(),
+                None,
+                format!(" ({name} inside the archive)"),
+            )
+        } else {
+            (path.join(name), Some(pos), String::new())
+        };
+        diags.push(
+            Diagnostic::error(
+                Code::YamlSyntax,
+                format!(
+                    "invalid UTF-8 at byte {offset}{inside}: Helm refuses to load the chart (`yaml: invalid trailing UTF-8 octet`)"
+                ),
+            )
+            .in_file(file)
+            .at_opt(pos)
+            .hint(format!("save {name} as UTF-8 (it is probably Latin-1)")),
+        );
+    }
+    chart_ok
 }
 
 /// Parses Chart.yaml out of the chart's files, if it has one.
@@ -97,7 +146,9 @@ pub fn load_chart_dir(
         diags.push(missing_chart_file(path));
         return None;
     }
-    let meta = chart_meta(&files, path.join(CHART_FILE), false, diags);
+    let meta = check_utf8(&files, path, false, diags)
+        .then(|| chart_meta(&files, path.join(CHART_FILE), false, diags))
+        .flatten();
     super::deps::check(&files, path, false, false, diags);
     // The package's top directory is the chart's name, as `helm package` writes it.
     let chart_name = meta
@@ -147,7 +198,9 @@ pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> 
         diags.push(missing_chart_file(path));
         return None;
     }
-    let meta = chart_meta(&files, path.to_path_buf(), true, diags);
+    let meta = check_utf8(&files, path, true, diags)
+        .then(|| chart_meta(&files, path.to_path_buf(), true, diags))
+        .flatten();
     super::deps::check(&files, path, true, false, diags);
     let name = file_name(path).trim_end_matches(".tgz").to_string();
     Some(Version {

@@ -119,7 +119,31 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
             )),
         ),
         Some(version) => {
-            if let Err(e) = semver::Version::parse(&version.value) {
+            let strict = semver::Version::parse(&version.value);
+            let v_prefixed = version
+                .value
+                .strip_prefix('v')
+                .is_some_and(|rest| semver::Version::parse(rest).is_ok());
+            if strict.is_err() && v_prefixed {
+                // Helm loads it (Masterminds' NewVersion takes a leading `v`); `helm lint` warns
+                // "version 'v1.19.6' is not a valid SemVerV2". cert-manager versions every
+                // release so, and KubeSphere orders them with the `v` trimmed.
+                diags.push(
+                    Diagnostic::warning(
+                        Code::ChartVersionNotSemver,
+                        format!(
+                            "chart version `{}` is not a valid SemVer 2 (a leading `v`); Helm and KubeSphere accept it",
+                            version.value
+                        ),
+                    )
+                    .in_file(&meta.file)
+                    .at_opt(at(Some(version.pos)))
+                    .hint(format!(
+                        "`helm lint` warns about it too; `{}` is the SemVer 2 spelling",
+                        &version.value[1..]
+                    )),
+                );
+            } else if let Err(e) = strict {
                 diags.push(
                     err(
                         Code::ChartVersionNotSemver,
