@@ -319,6 +319,36 @@ fn an_unreachable_source_keeps_the_last_good_state() {
 }
 
 #[test]
+fn not_ready_until_the_source_has_been_fetched() {
+    let k = cluster();
+    let repo = Repo::scaffold();
+    let head = repo.head();
+    let moved = repo.tmp.path().join("moved");
+    std::fs::rename(&repo.dir, &moved).unwrap();
+    let r = Reconciler::start("a", &k.kubeconfig, repo.path(), FAST_LEASE);
+    // Leading, with a source that cannot be fetched: not ready, and the body says why.
+    let (code, body) = wait_for(Duration::from_secs(20), "a failed fetch", || {
+        let (code, body) = r.http("/readyz").unwrap();
+        (r.is_leader() && body.contains("cannot fetch")).then_some((code, body))
+    });
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("has not been fetched since start") && body.contains(repo.path()),
+        "{body}"
+    );
+    assert_eq!(r.http("/healthz").unwrap().0, 200);
+
+    // The source is there: ready once it has been fetched.
+    std::fs::rename(&moved, &repo.dir).unwrap();
+    wait_sync(&k, &head, "Synced", Duration::from_secs(30));
+    assert_eq!(r.http("/readyz").unwrap(), (200, "ok\n".to_string()));
+    // A later failure keeps it ready (the status and the metrics say it).
+    std::fs::rename(&repo.dir, &moved).unwrap();
+    wait_sync(&k, &head, "FetchFailed", Duration::from_secs(15));
+    assert_eq!(r.http("/readyz").unwrap().0, 200);
+}
+
+#[test]
 fn deploy_manifests_grant_enough_to_reconcile_and_no_more() {
     let k = TestCluster::start_with_controllers();
     install_crds(&k);

@@ -340,6 +340,7 @@ impl Controller {
             Ok(c) => c,
             Err(why) => {
                 self.metrics.error("fetch");
+                self.metrics.fetch_failed(&why);
                 let kept = match &self.applied {
                     Some((r, _)) => format!("; the cluster stays at {}", &r[..r.len().min(12)]),
                     None => String::new(),

@@ -68,8 +68,10 @@ struct Inner {
     last_sync_duration: Option<f64>,
     /// The revision the cluster was last synced to (applied without a failure).
     applied_revision: Option<String>,
-    /// The revision last fetched.
+    /// The revision last fetched (none: no fetch has succeeded since start).
     fetched_revision: Option<String>,
+    /// Why the last fetch failed, while none has succeeded.
+    fetch_error: Option<String>,
     managed: BTreeMap<String, usize>,
     syncs: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
@@ -126,6 +128,7 @@ impl Metrics {
                 last_sync_duration: None,
                 applied_revision: None,
                 fetched_revision: None,
+                fetch_error: None,
                 managed: BTreeMap::new(),
                 syncs: BTreeMap::new(),
                 errors: BTreeMap::new(),
@@ -159,7 +162,15 @@ impl Metrics {
     }
 
     pub fn fetched(&self, revision: &str) {
-        self.with(|i| i.fetched_revision = Some(revision.into()));
+        self.with(|i| {
+            i.fetched_revision = Some(revision.into());
+            i.fetch_error = None;
+        });
+    }
+
+    /// A fetch failed: the reason `/readyz` gives while none has succeeded since start.
+    pub fn fetch_failed(&self, why: &str) {
+        self.with(|i| i.fetch_error = Some(why.into()));
     }
 
     /// A sync ended with `result` (`synced`, `compile_failed`, `apply_failed`, `refused`).
@@ -200,10 +211,20 @@ impl Metrics {
         self.with(|i| i.fatal.clone().map_or(Ok(()), Err))
     }
 
-    /// `/readyz`.
+    /// `/readyz`: failing (with the reason) while the leader has not fetched its source
+    /// successfully since start — later failures are the status's and the metrics' to report,
+    /// and a standby is ready (it only waits for the lease; an unready standby would stall a
+    /// rolling update, whose new Pods stand by until the old leader goes).
     pub fn readiness(&self) -> Result<(), String> {
         self.with(|i| match &i.fatal {
             Some(f) => Err(f.clone()),
+            None if i.leader && i.fetched_revision.is_none() => Err(match &i.fetch_error {
+                Some(why) => format!(
+                    "the source {} has not been fetched since start: {why}",
+                    self.source
+                ),
+                None => format!("the source {} is not fetched yet", self.source),
+            }),
             None => i.ready.clone(),
         })
     }
@@ -329,5 +350,26 @@ mod tests {
         m.set_fatal("boom".into());
         assert_eq!(m.health(), Err("boom".into()));
         assert!(m.readiness().is_err());
+    }
+
+    #[test]
+    fn a_leader_is_ready_once_it_has_fetched() {
+        let m = Metrics::new("https://git.example/c.git (branch main)");
+        m.set_ready(Ok(()));
+        assert!(m.readiness().is_ok(), "a standby is ready");
+        m.set_leader(true);
+        let not_yet = m.readiness().unwrap_err();
+        assert!(not_yet.contains("not fetched yet"), "{not_yet}");
+        m.fetch_failed("cannot fetch https://git.example/c.git: connection refused");
+        let why = m.readiness().unwrap_err();
+        assert!(
+            why.contains("has not been fetched since start") && why.contains("connection refused"),
+            "{why}"
+        );
+        m.fetched("0123abcd");
+        assert!(m.readiness().is_ok());
+        // A later failure leaves it ready: the status and the metrics report it.
+        m.fetch_failed("timed out");
+        assert!(m.readiness().is_ok());
     }
 }
