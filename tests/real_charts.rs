@@ -386,3 +386,41 @@ fn invalid_utf8_in_chart_yaml_or_values_yaml_is_refused_as_helm_refuses_it() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. one root cause, one error
+
+#[test]
+fn an_app_without_app_yaml_is_one_error_not_also_an_unknown_app_for_its_releases() {
+    let cat = scaffold();
+    fs::remove_file(cat.path("apps/hello/app.yaml")).unwrap();
+    let diags = cat.check();
+    assert_codes(&diags, &["missing-key"], &[]);
+    assert_eq!(diags[0].file.as_deref(), Some(Path::new("apps/hello")));
+    assert!(!diags[0].hint.as_deref().unwrap_or_default().is_empty());
+}
+
+#[test]
+fn a_version_without_chart_yaml_is_one_error_with_a_hint() {
+    let cat = scaffold();
+    fs::remove_file(cat.path("apps/hello/0.1.0/Chart.yaml")).unwrap();
+    let diags = cat.check();
+    assert_codes(&diags, &["chart-missing"], &[]);
+    assert_eq!(
+        diags[0].file.as_deref(),
+        Some(Path::new("apps/hello/0.1.0"))
+    );
+    assert!(!diags[0].hint.as_deref().unwrap_or_default().is_empty());
+}
+
+#[test]
+fn a_release_of_a_version_that_is_not_there_still_is_an_error_with_a_hint() {
+    // Suppression is for what did not load, not for what is not there.
+    let cat = scaffold();
+    let release = cat.path("releases/host/default/hello.yaml");
+    let text = fs::read_to_string(&release).unwrap();
+    fs::write(&release, text.replace("version: 0.1.0", "version: 0.9.0")).unwrap();
+    let diags = cat.check();
+    assert_codes(&diags, &["unknown-version"], &[]);
+    assert!(!diags[0].hint.as_deref().unwrap_or_default().is_empty());
+}

@@ -357,8 +357,8 @@ fn yaml_duplicate_key_points_at_the_second_key() {
         "home: https://example.com/hello\ndisplayName: Again\n",
     );
     let diags = cat.check();
-    // app.yaml does not load: the release of `hello` has no app.
-    assert_errors(&diags, &["unknown-app", "yaml-syntax"]);
+    // app.yaml does not load: one root cause, one error (not also the release of `hello`).
+    assert_errors(&diags, &["yaml-syntax"]);
     let d = the(&diags, "yaml-syntax");
     assert_at(d, APP, Some(at(&text, "displayName: Again")));
     assert!(
@@ -386,8 +386,8 @@ fn unknown_key_in_app_yaml_suggests_the_right_one() {
     let cat = scaffold();
     let text = cat.edit(APP, "displayName: Hello", "displayNam: Hello");
     let diags = cat.check();
-    // app.yaml does not load: the release of `hello` has no app.
-    assert_errors(&diags, &["unknown-app", "unknown-key"]);
+    // app.yaml does not load: one root cause, one error (not also the release of `hello`).
+    assert_errors(&diags, &["unknown-key"]);
     let d = the(&diags, "unknown-key");
     assert_at(d, APP, Some(Pos { line: 2, column: 1 }));
     assert_eq!(d.pos, Some(at(&text, "displayNam:")));
@@ -404,7 +404,7 @@ fn unknown_key_in_a_nested_mapping() {
         "    emial: platform@example.com",
     );
     let diags = cat.check();
-    assert_errors(&diags, &["unknown-app", "unknown-key"]);
+    assert_errors(&diags, &["unknown-key"]);
     let d = the(&diags, "unknown-key");
     assert_at(d, APP, Some(at(&text, "emial:")));
     assert_hint_contains(d, "did you mean `email`");
@@ -476,7 +476,7 @@ fn literal_secret_token_in_app_yaml() {
         "icon: icon.svg\napiToken: abc123\n",
     );
     let diags = cat.check();
-    assert_errors(&diags, &["literal-secret", "unknown-app"]);
+    assert_errors(&diags, &["literal-secret"]);
     let d = the(&diags, "literal-secret");
     assert_at(d, APP, Some(at(&text, "apiToken")));
     assert!(!d.message.contains("abc123"), "{}", d.message);
@@ -586,7 +586,7 @@ fn invalid_value_app_type() {
     let cat = scaffold();
     let text = cat.edit(APP, "type: helm", "type: chart");
     let diags = cat.check();
-    assert_errors(&diags, &["invalid-value", "unknown-app"]);
+    assert_errors(&diags, &["invalid-value"]);
     let d = the(&diags, "invalid-value");
     assert_at(d, APP, Some(after(&text, "type: ")));
     assert!(
@@ -603,7 +603,7 @@ fn invalid_value_app_type_with_suggestion() {
     let cat = scaffold();
     let text = cat.edit(APP, "type: helm", "type: hlem");
     let diags = cat.check();
-    assert_errors(&diags, &["invalid-value", "unknown-app"]);
+    assert_errors(&diags, &["invalid-value"]);
     let d = the(&diags, "invalid-value");
     assert_at(d, APP, Some(after(&text, "type: ")));
     assert_hint_contains(d, "did you mean `helm`");
@@ -614,7 +614,7 @@ fn invalid_value_state_suggests_active() {
     let cat = scaffold();
     let text = cat.edit(APP, "state: active\nversions:", "state: actve\nversions:");
     let diags = cat.check();
-    assert_errors(&diags, &["invalid-value", "unknown-app"]);
+    assert_errors(&diags, &["invalid-value"]);
     let d = the(&diags, "invalid-value");
     assert_at(
         d,
@@ -634,7 +634,7 @@ fn invalid_value_version_state_suggests_suspended() {
     let cat = scaffold();
     let text = cat.edit(APP, "    state: active", "    state: suspend");
     let diags = cat.check();
-    assert_errors(&diags, &["invalid-value", "unknown-app"]);
+    assert_errors(&diags, &["invalid-value"]);
     let d = the(&diags, "invalid-value");
     assert_at(d, APP, Some(after(&text, "    state: ")));
     assert_hint_contains(d, "did you mean `suspended`");
@@ -1419,8 +1419,8 @@ fn manifest_invalid_version_without_manifests() {
     cat.remove("apps/web/1.0.0/web.yaml");
     cat.write("apps/web/1.0.0/README.txt", "nothing here\n");
     let diags = cat.check();
-    // With its only version refused, the active app has no active version either.
-    assert_errors(&diags, &["manifest-invalid", "no-active-version"]);
+    // One root cause, one error: the refused version is not also "no active version".
+    assert_errors(&diags, &["manifest-invalid"]);
     let d = the(&diags, "manifest-invalid");
     assert_at(d, "apps/web/1.0.0", None);
     hint(d);

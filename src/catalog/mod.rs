@@ -33,6 +33,9 @@ pub struct Catalog {
     pub repos: Vec<Repo>,
     pub apps: Vec<App>,
     pub releases: Vec<Release>,
+    /// Directories of apps/ that did not load (no app.yaml, or one that does not parse): their
+    /// error is reported once, and nothing that names them is reported again.
+    pub unloaded_apps: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -116,6 +119,9 @@ pub struct App {
     pub screenshots: Vec<Asset>,
     /// Sorted by SemVer where versions parse, by name otherwise.
     pub versions: Vec<Version>,
+    /// Versions whose directory or archive did not load (no Chart.yaml, a broken archive):
+    /// their error is reported once, and nothing that names them is reported again.
+    pub unloaded_versions: std::collections::BTreeSet<String>,
 }
 
 impl App {

@@ -55,7 +55,7 @@ pub fn load_with(root: &Path, opts: &LoadOptions) -> (Catalog, Diagnostics) {
         .into_iter()
         .map(|(name, file, spec)| Repo { name, file, spec })
         .collect();
-    let apps = load_apps(root, opts.package_cache.as_ref(), &mut diags);
+    let (apps, unloaded_apps) = load_apps(root, opts.package_cache.as_ref(), &mut diags);
     let scope = release::TemplateScope {
         settings: &settings,
         environment: environment.as_deref(),
@@ -72,6 +72,7 @@ pub fn load_with(root: &Path, opts: &LoadOptions) -> (Catalog, Diagnostics) {
         repos,
         apps,
         releases,
+        unloaded_apps,
     };
     (catalog, diags)
 }
@@ -461,7 +462,12 @@ fn duplicate(file: &Path, first: &Path, what: &str) -> Diagnostic {
     .hint("one object per name: remove or rename one of the two files")
 }
 
-fn load_apps(root: &Path, cache: Option<&PackageCache>, diags: &mut Diagnostics) -> Vec<App> {
+/// The apps that loaded, and the names of those that did not.
+fn load_apps(
+    root: &Path,
+    cache: Option<&PackageCache>,
+    diags: &mut Diagnostics,
+) -> (Vec<App>, std::collections::BTreeSet<String>) {
     let dirs: Vec<PathBuf> = read_dir_sorted(root, &root.join("apps"), diags)
         .into_iter()
         .filter(|p| {
@@ -485,11 +491,17 @@ fn load_apps(root: &Path, cache: Option<&PackageCache>, diags: &mut Diagnostics)
         })
         .collect();
     let mut apps = Vec::new();
-    for (app, d) in loaded {
+    let mut unloaded = std::collections::BTreeSet::new();
+    for ((app, d), dir) in loaded.into_iter().zip(&dirs) {
         diags.extend(d);
-        apps.extend(app);
+        match app {
+            Some(app) => apps.push(app),
+            None => {
+                unloaded.insert(file_name(dir));
+            }
+        }
     }
-    apps
+    (apps, unloaded)
 }
 
 fn load_app(
@@ -534,6 +546,7 @@ fn load_app(
         .chain(["screenshots", APP_FILE, "README.md"])
         .collect();
     let mut versions = Vec::new();
+    let mut unloaded_versions = std::collections::BTreeSet::new();
     for path in entries {
         let fname = file_name(&path);
         if reserved.contains(&fname.as_str()) || fname.starts_with("icon.") {
@@ -554,7 +567,12 @@ fn load_app(
             ));
             continue;
         };
-        versions.extend(loaded);
+        match loaded {
+            Some(v) => versions.push(v),
+            None => {
+                unloaded_versions.insert(fname.trim_end_matches(".tgz").to_string());
+            }
+        }
     }
     versions.sort_by(|a, b| version::order(&a.name, &b.name));
     // `1.0.0/` and `1.0.0.tgz` would be one version twice; the first in path order stays.
@@ -585,6 +603,7 @@ fn load_app(
         icon,
         screenshots,
         versions,
+        unloaded_versions,
     })
 }
 

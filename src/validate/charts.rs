@@ -177,7 +177,7 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
 /// Every version app.yaml gives a state must exist.
 fn check_version_intents(app: &App, diags: &mut Diagnostics) {
     for key in app.spec.versions.keys() {
-        if app.version(&key.value).is_none() {
+        if app.version(&key.value).is_none() && !app.unloaded_versions.contains(&key.value) {
             let known: Vec<&str> = app.versions.iter().map(|v| v.name.as_str()).collect();
             let d = Diagnostic::error(
                 Code::UnknownVersion,

@@ -60,12 +60,18 @@ fn check_app_state(app: &App, diags: &mut Diagnostics) {
     if app.state() != ReviewState::Active {
         return;
     }
-    let usable = app.versions.iter().any(|v| {
-        matches!(
-            app.version_state(&v.name),
-            ReviewState::Active | ReviewState::Passed
-        )
-    });
+    // A version that did not load has its own error; it counts as what app.yaml says it is.
+    let usable = app
+        .versions
+        .iter()
+        .map(|v| v.name.as_str())
+        .chain(app.unloaded_versions.iter().map(String::as_str))
+        .any(|v| {
+            matches!(
+                app.version_state(v),
+                ReviewState::Active | ReviewState::Passed
+            )
+        });
     if !usable {
         diags.push(
             Diagnostic::error(
@@ -143,6 +149,10 @@ fn check_release(catalog: &Catalog, r: &Release, diags: &mut Diagnostics) {
         }
         AppRef::Catalog(name) => {
             let Some(app) = catalog.app(name) else {
+                if catalog.unloaded_apps.contains(name) {
+                    // The app's own error says why it did not load: one root cause, one error.
+                    return;
+                }
                 let d = Diagnostic::error(
                     Code::UnknownApp,
                     format!(
@@ -182,6 +192,10 @@ fn check_release(catalog: &Catalog, r: &Release, diags: &mut Diagnostics) {
 
 fn check_release_version(app: &App, r: &Release, diags: &mut Diagnostics) {
     let version = &r.spec.version;
+    if app.unloaded_versions.contains(&version.value) {
+        // The version's own error says why it did not load.
+        return;
+    }
     if app.version(&version.value).is_none() {
         let d = Diagnostic::error(
             Code::UnknownVersion,
@@ -197,7 +211,15 @@ fn check_release_version(app: &App, r: &Release, diags: &mut Diagnostics) {
             d,
             &version.value,
             known.iter().copied(),
-            format!("versions of {}: {}", app.name, known.join(", ")),
+            if known.is_empty() {
+                format!(
+                    "app {} has no version yet: add one under {}",
+                    app.name,
+                    app.dir.display()
+                )
+            } else {
+                format!("versions of {}: {}", app.name, known.join(", "))
+            },
         ));
         return;
     }
