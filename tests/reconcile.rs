@@ -349,6 +349,55 @@ fn not_ready_until_the_source_has_been_fetched() {
 }
 
 #[test]
+fn json_logs_one_object_per_line_with_secrets_masked() {
+    let k = cluster();
+    // A source that refuses connections, its URL carrying a token: the fetch error names it.
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let source = format!("https://pitrix:{token}@127.0.0.1:{port}/catalog.git");
+    let r = Reconciler::start(
+        "a",
+        &k.kubeconfig,
+        &source,
+        &[
+            FAST_LEASE,
+            &["--log-format", "json", "--log-level", "debug"],
+        ]
+        .concat(),
+    );
+    let (code, body) = wait_for(Duration::from_secs(20), "a failed fetch", || {
+        let (code, body) = r.http("/readyz").unwrap();
+        body.contains("has not been fetched since start")
+            .then_some((code, body))
+    });
+    assert_eq!(code, 503, "{body}");
+    assert!(!body.contains(token), "{body}");
+    let log = wait_for(Duration::from_secs(10), "the fetch error logged", || {
+        let log = r.log_text();
+        log.contains("\"level\":\"warn\"").then_some(log)
+    });
+    assert!(!log.contains(token), "{log}");
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(v["time"].is_string() && v["msg"].is_string(), "{line}");
+        assert!(
+            ["error", "warn", "info", "debug"].contains(&v["level"].as_str().unwrap()),
+            "{line}"
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"level\":\"warn\"") && l.contains("cannot fetch")),
+        "{log}"
+    );
+    // (A secret planted in the message itself: src/reconcile/log.rs's unit tests.)
+}
+
+#[test]
 fn deploy_manifests_grant_enough_to_reconcile_and_no_more() {
     let k = TestCluster::start_with_controllers();
     install_crds(&k);

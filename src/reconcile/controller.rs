@@ -387,6 +387,7 @@ impl Controller {
             && matches!(last.result, "Synced" | "CompileFailed")
             && !resync_due
         {
+            log::debug(format!("{} unchanged ({})", commit.short(), last.result));
             return;
         }
         log::info(format!(

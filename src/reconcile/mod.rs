@@ -21,7 +21,7 @@ pub mod http;
 pub mod index;
 /// Leader election (shared with the apply lock, which lives in `apply`).
 pub use crate::apply::lease;
-mod log;
+pub mod log;
 pub mod metrics;
 pub mod source;
 pub mod status;
@@ -141,6 +141,12 @@ pub struct ControllerArgs {
     /// Out-of-band changes to managed objects: undo them, or only report them.
     #[arg(long, value_enum, default_value = "correct")]
     pub drift: DriftMode,
+    /// Log records (on stderr, one line each, secrets masked): `text` or one JSON object.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: log::LogFormat,
+    /// The least severe log records written.
+    #[arg(long, value_enum, default_value = "info")]
+    pub log_level: log::LogLevel,
 }
 
 impl ControllerArgs {
@@ -155,6 +161,10 @@ impl ControllerArgs {
             format_duration(self.interval),
             "--drift".into(),
             name(self.drift.to_possible_value()),
+            "--log-format".into(),
+            name(self.log_format.to_possible_value()),
+            "--log-level".into(),
+            name(self.log_level.to_possible_value()),
         ]
     }
 }
@@ -331,6 +341,7 @@ async fn terminated() {
 
 /// Runs until SIGTERM/SIGINT; Ok(()) is a clean stop (exit 0).
 pub async fn run(opts: Options) -> Result<(), String> {
+    log::init(opts.controller.log_format, opts.controller.log_level);
     opts.check()?;
     let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
     std::fs::create_dir_all(&cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
