@@ -229,12 +229,20 @@ impl CatalogRepo {
 }
 
 impl CatalogRepo {
+    /// Whether a `.gitignore` rule drops `path` (relative to the catalog, `/`-separated),
+    /// tracked or not.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.repo
+            .is_path_ignored(self.repo_path(path))
+            .unwrap_or(false)
+    }
+
     /// Whether `path` (relative to the catalog, `/`-separated; a file or a directory) is
     /// dropped by a `.gitignore` and nothing under it is in the index: git does not have it,
     /// so a revision read from git lacks it though the work tree has it.
     pub fn ignored_untracked(&self, path: &str) -> bool {
         let full = self.repo_path(path);
-        if !self.repo.is_path_ignored(&full).unwrap_or(false) {
+        if !self.is_ignored(path) {
             return false;
         }
         let Ok(index) = self.repo.index() else {

@@ -278,13 +278,15 @@ fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() 
     // the subchart was missing) is only a warning.
     git(&cat.root, &["add", "-f", &format!("{dir}/charts")]);
     let compared = pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD")).unwrap();
+    let base = compared
+        .base_problems
+        .iter()
+        .find(|d| d.code.as_str() == "chart-dependency-missing")
+        .unwrap_or_else(|| panic!("{}", dump(&compared.base_problems)));
+    // The hint names the .gitignore, which `helm dependency build` alone would not fix.
     assert!(
-        compared
-            .base_problems
-            .iter()
-            .any(|d| d.code.as_str() == "chart-dependency-missing"),
-        "{}",
-        dump(&compared.base_problems)
+        base.hint.as_deref().unwrap().contains(".gitignore"),
+        "{base:#?}"
     );
 }
 

@@ -90,9 +90,10 @@ pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
     let paths = VersionPaths::of(&head_catalog);
 
     let t = Instant::now();
-    let (base_compiled, base_problems, mut stats) =
+    let (base_compiled, mut base_problems, mut stats) =
         compile_base(&repo, &revision, &mut head_catalog)?;
     stats.head_time = head_time;
+    name_ignored_subcharts(&repo, &mut base_problems);
     stats.base_time = t.elapsed();
 
     let t = Instant::now();
@@ -161,6 +162,30 @@ fn ignored_subcharts(repo: &CatalogRepo, dir: &Path, catalog: &Catalog) -> Vec<D
         }
     }
     out
+}
+
+/// A dependency the base (read from git) lacks because a `.gitignore` drops it: the hint says
+/// so, since `helm dependency build` alone would not get it into git.
+fn name_ignored_subcharts(repo: &CatalogRepo, problems: &mut [Diagnostic]) {
+    for d in problems {
+        if d.code != crate::diagnostics::Code::ChartDependencyMissing
+            || !d.message.contains("missing in charts/")
+        {
+            continue;
+        }
+        let (Some(file), Some(name)) = (&d.file, d.message.split('`').nth(1)) else {
+            continue;
+        };
+        let Some(version) = file.parent() else {
+            continue;
+        };
+        let charts = version.join("charts").to_string_lossy().replace('\\', "/");
+        if repo.is_ignored(&format!("{charts}/{name}")) {
+            d.hint = Some(format!(
+                "a .gitignore drops {charts}/{name}, so git never had it: un-ignore it (add `!{charts}/` to the .gitignore, or `git add -f {charts}`) and commit it"
+            ));
+        }
+    }
 }
 
 /// Where each version of the work tree's catalog is filed, for errors to point at.

@@ -188,15 +188,9 @@ fn present(files: &ChartFiles) -> BTreeMap<String, Vec<String>> {
 
 /// Checks that every dependency of the chart is in `charts/`. `chart_file` is where
 /// Chart.yaml is (relative to the catalog root); `version_path` the version's directory or
-/// archive; `in_archive` whether positions are meaningless; `ignored` whether the version's
-/// `charts/` is dropped by a `.gitignore` (said in the hint).
-pub fn check(
-    files: &ChartFiles,
-    version_path: &Path,
-    in_archive: bool,
-    ignored: bool,
-    diags: &mut Diagnostics,
-) {
+/// archive; `in_archive` whether positions are meaningless. (When the catalog is read from git,
+/// `compile --diff` says in the hint whether a `.gitignore` dropped the subchart.)
+pub fn check(files: &ChartFiles, version_path: &Path, in_archive: bool, diags: &mut Diagnostics) {
     // Helm's loader reads requirements.yaml (apiVersion v1) over Chart.yaml's metadata: its
     // `dependencies`, when it has them, are the chart's.
     let from = |rel: &'static str| -> Option<(&'static str, Vec<Dep>)> {
@@ -229,12 +223,7 @@ pub fn check(
                 "run `helm dependency build {}` and commit its charts/ directory",
                 version_path.display()
             );
-            if ignored {
-                hint.push_str(&format!(
-                    "; a .gitignore drops {}/charts/ from git, so git never had it: un-ignore it (e.g. `!charts/` or `git add -f`)",
-                    version_path.display()
-                ));
-            } else if in_archive {
+            if in_archive {
                 hint = format!(
                     "package the chart after `helm dependency build`, so the .tgz has charts/{}",
                     name.value

@@ -149,7 +149,7 @@ pub fn load_chart_dir(
     let meta = check_utf8(&files, path, false, diags)
         .then(|| chart_meta(&files, path.join(CHART_FILE), false, diags))
         .flatten();
-    super::deps::check(&files, path, false, false, diags);
+    super::deps::check(&files, path, false, diags);
     // The package's top directory is the chart's name, as `helm package` writes it.
     let chart_name = meta
         .as_ref()
@@ -201,7 +201,7 @@ pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> 
     let meta = check_utf8(&files, path, true, diags)
         .then(|| chart_meta(&files, path.to_path_buf(), true, diags))
         .flatten();
-    super::deps::check(&files, path, true, false, diags);
+    super::deps::check(&files, path, true, diags);
     let name = file_name(path).trim_end_matches(".tgz").to_string();
     Some(Version {
         name,
