@@ -426,3 +426,47 @@ fn a_release_of_a_version_that_is_not_there_still_is_an_error_with_a_hint() {
     assert_codes(&diags, &["unknown-version"], &[]);
     assert!(!diags[0].hint.as_deref().unwrap_or_default().is_empty());
 }
+
+#[test]
+fn published_v_prefixed_versions_are_ordered_as_helm_repo_index_orders_them() {
+    let cat = scaffold();
+    for v in ["v1.9.0", "v1.19.6", "1.10.0"] {
+        cat.add_web(v, "");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .args([
+            "compile",
+            cat.root.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--publish",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let versions = |index: &Path| -> Vec<String> {
+        let index: serde_json::Value =
+            serde_yaml::from_str(&fs::read_to_string(index).unwrap()).unwrap();
+        index["entries"]["web"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ours = versions(&out.join("charts/index.yaml"));
+    assert_eq!(ours, ["v1.19.6", "1.10.0", "v1.9.0"]);
+
+    let helm_dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(out.join("charts")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("web-") {
+            fs::copy(&p, helm_dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let helm = helm_oracle(&["index", helm_dir.path().to_str().unwrap()]);
+    assert_eq!(helm["ok"], true, "{helm}");
+    assert_eq!(versions(&helm_dir.path().join("index.yaml")), ours);
+}

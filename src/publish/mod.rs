@@ -137,7 +137,9 @@ pub fn render(
         let seconds = created.seconds(&v.path);
         generated = generated.max(seconds);
         entry.insert("created".into(), created::rfc3339(seconds).into());
-        let semver = semver::Version::parse(&v.name).unwrap_or(semver::Version::new(0, 0, 0));
+        // Helm's index sorts with Masterminds semver, which takes a leading `v`.
+        let semver = semver::Version::parse(v.name.strip_prefix('v').unwrap_or(&v.name))
+            .unwrap_or(semver::Version::new(0, 0, 0));
         entries
             .entry(name)
             .or_default()
