@@ -470,3 +470,17 @@ fn published_v_prefixed_versions_are_ordered_as_helm_repo_index_orders_them() {
     assert_eq!(helm["ok"], true, "{helm}");
     assert_eq!(versions(&helm_dir.path().join("index.yaml")), ours);
 }
+
+#[test]
+fn a_dependency_disabled_by_its_condition_must_still_be_there_as_helm_requires() {
+    let cat = scaffold();
+    let dir = cat.add_web(
+        "1.0.0",
+        "dependencies:\n  - name: redis\n    version: ~17.3.0\n    condition: redis.enabled\n",
+    );
+    cat.write(&format!("{dir}/values.yaml"), "redis:\n  enabled: false\n");
+    assert_codes(&cat.check(), &["chart-dependency-missing"], &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_template(&cat.pack(&dir, tmp.path()));
+    assert_eq!(helm["ok"], false, "Helm installs it: {helm}");
+}
