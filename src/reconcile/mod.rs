@@ -113,6 +113,16 @@ fn interval_arg(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--jitter`: a fraction between 0 and 1.
+fn fraction_arg(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "`{text}` is not a fraction between 0 and 1 (e.g. `0.1`)"
+        )),
+    }
+}
+
 /// A duration written back as `pitrix reconcile` reads it (`1m`, `90s`, `1500ms`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -189,7 +199,7 @@ pub struct Options {
     #[command(flatten)]
     pub controller: ControllerArgs,
     /// Up to this fraction of the interval is added at random to each wait.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = fraction_arg)]
     pub jitter: f64,
     /// Re-apply the current revision this often even when git did not change (`0`: only new
     /// revisions and drift events cause writes).
@@ -611,6 +621,35 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn flag_values_refused_at_parse_time() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            o: Options,
+        }
+        let ok = Cli::try_parse_from(["x", "--source", "s", "--jitter", "0.25"]).unwrap();
+        assert_eq!(ok.o.controller.log_level, log::LogLevel::Info);
+        assert_eq!(ok.o.jitter, 0.25);
+        for (flag, bad, says) in [
+            ("--jitter", "2", "between 0 and 1"),
+            ("--jitter", "NaN", "between 0 and 1"),
+            ("--interval", "0", "shorter than 100ms"),
+            (
+                "--log-level",
+                "verbose",
+                "[possible values: error, warn, info, debug]",
+            ),
+        ] {
+            let err = Cli::try_parse_from(["x", "--source", "s", flag, bad])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {bad} accepted"))
+                .to_string();
+            assert!(err.contains(says) && err.contains(flag), "{err}");
+        }
     }
 
     #[test]
