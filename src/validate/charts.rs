@@ -127,7 +127,9 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
             if strict.is_err() && v_prefixed {
                 // Helm loads it (Masterminds' NewVersion takes a leading `v`); `helm lint` warns
                 // "version 'v1.19.6' is not a valid SemVerV2". cert-manager versions every
-                // release so, and KubeSphere orders them with the `v` trimmed.
+                // release so, and KubeSphere orders them with the `v` trimmed. The version ID
+                // keeps it (`cert-manager-v1.19.6`): FormatVersion leaves a DNS-1123 version as
+                // it is (kubesphere 04a29b5, pkg/simple/client/application/helper.go:587-589).
                 diags.push(
                     Diagnostic::warning(
                         Code::ChartVersionNotSemver,
