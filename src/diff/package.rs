@@ -194,6 +194,28 @@ pub fn compare(
     pkg
 }
 
+/// The next patch version after `name`, spelled as `name` is (a leading `v` kept:
+/// cert-manager's `v1.19.6` gives `v1.19.7`).
+fn bump(name: &str) -> Option<String> {
+    let (prefix, bare) = match name.strip_prefix('v') {
+        Some(rest) => ("v", rest),
+        None => ("", name),
+    };
+    let mut v = semver::Version::parse(bare).ok()?;
+    v.patch += 1;
+    v.pre = semver::Prerelease::EMPTY;
+    v.build = semver::BuildMetadata::EMPTY;
+    Some(format!("{prefix}{v}"))
+}
+
+#[cfg(test)]
+#[test]
+fn bump_keeps_a_leading_v() {
+    assert_eq!(bump("1.2.3-rc.1").as_deref(), Some("1.2.4"));
+    assert_eq!(bump("v1.19.6").as_deref(), Some("v1.19.7"));
+    assert_eq!(bump("latest"), None);
+}
+
 /// The error for a package that changed under a version the base side already stores.
 pub fn changed_error(version: VersionInfo, id: &str, pkg: &PackageDiff) -> DiffError {
     let what = if pkg.files.is_empty() {
@@ -216,13 +238,8 @@ pub fn changed_error(version: VersionInfo, id: &str, pkg: &PackageDiff) -> DiffE
             }
         )
     };
-    let bump = semver::Version::parse(version.name)
-        .map(|mut v| {
-            v.patch += 1;
-            v.pre = semver::Prerelease::EMPTY;
-            v.build = semver::BuildMetadata::EMPTY;
-            format!(" (e.g. {v})")
-        })
+    let bump = bump(version.name)
+        .map(|v| format!(" (e.g. {v})"))
         .unwrap_or_default();
     DiffError {
         code: crate::diagnostics::Code::PackageChanged
