@@ -484,3 +484,24 @@ fn a_dependency_disabled_by_its_condition_must_still_be_there_as_helm_requires()
     let helm = helm_template(&cat.pack(&dir, tmp.path()));
     assert_eq!(helm["ok"], false, "Helm installs it: {helm}");
 }
+
+#[test]
+fn invalid_utf8_in_a_subchart_s_values_yaml_is_refused_as_helm_refuses_it() {
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", DEPS);
+    cat.add_subchart_dir(&dir, "redis", "17.3.14");
+    let file = format!("{dir}/charts/redis/values.yaml");
+    cat.write(&file, b"a: 1\n# caf\xe9\n");
+    let diags = cat.check();
+    assert_codes(&diags, &["yaml-syntax"], &[]);
+    assert_eq!(diags[0].file.as_deref(), Some(Path::new(&file)));
+    assert_eq!(diags[0].pos.map(|p| p.line), Some(2));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_oracle(&["load", &cat.pack(&dir, tmp.path())]);
+    assert_eq!(helm[0]["ok"], false, "Helm loads it: {helm}");
+    assert!(
+        helm[0]["error"].as_str().unwrap().contains("UTF-8"),
+        "{helm}"
+    );
+}

@@ -43,10 +43,10 @@ fn chart_diagnostic(e: &ChartError, file: &Path) -> Diagnostic {
 /// lossy reading would accept it. Returns whether Chart.yaml is valid UTF-8.
 fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Diagnostics) -> bool {
     let mut chart_ok = true;
-    for name in [CHART_FILE, "requirements.yaml", "values.yaml"] {
-        let Some(bytes) = files.get(name) else {
-            continue;
-        };
+    // Subcharts' too, directories in charts/ at any depth: Helm loads them with the chart.
+    let loaded = files.files.iter().filter(|(p, _)| loaded_as_yaml(p));
+    for (name, bytes) in loaded {
+        let name = name.as_str();
         let Err(e) = std::str::from_utf8(bytes) else {
             continue;
         };
@@ -80,6 +80,25 @@ fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Dia
         );
     }
     chart_ok
+}
+
+/// Chart.yaml, requirements.yaml and values.yaml of the chart or of a subchart directory
+/// (`charts/<name>/…`, nested at any depth; Helm's loader skips names starting `_` or `.`).
+fn loaded_as_yaml(path: &str) -> bool {
+    let mut rest = path;
+    loop {
+        if matches!(rest, CHART_FILE | "requirements.yaml" | "values.yaml") {
+            return true;
+        }
+        let Some((sub, after)) = rest.strip_prefix("charts/").and_then(|r| r.split_once('/'))
+        else {
+            return false;
+        };
+        if sub.starts_with(['_', '.']) {
+            return false;
+        }
+        rest = after;
+    }
 }
 
 /// Parses Chart.yaml out of the chart's files, if it has one.
