@@ -1,6 +1,7 @@
-//! `pitrix deploy-manifests`: what runs `pitrix reconcile` in a cluster — a Namespace, a
-//! ServiceAccount, RBAC limited to what pitrix touches, and a Deployment — as typed
-//! Kubernetes values, printed as YAML.
+//! `pitrix deploy-manifests`: what runs `pitrix reconcile` in a cluster — its own Namespace,
+//! a ServiceAccount, RBAC limited to what pitrix touches, a Deployment and its
+//! PodDisruptionBudget — as typed Kubernetes values, printed as YAML. Never the storage
+//! namespace: that is KubeSphere's, and must exist before the manifests are applied.
 //!
 //! What pitrix touches, and so all it may do:
 //! - the five App Store kinds (cluster-scoped): read, watch, server-side apply, prune; the
@@ -15,12 +16,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    Affinity, Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretEnvSource, SecretKeySelector, SecretVolumeSource, SecurityContext, ServiceAccount,
-    Volume, VolumeMount,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretEnvSource, SecretKeySelector, SecretVolumeSource,
+    SecurityContext, ServiceAccount, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
@@ -46,23 +48,23 @@ pub struct DeployOptions {
     /// The catalog's directory inside the repository.
     #[arg(long, default_value = "")]
     pub path: String,
-    /// How often to fetch.
-    #[arg(long, default_value = "1m")]
-    pub interval: String,
-    /// `correct` or `warn`.
-    #[arg(long, default_value = "correct")]
-    pub drift: String,
+    /// Passed on to `pitrix reconcile`, parsed as it parses them.
+    #[command(flatten)]
+    pub controller: super::ControllerArgs,
     /// Namespace pitrix runs in (also holds the inventory, the Lease and the Events).
     #[arg(long, default_value = "pitrix-system")]
     pub namespace: String,
-    /// The catalog's storage namespace (pitrix.toml `storageNamespace`).
+    /// The catalog's storage namespace (pitrix.toml `storageNamespace`). It is KubeSphere's
+    /// and must exist before the manifests are applied: they grant rights in it but never
+    /// create it, so that deleting them cannot delete the package store.
     #[arg(long, default_value = labels::STORAGE_NAMESPACE)]
     pub storage_namespace: String,
     /// Name of the ServiceAccount, roles, Deployment and Lease.
     #[arg(long, default_value = "pitrix")]
     pub name: String,
-    /// Container image with the pitrix binary.
-    #[arg(long, default_value = concat!("pitrix:", env!("CARGO_PKG_VERSION")))]
+    /// Container image with the pitrix binary: the release's by default; a tag or a digest
+    /// (`ghcr.io/acme/pitrix@sha256:…`), written as given.
+    #[arg(long, default_value_t = default_image(), value_parser = image_reference)]
     pub image: String,
     /// Replicas (leader election keeps one active).
     #[arg(long, default_value_t = 2)]
@@ -97,6 +99,92 @@ pub struct DeployOptions {
     pub memory_limit: String,
 }
 
+/// The GitHub owner the release workflow publishes the image under (`ghcr.io/<owner>/pitrix`),
+/// while Cargo.toml declares no `repository` (when it does, its owner is used). Keep it equal
+/// to `IMAGE_OWNER` in scripts/build-image.sh (tests/image.rs checks).
+pub const IMAGE_OWNER: &str = "pitrix";
+
+/// The image the release workflow publishes for this version: `ghcr.io/<owner>/pitrix:<version>`.
+/// `PITRIX_IMAGE_REPOSITORY` at build time (e.g. `ghcr.io/acme/pitrix`, set by a fork's release)
+/// names another repository; else the owner of Cargo.toml's GitHub `repository`; else
+/// [`IMAGE_OWNER`].
+pub fn default_image() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    if let Some(repo) = option_env!("PITRIX_IMAGE_REPOSITORY").filter(|r| !r.is_empty()) {
+        return format!("{repo}:{version}");
+    }
+    let owner = env!("CARGO_PKG_REPOSITORY")
+        .strip_prefix("https://github.com/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|o| !o.is_empty())
+        .unwrap_or(IMAGE_OWNER);
+    // Registry paths are lower case; GitHub owners are not always.
+    format!("ghcr.io/{}/pitrix:{version}", owner.to_ascii_lowercase())
+}
+
+/// `--image`: a reference the kubelet can pull — `[registry/]path[:tag][@sha256:<64 hex>]` —
+/// kept exactly as given.
+fn image_reference(s: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "{why} (expected [REGISTRY/]NAME[:TAG] or [REGISTRY/]NAME@sha256:DIGEST)"
+        ))
+    };
+    if s.is_empty() {
+        return bad("empty image");
+    }
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return bad(&format!("{c:?} in an image reference"));
+    }
+    let (name, digest) = match s.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (s, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return bad(&format!(
+                "digest `{digest}` is not sha256: and 64 lower-case hex digits"
+            ));
+        }
+    }
+    // A tag is what follows a `:` in the last component (a registry's `:port` is in the first).
+    let mut components: Vec<&str> = name.split('/').collect();
+    let last = components.pop().unwrap_or_default();
+    let (last, tag) = match last.split_once(':') {
+        Some((r, t)) => (r, Some(t)),
+        None => (last, None),
+    };
+    components.push(last);
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !ok {
+            return bad(&format!("tag `{tag}` is not a valid tag"));
+        }
+    }
+    if components.iter().any(|c| c.is_empty()) {
+        return bad("an empty name component");
+    }
+    // The first component may be a registry host (`Registry.Example:5000`); the repository's
+    // path components are lower case.
+    let registry = components.len() > 1
+        && (components[0].contains(['.', ':']) || components[0] == "localhost");
+    let lower = |c: &&str| {
+        c.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+    };
+    if !components[usize::from(registry)..].iter().all(lower) {
+        return bad("repository names are lower case letters, digits, `.`, `_` and `-`");
+    }
+    Ok(s.to_string())
+}
+
 /// One manifest; serialised with its own `apiVersion` and `kind`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -108,6 +196,7 @@ pub enum Manifest {
     Role(Role),
     RoleBinding(RoleBinding),
     Deployment(Box<Deployment>),
+    PodDisruptionBudget(PodDisruptionBudget),
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -166,17 +255,14 @@ pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
         .split('/')
         .next()
         .unwrap_or_default();
-    let mut out = vec![Manifest::Namespace(Namespace {
-        metadata: o.meta(&o.namespace, None),
-        ..Namespace::default()
-    })];
+    // pitrix's own namespace, never the storage namespace: that one is KubeSphere's (its
+    // package store); `pitrix apply` and reconcile only borrow it (created when missing, never
+    // pruned), and a Namespace here would let `kubectl delete -f` of these manifests delete
+    // every package in it.
+    let mut out = Vec::new();
     if o.storage_namespace != o.namespace {
-        // The Role for the packages needs its namespace; apply creates it anyway.
         out.push(Manifest::Namespace(Namespace {
-            metadata: ObjectMeta {
-                name: Some(o.storage_namespace.clone()),
-                ..ObjectMeta::default()
-            },
+            metadata: o.meta(&o.namespace, None),
             ..Namespace::default()
         }));
     }
@@ -229,6 +315,12 @@ pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
         },
         subjects: Some(o.subject()),
     }));
+    // The package ConfigMaps: a Role in the storage namespace, which must therefore exist
+    // before these manifests are applied (KubeSphere's OpenPitrix extension creates it; without
+    // KubeSphere, `kubectl create namespace` it first; `--storage-namespace` says so). The
+    // alternative — a ClusterRole — cannot be confined to one namespace: `resourceNames`
+    // cannot name packages that do not exist yet, nor limit list and watch, so it would grant
+    // every ConfigMap of the cluster.
     let storage_role = format!("{}-packages", o.name);
     out.push(Manifest::Role(Role {
         metadata: o.meta(&storage_role, Some(&o.storage_namespace)),
@@ -301,7 +393,34 @@ pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
         subjects: Some(o.subject()),
     }));
     out.push(Manifest::Deployment(Box::new(deployment(o))));
+    out.push(Manifest::PodDisruptionBudget(disruption_budget(o)));
     out
+}
+
+/// The pods' selector (a subset of their labels).
+fn selector(o: &DeployOptions) -> BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/name".to_string(), "pitrix".to_string()),
+        ("app.kubernetes.io/instance".to_string(), o.name.clone()),
+    ]
+    .into()
+}
+
+/// A voluntary disruption (a node drain) takes one replica at a time: the standby takes the
+/// lease while the other is rescheduled.
+fn disruption_budget(o: &DeployOptions) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: o.meta(&o.name, Some(&o.namespace)),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(o)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
 }
 
 fn deployment(o: &DeployOptions) -> Deployment {
@@ -321,11 +440,8 @@ fn deployment(o: &DeployOptions) -> Deployment {
     if !o.path.is_empty() {
         args.extend(["--path".to_string(), o.path.clone()]);
     }
+    args.extend(o.controller.to_args());
     args.extend([
-        "--interval".into(),
-        o.interval.clone(),
-        "--drift".into(),
-        o.drift.clone(),
         "--http-addr".into(),
         "0.0.0.0:8080".into(),
         "--cache-dir".into(),
@@ -389,6 +505,9 @@ fn deployment(o: &DeployOptions) -> Deployment {
             ..EnvFromSource::default()
         });
     }
+    // The root file system is read-only (the image has nothing writable but an empty /tmp):
+    // what reconcile writes — the git cache, the object store, the work directory — is under
+    // --cache-dir, and temporary files under /tmp, each an emptyDir.
     let mut volumes = vec![
         Volume {
             name: "cache".into(),
@@ -492,11 +611,28 @@ fn deployment(o: &DeployOptions) -> Deployment {
         volume_mounts: Some(mounts),
         ..Container::default()
     };
-    let selector: BTreeMap<String, String> = [
-        ("app.kubernetes.io/name".to_string(), "pitrix".to_string()),
-        ("app.kubernetes.io/instance".to_string(), o.name.clone()),
-    ]
-    .into();
+    let selector = selector(o);
+    // The replicas on different nodes when there are several (preferred: a one-node cluster
+    // still runs both), so that losing a node does not lose every standby.
+    let affinity = Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(selector.clone()),
+                            ..LabelSelector::default()
+                        }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    };
     let mut pod_meta = ObjectMeta {
         labels: Some(o.labels()),
         annotations: Some(
@@ -528,6 +664,7 @@ fn deployment(o: &DeployOptions) -> Deployment {
                 metadata: Some(pod_meta),
                 spec: Some(PodSpec {
                     service_account_name: Some(o.name.clone()),
+                    affinity: Some(affinity),
                     termination_grace_period_seconds: Some(30),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
@@ -604,7 +741,6 @@ mod tests {
             kinds,
             [
                 "Namespace",
-                "Namespace",
                 "ServiceAccount",
                 "ClusterRole",
                 "ClusterRoleBinding",
@@ -612,7 +748,8 @@ mod tests {
                 "RoleBinding",
                 "Role",
                 "RoleBinding",
-                "Deployment"
+                "Deployment",
+                "PodDisruptionBudget"
             ]
         );
         for d in &docs {
@@ -636,7 +773,7 @@ mod tests {
             .map(|d| d["metadata"]["namespace"].as_str().unwrap_or("<cluster>"))
             .collect();
         assert_eq!(cm_roles, ["extension-openpitrix", "pitrix-system"]);
-        let deploy = docs.last().unwrap();
+        let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
         let c = &deploy["spec"]["template"]["spec"]["containers"][0];
         let args = container_args(c);
         assert_eq!(
@@ -668,6 +805,134 @@ mod tests {
             .map(|d| d["rules"].to_string())
             .collect::<String>();
         assert!(!cluster_wide.contains("\"leases\""));
+    }
+
+    fn documents(o: &DeployOptions) -> Vec<serde_json::Value> {
+        serde_yaml::Deserializer::from_str(&to_yaml(&manifests(o)))
+            .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn never_the_storage_namespace() {
+        for args in [
+            &["--source", "/srv/c"][..],
+            &["--source", "/srv/c", "--storage-namespace", "pkgs"],
+            &["--source", "/srv/c", "--namespace", "extension-openpitrix"],
+        ] {
+            let o = options(args);
+            let docs = documents(&o);
+            let namespaces: Vec<&str> = docs
+                .iter()
+                .filter(|d| d["kind"] == "Namespace")
+                .map(|d| d["metadata"]["name"].as_str().unwrap())
+                .collect();
+            let want: &[&str] = if o.namespace == o.storage_namespace {
+                &[]
+            } else {
+                &["pitrix-system"]
+            };
+            assert_eq!(namespaces, want, "{args:?}");
+            // Its packages' Role is still there: the namespace must exist first.
+            assert!(docs.iter().any(|d| d["kind"] == "RoleBinding"
+                && d["metadata"]["namespace"] == o.storage_namespace.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_disruption_budget_and_replicas_on_different_nodes() {
+        let o = options(&["--source", "/srv/c"]);
+        let docs = documents(&o);
+        let pdb = docs
+            .iter()
+            .find(|d| d["kind"] == "PodDisruptionBudget")
+            .unwrap();
+        assert_eq!(pdb["apiVersion"], "policy/v1");
+        assert_eq!(pdb["metadata"]["namespace"], "pitrix-system");
+        assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+        let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let pod_labels = &deploy["spec"]["template"]["metadata"]["labels"];
+        let selects = |selector: &serde_json::Value| {
+            let m = selector["matchLabels"].as_object().unwrap();
+            !m.is_empty() && m.iter().all(|(k, v)| pod_labels[k] == *v)
+        };
+        assert!(selects(&pdb["spec"]["selector"]));
+        assert_eq!(pdb["spec"]["selector"], deploy["spec"]["selector"]);
+        let terms = &deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+        assert_eq!(terms.as_array().unwrap().len(), 1, "{terms}");
+        let term = &terms[0]["podAffinityTerm"];
+        assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+        assert!(selects(&term["labelSelector"]));
+    }
+
+    #[test]
+    fn controller_flags_parsed_as_reconcile_parses_them() {
+        let o = options(&[
+            "--source",
+            "/srv/c",
+            "--interval",
+            "90s",
+            "--drift",
+            "warn",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+        ]);
+        let d = serde_json::to_value(deployment(&o)).unwrap();
+        let args = container_args(&d["spec"]["template"]["spec"]["containers"][0]);
+        assert!(
+            args.windows(2).any(|w| w == ["--interval", "90s"]),
+            "{args:?}"
+        );
+        for pair in [
+            ["--drift", "warn"],
+            ["--log-format", "json"],
+            ["--log-level", "debug"],
+        ] {
+            assert!(args.windows(2).any(|w| w == pair), "{args:?}");
+        }
+        // What the Deployment runs is what `pitrix reconcile` accepts, with the same values.
+        #[derive(Parser)]
+        struct Reconcile {
+            #[command(flatten)]
+            o: super::super::Options,
+        }
+        let r = Reconcile::try_parse_from(std::iter::once("x").chain(args[1..].iter().copied()))
+            .unwrap()
+            .o;
+        assert_eq!(r.controller.interval, o.controller.interval);
+        assert_eq!(r.controller.drift, o.controller.drift);
+        assert_eq!(r.controller.log_format, o.controller.log_format);
+        assert_eq!(r.controller.log_level, o.controller.log_level);
+        for (interval, text) in [
+            ("1m", "1m"),
+            ("1500ms", "1500ms"),
+            ("2h", "2h"),
+            ("1.5", "1500ms"),
+        ] {
+            let o = options(&["--source", "/srv/c", "--interval", interval]);
+            assert_eq!(super::super::format_duration(o.controller.interval), text);
+        }
+
+        for (flag, bad, says) in [
+            ("--drift", "bogus", "[possible values: correct, warn]"),
+            ("--interval", "banana", "ms, s, m or h"),
+            ("--interval", "5x", "ms, s, m or h"),
+            ("--interval", "10ms", "shorter than 100ms"),
+            ("--log-format", "xml", "[possible values: text, json]"),
+            (
+                "--log-level",
+                "trace",
+                "[possible values: error, warn, info, debug]",
+            ),
+        ] {
+            let err = Cli::try_parse_from(["x", "--source", "/srv/c", flag, bad])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {bad} accepted"))
+                .to_string();
+            assert!(err.contains(says) && err.contains(flag), "{err}");
+        }
     }
 
     #[test]
@@ -733,5 +998,86 @@ mod tests {
                 .iter()
                 .any(|m| m["mountPath"] == "/etc/pitrix/member-kubeconfig" && m["readOnly"] == true)
         );
+    }
+
+    #[test]
+    fn the_released_image_by_default_and_a_digest_as_given() {
+        let o = options(&["--source", "/srv/c"]);
+        let want = format!("ghcr.io/{IMAGE_OWNER}/pitrix:{}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(o.image, want);
+        assert_eq!(default_image(), want);
+        let d = serde_json::to_value(deployment(&o)).unwrap();
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            want.as_str()
+        );
+
+        let pinned = format!(
+            "ghcr.io/acme/pitrix@sha256:{}",
+            "0123456789abcdef".repeat(4)
+        );
+        for image in [
+            pinned.as_str(),
+            "registry.example:5000/team/pitrix:v1.2.3",
+            "localhost/pitrix",
+            "pitrix",
+            "ghcr.io/acme/pitrix:0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            let o = options(&["--source", "/srv/c", "--image", image]);
+            assert_eq!(o.image, image);
+            let d = serde_json::to_value(deployment(&o)).unwrap();
+            assert_eq!(
+                d["spec"]["template"]["spec"]["containers"][0]["image"],
+                image
+            );
+        }
+        for bad in [
+            "",
+            "ghcr.io/acme/pitrix@sha256:abc",
+            "ghcr.io/acme/pitrix@md5:0123456789abcdef0123456789abcdef",
+            "ghcr.io/Acme/pitrix:1",
+            "ghcr.io/acme/pitrix:",
+            "ghcr.io//pitrix",
+            "pitrix:1 2",
+            "pitrix:-x",
+        ] {
+            let err = Cli::try_parse_from(["x", "--source", "/srv/c", "--image", bad])
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(
+                err.to_string().contains("expected [REGISTRY/]NAME"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn writable_volumes_for_all_reconcile_writes() {
+        // The root file system is read-only: the git cache, the object store and the work
+        // directory live under --cache-dir, temporary files under /tmp; both are emptyDirs.
+        let o = options(&["--source", "/srv/c"]);
+        let d = serde_json::to_value(deployment(&o)).unwrap();
+        let pod = &d["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+        let args = container_args(c);
+        let cache = args[args.iter().position(|a| *a == "--cache-dir").unwrap() + 1];
+        for path in [cache, "/tmp"] {
+            let m = c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["mountPath"] == path)
+                .unwrap_or_else(|| panic!("nothing mounted at {path}"));
+            assert_ne!(m["readOnly"], true);
+            let v = pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == m["name"])
+                .unwrap();
+            assert!(v["emptyDir"].is_object(), "{v}");
+        }
     }
 }
