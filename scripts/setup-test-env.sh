@@ -216,6 +216,13 @@ setup_kubesphere() {
     log "kubesphere: $(cat "$KS_DIR/.stamp") in $KS_DIR ($(ls "$KS_DIR"/crds/*.yaml | wc -l) CRD files)"
 }
 
+# --- component: the container image's tools (tests/image.rs) ---------------------------------
+# Debian's musl-tools, skopeo and umoci, and the rustup musl target: build-image.sh --setup
+# (which tests/image.rs also runs, so the test never depends on this having run).
+setup_image_tools() {
+    bash "$REPO_ROOT/scripts/build-image.sh" --setup 2>&1 | sed 's/^\[build-image\] /[setup-test-env] image: /'
+}
+
 main() {
     SECONDS=0
     mkdir -p "$PITRIX_CACHE"
@@ -226,6 +233,7 @@ main() {
     setup_actionlint
     setup_chromium
     setup_kubesphere
+    setup_image_tools
     # Next components go here, e.g.: setup_kube_apiserver
     PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"
