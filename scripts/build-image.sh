@@ -183,6 +183,9 @@ log "cargo build --release --locked --target $TARGET (target dir $TARGET_DIR, as
     cd "$REPO_ROOT"
     export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$REPO_ROOT=/pitrix --remap-path-prefix=$CARGO_HOME_DIR=/cargo --remap-path-prefix=$STABLE_TARGET_DIR=/target"
     export CARGO_PROFILE_RELEASE_STRIP=debuginfo
+    # OpenSSL writes SOURCE_DATE_EPOCH into the binary ("built on"), and cargo does not rebuild
+    # it when that changes: a fixed one, so the binary is the same whenever its build was made.
+    export SOURCE_DATE_EPOCH=0
     cargo build --release --locked --target "$TARGET" --target-dir "$STABLE_TARGET_DIR" --bin pitrix >&2 \
         || die "cargo build for $TARGET failed"
     cp "$STABLE_TARGET_DIR/$TARGET/release/pitrix" "$STAGED_BINARY"
