@@ -4,9 +4,9 @@
 //! purpose; two catalogs that share a name do not take it from each other run after run.
 
 mod cluster;
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cluster::TestCluster;
 use serde_json::Value;
@@ -34,40 +34,13 @@ fn catalog(tmp: &tempfile::TempDir, name: &str) -> PathBuf {
     dir
 }
 
-/// `pitrix <command> CATALOG --kubeconfig … --output json EXTRA`: exit code and report.
-fn run(k: &TestCluster, catalog: &Path, extra: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("apply")
-        .arg(catalog)
-        .args([
-            "--kubeconfig",
-            k.kubeconfig.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("apply printed no JSON ({e}):\n{stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), report, stderr)
+/// `pitrix apply CATALOG` with JSON output: exit code and report.
+fn run(k: &TestCluster, catalog: &Path, extra: &[&str]) -> (i32, Value) {
+    common::apply_json(&k.kubeconfig, catalog, extra)
 }
 
 fn outcomes(report: &Value, outcome: &str) -> Vec<(String, String)> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["outcome"] == outcome)
-        .map(|r| {
-            (
-                r["object"]["kind"].as_str().unwrap().to_string(),
-                r["object"]["name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    common::outcomes_of(report, outcome)
 }
 
 fn get(k: &TestCluster, resource: &str, name: &str) -> Value {
@@ -110,7 +83,7 @@ fn an_object_made_in_the_console_is_a_conflict_until_adopted() {
     let before = get(&k, APPS, "hello");
 
     // Refused before anything is written: no category, no inventory, no review state.
-    let (code, report, _) = run(&k, &store, &[]);
+    let (code, report) = run(&k, &store, &[]);
     assert_ne!(code, 0, "{report:#}");
     let why = report["refused"].as_str().expect("refused");
     assert!(why.contains("Application/hello"), "{why}");
@@ -131,7 +104,7 @@ fn an_object_made_in_the_console_is_a_conflict_until_adopted() {
     assert!(after.pointer("/status/state").is_none(), "{after:#}");
 
     // The plan says what --adopt would do, and writes nothing.
-    let (code, report, _) = run(&k, &store, &["--adopt", "--dry-run"]);
+    let (code, report) = run(&k, &store, &["--adopt", "--dry-run"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
         outcomes(&report, "wouldAdopt"),
@@ -143,7 +116,7 @@ fn an_object_made_in_the_console_is_a_conflict_until_adopted() {
     );
 
     // Adopted on purpose: marked as the catalog's, given its review state, then a no-op.
-    let (code, report, _) = run(&k, &store, &["--adopt"]);
+    let (code, report) = run(&k, &store, &["--adopt"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
         outcomes(&report, "adopted"),
@@ -155,7 +128,7 @@ fn an_object_made_in_the_console_is_a_conflict_until_adopted() {
         "store-a"
     );
     assert_eq!(adopted["status"]["state"], "active");
-    let (code, report, _) = run(&k, &store, &[]);
+    let (code, report) = run(&k, &store, &[]);
     assert_eq!(code, 0, "{report:#}");
     assert!(outcomes(&report, "adopted").is_empty(), "{report:#}");
     assert!(outcomes(&report, "created").is_empty(), "{report:#}");
@@ -172,7 +145,7 @@ fn two_catalogs_do_not_take_a_shared_name_from_each_other() {
     std::fs::remove_dir_all(b.join("releases")).unwrap();
     std::fs::remove_dir_all(b.join("repos")).unwrap();
 
-    let (code, report, _) = run(&k, &a, &[]);
+    let (code, report) = run(&k, &a, &[]);
     assert_eq!(code, 0, "{report:#}");
     let tools = get(&k, CATEGORIES, "tools");
     assert_eq!(tools["metadata"]["labels"]["pitrix.io/catalog"], "store-a");
@@ -180,7 +153,7 @@ fn two_catalogs_do_not_take_a_shared_name_from_each_other() {
     // B is refused, naming A; A's category is untouched; B's shared storage namespace is not a
     // conflict (it is borrowed, never taken).
     for _ in 0..2 {
-        let (code, report, _) = run(&k, &b, &[]);
+        let (code, report) = run(&k, &b, &[]);
         assert_ne!(code, 0, "{report:#}");
         let why = report["refused"].as_str().expect("refused");
         assert!(why.contains("Category/tools"), "{why}");
@@ -191,7 +164,7 @@ fn two_catalogs_do_not_take_a_shared_name_from_each_other() {
             tools["metadata"]["resourceVersion"]
         );
         // A sees nothing to do: no flip-flop.
-        let (code, report, _) = run(&k, &a, &[]);
+        let (code, report) = run(&k, &a, &[]);
         assert_eq!(code, 0, "{report:#}");
         assert!(outcomes(&report, "created").is_empty(), "{report:#}");
         assert!(outcomes(&report, "updated").is_empty(), "{report:#}");
@@ -205,7 +178,7 @@ fn two_catalogs_do_not_take_a_shared_name_from_each_other() {
         app.replace("category: tools\n", ""),
     )
     .unwrap();
-    let (code, report, _) = run(&k, &b, &[]);
+    let (code, report) = run(&k, &b, &[]);
     assert_eq!(code, 0, "{report:#}");
     let skipped: Vec<(String, String)> = outcomes(&report, "skipped");
     assert!(
@@ -216,7 +189,7 @@ fn two_catalogs_do_not_take_a_shared_name_from_each_other() {
     assert_eq!(ns["metadata"]["labels"]["pitrix.io/catalog"], "store-a");
     // And neither takes anything from the other afterwards.
     for store in [&a, &b, &a] {
-        let (code, report, _) = run(&k, store, &[]);
+        let (code, report) = run(&k, store, &[]);
         assert_eq!(code, 0, "{report:#}");
         assert!(outcomes(&report, "created").is_empty(), "{report:#}");
         assert!(outcomes(&report, "updated").is_empty(), "{report:#}");
@@ -233,7 +206,7 @@ fn no_review_state_is_written_onto_an_object_whose_apply_failed() {
     let k = cluster();
     let tmp = tempfile::tempdir().unwrap();
     let store = catalog(&tmp, "store-a");
-    let (code, report, _) = run(&k, &store, &[]);
+    let (code, report) = run(&k, &store, &[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(get(&k, APPS, "hello")["status"]["state"], "active");
 
@@ -258,7 +231,7 @@ fn no_review_state_is_written_onto_an_object_whose_apply_failed() {
         text.replace("state: active\nversions:", "state: suspended\nversions:"),
     )
     .unwrap();
-    let (code, report, _) = run(&k, &store, &[]);
+    let (code, report) = run(&k, &store, &[]);
     assert_eq!(code, 1, "{report:#}");
     let failed = outcomes(&report, "failed");
     assert!(
@@ -278,7 +251,7 @@ fn orphans_of_a_lost_inventory_are_reported_and_pruned_only_when_asked() {
     let k = cluster();
     let tmp = tempfile::tempdir().unwrap();
     let store = catalog(&tmp, "store-a");
-    let (code, report, _) = run(&k, &store, &[]);
+    let (code, report) = run(&k, &store, &[]);
     assert_eq!(code, 0, "{report:#}");
     // The inventory is lost, and the catalog drops its repo meanwhile.
     k.kubectl_ok(&[
@@ -290,7 +263,7 @@ fn orphans_of_a_lost_inventory_are_reported_and_pruned_only_when_asked() {
     ]);
     std::fs::remove_dir_all(store.join("repos")).unwrap();
 
-    let (code, report, _) = run(&k, &store, &[]);
+    let (code, report) = run(&k, &store, &[]);
     assert_eq!(code, 0, "{report:#}");
     let orphan = report["results"]
         .as_array()
@@ -308,7 +281,7 @@ fn orphans_of_a_lost_inventory_are_reported_and_pruned_only_when_asked() {
     );
     assert!(exists(&k, "repos.application.kubesphere.io", "bitnami"));
 
-    let (code, report, _) = run(&k, &store, &["--prune-orphans"]);
+    let (code, report) = run(&k, &store, &["--prune-orphans"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
         outcomes(&report, "pruned"),

@@ -4,6 +4,7 @@
 //! is triggered.
 
 mod cluster;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -27,26 +28,8 @@ fn apply(k: &TestCluster, catalog: &Path, extra: &[&str]) -> Value {
 
 /// `pitrix apply`: whether it exited 0, and its report.
 fn try_apply(k: &TestCluster, catalog: &Path, extra: &[&str]) -> (bool, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("apply")
-        .arg(catalog)
-        .args([
-            "--kubeconfig",
-            k.kubeconfig.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "apply printed no JSON ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.success(), report)
+    let (code, report) = common::apply_json(&k.kubeconfig, catalog, extra);
+    (code == 0, report)
 }
 
 /// (outcome, name) of every Repo result of a report.

@@ -65,3 +65,41 @@ pub fn helm_oracle(args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("the Helm oracle prints JSON")
 }
+
+/// `pitrix apply CATALOG --kubeconfig KUBECONFIG --output json EXTRA`: the exit code and the
+/// report (panics when it printed no JSON report).
+pub fn apply_json(kubeconfig: &Path, catalog: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("apply")
+        .arg(catalog)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--output", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "apply printed no JSON report ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// (kind, name) of every result of an apply report with `outcome`.
+pub fn outcomes_of(report: &serde_json::Value, outcome: &str) -> Vec<(String, String)> {
+    report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["outcome"] == outcome)
+        .map(|r| {
+            (
+                r["object"]["kind"].as_str().unwrap_or_default().to_string(),
+                r["object"]["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
