@@ -54,13 +54,7 @@ pub struct Foreign {
 impl Foreign {
     /// The owner of a live object, from its metadata.
     pub fn of(live: &Value) -> Foreign {
-        let catalog = live
-            .pointer(&format!(
-                "/metadata/labels/{}",
-                labels::PITRIX_CATALOG.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let catalog = labels::label(live, labels::PITRIX_CATALOG).map(str::to_string);
         let mut managers: Vec<String> = live
             .pointer("/metadata/managedFields")
             .and_then(Value::as_array)

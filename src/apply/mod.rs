@@ -428,12 +428,8 @@ fn desired_catalog(o: &DesiredObject) -> String {
 /// Objects pitrix only borrows (the storage namespace, KubeSphere's built-in category): used
 /// as they are when they exist, never taken over, never pruned.
 fn is_borrowed(o: &DesiredObject) -> bool {
-    o.to_applied().is_ok_and(|b| {
-        b.pointer(&format!(
-            "/metadata/annotations/{}",
-            labels::PITRIX_PRUNE.replace('/', "~1")
-        )) == Some(&json!("disabled"))
-    })
+    o.to_applied()
+        .is_ok_and(|b| labels::annotation(&b, labels::PITRIX_PRUNE) == Some("disabled"))
 }
 
 /// Live objects carrying the catalog's mark that neither the inventory nor the catalog lists;
@@ -449,10 +445,7 @@ fn orphans(
             let key = ObjectKey((*r).clone());
             !current.contains_key(&key)
                 && !previous.objects.contains_key(&key)
-                && v.pointer(&format!(
-                    "/metadata/labels/{}",
-                    labels::EXECUTOR_ACTION.replace('/', "~1")
-                )) != Some(&json!("uninstall"))
+                && labels::label(v, labels::EXECUTOR_ACTION) != Some("uninstall")
         })
         .map(|(r, _)| r.clone())
         .collect()

@@ -43,19 +43,27 @@ pub struct Needs {
     pub clusters: BTreeMap<String, String>,
 }
 
-fn label<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
-    body.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
-        .and_then(Value::as_str)
-}
-
 impl Needs {
     /// `is_host` says whether a catalog cluster name is the host.
     pub fn of(desired: &Desired, is_host: &dyn Fn(&str) -> bool) -> Needs {
         let mut needs = Needs::default();
-        for o in desired.objects.iter().filter(|o| o.r.cluster.is_none()) {
+        // The kinds compile labels with a workspace: the rest (package ConfigMaps, executor
+        // Jobs, the storage Namespace) need nothing here, and parsing every package read from
+        // an output directory would be most of a no-op apply's work.
+        let labelled = |kind: &str| {
+            matches!(
+                kind,
+                "Repo" | "Application" | "ApplicationVersion" | "ApplicationRelease"
+            )
+        };
+        for o in desired
+            .objects
+            .iter()
+            .filter(|o| o.r.cluster.is_none() && labelled(o.kind.kind))
+        {
             let Ok(body) = o.to_applied() else { continue };
             let name = o.r.display_name();
-            if let Some(ws) = label(&body, labels::WORKSPACE) {
+            if let Some(ws) = labels::label(&body, labels::WORKSPACE) {
                 needs
                     .workspaces
                     .entry(ws.to_string())
@@ -64,9 +72,10 @@ impl Needs {
             if o.kind.kind != "ApplicationRelease" {
                 continue;
             }
-            let cluster = label(&body, labels::CLUSTER).unwrap_or(labels::DEFAULT_CLUSTER);
-            let namespace = label(&body, labels::NAMESPACE).unwrap_or(labels::DEFAULT_NAMESPACE);
-            let workspace = label(&body, labels::WORKSPACE).unwrap_or_default();
+            let cluster = labels::label(&body, labels::CLUSTER).unwrap_or(labels::DEFAULT_CLUSTER);
+            let namespace =
+                labels::label(&body, labels::NAMESPACE).unwrap_or(labels::DEFAULT_NAMESPACE);
+            let workspace = labels::label(&body, labels::WORKSPACE).unwrap_or_default();
             if is_host(cluster) {
                 needs.namespaces.push((
                     namespace.to_string(),

@@ -70,18 +70,8 @@ pub async fn prune(
                 continue;
             }
         };
-        let label = |key: &str| {
-            live.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let annotation = live
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                labels::PITRIX_PRUNE.replace('/', "~1")
-            ))
-            .and_then(Value::as_str);
-        if label(labels::PITRIX_CATALOG).as_deref() != Some(catalog) {
+        let annotation = labels::annotation(&live, labels::PITRIX_PRUNE);
+        if labels::label(&live, labels::PITRIX_CATALOG) != Some(catalog) {
             report.push(
                 r,
                 Outcome::Skipped(format!("not labelled {}={catalog}", labels::PITRIX_CATALOG)),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{ListParams, Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::client::{api, describe, retry};
 use super::{ApplyOptions, ApplyReport, Desired, Outcome};
@@ -100,11 +100,7 @@ pub async fn wait_for_versions(
         .filter(|o| o.kind.kind == "ApplicationRelease")
     {
         let Ok(body) = o.to_applied() else { continue };
-        let label = |key: &str| {
-            body.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1")))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let label = |key: &str| labels::label(&body, key).map(str::to_string);
         let (Some(app), Some(version)) = (label(labels::APP_ID), label(labels::APP_VERSION_ID))
         else {
             continue;

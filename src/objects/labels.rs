@@ -144,3 +144,17 @@ pub const PITRIX_PASSWORD_ENV: &str = "pitrix.io/password-env";
 /// Annotation on `standalone` executor Jobs and ConfigMaps: the catalog cluster (`releases/<cluster>/`)
 /// they run in; apply sends them to that cluster's kubeconfig context (`[clusters.<name>]`).
 pub const PITRIX_CLUSTER: &str = "pitrix.io/cluster";
+
+/// A label of an object held as JSON.
+pub fn label<'a>(object: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    object.get("metadata")?.get("labels")?.get(key)?.as_str()
+}
+
+/// An annotation of an object held as JSON.
+pub fn annotation<'a>(object: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    object
+        .get("metadata")?
+        .get("annotations")?
+        .get(key)?
+        .as_str()
+}
