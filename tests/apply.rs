@@ -25,26 +25,7 @@ fn scaffold() -> tempfile::TempDir {
 
 /// Runs `pitrix apply` with JSON output: exit code and report.
 fn apply(k: &TestCluster, catalog: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("apply")
-        .arg(catalog)
-        .args([
-            "--kubeconfig",
-            k.kubeconfig.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "apply printed no JSON ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
+    common::apply_json(&k.kubeconfig, catalog, extra)
 }
 
 fn outcomes<'a>(report: &'a Value, outcome: &str) -> Vec<(&'a str, &'a str)> {

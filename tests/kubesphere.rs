@@ -1099,23 +1099,8 @@ fn sync_count(r: &reconcile_support::Reconciler) -> f64 {
 
 /// `pitrix apply`, whatever its exit: (exit 0, report).
 fn try_apply(kubeconfig: &Path, catalog: &Path, extra: &[&str]) -> (bool, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
-        .arg("apply")
-        .arg(catalog)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--output", "json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "apply's JSON: {e}\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.success(), report)
+    let (code, report) = common::apply_json(kubeconfig, catalog, extra);
+    (code == 0, report)
 }
 
 /// Marks every executor Job of `release` succeeded (no node runs them here), as the Job

@@ -4,6 +4,7 @@
 //! nothing is applied; once they exist the same apply goes through.
 
 mod cluster;
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -28,15 +29,7 @@ fn pitrix(k: &TestCluster, args: &[&str]) -> Output {
 }
 
 fn apply(k: &TestCluster, catalog: &Path) -> (i32, Value) {
-    let out = pitrix(k, &["apply", catalog.to_str().unwrap(), "--output", "json"]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
+    common::apply_json(&k.kubeconfig, catalog, &[])
 }
 
 fn wait_served(k: &TestCluster, resource: &str) {

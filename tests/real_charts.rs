@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::helm_oracle;
+use common::{codes, dump, helm_oracle};
 use pitrix::diagnostics::{Diagnostic, Severity};
 use tempfile::TempDir;
 
@@ -80,38 +80,13 @@ impl Cat {
     }
 }
 
-fn dump(diags: &[Diagnostic]) -> String {
-    diags
-        .iter()
-        .map(|d| {
-            format!(
-                "  {:?} {} {:?} {:?} :: {} (hint: {:?})",
-                d.severity,
-                d.code.as_str(),
-                d.file,
-                d.pos.map(|p| (p.line, p.column)),
-                d.message,
-                d.hint
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn of(diags: &[Diagnostic], severity: Severity) -> Vec<&'static str> {
-    let mut v: Vec<_> = diags
-        .iter()
-        .filter(|d| d.severity == severity)
-        .map(|d| d.code.as_str())
-        .collect();
-    v.sort_unstable();
-    v
-}
-
 #[track_caller]
 fn assert_codes(diags: &[Diagnostic], errors: &[&str], warnings: &[&str]) {
     assert_eq!(
-        (of(diags, Severity::Error), of(diags, Severity::Warning)),
+        (
+            codes(diags, Severity::Error),
+            codes(diags, Severity::Warning)
+        ),
         (errors.to_vec(), warnings.to_vec()),
         "diagnostics:\n{}",
         dump(diags)

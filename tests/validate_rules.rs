@@ -9,10 +9,13 @@
 //! The renderings (text, JSON, GitHub annotations) and the exit codes are tested end to end
 //! through the `pitrix` binary at the end of the file.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{codes, dump};
 use pitrix::diagnostics::{Diagnostic, Pos, Severity};
 use tempfile::TempDir;
 
@@ -150,34 +153,6 @@ fn pos_at(text: &str, offset: usize) -> Pos {
         line: before.matches('\n').count() as u32 + 1,
         column: before.rsplit('\n').next().unwrap().chars().count() as u32 + 1,
     }
-}
-
-fn dump(diags: &[Diagnostic]) -> String {
-    diags
-        .iter()
-        .map(|d| {
-            format!(
-                "  {:?} {} {:?} {:?} :: {} (hint: {:?})",
-                d.severity,
-                d.code.as_str(),
-                d.file,
-                d.pos.map(|p| (p.line, p.column)),
-                d.message,
-                d.hint
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn codes(diags: &[Diagnostic], severity: Severity) -> Vec<&'static str> {
-    let mut v: Vec<_> = diags
-        .iter()
-        .filter(|d| d.severity == severity)
-        .map(|d| d.code.as_str())
-        .collect();
-    v.sort_unstable();
-    v
 }
 
 /// The error codes are exactly `expected` (with multiplicity, any order) and there are no

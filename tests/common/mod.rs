@@ -103,3 +103,36 @@ pub fn outcomes_of(report: &serde_json::Value, outcome: &str) -> Vec<(String, St
         })
         .collect()
 }
+
+/// Diagnostics one per line, everything they carry: for assertion messages.
+pub fn dump(diags: &[pitrix::diagnostics::Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| {
+            format!(
+                "  {:?} {} {:?} {:?} :: {} (hint: {:?})",
+                d.severity,
+                d.code.as_str(),
+                d.file,
+                d.pos.map(|p| (p.line, p.column)),
+                d.message,
+                d.hint
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The codes of the diagnostics of `severity`, sorted.
+pub fn codes(
+    diags: &[pitrix::diagnostics::Diagnostic],
+    severity: pitrix::diagnostics::Severity,
+) -> Vec<&'static str> {
+    let mut v: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == severity)
+        .map(|d| d.code.as_str())
+        .collect();
+    v.sort_unstable();
+    v
+}
