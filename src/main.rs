@@ -481,7 +481,9 @@ fn report(diags: &[Diagnostic], root: &Path, format: Format, to_stdout: bool) {
 
 /// The catalog `dir` names: the nearest of it and its parents that holds pitrix.toml, as git
 /// finds its repository (so `pitrix validate apps/web/app.yaml` works); `dir` itself when none
-/// does (the loader then says pitrix.toml is missing).
+/// does (the loader then says pitrix.toml is missing). The search never leaves the git
+/// repository it starts in: on a CI runner, a pull request that deletes its pitrix.toml must
+/// not make pitrix read a directory above the checkout.
 fn catalog_root(dir: &Path) -> PathBuf {
     let start = match dir.is_file() {
         true => dir.parent().unwrap_or(Path::new(".")),
@@ -495,10 +497,17 @@ fn catalog_root(dir: &Path) -> PathBuf {
     let Ok(absolute) = std::path::absolute(start) else {
         return dir.to_path_buf();
     };
-    match absolute
-        .ancestors()
-        .find(|d| d.join(pitrix::load::SETTINGS_FILE).is_file())
-    {
+    let mut found = None;
+    for d in absolute.ancestors() {
+        if d.join(pitrix::load::SETTINGS_FILE).is_file() {
+            found = Some(d);
+            break;
+        }
+        if d.join(".git").exists() {
+            break;
+        }
+    }
+    match found {
         // Kept as the user spelled it when it is already the root (diagnostics show paths
         // joined to it).
         Some(found) if found == absolute => start.to_path_buf(),

@@ -97,4 +97,15 @@ fn new_names_the_catalog_and_validate_finds_it_from_inside() {
     }
     let out = stdout(&pitrix(&["validate"], &catalog.join("apps/hello/0.1.0")));
     assert!(out.contains("catalog is valid"), "{out}");
+
+    // Never above the git repository it starts in: a checkout without pitrix.toml, inside a
+    // directory that has one, is not that directory's catalog.
+    let checkout = catalog.join("checkout");
+    std::fs::create_dir_all(checkout.join(".git")).unwrap();
+    std::fs::create_dir_all(checkout.join("apps")).unwrap();
+    let out = pitrix(&["validate", "apps"], &checkout);
+    assert!(!out.status.success());
+    let stderr =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing-settings"), "{stderr}");
 }
