@@ -926,6 +926,112 @@ pub fn yaml_text(text: &str, write_only: &dyn Fn(&Path) -> bool) -> String {
     text_out
 }
 
+/// Whether a chart file (its path in the chart, subcharts' included) is a values file, whose
+/// values are data and may be secrets: `values.yaml`, `values-prod.yaml`, `values.prod.yaml`,
+/// chart-testing's `ci/prod-values.yaml` (`.yml` and `.json` too) — not `values.schema.json`.
+pub fn is_values_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let Some(stem) = [".yaml", ".yml", ".json"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+    else {
+        return false;
+    };
+    stem != "values.schema"
+        && (stem == "values"
+            || stem.starts_with("values-")
+            || stem.starts_with("values.")
+            || stem.starts_with("values_")
+            || stem.ends_with("-values")
+            || stem.ends_with(".values")
+            || stem.ends_with("_values"))
+}
+
+/// The text of a chart file for a diff. A values file ([`is_values_file`]) is values:
+/// [`yaml_text`], its writeOnly paths (`write_only`) hidden too. Any other file — templates,
+/// helpers, docs, `files/` — is code a reviewer must read, shown as it is (`export
+/// REDIS_PASSWORD=…` in a template is a line of a script, not a secret), except what is never
+/// innocent: a document that is a Secret manifest (`kind: Secret`) is hidden as
+/// [`yaml_text`] hides it, the body of a private key as `*** (sha256:…)`, and the user info of
+/// a URL written out (`https://bot:pw@host`; one made of template or shell expressions shows).
+pub fn chart_file_text(path: &str, text: &str, write_only: &dyn Fn(&Path) -> bool) -> String {
+    if is_values_file(path) {
+        return yaml_text(text, write_only);
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut docs: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in text.lines() {
+        if line.starts_with("---") {
+            docs.push(vec![line]);
+        } else if let Some(d) = docs.last_mut() {
+            d.push(line);
+        }
+    }
+    for doc in docs {
+        if is_secret_document(&doc) {
+            redact_document(&doc, true, &|_| false, &mut out);
+        } else {
+            literal_secrets(&doc, &mut out);
+        }
+    }
+    let mut text_out = out.join("\n");
+    if text.ends_with('\n') && !text_out.is_empty() {
+        text_out.push('\n');
+    }
+    text_out
+}
+
+/// Whether a YAML document (a template's, with its `{{ }}` lines) is a Secret manifest.
+fn is_secret_document(doc: &[&str]) -> bool {
+    doc.iter().any(|l| {
+        let l = l.trim_end();
+        l == "kind: Secret" || l == "kind: \"Secret\"" || l == "kind: 'Secret'"
+    })
+}
+
+/// The lines of a document shown as they are but for private key bodies and URL user info
+/// written out (see [`chart_file_text`]).
+fn literal_secrets(lines: &[&str], out: &mut Vec<String>) {
+    let mut private_key: Option<(usize, Sha256)> = None;
+    for raw in lines {
+        let line = private_keys_marked(&url_user_info_as(raw, |info| {
+            if info.contains("{{") || info.contains('$') || info.contains('%') {
+                info.to_string()
+            } else {
+                format!("{MASK} (sha256:{})", short_hash(info.as_bytes()))
+            }
+        }));
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some((at, hasher)) = private_key.as_mut() {
+            if !line.contains(PEM_END) {
+                hasher.update(line.trim().as_bytes());
+                hasher.update(b"\n");
+                continue;
+            }
+            let at = *at;
+            let hash = private_key
+                .take()
+                .map(|(_, h)| h.finalize())
+                .unwrap_or_default();
+            out.push(format!(
+                "{}{MASK} (sha256:{})",
+                " ".repeat(at),
+                crate::names::hex(&hash[..4])
+            ));
+        } else if line.contains(PEM_BEGIN)
+            && line.contains("PRIVATE KEY")
+            && !line.contains(PEM_END)
+        {
+            private_key = Some((indent, Sha256::new()));
+        }
+        out.push(line);
+    }
+    if let Some((at, hasher)) = private_key {
+        let hash = crate::names::hex(&hasher.finalize()[..4]);
+        out.push(format!("{}{MASK} (sha256:{hash})", " ".repeat(at)));
+    }
+}
+
 fn redact_document(
     lines: &[&str],
     secret_manifest: bool,
@@ -1535,5 +1641,73 @@ mod tests {
                 .matches(&["x"])
         );
         assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn values_files_are_the_chart_files_whose_values_hide() {
+        for p in [
+            "values.yaml",
+            "values.yml",
+            "values-production.yaml",
+            "values.prod.yaml",
+            "charts/redis/values.yaml",
+            "ci/prod-values.yaml",
+            "Values.JSON",
+        ] {
+            assert!(is_values_file(p), "{p}");
+        }
+        for p in [
+            "values.schema.json",
+            "templates/secret.yaml",
+            "templates/values-configmap.tpl",
+            "README.md",
+            "files/values.txt",
+            "Chart.yaml",
+        ] {
+            assert!(!is_values_file(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn chart_templates_show_as_they_are_but_secret_manifests_and_values_hide() {
+        let none = |_: &Path| false;
+        let script = "apiVersion: v1\nkind: ConfigMap\ndata:\n  start.sh: |\n    export REDIS_PASSWORD=$(cat /secrets/pw)\n    password: {{ .Values.auth.password }}\n    DB_PASSWORD=plain-in-template\n    url: redis://:$(REDIS_PASSWORD)@redis:6379\n";
+        assert_eq!(
+            chart_file_text("templates/configmap.yaml", script, &none),
+            script,
+            "template code shows as it is"
+        );
+        // A Secret template hides its data, whatever the order of its keys.
+        let secret = "apiVersion: v1\ndata:\n  password: c2VjcmV0LXRwbA==\n  {{- if .Values.x }}\n  token: {{ .Values.token | b64enc }}\n  {{- end }}\nkind: Secret\n---\nkind: ConfigMap\ndata:\n  PASSWORD: shown-in-configmap\n";
+        let out = chart_file_text("templates/secret.yaml", secret, &none);
+        assert!(!out.contains("c2VjcmV0LXRwbA"), "{out}");
+        assert!(out.contains("data: *** (sha256:"), "{out}");
+        assert!(out.contains("  PASSWORD: shown-in-configmap\n"), "{out}");
+        // Values files hide as before, writeOnly paths too.
+        let values = "auth:\n  password: hunter2\n  phrase: sesame\nreplicaCount: 1\n";
+        let wo = |p: &Path| p == ["auth", "phrase"];
+        for path in ["values.yaml", "values-prod.yaml", "charts/sub/values.yaml"] {
+            let out = chart_file_text(path, values, &wo);
+            assert!(!out.contains("hunter2") && !out.contains("sesame"), "{out}");
+            assert!(out.contains("  password: *** (sha256:"), "{out}");
+            assert!(out.contains("replicaCount: 1"), "{out}");
+        }
+        // What is never innocent hides in any file: a private key, a URL's written password.
+        let doc = "# README\nClone https://bot:pw-literal@git.example.com/x\nor https://{{ .Values.user }}@h\n  -----BEGIN RSA PRIVATE KEY-----\n  MIIEsecret\n  -----END RSA PRIVATE KEY-----\nafter\n";
+        let out = chart_file_text("README.md", doc, &none);
+        assert!(
+            !out.contains("pw-literal") && !out.contains("MIIEsecret"),
+            "{out}"
+        );
+        assert!(out.contains("https://{{ .Values.user }}@h"), "{out}");
+        assert!(
+            out.contains("  *** (sha256:") && out.ends_with("after\n"),
+            "{out}"
+        );
+        // Changed template lines stay changed lines.
+        assert_ne!(
+            chart_file_text("templates/a.sh", "PASSWORD=a\n", &none),
+            chart_file_text("templates/a.sh", "PASSWORD=b\n", &none)
+        );
     }
 }

@@ -850,6 +850,56 @@ fn planted_secrets_appear_in_no_output_of_any_format() {
     assert!(text.contains("adminPassword: *** (sha256:"), "{text}");
 }
 
+/// A new chart version: its templates' changed lines show as they are (`export
+/// REDIS_PASSWORD=` is script code, not a secret), its values.yaml's secrets and its Secret
+/// template's data stay hidden.
+#[test]
+fn template_code_shows_values_and_secret_templates_stay_hidden() {
+    let repo = Repo::with_new_catalog("catalog");
+    repo.write(
+        "apps/hello/0.1.0/templates/script.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: script\ndata:\n  start.sh: |\n    export REDIS_PASSWORD=$(cat /run/secrets/old)\n",
+    );
+    repo.write(
+        "apps/hello/0.1.0/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  token: b2xkLXRlbXBsYXRlLXRva2Vu\n",
+    );
+    let base = repo.commit("hello with a script and a Secret template");
+    repo.add_hello_version("0.1.0", "0.2.0");
+    repo.edit(
+        "apps/hello/0.2.0/templates/script.yaml",
+        "export REDIS_PASSWORD=$(cat /run/secrets/old)",
+        "export REDIS_PASSWORD=$(cat /run/secrets/new-template-line)",
+    );
+    repo.edit(
+        "apps/hello/0.2.0/templates/secret.yaml",
+        "b2xkLXRlbXBsYXRlLXRva2Vu",
+        "bmV3LXRlbXBsYXRlLXRva2Vu",
+    );
+    repo.edit(
+        "apps/hello/0.2.0/values.yaml",
+        "replicaCount: 1",
+        "replicaCount: 1\nredisPassword: values-yaml-password",
+    );
+    for format in ["text", "markdown", "json"] {
+        let out = repo.pitrix(&["compile", "--diff", "--base", &base, "--format", format]);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", show(&out));
+        let shown = stdout(&out);
+        assert!(
+            shown.contains("export REDIS_PASSWORD=$(cat /run/secrets/new-template-line)"),
+            "{format}: the template's changed line shows:\n{shown}"
+        );
+        for secret in ["values-yaml-password", "bmV3LXRlbXBsYXRlLXRva2Vu"] {
+            assert!(
+                !shown.contains(secret),
+                "{format}: {secret} shown:\n{shown}"
+            );
+        }
+        assert!(shown.contains("redisPassword: *** (sha256:"), "{shown}");
+        assert!(shown.contains("data: *** (sha256:"), "{shown}");
+    }
+}
+
 #[test]
 fn a_new_version_is_compared_with_the_one_it_follows() {
     let repo = Repo::with_new_catalog("catalog");

@@ -86,11 +86,17 @@ fn is_text(bytes: &[u8]) -> bool {
     !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok()
 }
 
-/// A file's text with its secrets hidden; `values.yaml` also hides its writeOnly paths.
-fn redacted(path: &str, bytes: &[u8], write_only: &WriteOnly) -> String {
+/// A file's text with its secrets hidden ([`redact::chart_file_text`]: a chart's values files
+/// hide their secrets, `values.yaml` its writeOnly paths too; templates and other files show
+/// as they are but for Secret manifests). A YAML app's manifests are literal data: all hidden.
+fn redacted(path: &str, bytes: &[u8], write_only: &WriteOnly, app_type: &str) -> String {
     let text = String::from_utf8_lossy(bytes);
     let is_values = path == "values.yaml";
-    redact::yaml_text(&text, &|p| is_values && write_only.matches(p))
+    let write_only = |p: &redact::Path| is_values && write_only.matches(p);
+    match app_type {
+        "yaml" => redact::yaml_text(&text, &write_only),
+        _ => redact::chart_file_text(path, &text, &write_only),
+    }
 }
 
 /// Compares the package of `old` (or, for a new version, of the version it is
@@ -177,7 +183,7 @@ pub fn compare(
         let binary = o.into_iter().chain(n).any(|b| !is_text(b));
         let hunks = (!binary).then(|| {
             let text = |b: Option<&Vec<u8>>| {
-                b.map(|b| redacted(path, b, &write_only))
+                b.map(|b| redacted(path, b, &write_only, version.app_type))
                     .unwrap_or_default()
             };
             hunks::unified(&text(o), &text(n))
