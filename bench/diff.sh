@@ -5,7 +5,7 @@
 #   bash bench/diff.sh            (from any directory)
 #
 # 1. builds pitrix in release mode;
-# 2. generates the synthetic catalog (benches/synth, the compile benchmark's generator) into a
+# 2. generates the synthetic catalog (pitrix_testkit::synth, the compile benchmark's generator) into a
 #    git repository (`catalog/` inside it) and commits it;
 # 3. adds a version to one app (a copy of its newest chart with a new image tag) and commits;
 # 4. times, alternately, `pitrix compile catalog -o out` and

@@ -5,7 +5,7 @@
 #
 # 1. sets up the test environment (scripts/setup-test-env.sh: the venv with helm-python-sdk);
 # 2. builds pitrix in release mode;
-# 3. generates ONE synthetic catalog (benches/synth: N apps × M versions, ~37 KiB charts);
+# 3. generates ONE synthetic catalog (pitrix_testkit::synth: N apps × M versions, ~37 KiB charts);
 # 4. times `pitrix compile` on it (benches/compile.rs: best of PITRIX_BENCH_RUNS runs, peak RSS
 #    of the child from wait4), each with an empty package cache (cold: the figure compared with
 #    Helm) and again with the cache it filled (warm), then Helm doing the packaging work on

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reconcile soak: `pitrix reconcile` managing the synthetic 1,000 apps × 5 versions catalog
-# (benches/synth, the compile benchmark's generator) on the real test API server.
+# (pitrix_testkit::synth, the compile benchmark's generator) on the real test API server.
 #
 #   bash bench/soak.sh            (from any directory)
 #
@@ -45,10 +45,10 @@ if [[ -z "${KUBEBUILDER_ASSETS:-}" && -z "${PITRIX_TEST_KUBECONFIG:-}" ]]; then
 fi
 
 log "cargo build --release (pitrix and the soak driver)"
-cargo test --release --no-run --test reconcile_soak
+cargo test --release --no-run --test integration
 
 log "soak: ${PITRIX_SOAK_APPS} apps × ${PITRIX_SOAK_VERSIONS} versions, ${PITRIX_SOAK_EDITS} edits, ${PITRIX_SOAK_IDLE_SECS}s idle"
-cargo test --release --test reconcile_soak -- --ignored --nocapture --test-threads 1
+cargo test --release --test integration reconcile_soak:: -- --ignored --nocapture --test-threads 1
 
 log "result"
 python3 - "$JSON" <<'PY'

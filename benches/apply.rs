@@ -1,16 +1,14 @@
 //! The apply benchmark: `pitrix apply` of a compiled synthetic catalog to a real kube-apiserver
-//! (tests/cluster), side by side with `kubectl apply --server-side -f` of the same output on
+//! (pitrix-testkit's cluster), side by side with `kubectl apply --server-side -f` of the same output on
 //! a fresh server, then a no-op re-apply of each. Prints objects/s and the ratios.
 //!
 //! `cargo bench --bench apply` uses 1,000 apps × 5 versions (`PITRIX_BENCH_APPS`,
 //! `PITRIX_BENCH_VERSIONS`; `PITRIX_BENCH_PITRIX_ONLY=1` skips kubectl). Under `cargo test --all-targets` (no `--bench`), a 3 × 2 catalog
 //! checks that the bench itself works.
 
-#[path = "../tests/cluster/mod.rs"]
-mod cluster;
 mod rusage;
-#[allow(dead_code)]
-mod synth;
+
+use pitrix_testkit::{cluster, synth};
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

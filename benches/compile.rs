@@ -27,8 +27,8 @@
 //! The binary is `PITRIX_BIN` if set, else the `pitrix` that cargo built beside this bench.
 
 mod rusage;
-#[allow(dead_code)]
-mod synth;
+
+use pitrix_testkit::synth;
 
 use std::env;
 use std::fs;

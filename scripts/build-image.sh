@@ -21,7 +21,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The GitHub owner the release workflow publishes under (ghcr.io/<owner>/pitrix), used for the
 # image's source label while Cargo.toml declares no `repository`. Keep it equal to
-# IMAGE_OWNER in src/reconcile/deploy.rs (tests/image.rs checks).
+# IMAGE_OWNER in src/reconcile/deploy.rs (tests/integration/image.rs checks).
 IMAGE_OWNER="pitrix"
 
 log() { printf '[build-image] %s\n' "$*" >&2; }

@@ -8,7 +8,7 @@
 #   e.g.     scripts/fuzz.sh 600 chart_archive -- -max_len=65536
 #
 # Targets: fuzz/fuzz_targets/*.rs, thin wrappers around tests/fuzz_harness/mod.rs, which
-# tests/fuzz_smoke.rs also runs as a short, deterministic mutation fuzzer on every
+# tests/integration/fuzz_smoke.rs also runs as a short, deterministic mutation fuzzer on every
 # `cargo test` (no cargo-fuzz needed there).
 #
 # How this runs on the STABLE toolchain (the only one a pitrix machine has):
@@ -42,11 +42,11 @@
 #
 # Corpus: fuzz/corpus/<target>/ (kept between runs, git-ignored) plus the seeds in
 # fuzz/seeds/<target>/ (committed; regenerate with
-# `cargo test --test fuzz_smoke write_seeds -- --ignored`).
+# `cargo test --test integration fuzz_smoke::write_seeds -- --ignored`).
 # A crash is saved to fuzz/artifacts/<target>/; reproduce it with
 #   cargo fuzz run --sanitizer none <target> fuzz/artifacts/<target>/<file>
 # or without cargo-fuzz:
-#   PITRIX_FUZZ_REPLAY=<target>:<file> cargo test --test fuzz_smoke replay -- --ignored --nocapture
+#   PITRIX_FUZZ_REPLAY=<target>:<file> cargo test --test integration fuzz_smoke::replay -- --ignored --nocapture
 #
 # Exit status: 0 when no target crashed, 1 otherwise (every target still runs).
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, cached set-up of the real Kubernetes control plane that pitrix's
-# cluster tests (tests/cluster/mod.rs) start: etcd, kube-apiserver and
+# cluster tests (crates/testkit/src/cluster.rs) start: etcd, kube-apiserver and
 # kube-controller-manager, as three binaries in $PITRIX_CACHE/k8s/bin/.
 #
 # Recipe (shared/reference/test-cluster.md): no Docker/kind/k3s/envtest download

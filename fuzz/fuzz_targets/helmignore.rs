@@ -4,7 +4,7 @@
 //! Input: `%%% rules` and `%%% paths` sections, or text that is both (see `fuzz_harness::helmignore`).
 
 #[allow(dead_code)]
-#[path = "../../tests/fuzz_harness/mod.rs"]
+#[path = "../../tests/integration/fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::helmignore(data));

@@ -4,7 +4,7 @@
 //! Input: an index.yaml (see `fuzz_harness::repo_index`).
 
 #[allow(dead_code)]
-#[path = "../../tests/fuzz_harness/mod.rs"]
+#[path = "../../tests/integration/fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::repo_index(data));

@@ -3,7 +3,7 @@
 //! Input: YAML text.
 
 #[allow(dead_code)]
-#[path = "../../tests/fuzz_harness/mod.rs"]
+#[path = "../../tests/integration/fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::yaml(data));

@@ -101,7 +101,7 @@ pub struct DeployOptions {
 
 /// The GitHub owner the release workflow publishes the image under (`ghcr.io/<owner>/pitrix`),
 /// while Cargo.toml declares no `repository` (when it does, its owner is used). Keep it equal
-/// to `IMAGE_OWNER` in scripts/build-image.sh (tests/image.rs checks).
+/// to `IMAGE_OWNER` in scripts/build-image.sh (tests/integration/image.rs checks).
 pub const IMAGE_OWNER: &str = "pitrix";
 
 /// The image the release workflow publishes for this version: `ghcr.io/<owner>/pitrix:<version>`.

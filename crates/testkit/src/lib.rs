@@ -1,0 +1,5 @@
+//! What pitrix's integration tests (`tests/integration`) and benchmarks (`benches/`) share:
+//! a real control plane started by the test itself, and the synthetic catalog generator.
+
+pub mod cluster;
+pub mod synth;
