@@ -269,42 +269,157 @@ fn object_line(c: &ObjectChange) -> String {
     line
 }
 
-/// The body of one object: its field changes and hunks, or its package's files.
-fn object_body(c: &ObjectChange) -> String {
+/// How much of a group's diffs a comment shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Every hunk.
+    Full,
+    /// Every object and every changed file with its sizes, and the hunks, in review order
+    /// ([`super::review_order`]: templates before docs), while they fit in this many bytes.
+    Listed(usize),
+    /// The object lines only.
+    Objects,
+}
+
+/// The line that ends a hunk cut to fit a comment.
+const CUT_LINE: &str = "@@ … cut to fit the comment: the full diff has the rest @@\n";
+/// Room below which a hunk too long for it is left out rather than cut.
+const MIN_PART: usize = 512;
+
+/// What a piece of a patch adds to the comment: its escaped text, indented under its item.
+fn shown_cost(piece: &str) -> usize {
+    let text = escape_lines(piece);
+    text.len() + 2 * text.lines().filter(|l| !l.is_empty()).count()
+}
+
+/// A unified diff's hunks, each from its `@@` line.
+fn split_hunks(hunks: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in hunks.split_inclusive('\n') {
+        if line.starts_with("@@") && at > start {
+            out.push(&hunks[start..at]);
+            start = at;
+        }
+        at += line.len();
+    }
+    if at > start {
+        out.push(&hunks[start..at]);
+    }
+    out
+}
+
+fn sizes(f: &super::super::FileChange) -> String {
+    let kind = if f.binary { ", binary" } else { "" };
+    match (f.old_size, f.new_size) {
+        (Some(a), Some(b)) if a != b => format!("{a} → {b} bytes{kind}"),
+        (_, Some(b)) => format!("{b} bytes{kind}"),
+        (Some(a), None) => format!("{a} bytes{kind}"),
+        (None, None) => format!("0 bytes{kind}"),
+    }
+}
+
+/// The `--- a/…`/`+++ b/…` header of a file's patch.
+fn patch_header(f: &super::super::FileChange) -> String {
+    // Escaped here: a line break in the name would be one in the patch.
+    let path = escape_controls(&f.path);
+    let (a, b) = match f.action {
+        Action::Added => ("/dev/null".to_string(), format!("b/{path}")),
+        Action::Removed => (format!("a/{path}"), "/dev/null".to_string()),
+        Action::Changed => (format!("a/{path}"), format!("b/{path}")),
+    };
+    format!("--- {a}\n+++ {b}\n")
+}
+
+/// The body of one object: its field changes and hunks, or its package's files; at
+/// [`Depth::Listed`], what fits of them in `budget` (what is shown is taken from it).
+fn object_body(c: &ObjectChange, depth: Depth, budget: &mut usize) -> String {
     let mut out = String::new();
-    if c.action == Action::Removed {
+    if c.action == Action::Removed || depth == Depth::Objects {
         return out;
     }
+    let full = depth == Depth::Full;
     if let Some(pkg) = &c.package {
         if let Some(n) = &pkg.note {
             let _ = writeln!(out, "\n  *{}*", cell(n));
         }
         let mut listing = String::new();
         let mut patch = String::new();
-        for f in &pkg.files {
-            match &f.hunks {
-                Some(h) if !h.is_empty() => {
-                    // Escaped here: a line break in the name would be one in the patch.
-                    let path = escape_controls(&f.path);
-                    let (a, b) = match f.action {
-                        Action::Added => ("/dev/null".to_string(), format!("b/{path}")),
-                        Action::Removed => (format!("a/{path}"), "/dev/null".to_string()),
-                        Action::Changed => (format!("a/{path}"), format!("b/{path}")),
-                    };
-                    let _ = writeln!(patch, "--- {a}\n+++ {b}");
-                    patch.push_str(h);
+        for f in super::review_order(&pkg.files) {
+            let hunks = f.hunks.as_deref().filter(|h| !h.is_empty());
+            if full {
+                match hunks {
+                    Some(h) => {
+                        patch.push_str(&patch_header(f));
+                        patch.push_str(h);
+                    }
+                    None => {
+                        let size = f.new_size.or(f.old_size).unwrap_or(0);
+                        let kind = if f.binary { ", binary" } else { "" };
+                        let _ = writeln!(
+                            listing,
+                            "  - {} {} ({size} bytes{kind})",
+                            f.action.as_str(),
+                            code(&f.path)
+                        );
+                    }
                 }
-                _ => {
-                    let size = f.new_size.or(f.old_size).unwrap_or(0);
-                    let kind = if f.binary { ", binary" } else { "" };
-                    let _ = writeln!(
-                        listing,
-                        "  - {} {} ({size} bytes{kind})",
-                        f.action.as_str(),
-                        code(&f.path)
-                    );
-                }
+                continue;
             }
+            // Shortened: every file listed, its first hunks while they fit.
+            let mut shown = String::new();
+            let pieces = hunks.map(split_hunks).unwrap_or_default();
+            let mut taken = 0;
+            let mut cut_at = None;
+            for piece in &pieces {
+                let head = if taken == 0 {
+                    patch_header(f)
+                } else {
+                    String::new()
+                };
+                let cost = shown_cost(&head) + shown_cost(piece);
+                if cost > *budget {
+                    // A hunk too long for the room left shows its first lines, if the room
+                    // is worth it.
+                    let mut part = String::new();
+                    let mut spent = shown_cost(&head) + shown_cost(CUT_LINE);
+                    for line in piece.split_inclusive('\n') {
+                        if spent + shown_cost(line) > *budget {
+                            break;
+                        }
+                        spent += shown_cost(line);
+                        part.push_str(line);
+                    }
+                    if *budget >= MIN_PART && part.lines().count() > 1 {
+                        *budget -= spent;
+                        shown.push_str(&head);
+                        shown.push_str(&part);
+                        shown.push_str(CUT_LINE);
+                        cut_at = Some(taken + 1);
+                    }
+                    break;
+                }
+                *budget -= cost;
+                shown.push_str(&head);
+                shown.push_str(piece);
+                taken += 1;
+            }
+            patch.push_str(&shown);
+            let what = match (pieces.len(), taken, cut_at) {
+                (0, _, _) => String::new(),
+                (n, t, None) if t == n => String::new(),
+                (_, 0, None) => ", diff left out".to_string(),
+                (n, t, None) => format!(", first {t} of {n} hunks shown"),
+                (n, _, Some(h)) => format!(", diff cut in hunk {h} of {n}"),
+            };
+            let _ = writeln!(
+                listing,
+                "  - {} {} ({}){what}",
+                f.action.as_str(),
+                code(&f.path),
+                sizes(f)
+            );
         }
         if !listing.is_empty() {
             out.push('\n');
@@ -316,14 +431,24 @@ fn object_body(c: &ObjectChange) -> String {
         }
         return out;
     }
+    let mut block = |lang: &str, text: &str, out: &mut String| {
+        let cost = shown_cost(text);
+        if full || cost <= *budget {
+            if !full {
+                *budget -= cost;
+            }
+            out.push('\n');
+            out.push_str(&indent(&fenced(lang, text)));
+        } else {
+            let _ = writeln!(out, "\n  *diff left out ({} lines)*", text.lines().count());
+        }
+    };
     if c.action == Action::Changed && c.yaml.is_empty() && !c.fields.is_empty() {
         let lines: Vec<String> = c.fields.iter().map(field_line).collect();
-        out.push('\n');
-        out.push_str(&indent(&fenced("", &lines.join("\n"))));
+        block("", &lines.join("\n"), &mut out);
     }
     if !c.yaml.is_empty() {
-        out.push('\n');
-        out.push_str(&indent(&fenced("diff", &c.yaml)));
+        block("diff", &c.yaml, &mut out);
     }
     out
 }
@@ -341,16 +466,56 @@ fn indent(block: &str) -> String {
     s
 }
 
-fn group_block(g: &Group, full: bool) -> String {
+fn group_block(g: &Group, depth: Depth) -> String {
     let mut s = summary_line(g);
-    for c in &g.objects {
-        s.push_str(&object_line(c));
-        if full {
-            s.push_str(&object_body(c));
+    let mut budget = match depth {
+        Depth::Listed(b) => b,
+        _ => 0,
+    };
+    // Objects' own (short) diffs take their room before the packages' files do.
+    let mut bodies: Vec<String> = vec![String::new(); g.objects.len()];
+    for pass in [false, true] {
+        for (c, body) in g.objects.iter().zip(bodies.iter_mut()) {
+            if c.package.is_some() == pass {
+                *body = object_body(c, depth, &mut budget);
+            }
         }
+    }
+    for (c, body) in g.objects.iter().zip(&bodies) {
+        s.push_str(&object_line(c));
+        s.push_str(body);
     }
     s.push_str("\n</details>\n\n");
     s
+}
+
+/// A group's block shortened to at most `max` bytes, its listing kept: the hunks that fit.
+fn listed_block(g: &Group, listing: usize, max: usize) -> String {
+    let mut extra = max.saturating_sub(listing);
+    for _ in 0..6 {
+        let block = group_block(g, Depth::Listed(extra));
+        if block.len() <= max {
+            return block;
+        }
+        // Fences and notes cost more than the hunks counted: ask for less.
+        extra = extra.saturating_sub(block.len() - max + 64);
+    }
+    group_block(g, Depth::Listed(0))
+}
+
+/// Shares `spare` bytes among needs, the smallest first, none getting more than its need nor
+/// (while others still need) more than an even share.
+fn share(needs: &[usize], spare: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..needs.len()).collect();
+    order.sort_by_key(|&i| needs[i]);
+    let mut out = vec![0; needs.len()];
+    let mut left = spare;
+    for (k, &i) in order.iter().enumerate() {
+        let even = left / (needs.len() - k);
+        out[i] = needs[i].min(even);
+        left -= out[i];
+    }
+    out
 }
 
 /// Cuts `s` at a line boundary at or before `max` bytes.
@@ -371,7 +536,7 @@ pub fn render(diff: &Diff, options: &Options) -> String {
     let groups = groups(diff);
     let Some(limit) = options.limit else {
         for g in &groups {
-            out.push_str(&group_block(g, true));
+            out.push_str(&group_block(g, Depth::Full));
         }
         return out;
     };
@@ -381,30 +546,67 @@ pub fn render(diff: &Diff, options: &Options) -> String {
         cut(&mut out, budget);
         head_cut = true;
     }
-    let (mut shortened, mut omitted) = (0, 0);
-    for g in &groups {
-        if head_cut {
-            omitted += 1;
-            continue;
-        }
-        let full = group_block(g, true);
-        if out.len() + full.len() <= budget {
-            out.push_str(&full);
-            continue;
-        }
-        let compact = group_block(g, false);
-        if out.len() + compact.len() <= budget {
-            out.push_str(&compact);
-            shortened += 1;
+    let (mut listed, mut shortened, mut omitted) = (0, 0, 0);
+    if head_cut {
+        omitted = groups.len();
+    } else {
+        let avail = budget - out.len();
+        let full: Vec<String> = groups.iter().map(|g| group_block(g, Depth::Full)).collect();
+        let listings: Vec<String> = groups
+            .iter()
+            .map(|g| group_block(g, Depth::Listed(0)))
+            .collect();
+        let sum = |v: &[String]| v.iter().map(String::len).sum::<usize>();
+        if sum(&full) <= avail {
+            full.iter().for_each(|b| out.push_str(b));
+        } else if sum(&listings) <= avail {
+            // Every group keeps its files; the room left goes to hunks, shared evenly.
+            let needs: Vec<usize> = full
+                .iter()
+                .zip(&listings)
+                .map(|(f, l)| f.len().saturating_sub(l.len()))
+                .collect();
+            let given = share(&needs, avail - sum(&listings));
+            for (i, g) in groups.iter().enumerate() {
+                if full[i].len() <= listings[i].len() + given[i] {
+                    out.push_str(&full[i]);
+                } else {
+                    let max = listings[i].len() + given[i];
+                    out.push_str(&listed_block(g, listings[i].len(), max));
+                    listed += 1;
+                }
+            }
         } else {
-            omitted += 1;
+            // Not even every file list fits: in order, a group's files while the object lines
+            // of the groups after it still fit, else its object lines, else nothing.
+            let objects: Vec<String> = groups
+                .iter()
+                .map(|g| group_block(g, Depth::Objects))
+                .collect();
+            for i in 0..groups.len() {
+                let rest: usize = objects[i + 1..].iter().map(String::len).sum();
+                if out.len() + listings[i].len() + rest <= budget {
+                    out.push_str(&listings[i]);
+                    listed += 1;
+                } else if out.len() + objects[i].len() <= budget {
+                    out.push_str(&objects[i]);
+                    shortened += 1;
+                } else {
+                    omitted += 1;
+                }
+            }
         }
     }
-    if head_cut || shortened + omitted > 0 {
+    if head_cut || listed + shortened + omitted > 0 {
         let mut note = String::from("\n> [!NOTE]\n> This diff is shortened to fit a comment");
         let mut parts = Vec::new();
         if head_cut {
             parts.push("the summary is cut".to_string());
+        }
+        if listed > 0 {
+            parts.push(format!(
+                "{listed} section(s) list every changed file but show only the diffs that fit, templates first"
+            ));
         }
         if shortened > 0 {
             parts.push(format!("{shortened} section(s) list their objects only"));
@@ -441,6 +643,160 @@ mod tests {
         assert_eq!(code("a`b"), "``a`b``");
         assert_eq!(code("`x"), "`` `x ``");
         assert!(fenced("diff", "```\n").starts_with("````diff\n"));
+    }
+
+    use crate::diff::{FileChange, PackageDiff, Summary};
+
+    fn file(path: &str, lines: usize, tag: &str) -> FileChange {
+        let mut h = String::new();
+        // Hunks of 10 changed lines each.
+        for k in 0..lines / 10 {
+            let _ = writeln!(h, "@@ -{0},10 +{0},10 @@", k * 10 + 1);
+            for n in 0..10 {
+                let _ = writeln!(h, "-{tag} line {} before", k * 10 + n);
+                let _ = writeln!(h, "+{tag} line {} after", k * 10 + n);
+            }
+        }
+        FileChange {
+            path: path.into(),
+            action: Action::Changed,
+            binary: false,
+            old_size: Some(30 * lines as u64),
+            new_size: Some(31 * lines as u64),
+            hunks: Some(h),
+        }
+    }
+
+    fn package(app: &str, files: Vec<FileChange>) -> ObjectChange {
+        ObjectChange {
+            action: Action::Added,
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("extension-openpitrix".into()),
+            name: format!("{app}-12.0.0"),
+            cluster: None,
+            app: Some(app.into()),
+            fields: Vec::new(),
+            yaml: String::new(),
+            package: Some(PackageDiff {
+                kind: "helm".into(),
+                version: "12.0.0".into(),
+                compared_with: Some("10.0.0".into()),
+                old_digest: None,
+                new_digest: None,
+                old_size: None,
+                new_size: Some(1),
+                files,
+                note: None,
+            }),
+        }
+    }
+
+    fn diff(objects: Vec<ObjectChange>) -> Diff {
+        Diff {
+            version: 1,
+            catalog: "store".into(),
+            base: None,
+            head: None,
+            summary: Summary {
+                added: objects.len(),
+                ..Default::default()
+            },
+            errors: Vec::new(),
+            releases: Vec::new(),
+            states: Vec::new(),
+            objects,
+        }
+    }
+
+    /// grafana 10 → 12: a long README diff, many template changes. The comment keeps every
+    /// file with its sizes and fills the budget with hunks, templates first.
+    #[test]
+    fn a_shortened_comment_keeps_every_file_and_the_first_hunks_templates_first() {
+        let mut files = vec![
+            file("README.md", 20_000, "readme"),
+            file("Chart.yaml", 10, "chart"),
+            file("values.yaml", 200, "values"),
+        ];
+        for t in 0..40 {
+            files.push(file(
+                &format!("templates/t{t:02}.yaml"),
+                100,
+                &format!("tpl{t:02}"),
+            ));
+        }
+        let d = diff(vec![package("grafana", files)]);
+        let md = render(&d, &Options::default());
+        assert!(md.len() <= COMMENT_LIMIT, "{}", md.len());
+        assert!(
+            md.len() > COMMENT_LIMIT * 3 / 4,
+            "the budget is used: {}",
+            md.len()
+        );
+        // Every file is listed with its sizes, in review order.
+        let at = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("{needle}:\n{md}"));
+        let chart = at("  - changed `Chart.yaml` (300 → 310 bytes)\n");
+        let values = at("  - changed `values.yaml` (6000 → 6200 bytes)");
+        let t39 = at("  - changed `templates/t39.yaml` (3000 → 3100 bytes)");
+        let readme = at("  - changed `README.md` (600000 → 620000 bytes), ");
+        assert!(chart < values && values < t39 && t39 < readme);
+        // Hunks: Chart.yaml's, values' and the first templates' whole, the README's not all.
+        assert!(md.contains("+chart line 9 after\n"));
+        assert!(md.contains("+values line 199 after\n"));
+        assert!(md.contains("+tpl00 line 99 after\n"));
+        assert!(!md.contains("+readme line 19999 after"));
+        assert!(
+            md.find("--- a/templates/t00.yaml").unwrap() > md.find("--- a/values.yaml").unwrap()
+        );
+        assert!(md.contains("list every changed file but show only the diffs that fit"));
+        assert_eq!(md.matches("```").count() % 2, 0, "fences are balanced");
+        assert_eq!(
+            md.matches("<details>").count(),
+            md.matches("</details>").count()
+        );
+        // Several large apps share the room: each keeps its file list and some hunks.
+        let apps: Vec<ObjectChange> = (0..5)
+            .map(|a| {
+                let files = (0..20)
+                    .map(|t| {
+                        file(
+                            &format!("templates/t{t:02}.yaml"),
+                            200,
+                            &format!("app{a}t{t}"),
+                        )
+                    })
+                    .collect();
+                package(&format!("app{a}"), files)
+            })
+            .collect();
+        let md = render(&diff(apps), &Options::default());
+        assert!(md.len() <= COMMENT_LIMIT, "{}", md.len());
+        for a in 0..5 {
+            assert!(md.contains(&format!("<b>app app{a}</b>")), "app{a}");
+            assert!(
+                md.contains(&format!("+app{a}t0 line 0 after\n")),
+                "app{a} has hunks"
+            );
+            assert_eq!(
+                md.matches(&format!("--- a/templates/t00.yaml")).count() >= 1,
+                true
+            );
+        }
+        assert_eq!(md.matches("  - changed `templates/t19.yaml`").count(), 5);
+    }
+
+    #[test]
+    fn hunks_split_at_their_headers() {
+        let h = "@@ -1 +1 @@\n-a\n+b\n@@ -9 +9 @@\n-c\n\\ No newline at end of file\n+d\n";
+        assert_eq!(
+            split_hunks(h),
+            [
+                "@@ -1 +1 @@\n-a\n+b\n",
+                "@@ -9 +9 @@\n-c\n\\ No newline at end of file\n+d\n"
+            ]
+        );
+        assert_eq!(share(&[10, 1000, 50], 300), [10, 240, 50]);
+        assert_eq!(share(&[10, 20], 1000), [10, 20]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod markdown;
 mod text;
 
-use super::{Action, Diff, FieldChange, FieldOp, ObjectChange};
+use super::{Action, Diff, FieldChange, FieldOp, FileChange, ObjectChange};
 
 pub use markdown::{COMMENT_LIMIT, marker};
 
@@ -112,6 +112,61 @@ pub fn json(diff: &Diff) -> String {
     s
 }
 
+/// The files of a package in the order a reviewer reads them (and a shortened comment keeps
+/// them): `Chart.yaml` (and `Chart.lock`, `requirements.yaml`), values files and schema,
+/// `templates/`, other files (`files/`, `crds/`, …), docs last (README, CHANGELOG, UPGRADE,
+/// LICENSE, `*.md`, `docs/`); a chart's own files before its subcharts' (`charts/<name>/…`,
+/// ranked the same way within), by path within a rank.
+pub fn review_order(files: &[FileChange]) -> Vec<&FileChange> {
+    let mut v: Vec<&FileChange> = files.iter().collect();
+    v.sort_by_cached_key(|f| (review_rank(&f.path), f.path.clone()));
+    v
+}
+
+/// `(docs, subchart depth, kind)` of a chart file's path (see [`review_order`]).
+fn review_rank(path: &str) -> (bool, usize, u8) {
+    let mut rest = path;
+    let mut depth = 0;
+    while let Some(r) = rest.strip_prefix("charts/")
+        && let Some((_, inner)) = r.split_once('/')
+    {
+        rest = inner;
+        depth += 1;
+    }
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    let upper = name.to_ascii_uppercase();
+    let lower = rest.to_ascii_lowercase();
+    let docs = [
+        "README",
+        "CHANGELOG",
+        "CHANGES",
+        "UPGRAD",
+        "LICENSE",
+        "NOTICE",
+        "CONTRIBUTING",
+    ]
+    .iter()
+    .any(|d| upper.starts_with(d))
+        || [".md", ".markdown", ".rst", ".adoc"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        || lower.starts_with("docs/")
+        || lower.starts_with("doc/");
+    let kind = if matches!(
+        rest,
+        "Chart.yaml" | "Chart.lock" | "requirements.yaml" | "requirements.lock"
+    ) {
+        0
+    } else if crate::redact::is_values_file(rest) || rest == "values.schema.json" {
+        1
+    } else if rest.starts_with("templates/") {
+        2
+    } else {
+        3
+    };
+    (docs, depth, kind)
+}
+
 /// `Kind namespace/name` or `Kind name`, and `(cluster <name>)` for a member cluster's.
 fn title(c: &ObjectChange) -> String {
     let object = match &c.namespace {
@@ -206,6 +261,57 @@ fn release_values(r: &super::ReleaseLine) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_in_review_order_templates_before_docs() {
+        let file = |p: &str| FileChange {
+            path: p.into(),
+            action: Action::Changed,
+            binary: false,
+            old_size: Some(1),
+            new_size: Some(2),
+            hunks: None,
+        };
+        let files: Vec<FileChange> = [
+            "README.md",
+            "UPGRADE.md",
+            "charts/redis/README.md",
+            "charts/redis/templates/a.yaml",
+            "charts/redis/Chart.yaml",
+            "files/dashboard.json",
+            "templates/_helpers.tpl",
+            "templates/NOTES.txt",
+            "values.schema.json",
+            "values.yaml",
+            "Chart.yaml",
+            "ci/prod-values.yaml",
+            "docs/install.txt",
+        ]
+        .map(file)
+        .into();
+        let order: Vec<&str> = review_order(&files)
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "Chart.yaml",
+                "ci/prod-values.yaml",
+                "values.schema.json",
+                "values.yaml",
+                "templates/NOTES.txt",
+                "templates/_helpers.tpl",
+                "files/dashboard.json",
+                "charts/redis/Chart.yaml",
+                "charts/redis/templates/a.yaml",
+                "README.md",
+                "UPGRADE.md",
+                "docs/install.txt",
+                "charts/redis/README.md",
+            ]
+        );
+    }
 
     #[test]
     fn controls_and_bidi_characters_are_escaped() {

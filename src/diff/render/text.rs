@@ -158,7 +158,7 @@ fn object(out: &mut String, p: &Paint, c: &ObjectChange) {
         if let Some(n) = &pkg.note {
             let _ = writeln!(out, "    note: {}", esc(n));
         }
-        for f in &pkg.files {
+        for f in super::review_order(&pkg.files) {
             let size = match (f.old_size, f.new_size) {
                 (Some(a), Some(b)) => format!("{a} → {b} bytes"),
                 (None, Some(b)) => format!("{b} bytes"),
