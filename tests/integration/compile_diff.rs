@@ -595,6 +595,77 @@ fn markdown_always_fits_a_comment_and_points_at_the_full_diff() {
     assert!(!full.contains("[!NOTE]"));
 }
 
+/// grafana 10 → 12 in small: a new version whose README changes wholly and whose templates
+/// change too. The shortened comment lists every changed file with its sizes and fills the
+/// budget with hunks, the chart's and templates' before the README's.
+#[test]
+fn a_shortened_comment_lists_every_changed_file_and_shows_templates_first() {
+    let repo = Repo::with_new_catalog("catalog");
+    let readme = |side: &str| -> String {
+        (0..4000)
+            .map(|n| format!("README line {n} of the {side} documentation, long enough\n"))
+            .collect()
+    };
+    let template = |t: usize, side: &str| -> String {
+        (0..60)
+            .map(|n| format!("# template {t} line {n} {side}\n"))
+            .collect()
+    };
+    repo.write("apps/hello/0.1.0/README.md", &readme("old"));
+    for t in 0..12 {
+        repo.write(
+            &format!("apps/hello/0.1.0/templates/extra{t:02}.yaml"),
+            &template(t, "old"),
+        );
+    }
+    let base = repo.commit("hello with docs");
+    repo.add_hello_version("0.1.0", "0.2.0");
+    repo.write("apps/hello/0.2.0/README.md", &readme("new"));
+    for t in 0..12 {
+        repo.write(
+            &format!("apps/hello/0.2.0/templates/extra{t:02}.yaml"),
+            &template(t, "new"),
+        );
+    }
+    let out = repo.pitrix(&["compile", "--diff", "--base", &base, "--format", "markdown"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let md = stdout(&out);
+    assert!(md.len() <= 65_536, "{} bytes", md.len());
+    assert!(md.len() > 40_000, "the budget is used: {} bytes", md.len());
+    assert!(
+        md.contains("This diff is shortened to fit a comment"),
+        "{md}"
+    );
+    let at = |needle: &str| {
+        md.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in:\n{md}"))
+    };
+    let chart = at("  - changed `Chart.yaml` (");
+    let first = at("  - changed `templates/extra00.yaml` (");
+    let last = at("  - changed `templates/extra11.yaml` (");
+    let docs = at("  - changed `README.md` (");
+    assert!(chart < first && first < last && last < docs, "{md}");
+    // Every template's hunks fit; the README's only in part.
+    for t in 0..12 {
+        assert!(
+            md.contains(&format!("+# template {t} line 59 new\n")),
+            "template {t}"
+        );
+    }
+    // The README (one hunk: all removed, then all added) shows its first lines, then a cut.
+    assert!(
+        md.contains("-README line 0 of the old documentation"),
+        "{md}"
+    );
+    assert!(!md.contains("+README line 3999 of the new documentation"));
+    assert!(md.contains("`README.md` ("), "{md}");
+    assert!(md.contains("), diff cut in hunk 1 of 1\n"), "{md}");
+    assert!(md.contains("@@ … cut to fit the comment"), "{md}");
+    // The version's own object diff is kept too.
+    assert!(!md.contains("diff left out ("), "{md}");
+    assert_eq!(md.matches("```").count() % 2, 0, "fences are balanced");
+}
+
 /// A minimal JSON Schema (draft 7) validator: the keywords schemars emits.
 fn validate(schema: &Value, root: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
