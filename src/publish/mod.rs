@@ -129,6 +129,10 @@ pub fn render(
                 }
             }
         }
+        match index_dependencies(v, &meta) {
+            Some(deps) => entry.insert("dependencies".into(), deps),
+            None => entry.remove("dependencies"),
+        };
         entry.entry("apiVersion".into()).or_insert("v1".into());
         entry.insert("name".into(), name.clone().into());
         entry.insert("version".into(), v.name.clone().into());
@@ -170,6 +174,61 @@ pub fn render(
     ));
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
+}
+
+/// The `dependencies` of an index entry as `helm repo index` writes them: Helm's loader reads
+/// `requirements.yaml` into the chart's metadata (apiVersion v1's dependencies; it wins over
+/// Chart.yaml's, whatever the apiVersion), and the index serializes each as Helm's
+/// `chart.Dependency`: `name` and `repository` always (an empty `repository: ""` kept),
+/// `version`, `condition`, `tags`, `enabled`, `import-values` and `alias` when not empty,
+/// other keys dropped. None when there are none.
+fn index_dependencies(v: &Version, meta: &Value) -> Option<Value> {
+    let requirements = v
+        .chart_file("requirements.yaml")
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| yaml::parse(&t).ok())
+        .map(|n| n.to_json())
+        .filter(|r| r.get("dependencies").is_some());
+    let deps = match &requirements {
+        Some(r) => r.get("dependencies"),
+        None => meta.get("dependencies"),
+    }?
+    .as_array()?;
+    let text = |d: &Value, key: &str| -> Option<Value> {
+        match d.get(key)? {
+            Value::String(s) => Some(Value::String(s.clone())),
+            Value::Null => None,
+            Value::Bool(b) => Some(Value::String(b.to_string())),
+            Value::Number(n) => Some(Value::String(n.to_string())),
+            _ => None,
+        }
+    };
+    let out: Vec<Value> = deps
+        .iter()
+        .map(|d| {
+            let mut m = serde_json::Map::new();
+            m.insert("name".into(), text(d, "name").unwrap_or("".into()));
+            m.insert(
+                "repository".into(),
+                text(d, "repository").unwrap_or("".into()),
+            );
+            for key in ["version", "condition", "alias"] {
+                if let Some(value) = text(d, key).filter(|v| !is_empty(v)) {
+                    m.insert(key.into(), value);
+                }
+            }
+            for key in ["tags", "import-values"] {
+                if let Some(value) = d.get(key).filter(|v| v.is_array() && !is_empty(v)) {
+                    m.insert(key.into(), value.clone());
+                }
+            }
+            if d.get("enabled") == Some(&Value::Bool(true)) {
+                m.insert("enabled".into(), true.into());
+            }
+            Value::Object(m)
+        })
+        .collect();
+    (!out.is_empty()).then_some(Value::Array(out))
 }
 
 fn is_empty(v: &Value) -> bool {

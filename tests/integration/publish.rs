@@ -319,3 +319,84 @@ fn two_apps_publishing_one_chart_name_is_an_error() {
     assert!(text(&o).contains("publish-conflict"), "{}", text(&o));
     assert!(!out.exists(), "nothing written");
 }
+
+/// Dependencies in the index as `helm repo index` writes them: apiVersion v1's
+/// `requirements.yaml` ones, and `repository: ""` kept for a dependency without a repository;
+/// `condition`, `tags`, `alias`, `import-values` as Helm keeps them.
+#[test]
+fn index_dependencies_are_what_helm_repo_index_writes() {
+    let dir = example_copy();
+    let cat = dir.path().join("cat");
+    let sub = |chart: &str, name: &str| {
+        let d = cat.join(format!("apps/nginx/{chart}/charts/{name}"));
+        std::fs::create_dir_all(d.join("templates")).unwrap();
+        std::fs::write(
+            d.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+        )
+        .unwrap();
+        std::fs::write(d.join("values.yaml"), "enabled: true\n").unwrap();
+    };
+    // 1.0.0: an apiVersion v1 chart whose dependencies are in requirements.yaml.
+    let chart = cat.join("apps/nginx/1.0.0/Chart.yaml");
+    let text_of = std::fs::read_to_string(&chart).unwrap();
+    std::fs::write(&chart, text_of.replace("apiVersion: v2", "apiVersion: v1")).unwrap();
+    std::fs::write(
+        cat.join("apps/nginx/1.0.0/requirements.yaml"),
+        "dependencies:\n  - name: cache\n    version: 0.1.0\n    repository: https://charts.example.com\n    condition: cache.enabled\n  - name: local\n    version: \">=0.1.0\"\n    repository: file://charts/local\n    tags: [extras]\n    unknown: dropped\n",
+    )
+    .unwrap();
+    sub("1.0.0", "cache");
+    sub("1.0.0", "local");
+    // 1.1.0: v2 dependencies, one without a repository, an alias, import-values.
+    let chart = cat.join("apps/nginx/1.1.0/Chart.yaml");
+    let mut text_of = std::fs::read_to_string(&chart).unwrap();
+    text_of.push_str(
+        "dependencies:\n  - name: vendored\n    version: 0.1.0\n  - name: cache\n    version: ~0.1.0\n    repository: \"\"\n    alias: redis\n    import-values:\n      - child: exports\n        parent: imported\n    tags: []\n",
+    );
+    std::fs::write(&chart, text_of).unwrap();
+    sub("1.1.0", "vendored");
+    sub("1.1.0", "cache");
+
+    let out = dir.path().join("out");
+    publish(&cat, &out, &[]);
+    let ours = index(&out);
+    let helm_dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(out.join("charts")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "tgz") {
+            std::fs::copy(&p, helm_dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let helm = helm_oracle(&["index", helm_dir.path().to_str().unwrap()]);
+    assert_eq!(helm["ok"], true, "{helm}");
+    let helm_index: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(helm_dir.path().join("index.yaml")).unwrap())
+            .unwrap();
+    for i in 0..2 {
+        let (o, h) = (
+            &ours["entries"]["nginx"][i],
+            &helm_index["entries"]["nginx"][i],
+        );
+        assert_eq!(o["version"], h["version"]);
+        assert!(h["dependencies"].is_array(), "Helm lists them: {h}");
+        assert_eq!(
+            o["dependencies"], h["dependencies"],
+            "nginx {}",
+            o["version"]
+        );
+        // Every key Helm writes, pitrix writes, with the same value (but `created`).
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(o), keys(h), "nginx {}", o["version"]);
+        for key in keys(h).iter().filter(|k| *k != "created") {
+            assert_eq!(o[key], h[key], "nginx {} `{key}`", o["version"]);
+        }
+    }
+    let v1 = &ours["entries"]["nginx"][1];
+    assert_eq!(v1["dependencies"][1]["name"], "local");
+    assert!(v1["dependencies"][1].get("unknown").is_none());
+    let v2 = &ours["entries"]["nginx"][0];
+    assert_eq!(v2["dependencies"][0]["repository"], "");
+}
