@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::chart::{self, Limits};
 use crate::diagnostics::did_you_mean;
-use crate::load::yaml;
 use crate::lock::write_file_atomic;
 use crate::repo::{ChartVersion, FetchOptions, Fetcher, Filter, RepoError};
+use crate::yaml;
 use crate::{names, redact};
 
 /// KubeSphere's ConfigMap storage budget for a package (reference §4, §9).
@@ -150,7 +150,7 @@ fn repo_problem(e: &RepoError) -> Problem {
 
 /// Imports into the catalog at `root`. On error nothing was written.
 pub fn import(root: &Path, opts: &ImportOptions) -> Result<ImportReport, Vec<Problem>> {
-    if !root.join(crate::load::SETTINGS_FILE).is_file() {
+    if !root.join(crate::catalog::SETTINGS_FILE).is_file() {
         return Err(vec![problem(
             format!("{} is not a catalog (no pitrix.toml)", root.display()),
             "run in a catalog directory, or pass --catalog DIR (`pitrix new DIR` makes one)",
@@ -242,7 +242,7 @@ fn plan_chart(
         )]);
     }
     let app_dir = PathBuf::from("apps").join(name);
-    let app_file = app_dir.join(crate::load::APP_FILE);
+    let app_file = app_dir.join(crate::catalog::APP_FILE);
     if let Some(kind) = existing_app_type(&root.join(&app_file))
         && kind != "helm"
     {

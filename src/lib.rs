@@ -28,3 +28,4 @@ pub mod schema;
 pub mod site;
 pub mod template;
 pub mod validate;
+pub mod yaml;

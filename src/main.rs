@@ -499,7 +499,7 @@ fn catalog_root(dir: &Path) -> PathBuf {
     };
     let mut found = None;
     for d in absolute.ancestors() {
-        if d.join(pitrix::load::SETTINGS_FILE).is_file() {
+        if d.join(pitrix::catalog::SETTINGS_FILE).is_file() {
             found = Some(d);
             break;
         }

@@ -1,5 +1,5 @@
 #![no_main]
-//! `pitrix::load::yaml::parse` / `parse_stream` and `from_node` into the catalog file types.
+//! `pitrix::yaml::parse` / `parse_stream` and `from_node` into the catalog file types.
 //! Input: YAML text.
 
 #[allow(dead_code)]

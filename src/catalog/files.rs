@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::load::yaml::Spanned;
 use crate::objects::ReviewState;
+use crate::yaml::Spanned;
 
 /// `categories/<name>.yaml`: a Category of the App Store.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

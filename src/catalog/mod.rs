@@ -15,8 +15,13 @@ pub use files::{
 pub use settings::{CatalogSettings, ClusterSettings, EnvSettings, Settings, Target};
 
 use crate::chart;
-use crate::load::yaml::Spanned;
 use crate::objects::ReviewState;
+use crate::yaml::Spanned;
+
+/// The catalog's settings file, at its root (and how its root is recognised).
+pub const SETTINGS_FILE: &str = "pitrix.toml";
+/// The file that describes an app, in its directory under `apps/`.
+pub const APP_FILE: &str = "app.yaml";
 
 /// A whole catalog, sorted by name everywhere so every stage is deterministic.
 #[derive(Debug, Clone)]

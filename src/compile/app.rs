@@ -11,9 +11,9 @@ use sha2::{Digest as _, Sha256};
 use super::meta::MetaFactory;
 use super::{Object, StatusIntent};
 use crate::catalog::{App, Catalog, ChartMeta, Maintainer, Version};
-use crate::load::yaml::Spanned;
 use crate::names;
 use crate::objects::{self, ApplicationSpec, ApplicationVersionSpec, ReviewState, labels};
+use crate::yaml::{self, Spanned};
 
 pub struct CompiledApp {
     pub objects: Vec<Object>,
@@ -21,9 +21,9 @@ pub struct CompiledApp {
 }
 
 fn text(s: &Option<Spanned<String>>) -> Option<String> {
-    s.as_ref()
-        .map(|s| s.value.clone())
+    Some(yaml::text(s))
         .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// The version whose chart speaks for the app where app.yaml is silent: the newest active

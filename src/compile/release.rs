@@ -10,9 +10,9 @@ use super::Object;
 use super::executor::Payload;
 use super::meta::MetaFactory;
 use crate::catalog::{AppRef, AppType, Catalog, Release};
-use crate::load::yaml;
 use crate::names;
 use crate::objects::{self, ApplicationReleaseSpec, labels};
+use crate::yaml;
 
 /// Kinds that live outside namespaces; every other manifest is placed in the release's
 /// namespace, as KubeSphere's REST API insists (reference §9).

@@ -6,6 +6,7 @@ use super::Object;
 use super::meta::{KEEP_ON_PRUNE, MetaFactory};
 use crate::catalog::{Catalog, parse_seconds};
 use crate::objects::{self, CategorySpec, RepoSpec, labels};
+use crate::yaml;
 
 /// The namespace chart packages are stored in. It belongs to KubeSphere's OpenPitrix
 /// extension; pitrix makes sure it exists but never prunes it.
@@ -29,9 +30,7 @@ pub fn categories(catalog: &Catalog, meta: &MetaFactory) -> Vec<Object> {
         .categories
         .iter()
         .map(|c| {
-            let text = |s: &Option<crate::load::yaml::Spanned<String>>| {
-                s.as_ref().map(|s| s.value.clone()).unwrap_or_default()
-            };
+            let text = |s| yaml::text(s).to_owned();
             let display = text(&c.spec.display_name);
             let description = text(&c.spec.description);
             let mut category = objects::Category::new(
@@ -75,7 +74,7 @@ pub fn repos(catalog: &Catalog, meta: &MetaFactory) -> Vec<Object> {
                 .and_then(|p| parse_seconds(&p.value).ok())
                 .unwrap_or(0);
             let creds = r.spec.credentials.as_ref().map(|c| &c.value);
-            let env = |v: Option<&crate::load::yaml::Spanned<String>>| {
+            let env = |v: Option<&crate::yaml::Spanned<String>>| {
                 v.map(|s| s.value.clone()).unwrap_or_default()
             };
             let username_env = env(creds.and_then(|c| c.username_env.as_ref()));

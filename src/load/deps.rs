@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::chart::{self, ChartFiles, Limits};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
-use crate::load::yaml::Spanned;
+use crate::yaml::Spanned;
 
 #[derive(Debug, Default, Deserialize)]
 struct DepsFile {

@@ -2,10 +2,9 @@
 //! each value with its position. Problems of form (syntax, unknown keys, unreadable charts)
 //! are diagnostics here; problems of meaning are the validate stage's.
 
-mod deps;
+pub(crate) mod deps;
 mod release;
 mod version;
-pub mod yaml;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,15 +13,14 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 
 use crate::catalog::{
-    App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Repo, Settings,
+    APP_FILE, App, AppFile, AppType, Asset, Catalog, CatalogSettings, Category, Repo,
+    SETTINGS_FILE, Settings,
 };
 use crate::chart::PackageCache;
 use crate::confine;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::redact;
-
-pub const SETTINGS_FILE: &str = "pitrix.toml";
-pub const APP_FILE: &str = "app.yaml";
+use crate::yaml;
 
 /// How to load a catalog.
 #[derive(Debug, Clone, Default)]

@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use super::{
-    file_name, file_stem, is_yaml, read_dir_sorted, rel, syntax_diagnostic, unexpected, yaml,
-};
+use super::{file_name, file_stem, is_yaml, read_dir_sorted, rel, syntax_diagnostic, unexpected};
 use crate::catalog::{Release, ReleaseFile, Settings, ValuesFile};
 use crate::confine;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
 use crate::template;
+use crate::yaml;
 
 /// What templates see besides the release's own facts.
 pub struct TemplateScope<'a> {

@@ -8,7 +8,8 @@ use crate::catalog::{ChartMeta, Version, VersionSource};
 use crate::chart::{self, ChartError, ChartFiles, Limits, PackageCache};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
-use super::{file_name, parse_yaml, syntax_diagnostic, yaml};
+use super::{file_name, parse_yaml, syntax_diagnostic};
+use crate::yaml;
 
 const CHART_FILE: &str = "Chart.yaml";
 

@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::catalog::{App, AppType, Catalog, Version, VersionSource};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::emit::Files;
-use crate::load::yaml;
 use crate::objects::ReviewState;
+use crate::yaml;
 
 pub use created::CreatedTimes;
 

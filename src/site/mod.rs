@@ -17,7 +17,7 @@ use crate::catalog::{App, AppRef, Catalog, Release, Version, parse_seconds};
 use crate::emit::Files;
 use crate::lock::Lock;
 use crate::objects::{ReviewState, labels};
-use crate::{names, publish, redact};
+use crate::{names, publish, redact, yaml};
 
 pub use markdown::render as markdown_to_html;
 
@@ -275,9 +275,7 @@ pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Fil
                     category.clone()
                 }
             });
-        let text = |s: &Option<crate::load::yaml::Spanned<String>>| {
-            s.as_ref().map(|s| s.value.clone()).unwrap_or_default()
-        };
+        let text = |s| yaml::text(s).to_owned();
         let maintainers: Vec<BTreeMap<&str, String>> = app
             .spec
             .maintainers
@@ -403,11 +401,7 @@ fn latest(app: &App) -> Option<&Version> {
 }
 
 fn card(catalog: &Catalog, app: &App, icon: Option<&String>) -> AppCard {
-    let text = |s: &Option<crate::load::yaml::Spanned<String>>| {
-        s.as_ref()
-            .map(|s| s.value.trim().to_string())
-            .unwrap_or_default()
-    };
+    let text = |s| yaml::text(s).trim().to_owned();
     let display_name = Some(text(&app.spec.display_name))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| app.name.clone());
@@ -462,7 +456,7 @@ fn categories(catalog: &Catalog, cards: &[AppCard]) -> Vec<CategoryView> {
     }
     for name in names {
         let c = catalog.category(&name);
-        let text = |s: Option<&crate::load::yaml::Spanned<String>>| {
+        let text = |s: Option<&crate::yaml::Spanned<String>>| {
             s.map(|s| s.value.clone()).unwrap_or_default()
         };
         let apps: Vec<AppCard> = catalog

@@ -3,7 +3,7 @@
 
 use crate::catalog::{App, Catalog, ChartMeta, Version, VersionSource};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
-use crate::load::yaml::Spanned;
+use crate::yaml::Spanned;
 
 /// KubeSphere's upload limit when packages live in ConfigMaps (reference §4).
 pub const MAX_PACKAGE_BYTES: usize = 1_048_576;
@@ -20,21 +20,64 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
     }
 }
 
+/// The share of the budget from which a package gets a warning: 90 %.
+const NEAR_LIMIT_BYTES: usize = MAX_PACKAGE_BYTES / 10 * 9;
+
 fn check_package_size(v: &Version, diags: &mut Diagnostics) {
-    if v.package.len() > MAX_PACKAGE_BYTES {
+    let size = v.package.len();
+    if size > MAX_PACKAGE_BYTES {
         diags.push(
             Diagnostic::error(
                 Code::PackageTooLarge,
                 format!(
-                    "version {} packs to {} bytes; KubeSphere stores at most {MAX_PACKAGE_BYTES} bytes (1 MiB) per version",
+                    "version {} packs to {size} bytes; KubeSphere stores at most {MAX_PACKAGE_BYTES} bytes (1 MiB) per version{}",
                     v.path.display(),
-                    v.package.len()
+                    largest_files(v)
                 ),
             )
             .in_file(&v.path)
-            .hint("packages live in a ConfigMap: drop large files with .helmignore, or publish the chart in a synced repo"),
+            .hint(OVER_BUDGET_HINT),
+        );
+    } else if size >= NEAR_LIMIT_BYTES {
+        diags.push(
+            Diagnostic::warning(
+                Code::PackageNearLimit,
+                format!(
+                    "version {} packs to {size} bytes, {:.1} % of KubeSphere's {MAX_PACKAGE_BYTES}-byte (1 MiB) budget per version{}",
+                    v.path.display(),
+                    size as f64 * 100.0 / MAX_PACKAGE_BYTES as f64,
+                    largest_files(v)
+                ),
+            )
+            .in_file(&v.path)
+            .hint(format!(
+                "a few more KiB and it cannot be stored; {OVER_BUDGET_HINT}"
+            )),
         );
     }
+}
+
+const OVER_BUDGET_HINT: &str = "packages live in a ConfigMap: drop files the chart does not need with .helmignore, \
+     commit the Helm-built package (`helm package`, filed as apps/<app>/<version>.tgz), \
+     publish the chart in a synced repo, or store packages in KubeSphere's S3 store";
+
+/// "; largest files (unpacked): a (n bytes), b (m bytes), …": the five largest files of the
+/// chart, empty when it has none to list (a YAML app).
+fn largest_files(v: &Version) -> String {
+    let Some(files) = v.chart_files() else {
+        return String::new();
+    };
+    let mut sizes: Vec<(&String, usize)> = files.files.iter().map(|(p, d)| (p, d.len())).collect();
+    sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let listed: Vec<String> = sizes
+        .iter()
+        .take(5)
+        .map(|(p, n)| format!("{} ({n} bytes)", crate::diff::render::escape_controls(p)))
+        .collect();
+    if listed.is_empty() {
+        return String::new();
+    }
+    format!("; largest files (unpacked): {}", listed.join(", "))
 }
 
 /// Chart.yaml's checks, as Helm's `Metadata.Validate` and KubeSphere's upload do them.

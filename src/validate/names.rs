@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::catalog::SETTINGS_FILE;
 use crate::catalog::{AppRef, Catalog};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
-use crate::load::yaml::Spanned;
-use crate::load::{SETTINGS_FILE, pos_at_offset};
+use crate::load::pos_at_offset;
 use crate::names::{self, MAX_LABEL_VALUE, MAX_RELEASE_NAME};
 use crate::objects::labels;
+use crate::yaml::Spanned;
 
 fn label(what: &str, name: &str, file: &Path, pos: Option<Pos>, diags: &mut Diagnostics) -> bool {
     match names::dns1123_label(name) {

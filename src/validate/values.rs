@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
-use crate::load::yaml;
+use crate::yaml;
 
 pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
     // In parallel: each release unpacks its chart and compiles its schema.
@@ -45,28 +45,357 @@ fn drop_nulls(map: &mut Map<String, Value>) {
 }
 
 fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
-    let Some(mut files) = v.chart_files() else {
+    let Some(files) = v.chart_files() else {
         return;
     };
-    let Some(schema_bytes) = files.files.remove("values.schema.json") else {
-        return;
+    let mut chart = ChartNode::read(files, v.path.clone(), 0);
+    chart.schema_file = v.path.join("values.schema.json");
+    // The chart's defaults under the release's values, nulls kept (they remove defaults of
+    // subcharts too) until each chart's values are checked.
+    let mut merged = chart.values.clone();
+    merge_values(&mut merged, &r.merged_values());
+    match &chart.schema {
+        Some(Ok(schema)) => {
+            let mut top = merged.clone();
+            drop_nulls(&mut top);
+            let whose = format!("{} {}", r.spec.app.value, r.spec.version.value);
+            let file = &chart.schema_file;
+            check_values(r, schema, file, &top, &|p| p.to_string(), &whose, diags);
+        }
+        Some(Err(e)) => diags.push(
+            Diagnostic::error(
+                Code::ChartInvalid,
+                format!("values.schema.json is not JSON: {e}"),
+            )
+            .in_file(&chart.schema_file)
+            .hint("Helm refuses to install a chart whose values.schema.json does not parse"),
+        ),
+        None => {}
+    }
+    let tags = match merged.get("tags") {
+        Some(Value::Object(t)) => t.clone(),
+        _ => Map::new(),
     };
-    let schema_file = v.path.join("values.schema.json");
-    let schema: Value = match serde_json::from_slice(&schema_bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            diags.push(
+    check_subcharts(r, &chart, &merged, "", &tags, diags);
+}
+
+/// A chart of a release's chart tree: its values.yaml, schema, dependencies and subcharts
+/// (`charts/<dir>/` and `charts/<name>.tgz`, as Helm's loader reads them).
+struct ChartNode {
+    name: String,
+    version: Option<semver::Version>,
+    values: Map<String, Value>,
+    /// The schema, or the diagnostic for one that does not parse, and the file it is in.
+    schema: Option<Result<Value, String>>,
+    schema_file: std::path::PathBuf,
+    /// Chart.yaml `dependencies`, or requirements.yaml's (Helm reads it last).
+    deps: Option<Vec<Dependency>>,
+    charts: Vec<ChartNode>,
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+struct Dependency {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    condition: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// Subcharts nest no deeper than this (a chart tree is not a place for recursion).
+const MAX_DEPTH: usize = 8;
+
+impl ChartNode {
+    /// `path`: where the chart is, for diagnostics (a directory, or the `.tgz` holding it).
+    fn read(mut files: crate::chart::ChartFiles, path: std::path::PathBuf, depth: usize) -> Self {
+        let json = |b: Option<Vec<u8>>| -> Option<Value> {
+            b.and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| yaml::parse(&t).ok())
+                .map(|n| n.to_json())
+        };
+        let meta = json(files.files.get("Chart.yaml").cloned()).unwrap_or(Value::Null);
+        let deps_of = |v: &Value| -> Option<Vec<Dependency>> {
+            serde_json::from_value(v.get("dependencies")?.clone()).ok()
+        };
+        let deps = json(files.files.get("requirements.yaml").cloned())
+            .filter(|r| r.get("dependencies").is_some())
+            .and_then(|r| deps_of(&r))
+            .or_else(|| deps_of(&meta));
+        let values = match json(files.files.remove("values.yaml")) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let schema = files
+            .files
+            .remove("values.schema.json")
+            .map(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+        let in_archive = path.extension().is_some_and(|e| e == "tgz");
+        let schema_file = if in_archive {
+            path.clone()
+        } else {
+            path.join("values.schema.json")
+        };
+        let mut charts = Vec::new();
+        if depth < MAX_DEPTH {
+            let mut dirs: std::collections::BTreeMap<String, crate::chart::ChartFiles> =
+                Default::default();
+            for (p, bytes) in &files.files {
+                let Some(rest) = p.strip_prefix("charts/") else {
+                    continue;
+                };
+                match rest.split_once('/') {
+                    Some((dir, inner)) => {
+                        let _ = dirs
+                            .entry(dir.to_string())
+                            .or_default()
+                            .insert(inner, bytes.clone());
+                    }
+                    None if rest.ends_with(".tgz") => {
+                        if let Ok((_, sub)) =
+                            crate::chart::read_archive(bytes, &crate::chart::Limits::default())
+                        {
+                            let at = if in_archive {
+                                path.clone()
+                            } else {
+                                path.join(p)
+                            };
+                            charts.push(ChartNode::read(sub, at, depth + 1));
+                        }
+                    }
+                    None => {}
+                }
+            }
+            for (dir, sub) in dirs {
+                if sub.files.contains_key("Chart.yaml") {
+                    let at = if in_archive {
+                        path.clone()
+                    } else {
+                        path.join("charts").join(&dir)
+                    };
+                    charts.push(ChartNode::read(sub, at, depth + 1));
+                }
+            }
+        }
+        let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
+        ChartNode {
+            name: text("name").unwrap_or_default(),
+            version: text("version").and_then(|v| crate::load::deps::parse_version(&v)),
+            values,
+            schema,
+            schema_file,
+            deps,
+            charts,
+        }
+    }
+}
+
+/// Helm's `IsCompatibleRange`: a dependency's version constraint admits a chart's version
+/// (no constraint admits nothing).
+fn compatible(dep: &Dependency, chart: &ChartNode) -> bool {
+    match (&dep.version, &chart.version) {
+        (Some(c), Some(v)) => crate::load::deps::Constraint::parse(c).is_some_and(|c| c.matches(v)),
+        _ => false,
+    }
+}
+
+/// Helm's `coalesceGlobals` then `coalesceValues` for a subchart: `dest` (the parent's values
+/// under the subchart's name) gets the parent's globals (the parent's win), then the
+/// subchart's defaults where it has none (a null removes a default).
+fn coalesce_sub(
+    dest: &Map<String, Value>,
+    parent: &Map<String, Value>,
+    defaults: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut out = dest.clone();
+    let mut globals = match out.remove("global") {
+        Some(Value::Object(g)) => g,
+        _ => Map::new(),
+    };
+    if let Some(Value::Object(pg)) = parent.get("global") {
+        for (k, v) in pg {
+            match (v, globals.get(k)) {
+                (Value::Object(pv), Some(Value::Object(dv))) => {
+                    let mut merged = pv.clone();
+                    fill(&mut merged, dv);
+                    globals.insert(k.clone(), Value::Object(merged));
+                }
+                (Value::Object(_), Some(_)) => {}
+                _ => {
+                    globals.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    out.insert("global".into(), Value::Object(globals));
+    fill(&mut out, defaults);
+    out
+}
+
+/// Helm's `coalesceTablesFullKey`: `src`'s keys fill `dst` where it has none; a null in `dst`
+/// removes the key; tables merge key by key.
+fn fill(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
+    for (k, sv) in src {
+        match dst.get_mut(k) {
+            Some(Value::Null) => {
+                dst.remove(k);
+            }
+            Some(Value::Object(dv)) => {
+                if let Value::Object(sv) = sv {
+                    fill(dv, sv);
+                }
+            }
+            Some(_) => {}
+            None => {
+                dst.insert(k.clone(), sv.clone());
+            }
+        }
+    }
+}
+
+/// A dotted path (`redis.enabled`) in values.
+fn path_value<'a>(values: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut at = values.get(parts.next()?)?;
+    for p in parts {
+        at = at.as_object()?.get(p)?;
+    }
+    Some(at)
+}
+
+fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// The subcharts of `chart` whose values Helm checks, as Helm's `processDependencyEnabled`
+/// picks them (aliases, `condition`, `tags`), each checked against its own schema with its
+/// values coalesced as Helm does (the parent's values under its name or alias, globals
+/// merged, its defaults), then their subcharts. `values`: `chart`'s coalesced values, nulls
+/// kept; `at`: their JSON pointer in the release's values.
+fn check_subcharts(
+    r: &Release,
+    chart: &ChartNode,
+    values: &Map<String, Value>,
+    at: &str,
+    tags: &Map<String, Value>,
+    diags: &mut Diagnostics,
+) {
+    // (subchart, name in the parent's values, the dependency that names it)
+    let mut subs: Vec<(&ChartNode, String, Option<&Dependency>)> = Vec::new();
+    match &chart.deps {
+        // Without dependencies Helm keeps every subchart, enabled, by its own name.
+        None => subs.extend(chart.charts.iter().map(|c| (c, c.name.clone(), None))),
+        Some(deps) => {
+            for c in &chart.charts {
+                if !deps.iter().any(|d| d.name == c.name && compatible(d, c)) {
+                    subs.push((c, c.name.clone(), None));
+                }
+            }
+            for d in deps {
+                if let Some(c) = chart
+                    .charts
+                    .iter()
+                    .find(|c| c.name == d.name && compatible(d, c))
+                {
+                    let name = d
+                        .alias
+                        .clone()
+                        .filter(|a| !a.is_empty())
+                        .unwrap_or(c.name.clone());
+                    subs.push((c, name, Some(d)));
+                }
+            }
+        }
+    }
+    let mut coalesced: Vec<Option<Map<String, Value>>> = Vec::new();
+    let mut view = values.clone();
+    for (c, name, _) in &subs {
+        let dest = match values.get(name) {
+            None | Some(Value::Null) => Some(Map::new()),
+            Some(Value::Object(m)) => Some(m.clone()),
+            // Helm: `type mismatch on <name>`; not a schema question.
+            Some(_) => None,
+        };
+        let sub = dest.map(|d| coalesce_sub(&d, values, &c.values));
+        if let Some(s) = &sub {
+            view.insert(name.clone(), Value::Object(s.clone()));
+        }
+        coalesced.push(sub);
+    }
+    for ((c, name, dep), sub) in subs.iter().zip(coalesced) {
+        let Some(sub) = sub else {
+            continue;
+        };
+        if let Some(d) = dep {
+            let mut enabled = true;
+            let (mut yes, mut no) = (false, false);
+            for t in &d.tags {
+                match tags.get(t) {
+                    Some(Value::Bool(true)) => yes = true,
+                    Some(Value::Bool(false)) => no = true,
+                    _ => {}
+                }
+            }
+            if !yes && no {
+                enabled = false;
+            }
+            for cond in d.condition.as_deref().unwrap_or("").trim().split(',') {
+                if let Some(Value::Bool(b)) = path_value(&view, cond.trim()) {
+                    enabled = *b;
+                    break;
+                }
+            }
+            if !enabled {
+                continue;
+            }
+        }
+        let sub_at = format!("{at}/{}", escape_pointer(name));
+        match &c.schema {
+            Some(Ok(schema)) => {
+                let mut instance = sub.clone();
+                drop_nulls(&mut instance);
+                let whose = format!("subchart `{name}` ({} of {})", c.name, r.spec.app.value);
+                let to_top = |p: &str| {
+                    if p == "/global" || p.starts_with("/global/") {
+                        p.to_string()
+                    } else {
+                        format!("{sub_at}{p}")
+                    }
+                };
+                let file = &c.schema_file;
+                check_values(r, schema, file, &instance, &to_top, &whose, diags);
+            }
+            Some(Err(e)) => diags.push(
                 Diagnostic::error(
                     Code::ChartInvalid,
-                    format!("values.schema.json is not JSON: {e}"),
+                    format!("the values.schema.json of subchart `{name}` is not JSON: {e}"),
                 )
-                .in_file(&schema_file)
+                .in_file(&c.schema_file)
                 .hint("Helm refuses to install a chart whose values.schema.json does not parse"),
-            );
-            return;
+            ),
+            None => {}
         }
-    };
-    let validator = match jsonschema::validator_for(&schema) {
+        check_subcharts(r, c, &sub, &sub_at, tags, diags);
+    }
+}
+
+/// Checks `values` against `schema` (the schema of the release's chart or of a subchart,
+/// `whose`), each violation reported where the release set the offending value:
+/// `to_top` maps a pointer into `values` to one into the release's values.
+fn check_values(
+    r: &Release,
+    schema: &Value,
+    schema_file: &std::path::Path,
+    values: &Map<String, Value>,
+    to_top: &dyn Fn(&str) -> String,
+    whose: &str,
+    diags: &mut Diagnostics,
+) {
+    let validator = match jsonschema::validator_for(schema) {
         Ok(val) => val,
         Err(e) => {
             diags.push(
@@ -74,28 +403,17 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
                     Code::ChartInvalid,
                     format!("values.schema.json is not a valid JSON Schema: {e}"),
                 )
-                .in_file(&schema_file)
+                .in_file(schema_file)
                 .hint("fix the chart's schema"),
             );
             return;
         }
     };
-    let mut merged = files
-        .files
-        .remove("values.yaml")
-        .and_then(|b| yaml::parse(&String::from_utf8_lossy(&b)).ok())
-        .and_then(|n| match n.to_json() {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default();
-    merge_values(&mut merged, &r.merged_values());
-    drop_nulls(&mut merged);
-    let instance = Value::Object(merged);
+    let instance = Value::Object(values.clone());
     // jsonschema walks every branch of anyOf/allOf/oneOf and follows `$ref`s without
     // memoizing: a schema whose references branch in a cycle costs exponential time in the
     // depth of the values. Estimated first; refused over the budget.
-    if let Err(evaluations) = schema_cost(&schema, &instance) {
+    if let Err(evaluations) = schema_cost(schema, &instance) {
         diags.push(
             Diagnostic::error(
                 Code::SchemaBudget,
@@ -104,14 +422,14 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
                     r.name
                 ),
             )
-            .in_file(&schema_file)
+            .in_file(schema_file)
             .at(Pos { line: 1, column: 1 })
             .hint("the schema's `$ref`s branch in a cycle (anyOf/allOf/oneOf of references back to an enclosing schema): each level of the values multiplies the work; make each reference apply once per level"),
         );
         return;
     }
     for error in validator.iter_errors(&instance) {
-        let pointer = error.instance_path().as_str().to_string();
+        let pointer = to_top(error.instance_path().as_str());
         // The innermost value the release set on the way to the offending path.
         let origin = r
             .origins
@@ -136,8 +454,7 @@ fn check_release(r: &Release, v: &Version, diags: &mut Diagnostics) {
             .in_file(file)
             .at_opt(pos)
             .hint(format!(
-                "{} {} checks its values with values.schema.json; Helm would refuse this install",
-                r.spec.app.value, r.spec.version.value
+                "{whose} checks its values with values.schema.json; Helm would refuse this install"
             )),
         );
     }

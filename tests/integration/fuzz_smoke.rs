@@ -358,7 +358,7 @@ fn deep_block_yaml_does_not_overflow_the_stack() {
         let deep_seq = format!("{}x\n", "- ".repeat(50_000));
         let result = std::thread::Builder::new()
             .stack_size(8 << 20)
-            .spawn(move || pitrix::load::yaml::parse(&deep_seq).is_ok())
+            .spawn(move || pitrix::yaml::parse(&deep_seq).is_ok())
             .unwrap()
             .join();
         assert!(result.is_ok());

@@ -22,11 +22,11 @@ use pitrix::catalog::{AppFile, CategoryFile, ChartMeta, ReleaseFile, RepoFile};
 use pitrix::chart::{self, ChartFiles, Limits};
 use pitrix::compile::Object;
 use pitrix::diagnostics::{self, Diagnostic, Format};
-use pitrix::load::yaml;
+use pitrix::yaml;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
-// Target `yaml`: pitrix::load::yaml and the catalog file types.
+// Target `yaml`: pitrix::yaml and the catalog file types.
 
 /// Input: YAML text (invalid UTF-8 is read lossily, as the chart loader reads Chart.yaml).
 pub fn yaml(data: &[u8]) {
