@@ -7,12 +7,14 @@
 pub mod apply;
 pub mod catalog;
 pub mod chart;
+pub mod cluster;
 pub mod compile;
 pub mod confine;
 pub mod diagnostics;
 pub mod diff;
 pub mod emit;
 pub mod git;
+pub mod gitops;
 pub mod import;
 pub mod load;
 pub mod lock;

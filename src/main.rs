@@ -735,13 +735,13 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
         lock_timeout: args.lock_timeout,
         ..apply::ApplyOptions::default()
     };
-    let cluster = apply::ClusterOptions {
+    let cluster = pitrix::cluster::ClusterOptions {
         kubeconfig: args.cluster.kubeconfig,
         context: args.cluster.context,
         member_kubeconfig: args.cluster.member_kubeconfig,
     };
     let report = runtime()?.block_on(async {
-        let clusters = apply::Clusters::connect(&cluster, &desired.contexts).await?;
+        let clusters = pitrix::cluster::Clusters::connect(&cluster, &desired.contexts).await?;
         Ok::<_, String>(apply::apply(&clusters, &desired, &opts).await)
     })?;
     match args.output {
@@ -1028,7 +1028,7 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
                 compiled
             }
         };
-    let cluster = apply::ClusterOptions {
+    let cluster = pitrix::cluster::ClusterOptions {
         kubeconfig: args.cluster.kubeconfig,
         context: args.cluster.context.clone(),
         member_kubeconfig: args.cluster.member_kubeconfig,
@@ -1041,7 +1041,7 @@ fn live_diff(args: LiveDiffArgs) -> Result<ExitCode, String> {
             .unwrap_or_default()
     );
     let result = runtime()?.block_on(async {
-        let clusters = apply::Clusters::connect(&cluster, &compiled.contexts).await?;
+        let clusters = pitrix::cluster::Clusters::connect(&cluster, &compiled.contexts).await?;
         apply::live_diff(&clusters, &compiled, &args.inventory_namespace, &label).await
     });
     let d = match result {

@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use crate::cluster::{KindInfo, ObjectRef};
+use crate::compile::Compiled;
 use crate::compile::executor::Standalone;
-use crate::compile::{Compiled, KindInfo, ObjectRef};
 use crate::emit::{self, INVENTORY_FILE, Inventory};
 
 #[derive(Debug, Clone)]

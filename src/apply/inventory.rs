@@ -15,8 +15,8 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::{Deserialize, Serialize};
 
-use super::client::{describe, is_not_found, is_transient, retry};
-use crate::compile::ObjectRef;
+use crate::cluster::ObjectRef;
+use crate::cluster::{describe, is_not_found, is_transient, retry};
 use crate::objects::labels;
 
 /// The first format: JSON in `data` (still read).

@@ -9,9 +9,9 @@ use kube::Client;
 use kube::api::ListParams;
 use serde_json::Value;
 
-use super::client::{api, describe, retry};
 use super::{ClusterInventory, Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER};
-use crate::compile::{KINDS, KindInfo, ObjectRef};
+use crate::cluster::{KINDS, KindInfo, ObjectRef};
+use crate::cluster::{api, describe, retry};
 use crate::objects::labels;
 
 /// How much of each object to read.

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 
-use super::client::{api, describe, is_not_found, retry};
 use super::{
     Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Listing, Live, contains, inventory,
     is_borrowed, list_live,
     live::{member_clusters, scan_foreign},
 };
-use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+use crate::cluster::ObjectRef;
+use crate::cluster::{api, describe, is_not_found, retry};
+use crate::compile::{Compiled, Object, StatusIntent};
 use crate::diagnostics::Code;
 use crate::diff::{self, Diff, DiffError, Side};
 use crate::objects::{ReviewState, labels};
@@ -110,6 +111,8 @@ pub async fn live_diff(
     let members = member_clusters(&previous, &want);
     let mut live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
     scan_foreign(clusters, &want, &mut live).await?;
+    // Versions stored by an earlier pack format keep their packages (see `stored`).
+    let want = super::stored::keep_stored(&want, &live).unwrap_or(want);
 
     let mut old = Vec::new();
     let mut new = Vec::new();

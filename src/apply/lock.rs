@@ -18,8 +18,8 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use super::ApplyOptions;
-use super::lease::{Elector, LeaseConfig, Observation, host_name};
-use crate::compile::ObjectRef;
+use crate::cluster::ObjectRef;
+use crate::cluster::lease::{Elector, LeaseConfig, Observation, host_name};
 
 /// How long a holder that stopped renewing keeps the lock.
 /// (client-go's default for leader election.)

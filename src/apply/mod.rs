@@ -4,16 +4,13 @@
 //! subresource before the releases the admission webhook checks, immutable packages never
 //! silently replaced, and prune of what the inventory no longer holds — behind a guard.
 
-pub mod client;
 mod compare;
 mod desired;
 mod inventory;
-pub mod lease;
 mod live;
 mod live_diff;
 mod lock;
 pub mod prereq;
-mod protobuf;
 mod prune;
 mod report;
 mod standalone;
@@ -28,10 +25,9 @@ use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams, PartialObjectMeta, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::compile::{KINDS, ObjectRef};
+use crate::cluster::{KINDS, ObjectRef};
 use crate::objects::labels;
 
-pub use client::{ClusterOptions, Clusters};
 pub use compare::contains;
 pub use desired::{Desired, DesiredObject};
 pub use inventory::{ClusterInventory, ObjectKey, decode as decode_inventory, inventory_name};
@@ -50,7 +46,7 @@ pub use lock::{holder_identity, lock_name};
 pub use standalone::sync_release_status;
 pub use status::write_all as write_review_states;
 
-use client::{api, api_as, create_for_metadata, describe, is_not_found, retry};
+use crate::cluster::{Clusters, api, api_as, create_for_metadata, describe, is_not_found, retry};
 
 /// Annotation on every applied object: the digest of the compiled object it was applied from.
 pub const DIGEST_ANNOTATION: &str = "pitrix.io/digest";
@@ -489,7 +485,7 @@ async fn wait_for_releases(
     timeout: std::time::Duration,
     report: &mut ApplyReport,
 ) {
-    let kind = crate::compile::KindInfo::of("ApplicationRelease").expect("a known kind");
+    let kind = crate::cluster::KindInfo::of("ApplicationRelease").expect("a known kind");
     let mut pending: Vec<&ObjectRef> = desired
         .objects
         .iter()

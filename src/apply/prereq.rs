@@ -15,8 +15,8 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::Value;
 
-use super::client::{describe, is_not_found, retry};
 use super::{Clusters, Desired};
+use crate::cluster::{describe, is_not_found, retry};
 use crate::objects::labels;
 
 /// A prerequisite that is not there, and how to make it so.

@@ -5,9 +5,9 @@
 use kube::api::DeleteParams;
 use serde_json::Value;
 
-use super::client::{api, describe, is_not_found, retry};
 use super::{ApplyOptions, ApplyReport, Clusters, Desired, Outcome};
-use crate::compile::{KindInfo, ObjectRef};
+use crate::cluster::{KindInfo, ObjectRef};
+use crate::cluster::{api, describe, is_not_found, retry};
 use crate::objects::labels;
 
 /// Refuses to delete more than max(5, 25 %) of what the inventory tracks, or anything when

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::compile::ObjectRef;
+use crate::cluster::ObjectRef;
 use crate::redact;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

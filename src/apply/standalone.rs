@@ -6,9 +6,9 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::client::{api, describe, is_not_found, retry};
 use super::{ApplyReport, Clusters, Desired, FIELD_MANAGER, Outcome};
-use crate::compile::{KindInfo, ObjectRef};
+use crate::cluster::{KindInfo, ObjectRef};
+use crate::cluster::{api, describe, is_not_found, retry};
 use crate::objects::labels;
 
 /// The release state a Job stands for: `active` once it succeeded, `failed` with its message

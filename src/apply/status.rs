@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::client::{api, describe, patch_status_for_metadata};
 use super::{ApplyOptions, ApplyReport, Live, Outcome};
-use crate::compile::{KindInfo, ObjectRef};
+use crate::cluster::{KindInfo, ObjectRef};
+use crate::cluster::{api, describe, patch_status_for_metadata};
 use std::future::Future;
 
 use futures::stream::{self, StreamExt};

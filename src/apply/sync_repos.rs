@@ -12,9 +12,9 @@ use kube::Client;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 
-use super::client::{api, describe, retry};
 use super::{ApplyOptions, ApplyReport, Desired, Outcome};
-use crate::compile::ObjectRef;
+use crate::cluster::ObjectRef;
+use crate::cluster::{api, describe, retry};
 use crate::objects::labels;
 
 /// How long releases wait for a sync without `--wait`'s own timeout.
@@ -51,7 +51,7 @@ pub async fn trigger_if(
         .map(|r| r.object.clone())
         .filter(|r| desired.objects.iter().any(|o| &o.r == r))
         .collect();
-    let Some(kind) = crate::compile::KindInfo::of("Repo") else {
+    let Some(kind) = crate::cluster::KindInfo::of("Repo") else {
         return;
     };
     let repos = api(client, kind, None);
@@ -122,7 +122,7 @@ pub async fn wait_for_versions(
     if wanted.is_empty() || opts.dry_run {
         return BTreeSet::new();
     }
-    let Some(kind) = crate::compile::KindInfo::of("ApplicationVersion") else {
+    let Some(kind) = crate::cluster::KindInfo::of("ApplicationVersion") else {
         return BTreeSet::new();
     };
     let versions = api(client, kind, None);

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::catalog::Catalog;
 
-pub use object::{KINDS, KindInfo, Object, ObjectRef, StatusIntent};
+pub use object::{Object, StatusIntent};
 
 /// What a catalog compiles to.
 #[derive(Debug, Clone)]

@@ -23,7 +23,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+use crate::cluster::ObjectRef;
+use crate::compile::{Compiled, Object, StatusIntent};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::objects::labels;
 
@@ -490,8 +491,11 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
                 _ => None,
             };
             let pkg = package::compare(o, n, v, compared_with, &old_packages);
-            let bytes_differ = pkg.old_digest != pkg.new_digest;
-            if action == Action::Changed && bytes_differ && old_versions.get(any.name()).is_some() {
+            // Bytes that differ over the same files are a package of an earlier pack format
+            // (pitrix's own, or Helm's): the same version, not a changed one.
+            let files_differ =
+                pkg.old_digest != pkg.new_digest && !package::same_chart_on_both_sides(o, n);
+            if action == Action::Changed && files_differ && old_versions.get(any.name()).is_some() {
                 errors.push(package::changed_error(v, any.name(), &pkg));
             }
             change.package = Some(pkg);

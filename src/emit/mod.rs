@@ -18,7 +18,8 @@ use std::sync::{Mutex, PoisonError, mpsc};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use crate::compile::{Compiled, Object, ObjectRef, StatusIntent};
+use crate::cluster::ObjectRef;
+use crate::compile::{Compiled, Object, StatusIntent};
 pub use yaml::from_yaml;
 use yaml::to_yaml as yaml;
 

@@ -18,9 +18,10 @@ use super::source::{Commit, Source};
 use super::status::{EventType, Reporter, SyncStatus};
 use super::store::Store;
 use super::watch::{SharedIndex, Suspects, Watchers, current};
-use crate::apply::client::{api, describe, is_not_found, retry};
-use crate::apply::{self, ApplyOptions, Clusters, Desired, DesiredObject, Live, Outcome};
-use crate::compile::{KindInfo, ObjectRef};
+use crate::apply::{self, ApplyOptions, Desired, DesiredObject, Live, Outcome};
+use crate::cluster::Clusters;
+use crate::cluster::{KindInfo, ObjectRef};
+use crate::cluster::{api, describe, is_not_found, retry};
 use crate::diagnostics::{Diagnostic, Format};
 use crate::objects::labels;
 

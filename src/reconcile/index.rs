@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::apply::{DIGEST_ANNOTATION, Desired, DesiredObject};
-use crate::compile::{KindInfo, ObjectRef};
+use crate::cluster::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
 /// Values under `data`/`binaryData` longer than this are compared by hash.

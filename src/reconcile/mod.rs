@@ -20,7 +20,7 @@ pub mod deploy;
 pub mod http;
 pub mod index;
 /// Leader election (shared with the apply lock, which lives in `apply`).
-pub use crate::apply::lease;
+pub use crate::cluster::lease;
 pub mod log;
 pub mod metrics;
 pub mod source;
@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch as chan;
 
-use crate::apply::{ApplyOptions, ClusterOptions, Clusters};
+use crate::apply::ApplyOptions;
+use crate::cluster::{ClusterOptions, Clusters};
 use controller::{Controller, DriftMode, Settings, Stop};
 use lease::{Elector, LeaseConfig};
 use metrics::Metrics;

@@ -15,9 +15,9 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::apply::client::{describe, is_not_found, retry};
 use crate::apply::{ClusterInventory, InventoryWriteError, inventory_name};
-use crate::compile::ObjectRef;
+use crate::cluster::ObjectRef;
+use crate::cluster::{describe, is_not_found, retry};
 
 pub const FIELD_MANAGER: &str = "pitrix-reconcile";
 pub const SOURCE: &str = "pitrix.io/source";

@@ -24,9 +24,9 @@ use tokio::task::JoinHandle;
 use super::index::Index;
 use super::log;
 use super::metrics::Metrics;
-use crate::apply::Clusters;
-use crate::apply::client::api;
-use crate::compile::{KindInfo, ObjectRef};
+use crate::cluster::Clusters;
+use crate::cluster::api;
+use crate::cluster::{KindInfo, ObjectRef};
 use crate::objects::labels;
 
 /// The index drift is checked against; replaced whole after each sync.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cluster::TestCluster;
 use pitrix::apply::{self, ClusterInventory, InventoryWriteError, ObjectKey};
-use pitrix::compile::ObjectRef;
+use pitrix::cluster::ObjectRef;
 use serde_json::Value;
 
 /// The scaffold's catalog name.
@@ -70,9 +70,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn client(k: &TestCluster) -> kube::Client {
-    apply::client::client(&apply::ClusterOptions {
+    pitrix::cluster::client(&pitrix::cluster::ClusterOptions {
         kubeconfig: Some(k.kubeconfig.clone()),
-        ..apply::ClusterOptions::default()
+        ..pitrix::cluster::ClusterOptions::default()
     })
     .await
     .unwrap()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use kube::api::{ListParams, Patch, PatchParams, WatchEvent, WatchParams};
-use pitrix::compile::KindInfo;
+use pitrix::cluster::KindInfo;
 use reconcile_support::{Reconciler, git, metric, wait_for};
 use serde_json::{Value, json};
 
@@ -223,7 +223,7 @@ fn soak() {
         ] {
             let info = KindInfo::of(kind).unwrap();
             let ns = info.namespaced.then(|| "extension-openpitrix".to_string());
-            let api = pitrix::apply::client::api(&client, info, ns.as_deref());
+            let api = pitrix::cluster::api(&client, info, ns.as_deref());
             let list = api.list_metadata(&lp).await.unwrap();
             let mut targets = Vec::new();
             for o in &list.items {
@@ -252,7 +252,7 @@ fn soak() {
             ..PatchParams::default()
         };
         for (n, (info, ns, name, pointer)) in order.iter().enumerate() {
-            let api = pitrix::apply::client::api(&client, info, ns.as_deref());
+            let api = pitrix::cluster::api(&client, info, ns.as_deref());
             let original = serde_json::to_value(api.get(name).await.unwrap())
                 .unwrap()
                 .pointer(pointer)

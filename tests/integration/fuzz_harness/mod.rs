@@ -644,8 +644,8 @@ fn diff_side(
                     if managed(&doc) || typed(doc.clone()).is_none() {
                         continue;
                     }
-                    let r = pitrix::compile::ObjectRef::of_json(&doc);
-                    objects.retain(|o| pitrix::compile::ObjectRef::of_json(o) != r);
+                    let r = pitrix::cluster::ObjectRef::of_json(&doc);
+                    objects.retain(|o| pitrix::cluster::ObjectRef::of_json(o) != r);
                     objects.push(doc);
                 }
             }
@@ -1146,7 +1146,7 @@ pub fn kubeconfig(data: &[u8]) {
 /// named one.
 pub fn kubeconfig_clients(data: &[u8]) -> Vec<Result<(), String>> {
     use kube::config::Kubeconfig;
-    use pitrix::apply::{ClusterOptions, Clusters};
+    use pitrix::cluster::{ClusterOptions, Clusters};
     let text = String::from_utf8_lossy(data);
     if text.contains(KUBE_SECRET_MARK) {
         return Vec::new();
@@ -1207,7 +1207,7 @@ pub fn kubeconfig_clients(data: &[u8]) -> Vec<Result<(), String>> {
             member_kubeconfig: None,
         };
         for context in std::iter::once(None).chain(contexts.iter().cloned().map(Some)) {
-            let made = pitrix::apply::client::client(&opts(context)).await;
+            let made = pitrix::cluster::client(&opts(context)).await;
             if let Err(e) = &made {
                 check("client", e);
             }
@@ -1304,7 +1304,7 @@ pub fn inventory(data: &[u8]) {
         }
         for doc in yaml_docs(&String::from_utf8_lossy(content)) {
             // Emit writes where an object's names say: a catalog's names are DNS labels.
-            let r = pitrix::compile::ObjectRef::of_json(&doc);
+            let r = pitrix::cluster::ObjectRef::of_json(&doc);
             let names = [Some(&r.name), r.namespace.as_ref(), r.cluster.as_ref()];
             if names
                 .iter()
@@ -1386,7 +1386,7 @@ pub fn inventory(data: &[u8]) {
                     d.r.kind,
                     d.r.name
                 );
-                assert_eq!(pitrix::compile::ObjectRef::of_json(body), d.r);
+                assert_eq!(pitrix::cluster::ObjectRef::of_json(body), d.r);
                 let applied = d.to_applied().expect("a body that reads applies");
                 assert_eq!(applied["kind"], body["kind"]);
             }

@@ -5,7 +5,7 @@
 //! never both win; the holder renews every retry period and gives up when it has not managed
 //! to for the renew deadline; on shutdown it releases the lease so another replica takes over
 //! at once. `pitrix reconcile`'s leader election and the per-catalog apply lock
-//! ([`super::lock`]) are both built on it.
+//! ([`crate::apply`]'s lock) are both built on it.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use super::client::{describe, is_not_found};
+use crate::cluster::{describe, is_not_found};
 
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {

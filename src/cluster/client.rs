@@ -13,8 +13,8 @@ use kube::core::Request;
 use kube::discovery::ApiResource;
 use kube::{Client, Config};
 
+use super::KindInfo;
 use super::protobuf;
-use crate::compile::KindInfo;
 use crate::objects::labels;
 
 /// Where the cluster is: like kubectl, `--kubeconfig`, else `KUBECONFIG`, else
