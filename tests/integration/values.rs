@@ -413,3 +413,160 @@ fn a_template_that_doubles_a_string_ends_at_the_memory_limit_with_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PITRIX_MEMORY_LIMIT=lots"));
 }
+
+/// A subchart: Chart.yaml, values.yaml and values.schema.json.
+fn subchart(name: &str, deps: &str, values: &str, schema: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "Chart.yaml".into(),
+            format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n{deps}"),
+        ),
+        ("values.yaml".into(), values.into()),
+        ("values.schema.json".into(), schema.into()),
+    ]
+}
+
+/// Subcharts' schemas are checked as Helm checks them at install: a directory subchart, a
+/// `.tgz` one under an alias (with a schema on globals), a nested one, and a disabled one
+/// (its condition false: not checked). Each refusal is positioned where the value was set,
+/// and real Helm refuses the same values.
+#[test]
+fn subchart_schemas_are_checked_as_helm_checks_them() {
+    let tmp = catalog();
+    let root = tmp.path().join("catalog");
+    let chart = root.join("apps/hello/0.1.0");
+    let put = |dir: &Path, files: &[(String, String)]| {
+        for (p, text) in files {
+            let f = dir.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, text).unwrap();
+        }
+    };
+    let mut parent = std::fs::read_to_string(chart.join("Chart.yaml")).unwrap();
+    parent.push_str(
+        "dependencies:\n  - name: dirsub\n    version: 0.1.0\n  - name: tgzsub\n    version: \"~0.1.0\"\n    alias: cache\n  - name: optional\n    version: 0.1.0\n    condition: optional.enabled\n",
+    );
+    write(&root, "apps/hello/0.1.0/Chart.yaml", &parent);
+    let mut values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
+    values.push_str("global:\n  region: eu\n");
+    write(&root, "apps/hello/0.1.0/values.yaml", &values);
+    // charts/dirsub (a directory) with charts/dirsub/charts/inner (nested, a directory).
+    let dirsub = chart.join("charts/dirsub");
+    put(
+        &dirsub,
+        &subchart(
+            "dirsub",
+            "dependencies:\n  - name: inner\n    version: 0.1.0\n    condition: inner.enabled\n",
+            "replicaCount: 1\ninner:\n  enabled: true\n",
+            r#"{"type": "object", "properties": {"replicaCount": {"type": "integer", "minimum": 0}}}"#,
+        ),
+    );
+    put(
+        &dirsub.join("charts/inner"),
+        &subchart(
+            "inner",
+            "",
+            "size: 1\n",
+            r#"{"type": "object", "properties": {"size": {"type": "integer", "maximum": 10}}}"#,
+        ),
+    );
+    // charts/tgzsub-0.1.0.tgz, installed as `cache`; its schema checks a global.
+    let mut tgz = pitrix::chart::ChartFiles::new();
+    for (p, text) in subchart(
+        "tgzsub",
+        "",
+        "port: 6379\n",
+        r#"{"type": "object", "properties": {"port": {"type": "integer"}, "global": {"type": "object", "properties": {"region": {"enum": ["eu", "us"]}}}}}"#,
+    ) {
+        tgz.insert(&p, text.into_bytes()).unwrap();
+    }
+    std::fs::write(
+        chart.join("charts/tgzsub-0.1.0.tgz"),
+        pitrix::chart::pack("tgzsub", &tgz),
+    )
+    .unwrap();
+    // charts/optional: disabled by default; its schema refuses everything.
+    put(
+        &chart.join("charts/optional"),
+        &subchart("optional", "", "enabled: false\n", r#"{"not": {}}"#),
+    );
+    let (_, diags) = check_with(&root, &CheckOptions::default());
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "the defaults fit: {errors:#?}");
+
+    let package = tmp.path().join("hello.tgz");
+    let files = pitrix::chart::read_dir(&chart, &pitrix::chart::Limits::default()).unwrap();
+    std::fs::write(&package, pitrix::chart::pack("hello", &files)).unwrap();
+    let helm = |values: &str| {
+        let file = tmp.path().join("helm-values.yaml");
+        std::fs::write(&file, values).unwrap();
+        common::helm_oracle(&[
+            "template",
+            package.to_str().unwrap(),
+            "--values",
+            file.to_str().unwrap(),
+            "--name",
+            "hello",
+            "--namespace",
+            "default",
+        ])
+    };
+    assert_eq!(helm("{}\n")["ok"], true, "Helm accepts the defaults");
+
+    // Each case: inline values (YAML under `values:`), the pointer pitrix reports.
+    for (inline, pointer) in [
+        ("dirsub:\n    replicaCount: -1", "/dirsub/replicaCount"),
+        ("cache:\n    port: redis", "/cache/port"),
+        ("dirsub:\n    inner:\n      size: 11", "/dirsub/inner/size"),
+        ("global:\n    region: mars", "/global/region"),
+    ] {
+        write(
+            &root,
+            RELEASE,
+            &format!("app: hello\nversion: 0.1.0\nvalues:\n  message: hi\n  {inline}\n"),
+        );
+        let (_, diags) = check_with(&root, &CheckOptions::default());
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{inline}: {errors:#?}");
+        let e = errors[0];
+        assert_eq!(e.code.as_str(), "values-schema", "{e:#?}");
+        assert!(e.message.contains(pointer), "{pointer}: {}", e.message);
+        assert_eq!(e.file.as_deref(), Some(Path::new(RELEASE)));
+        // The line of the offending value: the last line of the inline block.
+        assert_eq!(
+            e.pos.unwrap().line as usize,
+            4 + inline.lines().count(),
+            "{inline}: {e:#?}"
+        );
+        // Real Helm refuses the same values.
+        let as_yaml = inline.replace("\n  ", "\n");
+        let h = helm(&format!("{as_yaml}\n"));
+        assert_eq!(
+            h["ok"], false,
+            "Helm accepts what pitrix refused ({inline}): {h}"
+        );
+    }
+
+    // A disabled subchart's schema is not checked (Helm leaves it out); enabled, it is.
+    write(
+        &root,
+        RELEASE,
+        "app: hello\nversion: 0.1.0\nvalues:\n  optional:\n    anything: 1\n",
+    );
+    let (_, diags) = check_with(&root, &CheckOptions::default());
+    assert!(!diags.iter().any(|d| d.is_error()), "{diags:#?}");
+    assert_eq!(helm("optional:\n  anything: 1\n")["ok"], true);
+    write(
+        &root,
+        RELEASE,
+        "app: hello\nversion: 0.1.0\nvalues:\n  optional:\n    enabled: true\n",
+    );
+    let (_, diags) = check_with(&root, &CheckOptions::default());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code.as_str() == "values-schema" && d.message.contains("/optional")),
+        "{diags:#?}"
+    );
+    assert_eq!(helm("optional:\n  enabled: true\n")["ok"], false);
+}
