@@ -113,6 +113,8 @@ pub async fn live_diff(
     scan_foreign(clusters, &want, &mut live).await?;
     // Versions stored by an earlier pack format keep their packages (see `stored`).
     let want = super::stored::keep_stored(&want, &live).unwrap_or(want);
+    // Versions stored by an earlier pack format keep their packages (see `stored`).
+    let want = super::stored::keep_stored(&want, &live).unwrap_or(want);
 
     let mut old = Vec::new();
     let mut new = Vec::new();

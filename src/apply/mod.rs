@@ -15,6 +15,7 @@ mod prune;
 mod report;
 mod standalone;
 mod status;
+mod stored;
 mod sync_repos;
 
 use std::collections::BTreeMap;
@@ -201,6 +202,13 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         fail_all(&mut report, e);
         return report;
     }
+    // Versions stored by an earlier pack format keep their packages (see [`stored`]).
+    if let Err(e) = stored::fetch_packages(clusters, desired, &mut live).await {
+        fail_all(&mut report, e);
+        return report;
+    }
+    let kept = stored::keep_stored(desired, &live);
+    let desired = kept.as_ref().unwrap_or(desired);
     let conflicts = ownership_conflicts(desired, &live);
     if !conflicts.is_empty() && !opts.adopt {
         fail_all(&mut report, refusal(&desired.catalog, &conflicts));

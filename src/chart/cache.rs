@@ -20,8 +20,10 @@ use crate::names::hex;
 /// What [`pack`] writes, part of every key. Change it whenever the bytes `pack` writes for the
 /// same input change (layout, gzip header, deflate level, a new libdeflate), so that no entry
 /// from before is taken for a package of now.
+/// v2 was level 1 for every package; versions it stored keep their bytes (apply and diff
+/// compare a stored package by its files, [`super::same_chart`]).
 pub(super) const PACK_FORMAT: &str =
-    "pitrix pack v2: ustar+pax, gzip mtime 0 os 255, libdeflate 1.26.1 level 1";
+    "pitrix pack v3: ustar+pax, gzip mtime 0 os 255, libdeflate 1.26.1 level 6, 12 from 256 KiB";
 
 /// Chart packages by input digest, in one directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,7 +32,7 @@ pub use dir::read_dir;
 pub use error::ChartError;
 #[doc(hidden)]
 pub use helmignore::fuzzing as helmignore_fuzzing;
-pub use pack::pack;
+pub use pack::{pack, pack_with_level, same_chart};
 
 /// A chart's files, keyed by path relative to the chart root
 /// (`"Chart.yaml"`, `"templates/deploy.yaml"`), `/`-separated, sorted.

@@ -372,9 +372,16 @@ fn pack_golden_digest() {
     ]);
     let packed = pack("golden", &chart);
     assert_eq!(digest(&packed), GOLDEN_DIGEST);
+    assert_eq!(
+        digest(&pack_with_level("golden", &chart, 1)),
+        GOLDEN_DIGEST_V2
+    );
 }
 
-const GOLDEN_DIGEST: &str = "97f27a0e06ae6a0d9647614f737fd5e759b8bb7ba525bb6f03bf727cf614a4e4";
+/// Pack format v3 (level 6); v2 (level 1 for every package) is what `pack_with_level(.., 1)`
+/// gives.
+const GOLDEN_DIGEST: &str = "753aba5fbfb4671d4987959c710ad67ece95af6ec0aa1faf4a6a717326739a7c";
+const GOLDEN_DIGEST_V2: &str = "97f27a0e06ae6a0d9647614f737fd5e759b8bb7ba525bb6f03bf727cf614a4e4";
 
 #[test]
 fn pack_compresses() {
@@ -397,12 +404,62 @@ fn pack_compresses() {
 #[test]
 fn gzip_header_is_fixed() {
     let packed = pack("demo", &files(&[("Chart.yaml", b"name: demo\n")]));
-    // magic, deflate, no flags (no name/comment/extra), mtime 0, XFL 4
-    // (fastest), OS 255.
+    // magic, deflate, no flags (no name/comment/extra), mtime 0, XFL 0 (level 6), OS 255.
     assert_eq!(
         packed[..10],
-        [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x04, 0xff]
+        [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
     );
+}
+
+/// Incompressible bytes, deterministic (xorshift).
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_big_package_is_deflated_at_the_strongest_level() {
+    let small = files(&[("Chart.yaml", b"name: demo\n")]);
+    let data = noise(300 * 1024, 7);
+    let big = files(&[("Chart.yaml", b"name: demo\n"), ("files/blob", &data)]);
+    // XFL 2: libdeflate's "maximum" (level 8 and up); below the threshold, level 6's 0.
+    assert_eq!(pack("demo", &big)[8], 2);
+    assert_eq!(pack("demo", &small)[8], 0);
+    assert_eq!(pack("demo", &big), pack_with_level("demo", &big, 12));
+    assert_eq!(pack("demo", &small), pack_with_level("demo", &small, 6));
+}
+
+#[test]
+fn a_package_of_pack_format_v2_is_the_same_chart() {
+    let chart = files(&[
+        (
+            "Chart.yaml",
+            b"apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+        ),
+        ("values.yaml", "replicas: 1\n".repeat(200).as_bytes()),
+    ]);
+    let v2 = pack_with_level("demo", &chart, 1);
+    let v3 = pack("demo", &chart);
+    assert_ne!(v2, v3, "the formats differ in bytes");
+    assert_eq!(v2[8], 4, "v2: level 1, XFL 4");
+    assert!(same_chart(&v2, &v3));
+    let mut other = chart.clone();
+    other
+        .insert("values.yaml", b"replicas: 2\n".to_vec())
+        .unwrap();
+    assert!(!same_chart(&v2, &pack("demo", &other)));
+    assert!(
+        !same_chart(&v3, &pack("other", &chart)),
+        "another chart name"
+    );
+    assert!(!same_chart(b"not a package", b"not a package either"));
+    assert!(same_chart(b"manifests", b"manifests"));
 }
 
 #[test]

@@ -136,6 +136,8 @@ codes! {
     MissingPrerequisite => "missing-prerequisite",
     /// A dependency the chart names (Chart.yaml, requirements.yaml) that is not in charts/.
     ChartDependencyMissing => "chart-dependency-missing",
+    /// A chart package at 90 % or more of KubeSphere's 1 MiB storage budget.
+    PackageNearLimit => "package-near-limit",
 }
 
 impl Serialize for Code {

@@ -21,6 +21,15 @@ pub fn package_bytes(o: &Object) -> Option<&[u8]> {
     }
 }
 
+/// Whether both sides' packages hold the same chart, whatever their bytes (see
+/// [`chart::same_chart`]).
+pub fn same_chart_on_both_sides(old: Option<&Object>, new: Option<&Object>) -> bool {
+    match (old.and_then(package_bytes), new.and_then(package_bytes)) {
+        (Some(a), Some(b)) => chart::same_chart(a, b),
+        _ => false,
+    }
+}
+
 /// Storage ConfigMaps by name (= version ID).
 pub type Packages<'a> = HashMap<&'a str, &'a [u8]>;
 

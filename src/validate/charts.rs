@@ -248,3 +248,104 @@ fn check_version_intents(app: &App, diags: &mut Diagnostics) {
         }
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use crate::catalog::VersionSource;
+    use crate::diagnostics::Severity;
+
+    /// Incompressible bytes (xorshift), so that the package is about as big as the file.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn version(blob: usize) -> Version {
+        let mut files = crate::chart::ChartFiles::new();
+        files
+            .insert(
+                "Chart.yaml",
+                b"apiVersion: v2\nname: big\nversion: 1.0.0\n".to_vec(),
+            )
+            .unwrap();
+        files.insert("files/blob.bin", noise(blob)).unwrap();
+        files.insert("files/small.txt", b"x".to_vec()).unwrap();
+        for i in 0..5 {
+            files
+                .insert(&format!("templates/t{i}.yaml"), vec![b'a'; 100 + i])
+                .unwrap();
+        }
+        let package = crate::chart::pack("big", &files);
+        Version {
+            name: "1.0.0".into(),
+            path: "apps/big/1.0.0".into(),
+            source: VersionSource::ChartDir,
+            chart: None,
+            digest: crate::chart::digest(&package),
+            package,
+        }
+    }
+
+    fn check(v: &Version) -> Vec<crate::diagnostics::Diagnostic> {
+        let mut diags = Diagnostics::default();
+        check_package_size(v, &mut diags);
+        diags.iter().cloned().collect()
+    }
+
+    #[test]
+    fn a_package_near_the_budget_is_a_warning_naming_the_largest_files() {
+        let v = version(960 * 1024);
+        let found = check(&v);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let d = &found[0];
+        assert_eq!(d.code, Code::PackageNearLimit);
+        assert_eq!(d.severity, Severity::Warning);
+        assert!(d.message.contains("% of KubeSphere's"), "{}", d.message);
+        assert!(
+            d.message
+                .contains(&format!("files/blob.bin ({} bytes)", 960 * 1024)),
+            "{}",
+            d.message
+        );
+        assert!(d.hint.as_deref().unwrap().contains(".helmignore"));
+    }
+
+    #[test]
+    fn a_package_over_the_budget_lists_the_five_largest_files_and_the_ways_out() {
+        let v = version(1100 * 1024);
+        let found = check(&v);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let d = &found[0];
+        assert_eq!(d.code, Code::PackageTooLarge);
+        assert_eq!(d.severity, Severity::Error);
+        let listed = d
+            .message
+            .split("largest files (unpacked): ")
+            .nth(1)
+            .unwrap();
+        assert_eq!(
+            listed,
+            format!(
+                "files/blob.bin ({} bytes), templates/t4.yaml (104 bytes), templates/t3.yaml (103 bytes), templates/t2.yaml (102 bytes), templates/t1.yaml (101 bytes)",
+                1100 * 1024
+            )
+        );
+        let hint = d.hint.as_deref().unwrap();
+        for way in [".helmignore", "helm package", ".tgz", "synced repo", "S3"] {
+            assert!(hint.contains(way), "{way}: {hint}");
+        }
+    }
+
+    #[test]
+    fn a_small_package_says_nothing() {
+        assert!(check(&version(1024)).is_empty());
+    }
+}

@@ -33,6 +33,7 @@ mod live_diff;
 mod object_size;
 mod output_dir;
 mod ownership;
+mod pack_format;
 mod path_escape;
 mod prerequisites;
 mod publish;
