@@ -717,6 +717,31 @@ mod tests {
     }
 
     #[test]
+    fn subchart_values_coalesce_as_helm_s() {
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        // The parent's values under the subchart's name, the parent's globals winning over
+        // the subchart's own, tables merged; the subchart's defaults fill the rest; a null
+        // removes a default.
+        let parent = obj(json!({
+            "global": {"region": "eu", "image": {"registry": "r.example"}},
+            "sub": {"a": 1, "gone": null, "global": {"region": "us", "image": {"tag": "x"}}},
+        }));
+        let dest = obj(parent["sub"].clone());
+        let defaults = obj(json!({"a": 0, "b": 2, "gone": 3, "nested": {"c": 4}}));
+        let out = coalesce_sub(&dest, &parent, &defaults);
+        assert_eq!(
+            Value::Object(out),
+            json!({
+                "a": 1, "b": 2, "nested": {"c": 4},
+                "global": {"region": "eu", "image": {"registry": "r.example", "tag": "x"}},
+            })
+        );
+        let values = obj(json!({"redis": {"enabled": false}}));
+        assert_eq!(path_value(&values, "redis.enabled"), Some(&json!(false)));
+        assert_eq!(path_value(&values, "redis.missing"), None);
+    }
+
+    #[test]
     fn branching_reference_cycles_are_over_the_budget() {
         let branching = json!({
             "type": "object",
