@@ -111,6 +111,9 @@ enum Command {
     Apply(ApplyArgs),
     /// What apply would change in the live cluster (server-side dry run), and what it would prune.
     Diff(LiveDiffArgs),
+    /// Write a compiled catalog's review states from its status ConfigMap (what the status
+    /// Job of the output runs under Argo CD or Flux).
+    WriteStatus(pitrix::gitops::write_status::WriteStatusArgs),
     /// Keep a cluster equal to a catalog's git branch or tag: an in-cluster GitOps controller
     /// (drift correction, /healthz, /readyz, /metrics, leader election).
     Reconcile(Box<pitrix::reconcile::Options>),
@@ -601,6 +604,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
         Command::Apply(args) => apply(args),
         Command::Diff(args) => live_diff(args),
+        Command::WriteStatus(args) => pitrix::gitops::write_status::main(args),
         Command::Reconcile(mut opts) => {
             opts.env = ENVIRONMENT.get().cloned().flatten();
             server_runtime()?.block_on(pitrix::reconcile::run(*opts))?;

@@ -190,11 +190,24 @@ fn render_into(
         .map(|s| render_file(s.object_ref(), &status_path(s), &s.to_json(), &put).map(|(e, _)| e))
         .collect::<Result<_, WriteError>>()?;
 
+    // GitOps engines: the status writer's objects, in kustomization.yaml but not in the
+    // inventory (pitrix apply writes the states itself), and the Argo CD and Flux layout.
+    let engine = crate::gitops::objects(compiled, &crate::gitops::EngineOptions::default());
+    for (path, body) in &engine {
+        put(path, &yaml(body))?;
+        let path = path.to_string_lossy().replace('\\', "/");
+        resources.entry(None).or_default().push(path);
+    }
+    let host = resources.get(&None).cloned().unwrap_or_default();
+    for (path, kustomization) in crate::gitops::flux_kustomizations(&host) {
+        put(&path, &yaml(&kustomization))?;
+    }
     for (cluster, resources) in resources {
         let kustomization = serde_json::json!({
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "resources": resources,
+            "patches": crate::gitops::argocd_patches(),
         });
         let dir = cluster_dir(cluster.as_deref());
         put(&dir.join(KUSTOMIZATION_FILE), &yaml(&kustomization))?;
