@@ -15,7 +15,6 @@ pub mod diff;
 pub mod emit;
 pub mod git;
 pub mod gitops;
-pub mod gitops;
 pub mod import;
 pub mod load;
 pub mod lock;
