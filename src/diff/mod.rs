@@ -685,6 +685,59 @@ mod tests {
         }
     }
 
+    /// The scaffolded catalog compiled, and the same as pack format v2 (level 1) stored it,
+    /// with `values.yaml` of version `hello-0.1.0` changed when `change` is set.
+    fn stored_by_v2(change: bool) -> (Compiled, Compiled) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("catalog");
+        crate::scaffold::new_catalog(&root).unwrap();
+        let (new, _) = crate::pipeline::build(&root).unwrap();
+        let mut old = new.clone();
+        let mut digests = BTreeMap::new();
+        for o in &mut old.objects {
+            if let Object::ConfigMap(cm) = o
+                && let Some(data) = cm.binary_data.as_mut()
+                && let Some(bytes) = data.get_mut(labels::STORAGE_KEY)
+                && let Ok((name, mut files)) =
+                    crate::chart::read_archive(&bytes.0, &Default::default())
+            {
+                if change && cm.metadata.name.as_deref() == Some("hello-0.1.0") {
+                    files
+                        .insert("values.yaml", b"changed: true\n".to_vec())
+                        .unwrap();
+                }
+                bytes.0 = crate::chart::pack_with_level(&name, &files, 1);
+                let id = cm.metadata.name.clone().unwrap_or_default();
+                digests.insert(id, crate::chart::digest(&bytes.0));
+            }
+        }
+        for o in &mut old.objects {
+            if let Object::ApplicationVersion(v) = o
+                && let Some(d) = digests.get(v.metadata.name.as_deref().unwrap_or_default())
+            {
+                v.spec.digest = Some(d.clone());
+            }
+        }
+        assert!(!digests.is_empty());
+        (old, new)
+    }
+
+    #[test]
+    fn a_package_of_an_earlier_pack_format_is_no_package_change() {
+        let (old, new) = stored_by_v2(false);
+        let d = diff(&old, &new);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        let (old, new) = stored_by_v2(true);
+        let d = diff(&old, &new);
+        assert_eq!(d.errors.len(), 1, "{:?}", d.errors);
+        assert_eq!(d.errors[0].code, "package-changed");
+        assert!(
+            d.errors[0].message.contains("values.yaml differ"),
+            "{:?}",
+            d.errors
+        );
+    }
+
     #[test]
     fn a_member_cluster_s_objects_are_told_apart_and_named() {
         let d = diff(&compiled(vec![job("east")]), &compiled(vec![job("west")]));
