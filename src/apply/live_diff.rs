@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER, Listing, Live, contains, inventory,
-    is_borrowed, list_live,
+    list_live,
     live::{member_clusters, scan_foreign},
 };
 use crate::cluster::ObjectRef;
@@ -113,8 +113,6 @@ pub async fn live_diff(
     scan_foreign(clusters, &want, &mut live).await?;
     // Versions stored by an earlier pack format keep their packages (see `stored`).
     let want = super::stored::keep_stored(&want, &live).unwrap_or(want);
-    // Versions stored by an earlier pack format keep their packages (see `stored`).
-    let want = super::stored::keep_stored(&want, &live).unwrap_or(want);
 
     let mut old = Vec::new();
     let mut new = Vec::new();
@@ -175,7 +173,7 @@ pub async fn live_diff(
     }
     for o in &want.objects {
         if let Some(f) = live.foreign(&o.r)
-            && !is_borrowed(o)
+            && !super::plan::borrowed(o)
         {
             d.errors.push(DiffError {
                 code: Code::NotOwned.as_str().into(),

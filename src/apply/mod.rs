@@ -10,6 +10,7 @@ mod inventory;
 mod live;
 mod live_diff;
 mod lock;
+mod plan;
 pub mod prereq;
 mod prune;
 mod report;
@@ -33,8 +34,9 @@ pub use compare::contains;
 pub use desired::{Desired, DesiredObject};
 pub use inventory::{ClusterInventory, ObjectKey, decode as decode_inventory, inventory_name};
 pub use live::{Foreign, Listing, Live, list_live};
-use live::{applied_as_is, member_clusters, scan_foreign};
+use live::{member_clusters, scan_foreign};
 pub use live_diff::live_diff;
+pub use plan::{Seen, Step, Write};
 pub use report::{ApplyReport, ObjectResult, Outcome};
 // For `pitrix reconcile` (src/reconcile): drift correction and status.
 // The inventory's compare-and-set and apply's two merges (reconcile, tests).
@@ -429,13 +431,6 @@ fn desired_catalog(o: &DesiredObject) -> String {
         .unwrap_or_default()
 }
 
-/// Objects pitrix only borrows (the storage namespace, KubeSphere's built-in category): used
-/// as they are when they exist, never taken over, never pruned.
-fn is_borrowed(o: &DesiredObject) -> bool {
-    o.to_applied()
-        .is_ok_and(|b| labels::annotation(&b, labels::PITRIX_PRUNE) == Some("disabled"))
-}
-
 /// Live objects carrying the catalog's mark that neither the inventory nor the catalog lists;
 /// uninstall Jobs (and their ConfigMaps) of pruned releases are pitrix's own leftovers, not
 /// orphans.
@@ -464,7 +459,7 @@ fn ownership_conflicts<'a>(
         .objects
         .iter()
         .filter_map(|o| live.foreign(&o.r).map(|f| (o, f)))
-        .filter(|(o, _)| !is_borrowed(o))
+        .filter(|(o, _)| !plan::borrowed(o))
         .map(|(o, f)| (&o.r, f))
         .collect()
 }
@@ -610,110 +605,75 @@ impl Ctx<'_> {
     /// The body pitrix sends: the compiled object plus what only the cluster can supply.
     fn body(&self, o: &DesiredObject) -> Result<Value, String> {
         let mut body = o.to_applied()?;
-        match o.kind.kind {
-            // KubeSphere's helper makes each version a controller-owned child of its app.
-            "ApplicationVersion" => {
-                let app = body
-                    .pointer(&format!(
-                        "/metadata/labels/{}",
-                        labels::APP_ID.replace('/', "~1")
-                    ))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let uid = self.app_uids.get(&app).cloned();
-                match uid {
-                    Some(uid) => {
-                        body["metadata"]["ownerReferences"] = json!([{
-                            "apiVersion": crate::objects::API_VERSION,
-                            "kind": "Application",
-                            "name": app,
-                            "uid": uid,
-                            "controller": true,
-                            "blockOwnerDeletion": true,
-                        }]);
-                    }
-                    None if self.opts.dry_run => {}
-                    None => return Err(format!("its Application `{app}` was not applied")),
+        let rules = &o.kind.write;
+        // KubeSphere's helper makes each version a controller-owned child of its app.
+        if let Some(owner_kind) = rules.owner {
+            let app = labels::label(&body, labels::APP_ID)
+                .unwrap_or_default()
+                .to_string();
+            match self.app_uids.get(&app) {
+                Some(uid) => {
+                    body["metadata"]["ownerReferences"] = json!([{
+                        "apiVersion": crate::objects::API_VERSION,
+                        "kind": owner_kind,
+                        "name": app,
+                        "uid": uid,
+                        "controller": true,
+                        "blockOwnerDeletion": true,
+                    }]);
                 }
+                None if self.opts.dry_run => {}
+                None => return Err(format!("its {owner_kind} `{app}` was not applied")),
             }
-            // Credentials come from the environment at apply time, never from the output.
-            "Repo" => {
-                let annotations = body
-                    .pointer("/metadata/annotations")
-                    .cloned()
-                    .unwrap_or_default();
-                let env = |key: &str| {
-                    annotations
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                };
-                if let (Some(user_var), Some(pass_var)) = (
-                    env(labels::PITRIX_USERNAME_ENV),
-                    env(labels::PITRIX_PASSWORD_ENV),
-                ) {
-                    let read = |var: &str| {
-                        std::env::var(var).map_err(|_| {
-                            format!("environment variable {var} (repo credentials) is not set")
-                        })
-                    };
-                    body["spec"]["credential"] = json!({
-                        "username": read(&user_var)?,
-                        "password": read(&pass_var)?,
-                    });
-                }
-            }
-            _ => {}
+        }
+        // Credentials come from the environment at apply time, never from the output.
+        if rules.credentials_from_env
+            && let (Some(user_var), Some(pass_var)) = (
+                labels::annotation(&body, labels::PITRIX_USERNAME_ENV).map(str::to_string),
+                labels::annotation(&body, labels::PITRIX_PASSWORD_ENV).map(str::to_string),
+            )
+        {
+            let read = |var: &str| {
+                std::env::var(var).map_err(|_| {
+                    format!("environment variable {var} (repo credentials) is not set")
+                })
+            };
+            body["spec"]["credential"] = json!({
+                "username": read(&user_var)?,
+                "password": read(&pass_var)?,
+            });
         }
         Ok(body)
     }
 
+    /// Plans one object ([`plan`]) and carries the step out.
     async fn apply_one(&self, o: &DesiredObject) -> (ObjectRef, Outcome, Option<String>) {
         let r = o.r.clone();
-        let mut adopting = false;
-        if let Some(foreign) = self.live.foreign(&r) {
-            if is_borrowed(o) {
-                return (
-                    r,
-                    Outcome::Skipped(format!(
-                        "exists and is not this catalog's; used as it is ({})",
-                        foreign.describe()
-                    )),
-                    None,
-                );
-            }
-            if !self.opts.adopt {
-                return (
-                    r,
-                    Outcome::Failed(format!(
-                        "exists and is not this catalog's: {}; pass --adopt to take it over",
-                        foreign.describe()
-                    )),
-                    None,
-                );
-            }
-            adopting = true;
-        }
-        let mut live = self.live.get(&r);
-        let live_uid = live
+        let seen = Seen {
+            live: self.live.get(&r),
+            foreign: self.live.foreign(&r),
+            metadata_only: self.live.is_metadata_only(&r),
+        };
+        let live_uid = seen
+            .live
             .and_then(|l| l.pointer("/metadata/uid"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        // Versions (owner UID) and repos (credentials) get cluster-side content that the digest
-        // does not cover; they are compared in full.
-        let body_is_compiled = !matches!(o.kind.kind, "ApplicationVersion" | "Repo");
-        if body_is_compiled && live.is_some_and(|l| applied_as_is(l, &o.digest)) {
-            return (r, Outcome::Unchanged, live_uid);
+        let first = plan::before_body(o, seen, self.opts);
+        match first {
+            Some(Step::Unchanged) => return (r, Outcome::Unchanged, live_uid),
+            Some(Step::Skip(why)) => return (r, Outcome::Skipped(why), None),
+            Some(Step::Refuse(why)) => return (r, Outcome::Failed(why), None),
+            Some(Step::Fetch | Step::Write(_)) | None => {}
         }
         let client = match self.clusters.client(r.cluster.as_deref()).await {
             Ok(c) => c,
             Err(why) => return (r, Outcome::Failed(why), None),
         };
         let api = api(&client, o.kind, r.namespace.as_deref());
-        // Listed by metadata and compiled differently since: compare the content.
+        let mut live = seen.live;
         let fetched;
-        if self.live.is_metadata_only(&r) {
+        if first == Some(Step::Fetch) {
             fetched = match retry(5, || api.get(&r.name)).await {
                 Ok(full) => serde_json::to_value(&full).unwrap_or_default(),
                 Err(e) => return (r, Outcome::Failed(describe(&e)), None),
@@ -724,82 +684,59 @@ impl Ctx<'_> {
             Ok(b) => b,
             Err(why) => return (r, Outcome::Failed(why), None),
         };
-        if let Some(l) = live
-            && contains(l, &body)
-        {
-            return (r, Outcome::Unchanged, live_uid);
-        }
-        // Jobs are immutable: one that differs is replaced, never patched.
-        let mut replace = o.kind.kind == "Job" && live.is_some();
-        if o.kind.kind == "ConfigMap"
-            && let Some(l) = live
-            && l.pointer("/binaryData") != body.pointer("/binaryData")
-        {
-            if !self.opts.replace_changed_packages {
-                return (
-                    r.clone(),
-                    Outcome::Failed(format!(
-                        "the stored package `{}` holds other bytes; KubeSphere never overwrites a stored package, so bump the version (or pass --replace-changed-packages)",
-                        r.name
-                    )),
-                    None,
-                );
-            }
-            replace = true;
-        }
+        let write = match plan::with_body(o, &body, live, seen.foreign.is_some(), self.opts) {
+            Step::Write(w) => w,
+            Step::Unchanged => return (r, Outcome::Unchanged, live_uid),
+            Step::Skip(why) => return (r, Outcome::Skipped(why), None),
+            Step::Refuse(why) => return (r, Outcome::Failed(why), None),
+            Step::Fetch => unreachable!("with_body plans on the whole object"),
+        };
         if self.opts.dry_run {
-            let outcome = if adopting {
-                Outcome::WouldAdopt
-            } else if live.is_some() {
-                Outcome::WouldUpdate
-            } else {
-                Outcome::WouldCreate
-            };
+            let outcome = write.dry_run_outcome(live.is_some());
             return (r, outcome, live_uid.or(Some(String::new())));
         }
+        self.write(o, &client, &api, &body, live, write).await
+    }
+
+    /// Carries out one planned write.
+    async fn write(
+        &self,
+        o: &DesiredObject,
+        client: &kube::Client,
+        api: &Api<DynamicObject>,
+        body: &Value,
+        live: Option<&Value>,
+        write: Write,
+    ) -> (ObjectRef, Outcome, Option<String>) {
+        let r = o.r.clone();
         let delete = DeleteParams::default();
-        if replace
+        if write.replace
             && let Err(e) = retry(5, || api.delete(&r.name, &delete)).await
             && !is_not_found(&e)
         {
             return (r, Outcome::Failed(describe(&e)), None);
         }
-        // A new package or executor object is created (packages in protobuf): the API server
-        // parses an apply patch as YAML, which was its biggest cost for ~50 KiB of base64 per
-        // package.
-        // These objects are never patched afterwards (immutable, or replaced), so a creation
-        // by pitrix is all their field ownership ever needs.
-        if matches!(o.kind.kind, "ConfigMap" | "Job") && (live.is_none() || replace) && !adopting {
-            match create_for_metadata(&client, &api, &body, FIELD_MANAGER).await {
-                Ok(Some(created)) => {
-                    let outcome = if replace {
-                        Outcome::Replaced
-                    } else {
-                        Outcome::Created
-                    };
-                    return (r, outcome, created.metadata.uid);
-                }
+        // A new package or executor object is created in protobuf: the API server parses an
+        // apply patch as YAML, which was its biggest cost for ~50 KiB of base64 per package.
+        if write.create {
+            match create_for_metadata(client, api, body, FIELD_MANAGER).await {
+                Ok(Some(created)) => return (r, write.outcome(false), created.metadata.uid),
                 // Created by someone else since the listing: applied over below.
                 Ok(None) => {}
                 Err(e) => return (r, Outcome::Failed(describe(&e)), None),
             }
         }
         let mut params = PatchParams::apply(FIELD_MANAGER);
-        // Adopting is taking over, fields included: the user said these objects are ours.
-        params.force = self.opts.force_conflicts || adopting;
-        let patch = Patch::Apply(&body);
-        // The webhook reads a cache that may lag the version's new status: retry its refusals.
-        let attempts = if o.kind.kind == "ApplicationRelease" {
-            8
-        } else {
-            5
-        };
+        params.force = write.force;
+        let patch = Patch::Apply(body);
+        let attempts = o.kind.write.write_attempts;
         // Writes answered with the object's metadata only (`as=PartialObjectMetadata`): the
         // server need not encode, nor pitrix parse, a package of ~50 KiB back; only the UID
         // is read.
         let writes: Api<PartialObjectMeta<DynamicObject>> =
-            api_as(&client, o.kind, r.namespace.as_deref());
+            api_as(client, o.kind, r.namespace.as_deref());
         let mut result = retry(attempts, || writes.patch(&r.name, &params, &patch)).await;
+        // The webhook reads a cache that may lag the version's new status: retry its refusals.
         for _ in 0..attempts {
             match &result {
                 Err(kube::Error::Api(s)) if s.message.contains("admission webhook") => {
@@ -820,18 +757,7 @@ impl Ctx<'_> {
             result = retry(attempts, || writes.patch(&r.name, &params, &patch)).await;
         }
         match result {
-            Ok(applied) => {
-                let outcome = if adopting {
-                    Outcome::Adopted
-                } else if replace {
-                    Outcome::Replaced
-                } else if live.is_some() {
-                    Outcome::Updated
-                } else {
-                    Outcome::Created
-                };
-                (r, outcome, applied.metadata.uid)
-            }
+            Ok(applied) => (r, write.outcome(live.is_some()), applied.metadata.uid),
             Err(kube::Error::Api(s)) if s.code == 409 => (
                 r,
                 Outcome::Failed(format!(

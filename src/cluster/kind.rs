@@ -14,7 +14,43 @@ pub struct KindInfo {
     pub plural: &'static str,
     pub namespaced: bool,
     pub stage: u8,
+    /// How objects of the kind must be written: the apply planner's per-kind rules.
+    pub write: WriteRules,
 }
+
+/// The per-kind rules of the apply planner (`apply::plan`), as data.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRules {
+    /// Never patched: one that differs is deleted and created again (Jobs).
+    pub immutable: bool,
+    /// Holds a stored package or attachment, which KubeSphere never overwrites: other bytes are
+    /// refused unless the user asks for a replacement.
+    pub stored_bytes: bool,
+    /// Carries content only the cluster supplies (an owner's UID, credentials from the
+    /// environment), which the compiled digest does not cover: compared in full.
+    pub compared_in_full: bool,
+    /// Created by a protobuf POST answered with metadata only: big or immutable objects that
+    /// are never patched afterwards, so a creation is all their field ownership needs.
+    pub created_as_protobuf: bool,
+    /// The kind of the controller owner, named by the object's app label (KubeSphere makes
+    /// each version a child of its Application).
+    pub owner: Option<&'static str>,
+    /// Repo credentials, read from the environment variables its annotations name.
+    pub credentials_from_env: bool,
+    /// Write attempts: an admission webhook whose cache lags a version's new status refuses
+    /// a release for a moment, so releases are retried longer.
+    pub write_attempts: u32,
+}
+
+const PLAIN: WriteRules = WriteRules {
+    immutable: false,
+    stored_bytes: false,
+    compared_in_full: false,
+    created_as_protobuf: false,
+    owner: None,
+    credentials_from_env: false,
+    write_attempts: 5,
+};
 
 pub const KINDS: &[KindInfo] = &[
     KindInfo {
@@ -23,6 +59,7 @@ pub const KINDS: &[KindInfo] = &[
         plural: "namespaces",
         namespaced: false,
         stage: 0,
+        write: PLAIN,
     },
     KindInfo {
         kind: "Category",
@@ -30,6 +67,7 @@ pub const KINDS: &[KindInfo] = &[
         plural: "categories",
         namespaced: false,
         stage: 1,
+        write: PLAIN,
     },
     KindInfo {
         kind: "Repo",
@@ -37,6 +75,11 @@ pub const KINDS: &[KindInfo] = &[
         plural: "repos",
         namespaced: false,
         stage: 2,
+        write: WriteRules {
+            compared_in_full: true,
+            credentials_from_env: true,
+            ..PLAIN
+        },
     },
     KindInfo {
         kind: "ConfigMap",
@@ -44,6 +87,11 @@ pub const KINDS: &[KindInfo] = &[
         plural: "configmaps",
         namespaced: true,
         stage: 3,
+        write: WriteRules {
+            stored_bytes: true,
+            created_as_protobuf: true,
+            ..PLAIN
+        },
     },
     KindInfo {
         kind: "Application",
@@ -51,6 +99,7 @@ pub const KINDS: &[KindInfo] = &[
         plural: "applications",
         namespaced: false,
         stage: 4,
+        write: PLAIN,
     },
     KindInfo {
         kind: "ApplicationVersion",
@@ -58,6 +107,11 @@ pub const KINDS: &[KindInfo] = &[
         plural: "applicationversions",
         namespaced: false,
         stage: 5,
+        write: WriteRules {
+            compared_in_full: true,
+            owner: Some("Application"),
+            ..PLAIN
+        },
     },
     KindInfo {
         kind: "ApplicationRelease",
@@ -65,6 +119,10 @@ pub const KINDS: &[KindInfo] = &[
         plural: "applicationreleases",
         namespaced: false,
         stage: 6,
+        write: WriteRules {
+            write_attempts: 8,
+            ..PLAIN
+        },
     },
     KindInfo {
         kind: "Job",
@@ -72,6 +130,11 @@ pub const KINDS: &[KindInfo] = &[
         plural: "jobs",
         namespaced: true,
         stage: 7,
+        write: WriteRules {
+            immutable: true,
+            created_as_protobuf: true,
+            ..PLAIN
+        },
     },
 ];
 

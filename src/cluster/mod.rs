@@ -12,4 +12,4 @@ pub use client::{
     is_not_found, is_transient, patch_status_for_metadata, retry,
 };
 pub(crate) use kind::member_cluster;
-pub use kind::{KINDS, KindInfo, ObjectRef};
+pub use kind::{KINDS, KindInfo, ObjectRef, WriteRules};
