@@ -381,3 +381,6 @@ mod tests {
         assert_ne!(status_name(&long), status_name(&"a".repeat(62)));
     }
 }
+
+#[cfg(test)]
+mod health_tests;
