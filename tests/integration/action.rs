@@ -750,6 +750,46 @@ fn the_action_metadata_the_script_and_the_example_agree() {
             assert_eq!(value, format!("${{{{ inputs.{input} }}}}"));
         }
     }
+    // The install: resolved, restored from the cache, installed, and what the run step runs.
+    let step = |id: &str| {
+        steps
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    assert!(
+        step("resolve")["run"]
+            .as_str()
+            .unwrap()
+            .ends_with("scripts/action/install.sh\" resolve")
+    );
+    assert!(
+        step("install")["run"]
+            .as_str()
+            .unwrap()
+            .ends_with("scripts/action/install.sh\" install")
+    );
+    let cache = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/cache@"))
+        })
+        .expect("a cache step");
+    assert_eq!(cache["with"]["path"], "${{ steps.resolve.outputs.dir }}");
+    assert_eq!(cache["with"]["key"], "${{ steps.resolve.outputs.key }}");
+    assert_eq!(
+        run_step["env"]["PITRIX_BIN"],
+        "${{ steps.install.outputs.bin }}"
+    );
+    for id in ["resolve", "install"] {
+        assert_eq!(
+            step(id)["env"]["PITRIX_ACTION_REF"],
+            "${{ github.action_ref }}"
+        );
+    }
+
     let script = fs::read_to_string(script()).unwrap();
     for read in script.split("env(\"INPUT_").skip(1) {
         let var = format!("INPUT_{}", read.split('"').next().unwrap());
