@@ -12,6 +12,7 @@ pub mod compile;
 pub mod confine;
 pub mod diagnostics;
 pub mod diff;
+pub mod duration;
 pub mod emit;
 pub mod git;
 pub mod gitops;

@@ -219,7 +219,7 @@ struct NetArgs {
 
 impl NetArgs {
     fn options(&self) -> Result<repo::FetchOptions, String> {
-        let seconds = pitrix::catalog::parse_seconds(&self.timeout)
+        let seconds = pitrix::duration::parse_seconds(&self.timeout)
             .map_err(|e| format!("--timeout {}: {e}", self.timeout))?;
         let base = repo::FetchOptions::from_env();
         Ok(repo::FetchOptions {
@@ -279,7 +279,7 @@ struct ApplyArgs {
     timeout: String,
     /// How long to wait for the catalog's apply lock while another apply (or reconcile)
     /// holds it, e.g. `2m`, `0` (refuse at once).
-    #[arg(long, default_value = "60s", value_parser = pitrix::reconcile::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = pitrix::duration::parse)]
     lock_timeout: std::time::Duration,
     /// `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value = "text")]
@@ -730,7 +730,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
         sync_repos: args.sync_repos,
         wait: match args.wait {
             true => Some(std::time::Duration::from_secs(
-                pitrix::catalog::parse_seconds(&args.timeout)
+                pitrix::duration::parse_seconds(&args.timeout)
                     .map_err(|e| format!("--timeout {}: {e}", args.timeout))?
                     as u64,
             )),

@@ -2,13 +2,11 @@
 //! (`*File`) are the on-disk contract — their JSON Schemas are published in `schema/` — and
 //! keep the position of every value for diagnostics.
 
-mod duration;
 mod files;
 mod settings;
 
 use std::path::PathBuf;
 
-pub use duration::parse_seconds;
 pub use files::{
     AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile, VersionIntent,
 };

@@ -4,7 +4,8 @@ use k8s_openapi::api::core::v1::Namespace;
 
 use super::Object;
 use super::meta::{KEEP_ON_PRUNE, MetaFactory};
-use crate::catalog::{Catalog, parse_seconds};
+use crate::catalog::Catalog;
+use crate::duration::parse_seconds;
 use crate::objects::{self, CategorySpec, RepoSpec, labels};
 use crate::yaml;
 

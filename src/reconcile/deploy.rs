@@ -917,8 +917,8 @@ mod tests {
 
         for (flag, bad, says) in [
             ("--drift", "bogus", "[possible values: correct, warn]"),
-            ("--interval", "banana", "ms, s, m or h"),
-            ("--interval", "5x", "ms, s, m or h"),
+            ("--interval", "banana", "ms, s, m, h or d"),
+            ("--interval", "5x", "ms, s, m, h or d"),
             ("--interval", "10ms", "shorter than 100ms"),
             ("--log-format", "xml", "[possible values: text, json]"),
             (

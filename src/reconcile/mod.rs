@@ -56,56 +56,9 @@ pub fn random_u64() -> u64 {
     h.finish()
 }
 
-/// `500ms`, `30s`, `1m`, `1h30m` or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(n) = text.parse::<f64>() {
-        return if n >= 0.0 && n.is_finite() {
-            Ok(Duration::from_secs_f64(n))
-        } else {
-            Err(format!("`{text}` must be a positive duration"))
-        };
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..digits].parse().map_err(|_| {
-            format!("`{text}`: a number must come before each unit (ms, s, m or h, e.g. `1m30s`)")
-        })?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use ms, s, m or h, e.g. `1m30s`)"
-                ));
-            }
-        };
-        total += Duration::from_secs_f64(n * unit);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-}
-
 /// `--interval`: a duration of at least 100ms.
 fn interval_arg(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
+    let d = crate::duration::parse(text)?;
     if d < Duration::from_millis(100) {
         return Err(format!(
             "`{text}` is shorter than 100ms (e.g. `30s`, `1m`, `1h30m`)"
@@ -204,7 +157,7 @@ pub struct Options {
     pub jitter: f64,
     /// Re-apply the current revision this often even when git did not change (`0`: only new
     /// revisions and drift events cause writes).
-    #[arg(long, default_value = "0", value_parser = duration_arg)]
+    #[arg(long, default_value = "0", value_parser = crate::duration::parse)]
     pub resync: Duration,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
@@ -251,11 +204,11 @@ pub struct Options {
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// A sync running longer is stopped at a safe point and retried.
-    #[arg(long, default_value = "30m", value_parser = duration_arg)]
+    #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
     pub sync_timeout: Duration,
     /// On SIGTERM, how long a sync in flight may run on (keep it below the Pod's
     /// terminationGracePeriodSeconds).
-    #[arg(long, default_value = "20s", value_parser = duration_arg)]
+    #[arg(long, default_value = "20s", value_parser = crate::duration::parse)]
     pub shutdown_grace: Duration,
     /// Run without leader election (one replica only).
     #[arg(long)]
@@ -266,19 +219,19 @@ pub struct Options {
     pub lease_name: String,
     /// How long a sync waits for the catalog's apply lock (held by a `pitrix apply`) before it
     /// gives up until the next interval.
-    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else the inventory namespace).
     #[arg(long)]
     pub lease_namespace: Option<String>,
     /// How long a silent leader keeps the lease.
-    #[arg(long, default_value = "15s", value_parser = duration_arg)]
+    #[arg(long, default_value = "15s", value_parser = crate::duration::parse)]
     pub lease_duration: Duration,
     /// How long the leader keeps trying to renew before it steps down.
-    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
     pub renew_deadline: Duration,
     /// How often candidates try and the leader renews.
-    #[arg(long, default_value = "2s", value_parser = duration_arg)]
+    #[arg(long, default_value = "2s", value_parser = crate::duration::parse)]
     pub retry_period: Duration,
     /// This replica's identity in the Lease (default: $POD_NAME or the host name, plus a
     /// random suffix).
@@ -609,20 +562,6 @@ async fn lead(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("1x").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("-1").is_err());
-    }
 
     #[test]
     fn flag_values_refused_at_parse_time() {

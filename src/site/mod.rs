@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use crate::catalog::{App, AppRef, Catalog, Release, Version, parse_seconds};
+use crate::catalog::{App, AppRef, Catalog, Release, Version};
+use crate::duration::parse_seconds;
 use crate::emit::Files;
 use crate::lock::Lock;
 use crate::objects::{ReviewState, labels};

@@ -1,6 +1,7 @@
 //! Repos: URL scheme, sync period, credentials named by environment variable.
 
-use crate::catalog::{Catalog, parse_seconds};
+use crate::catalog::Catalog;
+use crate::duration::parse_seconds;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::redact;
 

@@ -1,0 +1,93 @@
+//! Durations as people write them, in catalog files and on the command line alike: `90s`,
+//! `1h30m`, `500ms`, `1.5h`, `2d`, or a bare number of seconds. One parser, one set of units.
+
+use std::time::Duration;
+
+const UNITS: &str = "ms, s, m, h or d, e.g. `1h30m`";
+
+/// A duration, or why it does not parse.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(n) = text.parse::<f64>() {
+        return seconds(n, text);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: a number must come before each unit ({UNITS})"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3_600.0,
+            "d" => 86_400.0,
+            "" => return Err(format!("`{text}`: a unit must follow each number ({UNITS})")),
+            other => return Err(format!("`{text}`: unknown unit `{other}` (use {UNITS})")),
+        };
+        total = total
+            .checked_add(seconds(n * unit, text)?)
+            .ok_or_else(|| format!("`{text}` is too long"))?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Whole seconds, as KubeSphere's fields hold them (a repo's sync period).
+pub fn parse_seconds(text: &str) -> Result<i64, String> {
+    let d = parse(text)?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("`{}` is not a whole number of seconds", text.trim()));
+    }
+    i64::try_from(d.as_secs()).map_err(|_| format!("`{}` is too long", text.trim()))
+}
+
+fn seconds(n: f64, text: &str) -> Result<Duration, String> {
+    if n < 0.0 {
+        return Err(format!("`{text}` must not be negative"));
+    }
+    // NaN, infinities and values past Duration's range are refused, never a panic.
+    Duration::try_from_secs_f64(n).map_err(|_| format!("`{text}` is not a usable duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("1d"), Ok(Duration::from_secs(86400)));
+        for bad in ["", "1x", "s", "h", "10m5", "-1", "-5s", "NaN", "inf", "1e300", "1e300h"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_seconds() {
+        assert_eq!(parse_seconds("0"), Ok(0));
+        assert_eq!(parse_seconds("3600"), Ok(3600));
+        assert_eq!(parse_seconds("1h30m"), Ok(5400));
+        assert_eq!(parse_seconds("90s"), Ok(90));
+        assert_eq!(parse_seconds("1d"), Ok(86400));
+        assert!(parse_seconds("500ms").is_err());
+        assert!(parse_seconds("-5").is_err());
+        assert!(parse_seconds("10m5").is_err());
+    }
+}
