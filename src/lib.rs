@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod duration;
 pub mod emit;
+pub mod export;
 pub mod git;
 pub mod gitops;
 pub mod import;

@@ -114,6 +114,9 @@ enum Command {
     /// Write a compiled catalog's review states from its status ConfigMap (what the status
     /// Job of the output runs under Argo CD or Flux).
     WriteStatus(pitrix::gitops::write_status::WriteStatusArgs),
+    /// Read a live App Store and write a catalog that compiles back to it (secrets become
+    /// environment variable names); then `pitrix diff` and `pitrix apply --adopt`.
+    Export(pitrix::export::ExportArgs),
     /// Keep a cluster equal to a catalog's git branch or tag: an in-cluster GitOps controller
     /// (drift correction, /healthz, /readyz, /metrics, leader election).
     Reconcile(Box<pitrix::reconcile::Options>),
@@ -605,6 +608,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Apply(args) => apply(args),
         Command::Diff(args) => live_diff(args),
         Command::WriteStatus(args) => pitrix::gitops::write_status::main(args),
+        Command::Export(args) => pitrix::export::main(args),
         Command::Reconcile(mut opts) => {
             opts.env = ENVIRONMENT.get().cloned().flatten();
             server_runtime()?.block_on(pitrix::reconcile::run(*opts))?;

@@ -22,6 +22,7 @@ mod cli;
 mod cluster_smoke;
 mod compile_diff;
 mod determinism;
+mod export;
 mod fuzz_smoke;
 mod golden;
 mod helm_oracle;

@@ -1,0 +1,838 @@
+//! The live store as catalog files: a pure function of what was read ([`Live`]), so that two
+//! exports of one store give the same bytes. Everything pitrix cannot express is listed
+//! ([`Export::skipped`]) with the reason, never guessed at; every secret found is replaced by
+//! the name of an environment variable ([`Export::variables`]), never written.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::names;
+use crate::objects::labels;
+
+/// What export read of the store: every object of the five kinds (as the API server gives
+/// them, JSON), and the packages and attachments of package storage by name.
+#[derive(Debug, Default, Clone)]
+pub struct Live {
+    pub categories: Vec<Value>,
+    pub repos: Vec<Value>,
+    pub apps: Vec<Value>,
+    pub versions: Vec<Value>,
+    pub releases: Vec<Value>,
+    /// Storage ConfigMaps: name → `binaryData.BinaryKey`.
+    pub stored: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The catalog's name (pitrix.toml).
+    pub name: String,
+    /// Prefix of the environment variables that stand for secrets.
+    pub prefix: String,
+}
+
+/// An object left out, or exported with a difference, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    /// `Kind/name`.
+    pub object: String,
+    pub reason: String,
+}
+
+/// An environment variable the catalog reads instead of a secret found live.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Variable {
+    pub name: String,
+    /// What it must hold (never the value).
+    pub holds: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Export {
+    /// Catalog-relative path → content.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Objects not exported (their reason), and exported objects that a compile will not
+    /// reproduce exactly (what differs): everything the catalog cannot express.
+    pub skipped: Vec<Skipped>,
+    pub variables: Vec<Variable>,
+}
+
+fn name(v: &Value) -> &str {
+    v.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn label<'a>(v: &'a Value, key: &str) -> &'a str {
+    labels::label(v, key).unwrap_or_default()
+}
+
+fn annotation<'a>(v: &'a Value, key: &str) -> &'a str {
+    labels::annotation(v, key).unwrap_or_default()
+}
+
+fn spec_str<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get("spec")
+        .and_then(|s| s.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Sorted by name: the order objects were listed in must not matter.
+fn sorted(list: &[Value]) -> Vec<&Value> {
+    let mut out: Vec<&Value> = list.iter().collect();
+    out.sort_by(|a, b| name(a).cmp(name(b)));
+    out
+}
+
+/// `KEY_PART`: upper case, every other character `_`.
+pub fn env_part(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => c.to_ascii_uppercase(),
+            'A'..='Z' | '0'..='9' => c,
+            _ => '_',
+        })
+        .collect();
+    while out.contains("__") {
+        out = out.replace("__", "_");
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// A duration pitrix.toml and repo files accept: `0`, `2h`, `30m`, `90s`.
+pub fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s <= 0 => "0".into(),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The image type of an icon or screenshot, by its first bytes.
+pub fn image_extension(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some("png");
+    }
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        return Some("jpg");
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    if (head.starts_with("<svg") || head.starts_with("<?xml") || head.starts_with("<!--"))
+        && head.contains("<svg")
+    {
+        return Some("svg");
+    }
+    None
+}
+
+fn yaml_file(v: &Value) -> Vec<u8> {
+    serde_yaml::to_string(v).unwrap_or_default().into_bytes()
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+struct Ctx<'a> {
+    live: &'a Live,
+    opts: &'a Options,
+    out: Export,
+    workspace: String,
+    variables: BTreeSet<String>,
+}
+
+impl Ctx<'_> {
+    fn skip(&mut self, kind: &str, name: &str, reason: impl Into<String>) {
+        self.out.skipped.push(Skipped {
+            object: format!("{kind}/{name}"),
+            reason: reason.into(),
+        });
+    }
+
+    /// A fresh variable `<PREFIX>_<parts>` (suffixed `_2`, `_3`… on a clash).
+    fn variable(&mut self, parts: &[&str], holds: String) -> String {
+        let mut base = env_part(&self.opts.prefix);
+        for p in parts {
+            let p = env_part(p);
+            if !p.is_empty() {
+                base = format!("{base}_{p}");
+            }
+        }
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while self.variables.contains(&candidate) {
+            n += 1;
+            candidate = format!("{base}_{n}");
+        }
+        self.variables.insert(candidate.clone());
+        self.out.variables.push(Variable {
+            name: candidate.clone(),
+            holds,
+        });
+        candidate
+    }
+
+    fn workspace_key(&self, obj: &mut Map<String, Value>, v: &Value) {
+        let ws = label(v, labels::WORKSPACE);
+        if !ws.is_empty() && ws != self.workspace {
+            obj.insert("workspace".into(), ws.into());
+        }
+    }
+}
+
+/// The workspace most objects carry (ties: the first by name); `system-workspace` when none.
+fn common_workspace(live: &Live) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let uploads = live
+        .apps
+        .iter()
+        .filter(|a| label(a, labels::REPO_NAME) == labels::UPLOAD_REPO);
+    for v in uploads.chain(&live.repos).chain(&live.releases) {
+        let ws = label(v, labels::WORKSPACE);
+        if !ws.is_empty() {
+            *counts.entry(ws).or_default() += 1;
+        }
+    }
+    let best = counts.values().copied().max().unwrap_or(0);
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == best && best > 0)
+        .map(|(w, _)| w.to_string())
+        .unwrap_or_else(|| labels::DEFAULT_WORKSPACE.to_string())
+}
+
+/// Renders the catalog.
+pub fn render(live: &Live, opts: &Options) -> Export {
+    let mut cx = Ctx {
+        live,
+        opts,
+        out: Export::default(),
+        workspace: common_workspace(live),
+        variables: BTreeSet::new(),
+    };
+    categories(&mut cx);
+    repos(&mut cx);
+    let exported = apps(&mut cx);
+    let clusters = releases(&mut cx, &exported);
+    settings(&mut cx, &clusters);
+    cx.out.skipped.sort();
+    cx.out.variables.sort();
+    cx.out
+}
+
+fn settings(cx: &mut Ctx, clusters: &BTreeSet<String>) {
+    let mut text = String::from(
+        "# Exported by `pitrix export` from a live KubeSphere App Store.\n[catalog]\n",
+    );
+    text.push_str(&format!("name = {}\n", toml_string(&cx.opts.name)));
+    text.push_str(&format!("workspace = {}\n", toml_string(&cx.workspace)));
+    text.push_str("target = \"kubesphere\"\n");
+    let release_vars: Vec<&String> = cx
+        .out
+        .variables
+        .iter()
+        .filter(|v| v.holds.starts_with("value "))
+        .map(|v| &v.name)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !release_vars.is_empty() {
+        let list: Vec<String> = release_vars.iter().map(|v| toml_string(v)).collect();
+        text.push_str(&format!("allowEnv = [{}]\n", list.join(", ")));
+    }
+    let mut clusters = clusters.clone();
+    clusters.insert(labels::DEFAULT_CLUSTER.to_string());
+    for c in &clusters {
+        let key = if c
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            c.clone()
+        } else {
+            toml_string(c)
+        };
+        text.push_str(&format!("\n[clusters.{key}]\n"));
+    }
+    cx.out.files.insert("pitrix.toml".into(), text.into_bytes());
+}
+
+fn categories(cx: &mut Ctx) {
+    for c in sorted(&cx.live.categories) {
+        let n = name(c);
+        if n == labels::UNCATEGORIZED {
+            continue;
+        }
+        if names::dns1123_label(n).is_err() {
+            cx.skip(
+                "Category",
+                n,
+                "its name is no DNS-1123 label, which a catalog file name must be",
+            );
+            continue;
+        }
+        let mut obj = Map::new();
+        let display = annotation(c, labels::ALIAS_NAME);
+        if !display.is_empty() {
+            obj.insert("displayName".into(), display.into());
+        }
+        let description = annotation(c, labels::DESCRIPTION);
+        if !description.is_empty() {
+            obj.insert("description".into(), description.into());
+        }
+        let icon = spec_str(c, "icon");
+        if !icon.is_empty() {
+            if icon.len() > 64
+                || !icon
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+            {
+                cx.skip(
+                    "Category",
+                    n,
+                    "its icon is no icon name of the console's set (an image or URL?): exported without it",
+                );
+            } else {
+                obj.insert("icon".into(), icon.into());
+            }
+        }
+        cx.out.files.insert(
+            format!("categories/{n}.yaml"),
+            yaml_file(&Value::Object(obj)),
+        );
+    }
+}
+
+fn repos(cx: &mut Ctx) {
+    for r in sorted(&cx.live.repos) {
+        let n = name(r).to_string();
+        if n == labels::UPLOAD_REPO {
+            continue;
+        }
+        if names::dns1123_label(&n).is_err() {
+            cx.skip(
+                "Repo",
+                &n,
+                "its name is no DNS-1123 label, which a catalog file name must be",
+            );
+            continue;
+        }
+        let url = spec_str(r, "url");
+        if url.is_empty() {
+            cx.skip("Repo", &n, "it has no spec.url");
+            continue;
+        }
+        let mut obj = Map::new();
+        obj.insert("url".into(), url.into());
+        let period = r
+            .pointer("/spec/syncPeriod")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        obj.insert("syncPeriod".into(), duration(period).into());
+        let description = spec_str(r, "description");
+        if !description.is_empty() {
+            obj.insert("description".into(), description.into());
+        }
+        cx.workspace_key(&mut obj, r);
+        let cred = r
+            .pointer("/spec/credential")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let field = |k: &str| {
+            cred.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        if !field("username").is_empty() || !field("password").is_empty() {
+            let user = cx.variable(&[&n, "username"], format!("the user name of repo {n}"));
+            let pass = cx.variable(&[&n, "password"], format!("the password of repo {n}"));
+            let mut c = Map::new();
+            c.insert("usernameEnv".into(), user.into());
+            c.insert("passwordEnv".into(), pass.into());
+            obj.insert("credentials".into(), Value::Object(c));
+        }
+        let tls: Vec<&str> = ["certFile", "keyFile", "caFile"]
+            .into_iter()
+            .filter(|k| !field(k).is_empty())
+            .collect();
+        if !tls.is_empty() || cred.get("insecureSkipTLSVerify").is_some() {
+            cx.skip(
+                "Repo",
+                &n,
+                format!(
+                    "its TLS settings ({}) are no catalog key: exported without them (apply leaves them as they are)",
+                    tls.iter()
+                        .copied()
+                        .chain(cred.get("insecureSkipTLSVerify").map(|_| "insecureSkipTLSVerify"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        cx.out
+            .files
+            .insert(format!("repos/{n}.yaml"), yaml_file(&Value::Object(obj)));
+    }
+}
+
+/// A base64 image as live (`spec.icon`): its bytes and extension, when re-encoding gives the
+/// same text (what pitrix will write).
+fn decoded_image(text: &str) -> Option<(Vec<u8>, &'static str)> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bytes = engine.decode(text.trim()).ok()?;
+    if engine.encode(&bytes) != text {
+        return None;
+    }
+    let ext = image_extension(&bytes)?;
+    Some((bytes, ext))
+}
+
+fn maintainers(v: &Value) -> Vec<Value> {
+    v.pointer("/spec/maintainer")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|m| {
+                    let mut o = Map::new();
+                    for k in ["name", "email", "url"] {
+                        if let Some(s) = m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+                        {
+                            o.insert(k.into(), s.into());
+                        }
+                    }
+                    Value::Object(o)
+                })
+                .filter(|m| m.as_object().is_some_and(|o| !o.is_empty()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SemVer order where both parse (a leading `v` allowed), else by text.
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| semver::Version::parse(s.trim_start_matches('v')).ok();
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        _ => a.cmp(b),
+    }
+}
+
+/// Uploaded apps; returns the version IDs exported, by app.
+fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
+    let mut exported = BTreeMap::new();
+    let uploads: Vec<&Value> = sorted(&cx.live.apps)
+        .into_iter()
+        .filter(|a| label(a, labels::REPO_NAME) == labels::UPLOAD_REPO)
+        .collect();
+    for a in uploads {
+        let app = name(a).to_string();
+        if names::dns1123_label(&app).is_err() {
+            cx.skip(
+                "Application",
+                &app,
+                "its name is no DNS-1123 label, which an app directory must be",
+            );
+            continue;
+        }
+        let app_type = match spec_str(a, "appType") {
+            "" => label(a, labels::APP_TYPE),
+            t => t,
+        };
+        if !app_type.is_empty() && app_type != "helm" {
+            cx.skip(
+                "Application",
+                &app,
+                format!("a `{app_type}` app: export writes Helm apps only so far"),
+            );
+            continue;
+        }
+        let dir = format!("apps/{app}");
+        let mut versions: Vec<&Value> = sorted(&cx.live.versions)
+            .into_iter()
+            .filter(|v| {
+                label(v, labels::APP_ID) == app
+                    && label(v, labels::REPO_NAME) == labels::UPLOAD_REPO
+            })
+            .collect();
+        versions
+            .sort_by(|x, y| version_order(spec_str(x, "versionName"), spec_str(y, "versionName")));
+        let mut intents = Map::new();
+        let mut ids = BTreeSet::new();
+        let mut newest: Option<&Value> = None;
+        for v in versions {
+            let id = name(v);
+            let version = spec_str(v, "versionName");
+            if version.is_empty() || version.contains('/') || version.starts_with('.') {
+                cx.skip(
+                    "ApplicationVersion",
+                    id,
+                    format!("its version name `{version}` cannot name a file"),
+                );
+                continue;
+            }
+            if names::version_id(&app, version) != id {
+                cx.skip(
+                    "ApplicationVersion",
+                    id,
+                    format!(
+                        "its name is not KubeSphere's ID for app {app} version {version} (`{}`)",
+                        names::version_id(&app, version)
+                    ),
+                );
+                continue;
+            }
+            let Some(package) = cx.live.stored.get(id) else {
+                cx.skip(
+                    "ApplicationVersion",
+                    id,
+                    "it has no package: no storage ConfigMap of that name (or an S3 store, which export does not read)",
+                );
+                continue;
+            };
+            cx.out
+                .files
+                .insert(format!("{dir}/{version}.tgz"), package.clone());
+            ids.insert(id.to_string());
+            newest = Some(v);
+            let mut intent = Map::new();
+            let state = v
+                .pointer("/status/state")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            intent.insert(
+                "state".into(),
+                if state.is_empty() { "draft" } else { state }.into(),
+            );
+            if let Some(m) = v
+                .pointer("/status/message")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+            {
+                intent.insert("message".into(), m.into());
+            }
+            intents.insert(version.to_string(), Value::Object(intent));
+        }
+        if ids.is_empty() {
+            cx.skip(
+                "Application",
+                &app,
+                "none of its versions has a package to export",
+            );
+            continue;
+        }
+
+        let mut obj = Map::new();
+        let display = annotation(a, labels::ALIAS_NAME);
+        if !display.is_empty() {
+            obj.insert("displayName".into(), display.into());
+        }
+        let description = annotation(a, labels::DESCRIPTION);
+        if !description.is_empty() {
+            obj.insert("description".into(), description.into());
+        }
+        let abstraction = spec_str(a, "abstraction");
+        if !abstraction.is_empty() {
+            obj.insert("abstraction".into(), abstraction.into());
+        }
+        let home = spec_str(a, "appHome");
+        if !home.is_empty() {
+            obj.insert("home".into(), home.into());
+        }
+        let category = label(a, labels::APP_CATEGORY_NAME);
+        if !category.is_empty() && category != labels::UNCATEGORIZED {
+            obj.insert("category".into(), category.into());
+        }
+        let icon = spec_str(a, "icon");
+        if !icon.is_empty() && !icon.starts_with("http://") && !icon.starts_with("https://") {
+            match decoded_image(icon) {
+                Some((bytes, ext)) => {
+                    let file = format!("icon.{ext}");
+                    cx.out.files.insert(format!("{dir}/{file}"), bytes);
+                    obj.insert("icon".into(), file.into());
+                }
+                None => cx.skip(
+                    "Application",
+                    &app,
+                    "its icon is neither a URL nor a PNG, JPEG or SVG image in base64 (an attachment id?): exported without it",
+                ),
+            }
+        }
+        let attachments: Vec<String> = a
+            .pointer("/spec/attachments")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut shots = Vec::new();
+        for id in &attachments {
+            match cx.live.stored.get(id).and_then(|b| image_extension(b).map(|e| (b, e))) {
+                Some((bytes, ext)) => {
+                    let file = format!("screenshots/{id}.{ext}");
+                    cx.out.files.insert(format!("{dir}/{file}"), bytes.clone());
+                    shots.push(Value::from(file));
+                }
+                None => cx.skip(
+                    "Application",
+                    &app,
+                    format!("its attachment {id} is not stored as a PNG, JPEG or SVG image: exported without it"),
+                ),
+            }
+        }
+        if !shots.is_empty() {
+            obj.insert("screenshots".into(), Value::Array(shots));
+            cx.skip(
+                "Application",
+                &app,
+                "its screenshots get content-derived attachment IDs: adopting changes spec.attachments (no release is affected)",
+            );
+        }
+        obj.insert("type".into(), "helm".into());
+        if let Some(m) = newest.map(maintainers).filter(|m| !m.is_empty()) {
+            obj.insert("maintainers".into(), Value::Array(m));
+        }
+        cx.workspace_key(&mut obj, a);
+        let state = a
+            .pointer("/status/state")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        obj.insert(
+            "state".into(),
+            if state.is_empty() { "draft" } else { state }.into(),
+        );
+        obj.insert("versions".into(), Value::Object(intents));
+        cx.out
+            .files
+            .insert(format!("{dir}/app.yaml"), yaml_file(&Value::Object(obj)));
+        exported.insert(app, ids);
+    }
+    exported
+}
+
+fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+fn secret_looking(key: &str, value: &Value) -> bool {
+    let text = match value {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return false,
+    };
+    crate::redact::is_secret_key(key) || crate::redact::text(&text) != text
+}
+
+/// Replaces secret-looking scalars under `value` by `{{ env.X }}` and escapes strings that
+/// would read as templates; `retyped` is set when a non-string secret becomes a string.
+fn template_values(
+    cx: &mut Ctx,
+    release: &str,
+    path: &mut Vec<String>,
+    value: &mut Value,
+    retyped: &mut bool,
+) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                path.push(k.clone());
+                if secret_looking(k, v) {
+                    if !v.is_string() {
+                        *retyped = true;
+                    }
+                    let parts: Vec<&str> = std::iter::once(release)
+                        .chain(path.iter().map(String::as_str))
+                        .collect();
+                    let var = cx.variable(
+                        &parts,
+                        format!("value {} of release {release}", path.join(".")),
+                    );
+                    *v = Value::String(format!("{{{{ env.{var} }}}}"));
+                } else {
+                    template_values(cx, release, path, v, retyped);
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                let key = path.iter().rev().nth(1).cloned().unwrap_or_default();
+                if secret_looking(&key, v) {
+                    if !v.is_string() {
+                        *retyped = true;
+                    }
+                    let parts: Vec<&str> = std::iter::once(release)
+                        .chain(path.iter().map(String::as_str))
+                        .collect();
+                    let var = cx.variable(
+                        &parts,
+                        format!("value {} of release {release}", path.join(".")),
+                    );
+                    *v = Value::String(format!("{{{{ env.{var} }}}}"));
+                } else {
+                    template_values(cx, release, path, v, retyped);
+                }
+                path.pop();
+            }
+        }
+        Value::String(s) if is_template(s) => {
+            *s = format!("{{% raw %}}{s}{{% endraw %}}");
+        }
+        _ => {}
+    }
+}
+
+fn releases(cx: &mut Ctx, exported: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    let mut clusters = BTreeSet::new();
+    let versions: BTreeMap<&str, &Value> = cx.live.versions.iter().map(|v| (name(v), v)).collect();
+    let apps: BTreeMap<&str, &Value> = cx.live.apps.iter().map(|a| (name(a), a)).collect();
+    for r in sorted(&cx.live.releases) {
+        let rel = name(r).to_string();
+        let cluster = match label(r, labels::CLUSTER) {
+            "" => labels::DEFAULT_CLUSTER,
+            c => c,
+        }
+        .to_string();
+        let namespace = match label(r, labels::NAMESPACE) {
+            "" => labels::DEFAULT_NAMESPACE,
+            n => n,
+        }
+        .to_string();
+        for part in [&cluster, &namespace, &rel] {
+            if names::dns1123_label(part).is_err() {
+                cx.skip(
+                    "ApplicationRelease",
+                    &rel,
+                    format!("`{part}` cannot name a catalog directory or file"),
+                );
+            }
+        }
+        if [&cluster, &namespace, &rel]
+            .iter()
+            .any(|p| names::dns1123_label(p).is_err())
+        {
+            continue;
+        }
+        let app_type = spec_str(r, "appType");
+        if app_type != "helm" {
+            cx.skip(
+                "ApplicationRelease",
+                &rel,
+                format!("a `{app_type}` release: export writes Helm releases only so far"),
+            );
+            continue;
+        }
+        let app_id = spec_str(r, "appID");
+        let version_id = spec_str(r, "appVersionID");
+        let Some(version) = versions.get(version_id) else {
+            cx.skip(
+                "ApplicationRelease",
+                &rel,
+                format!("its version {version_id} no longer exists"),
+            );
+            continue;
+        };
+        let version_name = spec_str(version, "versionName");
+        let repo = label(version, labels::REPO_NAME);
+        let app_ref = if repo == labels::UPLOAD_REPO {
+            if !exported
+                .get(app_id)
+                .is_some_and(|ids| ids.contains(version_id))
+            {
+                cx.skip(
+                    "ApplicationRelease",
+                    &rel,
+                    format!("its app version {version_id} was not exported (see above)"),
+                );
+                continue;
+            }
+            app_id.to_string()
+        } else {
+            let app = apps.get(app_id);
+            let chart = app.into_iter().flat_map(|a| {
+                [
+                    annotation(a, labels::APP_ORIGINAL_NAME),
+                    annotation(a, labels::ALIAS_NAME),
+                ]
+            });
+            let found = chart.filter(|c| !c.is_empty()).find(|c| {
+                names::repo_app_id(repo, c) == app_id
+                    && names::version_id(app_id, version_name) == version_id
+            });
+            match found {
+                Some(chart) if !repo.is_empty() => format!("{repo}/{chart}"),
+                _ => {
+                    cx.skip(
+                        "ApplicationRelease",
+                        &rel,
+                        format!("the chart of app {app_id} (repo `{repo}`) cannot be told from the live objects"),
+                    );
+                    continue;
+                }
+            }
+        };
+
+        let mut obj = Map::new();
+        obj.insert("app".into(), app_ref.into());
+        obj.insert("version".into(), version_name.into());
+        cx.workspace_key(&mut obj, r);
+        let creator = annotation(r, labels::CREATOR);
+        if !creator.is_empty() {
+            obj.insert("creator".into(), creator.into());
+        }
+        let encoded = spec_str(r, "values");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if !text.trim().is_empty() {
+            match serde_yaml::from_str::<Value>(&text) {
+                Ok(Value::Object(mut map)) => {
+                    let canonical =
+                        serde_yaml::to_string(&Value::Object(map.clone())).unwrap_or_default();
+                    if map.is_empty() || canonical != text {
+                        cx.skip(
+                            "ApplicationRelease",
+                            &rel,
+                            "its values are written as pitrix writes YAML (same values, other bytes): adopting it changes spec.values, and KubeSphere upgrades the release once",
+                        );
+                    }
+                    let mut retyped = false;
+                    let mut value = Value::Object(std::mem::take(&mut map));
+                    template_values(cx, &rel, &mut Vec::new(), &mut value, &mut retyped);
+                    if retyped {
+                        cx.skip(
+                            "ApplicationRelease",
+                            &rel,
+                            "a secret value that is no string becomes one through its `{{ env.X }}` template: adopting it changes spec.values",
+                        );
+                    }
+                    if value.as_object().is_some_and(|m| !m.is_empty()) {
+                        obj.insert("values".into(), value);
+                    }
+                }
+                _ => {
+                    cx.skip(
+                        "ApplicationRelease",
+                        &rel,
+                        "its values are no YAML mapping: exported without values (adopting would change them)",
+                    );
+                }
+            }
+        }
+        clusters.insert(cluster.clone());
+        cx.out.files.insert(
+            format!("releases/{cluster}/{namespace}/{rel}.yaml"),
+            yaml_file(&Value::Object(obj)),
+        );
+    }
+    clusters
+}

@@ -1,0 +1,538 @@
+//! `pitrix export` on the KubeSphere tier (issue #22): a store built the way KubeSphere's console
+//! builds it — each object exactly as `pkg/kapis/application/v2` writes it (names, labels,
+//! annotations, the storage ConfigMap, status through the status subresource), with
+//! KubeSphere's own controllers and release webhook running — is exported; the catalog
+//! validates and compiles to the live objects; `pitrix diff` shows nothing but ownership;
+//! `pitrix apply --adopt` changes no spec and starts no executor Job; a second export is
+//! byte-identical; the planted secrets are in no file and no output.
+
+use crate::common;
+use crate::kubesphere::{self, APPS, CATEGORIES, KubeSphere, RELEASES, REPOS, VERSIONS};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+const APP: &str = "demo-k3x9p";
+const RELEASE: &str = "demo-web";
+const REPO_USER: &str = "acme-ci";
+const REPO_SECRET: &str = "planted-repo-s3cret-7f3a";
+const VALUES_SECRET: &str = "planted-values-s3cret-91bd";
+const PREFIX: &str = "ACME";
+/// A 1×1 PNG, as the console uploads an icon (raw base64, no `data:` prefix).
+const ICON: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn create(ks: &KubeSphere, object: Value) {
+    ks.kubectl_stdin_ok(&["create", "-f", "-"], object.to_string().as_bytes());
+}
+
+fn patch_status(ks: &KubeSphere, resource: &str, name: &str, status: Value) {
+    ks.kubectl_ok(&[
+        "patch",
+        resource,
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &json!({ "status": status }).to_string(),
+    ]);
+}
+
+/// A chart `demo` `version`, packaged by real Helm (what a user uploads).
+fn package(version: &str) -> Vec<u8> {
+    let src = tempfile::tempdir().unwrap();
+    let chart = src.path().join("demo");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: demo\nversion: {version}\ndescription: A demo web app.\n\
+             home: https://example.test/demo\nmaintainers:\n  - name: Jane Doe\n    email: jane@example.test\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(chart.join("values.yaml"), "replicaCount: 1\n").unwrap();
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicaCount | quote }}\n",
+    )
+    .unwrap();
+    let out = src.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let packaged =
+        common::helm_oracle(&["package", chart.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(packaged["ok"], true, "{packaged}");
+    std::fs::read(out.join(format!("demo-{version}.tgz"))).unwrap()
+}
+
+const VALUES: &str =
+    "replicaCount: 2\nauth:\n  password: planted-values-s3cret-91bd\nservice:\n  type: ClusterIP\n";
+
+/// The store, as the console's API handlers write it (reference §2–§6; handler_category.go,
+/// handler_repo.go, helper.go's CreateOrUpdateApp/AppVersion, handler_apprls.go).
+fn build_store(ks: &KubeSphere) {
+    ks.create_workspace("team-a");
+    ks.create_namespace_in("web", "team-a");
+    // The OpenPitrix extension's namespace: package storage.
+    ks.kubectl_ok(&["create", "namespace", "extension-openpitrix"]);
+    create(
+        ks,
+        json!({
+            "apiVersion": "application.kubesphere.io/v2", "kind": "Category",
+            "metadata": {"name": "databases", "annotations": {
+                "kubesphere.io/alias-name": "Databases",
+                "kubesphere.io/description": "Stores of data."}},
+            "spec": {"icon": "database"},
+        }),
+    );
+    // The URL's user info becomes the credential; syncPeriod 0: never synced (no network).
+    create(
+        ks,
+        json!({
+            "apiVersion": "application.kubesphere.io/v2", "kind": "Repo",
+            "metadata": {"name": "acme-charts",
+                "labels": {"kubesphere.io/workspace": "team-a"},
+                "annotations": {"kubesphere.io/alias-name": "acme-charts"}},
+            "spec": {"url": "http://127.0.0.1:9/charts", "syncPeriod": 0,
+                "description": "Internal charts",
+                "credential": {"username": REPO_USER, "password": REPO_SECRET}},
+        }),
+    );
+    // Upload of the app (version 0.9.0), then of version 1.0.0.
+    create(
+        ks,
+        json!({
+            "apiVersion": "application.kubesphere.io/v2", "kind": "Application",
+            "metadata": {"name": APP,
+                "labels": {
+                    "application.kubesphere.io/repo-name": "upload",
+                    "application.kubesphere.io/app-type": "helm",
+                    "application.kubesphere.io/hascrd": "",
+                    "application.kubesphere.io/app-category-name": "databases",
+                    "kubesphere.io/workspace": "team-a"},
+                "annotations": {
+                    "kubesphere.io/alias-name": "Demo App",
+                    "kubesphere.io/description": "A demo web app.",
+                    "application.kubesphere.io/app-originalName": "demo",
+                    "application.kubesphere.io/app-maintainers": "Jane Doe",
+                    "application.kubesphere.io/latest-app-version": "1.0.0"}},
+            "spec": {"icon": ICON, "appHome": "https://example.test/demo", "appType": "helm",
+                "abstraction": "Says hello, twice."},
+        }),
+    );
+    patch_status(
+        ks,
+        APPS,
+        APP,
+        json!({"state": "draft", "updateTime": "2026-01-01T00:00:00Z"}),
+    );
+    let uid = ks.get_json(APPS, APP).unwrap()["metadata"]["uid"].clone();
+    for version in ["0.9.0", "1.0.0"] {
+        let id = format!("{APP}-{version}");
+        create(
+            ks,
+            json!({
+                "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationVersion",
+                "metadata": {"name": id,
+                    "labels": {
+                        "application.kubesphere.io/repo-name": "upload",
+                        "application.kubesphere.io/app-id": APP,
+                        "application.kubesphere.io/app-type": "helm",
+                        "kubesphere.io/workspace": "team-a"},
+                    "annotations": {
+                        "kubesphere.io/alias-name": "Demo App",
+                        "kubesphere.io/description": "A demo web app.",
+                        "application.kubesphere.io/app-maintainers": "Jane Doe"},
+                    "finalizers": ["application.kubesphere.io/cleanup"],
+                    "ownerReferences": [{"apiVersion": "application.kubesphere.io/v2",
+                        "kind": "Application", "name": APP, "uid": uid,
+                        "controller": true, "blockOwnerDeletion": true}]},
+                "spec": {"versionName": version, "appHome": "https://example.test/demo",
+                    "created": "2026-01-01T00:00:00Z", "appType": "helm",
+                    "maintainer": [{"name": "Jane Doe", "email": "jane@example.test"}]},
+            }),
+        );
+        create(
+            ks,
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": id, "namespace": "extension-openpitrix"},
+                "binaryData": {"BinaryKey": b64(&package(version))},
+            }),
+        );
+        patch_status(
+            ks,
+            VERSIONS,
+            &id,
+            json!({"state": "draft", "updated": "2026-01-01T00:00:00Z"}),
+        );
+    }
+    // Review: both released, then 0.9.0 suspended; the app released.
+    patch_status(
+        ks,
+        VERSIONS,
+        &format!("{APP}-1.0.0"),
+        json!({"state": "active", "message": "LGTM"}),
+    );
+    patch_status(
+        ks,
+        VERSIONS,
+        &format!("{APP}-0.9.0"),
+        json!({"state": "suspended", "message": "CVE-2026-0001"}),
+    );
+    patch_status(
+        ks,
+        APPS,
+        APP,
+        json!({"state": "active", "updateTime": "2026-01-02T00:00:00Z"}),
+    );
+    ks.kubectl_ok(&[
+        "label",
+        APPS,
+        APP,
+        "application.kubesphere.io/app-store=true",
+    ]);
+    // The release, as the console posts it and the handler stores it (the webhook checks it).
+    let release = json!({
+        "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationRelease",
+        "metadata": {"name": RELEASE,
+            "labels": {
+                "application.kubesphere.io/app-id": APP,
+                "application.kubesphere.io/appversion-id": format!("{APP}-1.0.0"),
+                "application.kubesphere.io/app-type": "helm",
+                "kubesphere.io/cluster": "host",
+                "kubesphere.io/namespace": "web",
+                "kubesphere.io/workspace": "team-a"},
+            "annotations": {
+                "kubesphere.io/creator": "admin",
+                "application.kubesphere.io/app-displayName": "Demo App",
+                "application.kubesphere.io/app-versionName": "1.0.0"}},
+        "spec": {"appID": APP, "appVersionID": format!("{APP}-1.0.0"),
+            "values": b64(VALUES.as_bytes()), "appType": "helm", "icon": ICON},
+    });
+    ks.wait_for(
+        Duration::from_secs(60),
+        "the webhook admits the release",
+        || {
+            ks.kubectl_stdin(&["create", "-f", "-"], release.to_string().as_bytes())
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+}
+
+fn pitrix(ks: &KubeSphere, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .args(args)
+        .env("KUBECONFIG", &ks.kubeconfig)
+        .env(format!("{PREFIX}_ACME_CHARTS_USERNAME"), REPO_USER)
+        .env(format!("{PREFIX}_ACME_CHARTS_PASSWORD"), REPO_SECRET)
+        .env(format!("{PREFIX}_DEMO_WEB_AUTH_PASSWORD"), VALUES_SECRET)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn export(ks: &KubeSphere, dir: &Path) -> String {
+    let out = pitrix(
+        ks,
+        &[
+            "export",
+            dir.to_str().unwrap(),
+            "--name",
+            "acme",
+            "--credentials-env-prefix",
+            PREFIX,
+        ],
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "export failed:\n{all}");
+    for secret in [REPO_SECRET, VALUES_SECRET] {
+        assert!(!all.contains(secret), "export printed a secret:\n{all}");
+    }
+    all
+}
+
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walk(dir) {
+        out.insert(
+            e.strip_prefix(dir).unwrap().to_path_buf(),
+            std::fs::read(&e).unwrap(),
+        );
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `kind/name` → the live object.
+fn live(ks: &KubeSphere) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (kind, resource) in [
+        ("Category", CATEGORIES),
+        ("Repo", REPOS),
+        ("Application", APPS),
+        ("ApplicationVersion", VERSIONS),
+        ("ApplicationRelease", RELEASES),
+    ] {
+        for o in ks.list(resource, None, "") {
+            out.insert(
+                format!("{kind}/{}", o["metadata"]["name"].as_str().unwrap()),
+                o,
+            );
+        }
+    }
+    for o in ks.list("configmaps", Some("extension-openpitrix"), "") {
+        out.insert(
+            format!("ConfigMap/{}", o["metadata"]["name"].as_str().unwrap()),
+            o,
+        );
+    }
+    out
+}
+
+/// Ownership: what adopting adds and nothing else — pitrix's own labels and annotations.
+fn is_ownership(path: &str) -> bool {
+    path.contains("pitrix.io") || path.contains("app.kubernetes.io~1managed-by")
+}
+
+/// Leaves of `v` as (JSON pointer, value).
+fn leaves(v: &Value, at: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                leaves(
+                    x,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        _ => out.push((at, v.clone())),
+    }
+}
+
+#[test]
+fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
+    let ks = KubeSphere::start();
+    build_store(&ks);
+    ks.wait_for(
+        Duration::from_secs(90),
+        "KubeSphere's executor Job for the release",
+        || {
+            let r = ks.get_json(RELEASES, RELEASE)?;
+            let hash = r.pointer("/status/specHash")?.as_str()?.to_string();
+            (!ks.executor_jobs(RELEASE).is_empty()).then_some(hash)
+        },
+    );
+    let before = live(&ks);
+    let jobs_before = ks.executor_jobs(RELEASE).len();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("acme");
+    let printed = export(&ks, &dir);
+    for var in [
+        "ACME_ACME_CHARTS_USERNAME",
+        "ACME_ACME_CHARTS_PASSWORD",
+        "ACME_DEMO_WEB_AUTH_PASSWORD",
+    ] {
+        assert!(printed.contains(var), "export names {var}:\n{printed}");
+    }
+    let files = tree(&dir);
+    for (path, bytes) in &files {
+        for secret in [REPO_SECRET, VALUES_SECRET] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a planted secret",
+                path.display()
+            );
+        }
+    }
+    // The packages, byte for byte; the review states; the icon as a file.
+    for version in ["0.9.0", "1.0.0"] {
+        let cm = &before[&format!("ConfigMap/{APP}-{version}")];
+        let stored = base64::engine::general_purpose::STANDARD
+            .decode(cm["binaryData"]["BinaryKey"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            files[Path::new(&format!("apps/{APP}/{version}.tgz"))],
+            stored
+        );
+    }
+    let app: Value =
+        serde_yaml::from_slice(&files[Path::new(&format!("apps/{APP}/app.yaml"))]).unwrap();
+    assert_eq!(app["displayName"], "Demo App");
+    assert_eq!(app["category"], "databases");
+    assert_eq!(app["icon"], "icon.png");
+    assert_eq!(app["versions"]["0.9.0"]["state"], "suspended");
+    assert_eq!(app["versions"]["0.9.0"]["message"], "CVE-2026-0001");
+    assert_eq!(app["versions"]["1.0.0"]["state"], "active");
+    let release: Value =
+        serde_yaml::from_slice(&files[Path::new(&format!("releases/host/web/{RELEASE}.yaml"))])
+            .unwrap();
+    assert_eq!(
+        release["values"]["auth"]["password"],
+        "{{ env.ACME_DEMO_WEB_AUTH_PASSWORD }}"
+    );
+    assert_eq!(release["values"]["replicaCount"], 2);
+    let settings = String::from_utf8(files[Path::new("pitrix.toml")].clone()).unwrap();
+    assert!(settings.contains("workspace = \"team-a\""), "{settings}");
+
+    // It validates and compiles to the live objects, field by field (what KubeSphere's
+    // controllers own aside: status, finalizers, server metadata; and ownership).
+    let out = pitrix(&ks, &["validate", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "validate:\n{}", text(&out));
+    let compiled = tmp.path().join("out");
+    let out = pitrix(
+        &ks,
+        &[
+            "compile",
+            dir.to_str().unwrap(),
+            "-o",
+            compiled.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "compile:\n{}", text(&out));
+    let stream = std::fs::read_to_string(compiled.join("all.yaml")).unwrap();
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for doc in serde_yaml::Deserializer::from_str(&stream) {
+        let object: Value = serde::Deserialize::deserialize(doc).unwrap();
+        let key = format!(
+            "{}/{}",
+            object["kind"].as_str().unwrap_or_default(),
+            object["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        let Some(l) = before.get(&key) else {
+            if key != "Namespace/extension-openpitrix"
+                && key != "Category/kubesphere-app-uncategorized"
+            {
+                differences.push(format!("{key}: compiled, not live"));
+            }
+            continue;
+        };
+        compared += 1;
+        let mut fields = Vec::new();
+        leaves(&object, String::new(), &mut fields);
+        for (path, value) in fields {
+            if is_ownership(&path) || path == "/status" || path.starts_with("/status/") {
+                continue;
+            }
+            let live_value = l.pointer(&path).cloned().unwrap_or(Value::Null);
+            if live_value != value {
+                differences.push(format!("{key} {path}: live {live_value}, compiled {value}"));
+            }
+        }
+    }
+    assert!(compared >= 8, "compared {compared} objects");
+    assert!(
+        differences.is_empty(),
+        "compile differs from live:\n{}",
+        differences.join("\n")
+    );
+
+    // `pitrix diff`: nothing but ownership.
+    let out = pitrix(&ks, &["diff", dir.to_str().unwrap(), "--format", "json"]);
+    let d: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("diff JSON: {e}\n{}", text(&out)));
+    assert_eq!(d["releases"], json!([]), "{d:#}");
+    assert_eq!(d["states"], json!([]), "{d:#}");
+    for o in d["objects"].as_array().unwrap() {
+        for f in o["fields"].as_array().unwrap() {
+            let path = f["path"].as_str().unwrap();
+            assert!(
+                is_ownership(path),
+                "diff changes {} {}: {f}",
+                o["name"],
+                path
+            );
+        }
+        assert_ne!(o["action"], "add", "diff adds {o}");
+        assert_ne!(o["action"], "remove", "diff removes {o}");
+    }
+    for e in d["errors"].as_array().unwrap() {
+        assert_eq!(e["code"], "not-owned", "diff error {e}");
+    }
+
+    // Adopt: ownership only — no spec changes, no package replaced, no new executor Job.
+    let (code, report) = common::apply_json(&ks.kubeconfig, &dir, &["--adopt"]);
+    let _ = code;
+    let after_adopt = live(&ks);
+    for (key, l) in &before {
+        let a = after_adopt
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} is gone after adopt: {report:#}"));
+        assert_eq!(
+            l.get("spec"),
+            a.get("spec"),
+            "{key}: adopt changed its spec"
+        );
+        assert_eq!(
+            l.get("binaryData"),
+            a.get("binaryData"),
+            "{key}: adopt replaced its package"
+        );
+        assert_eq!(
+            a["metadata"]["labels"]["pitrix.io/catalog"], "acme",
+            "{key} is not adopted: {report:#}"
+        );
+    }
+    let hash = |m: &BTreeMap<String, Value>| {
+        m[&format!("ApplicationRelease/{RELEASE}")]["status"]["specHash"].clone()
+    };
+    assert_eq!(hash(&before), hash(&after_adopt));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        ks.executor_jobs(RELEASE).len(),
+        jobs_before,
+        "adopt started an executor Job"
+    );
+    assert_eq!(
+        ks.get_json(RELEASES, RELEASE).unwrap()["status"]["specHash"],
+        hash(&before)
+    );
+
+    // A second export (after adopting) is byte-identical; into the same catalog it changes
+    // nothing, and a directory of another catalog is refused.
+    let again = tmp.path().join("again");
+    export(&ks, &again);
+    assert_eq!(tree(&again), files, "a second export differs");
+    let printed = export(&ks, &dir);
+    assert!(printed.contains("(0 changed)"), "{printed}");
+    let out = pitrix(&ks, &["export", dir.to_str().unwrap(), "--name", "other"]);
+    assert!(
+        !out.status.success(),
+        "export over another catalog:\n{}",
+        text(&out)
+    );
+    let _ = kubesphere::NOISE;
+}
