@@ -15,7 +15,7 @@ use super::index::{Drift, Index};
 use super::log;
 use super::metrics::Metrics;
 use super::source::{Commit, Source};
-use super::status::{EventType, Reporter, SyncStatus};
+use super::status::{EventType, Reporter, SyncResult, SyncStatus};
 use super::store::Store;
 use super::watch::{SharedIndex, Suspects, Watchers, current};
 use crate::apply::{self, ApplyOptions, Desired, DesiredObject, Live, Outcome};
@@ -65,7 +65,7 @@ pub enum Stop {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Attempt {
     revision: String,
-    result: &'static str,
+    result: SyncResult,
     at: Instant,
 }
 
@@ -357,7 +357,7 @@ impl Controller {
                     catalog.as_deref(),
                     SyncStatus {
                         revision,
-                        result: "FetchFailed",
+                        result: SyncResult::FetchFailed,
                         message: why.clone(),
                         applied: self.applied.clone(),
                     },
@@ -366,7 +366,7 @@ impl Controller {
                 self.event(
                     catalog.as_deref(),
                     EventType::Warning,
-                    "FetchFailed",
+                    SyncResult::FetchFailed.reason(),
                     "Fetch",
                     &why,
                     None,
@@ -385,10 +385,14 @@ impl Controller {
             .is_some_and(|(every, last)| last.at.elapsed() >= every);
         if let Some(last) = &self.last
             && last.revision == commit.id
-            && matches!(last.result, "Synced" | "CompileFailed")
+            && last.result.settled()
             && !resync_due
         {
-            log::debug(format!("{} unchanged ({})", commit.short(), last.result));
+            log::debug(format!(
+                "{} unchanged ({})",
+                commit.short(),
+                last.result.as_str()
+            ));
             return;
         }
         log::info(format!(
@@ -445,7 +449,7 @@ impl Controller {
         .unwrap_or_else(|e| Built::Failed(None, format!("compile task failed: {e}")))
     }
 
-    async fn sync_revision(&mut self, commit: &Commit, started: Instant) -> &'static str {
+    async fn sync_revision(&mut self, commit: &Commit, started: Instant) -> SyncResult {
         let short = commit.short().to_string();
         let (desired, warnings) = match self.build(commit).await {
             Built::Ok(d, w) => (d, w),
@@ -454,8 +458,11 @@ impl Controller {
                     self.catalog = name;
                 }
                 self.metrics.error("compile");
-                self.metrics
-                    .sync("compile_failed", started.elapsed().as_secs_f64(), None);
+                self.metrics.sync(
+                    SyncResult::CompileFailed,
+                    started.elapsed().as_secs_f64(),
+                    None,
+                );
                 let kept = match &self.applied {
                     Some((r, _)) => format!(
                         "nothing applied; the cluster stays at {}",
@@ -472,7 +479,7 @@ impl Controller {
                     catalog.as_deref(),
                     SyncStatus {
                         revision: commit.id.clone(),
-                        result: "CompileFailed",
+                        result: SyncResult::CompileFailed,
                         message: message.clone(),
                         applied: self.applied.clone(),
                     },
@@ -481,13 +488,13 @@ impl Controller {
                 self.event(
                     catalog.as_deref(),
                     EventType::Warning,
-                    "CompileFailed",
+                    SyncResult::CompileFailed.reason(),
                     "Compile",
                     &message,
                     None,
                 )
                 .await;
-                return "CompileFailed";
+                return SyncResult::CompileFailed;
             }
         };
         if let Some(old) = current(&self.index)
@@ -514,13 +521,13 @@ impl Controller {
         let report = apply::apply(&self.clusters, &desired, &opts).await;
         let (result, note, event_type) = if let Some(why) = &report.refused {
             (
-                "Refused",
+                SyncResult::Refused,
                 format!("revision {short} was not applied: {why}"),
                 EventType::Warning,
             )
         } else if report.failed() {
             (
-                "ApplyFailed",
+                SyncResult::ApplyFailed,
                 format!(
                     "revision {short} was applied in part; retrying at the next interval. {}",
                     failures(&report, 20)
@@ -530,7 +537,7 @@ impl Controller {
         } else {
             let count = |f: fn(&Outcome) -> bool| report.count(f);
             (
-                "Synced",
+                SyncResult::Synced,
                 format!(
                     "revision {short} applied: {} created, {} updated, {} unchanged, {} pruned, {} review states written{}",
                     count(|o| matches!(o, Outcome::Created)),
@@ -547,11 +554,11 @@ impl Controller {
                 EventType::Normal,
             )
         };
-        if result == "Refused" {
+        if result == SyncResult::Refused {
             // Nothing was applied: the previous revision's objects are still the ones to watch.
             self.metrics.error("apply");
         } else {
-            if result == "ApplyFailed" {
+            if result == SyncResult::ApplyFailed {
                 self.metrics.error("apply");
             }
             let index = Index::new(&desired, &commit.id);
@@ -580,19 +587,15 @@ impl Controller {
             }
         }
         drop(desired);
-        if result == "Synced" {
+        if result == SyncResult::Synced {
             self.applied = Some((commit.id.clone(), rfc3339_now()));
             self.warned.clear();
         }
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.sync(
-            match result {
-                "Synced" => "synced",
-                "Refused" => "refused",
-                _ => "apply_failed",
-            },
+            result,
             seconds,
-            (result == "Synced").then_some(commit.id.as_str()),
+            (result == SyncResult::Synced).then_some(commit.id.as_str()),
         );
         match event_type {
             EventType::Normal => log::info(format!("{note} ({seconds:.1}s)")),
@@ -608,13 +611,15 @@ impl Controller {
             },
         )
         .await;
-        let reason = match result {
-            "Synced" => "Synced",
-            "Refused" => "SyncRefused",
-            _ => "ApplyFailed",
-        };
-        self.event(Some(&catalog), event_type, reason, "Sync", &note, None)
-            .await;
+        self.event(
+            Some(&catalog),
+            event_type,
+            result.reason(),
+            "Sync",
+            &note,
+            None,
+        )
+        .await;
         result
     }
 

@@ -61,6 +61,15 @@ impl Drift {
     }
 }
 
+/// One watch's reach: a kind in a namespace (or cluster-wide) of a catalog cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope {
+    /// The catalog cluster; `None` for the host.
+    pub cluster: Option<String>,
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+}
+
 /// Everything a revision wants in the cluster.
 #[derive(Debug, Default)]
 pub struct Index {
@@ -307,11 +316,15 @@ impl Index {
         None
     }
 
-    /// The (cluster, kind, namespace) the objects live in: what to watch.
-    pub fn scopes(&self) -> std::collections::BTreeSet<super::watch::Scope> {
+    /// Where the objects live: what to watch.
+    pub fn scopes(&self) -> std::collections::BTreeSet<Scope> {
         self.objects
             .iter()
-            .map(|(r, e)| (r.cluster.clone(), e.kind.kind, r.namespace.clone()))
+            .map(|(r, e)| Scope {
+                cluster: r.cluster.clone(),
+                kind: e.kind.kind,
+                namespace: r.namespace.clone(),
+            })
             .collect()
     }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use super::status::SyncResult;
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
@@ -174,15 +176,16 @@ impl Metrics {
     }
 
     /// A sync ended with `result` (`synced`, `compile_failed`, `apply_failed`, `refused`).
-    pub fn sync(&self, result: &str, seconds: f64, applied_revision: Option<&str>) {
+    pub fn sync(&self, result: SyncResult, seconds: f64, applied_revision: Option<&str>) {
         let now = unix_now();
+        let ok = result == SyncResult::Synced;
         self.with(|i| {
-            *i.syncs.entry(result.into()).or_default() += 1;
+            *i.syncs.entry(result.metric().into()).or_default() += 1;
             i.last_sync = Some(now);
-            i.last_sync_ok = Some(result == "synced");
+            i.last_sync_ok = Some(ok);
             i.last_sync_duration = Some(seconds);
             i.sync_duration.observe(seconds);
-            if result == "synced" {
+            if ok {
                 i.last_success = Some(now);
             }
             if let Some(r) = applied_revision {
@@ -311,8 +314,8 @@ mod tests {
     fn renders_prometheus_text() {
         let m = Metrics::new("https://git.example/catalog.git");
         m.set_leader(true);
-        m.sync("synced", 1.5, Some("abc123"));
-        m.sync("compile_failed", 0.2, None);
+        m.sync(SyncResult::Synced, 1.5, Some("abc123"));
+        m.sync(SyncResult::CompileFailed, 0.2, None);
         m.error("compile");
         m.drift_detected("Category");
         m.drift_corrected("Category", 0.3);

@@ -32,13 +32,63 @@ pub const APPLIED_TIME: &str = "pitrix.io/applied-time";
 const EVENT_DEDUP: Duration = Duration::from_secs(600);
 const REPORTING_CONTROLLER: &str = "pitrix.io/reconcile";
 
+/// How a sync ended: recorded on the inventory ConfigMap, the reason of its Event, and the
+/// label of its metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncResult {
+    Synced,
+    FetchFailed,
+    CompileFailed,
+    /// Nothing applied: the apply refused before writing (ownership, prerequisites, the prune
+    /// guard, the lock).
+    Refused,
+    /// Applied in part.
+    ApplyFailed,
+}
+
+impl SyncResult {
+    /// As recorded in the inventory's `lastSyncResult` annotation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncResult::Synced => "Synced",
+            SyncResult::FetchFailed => "FetchFailed",
+            SyncResult::CompileFailed => "CompileFailed",
+            SyncResult::Refused => "Refused",
+            SyncResult::ApplyFailed => "ApplyFailed",
+        }
+    }
+
+    /// The reason of the Event that reports it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SyncResult::Refused => "SyncRefused",
+            other => other.as_str(),
+        }
+    }
+
+    /// The `result` label of `pitrix_sync_total` and friends.
+    pub fn metric(self) -> &'static str {
+        match self {
+            SyncResult::Synced => "synced",
+            SyncResult::FetchFailed => "fetch_failed",
+            SyncResult::CompileFailed => "compile_failed",
+            SyncResult::Refused => "refused",
+            SyncResult::ApplyFailed => "apply_failed",
+        }
+    }
+
+    /// Whether the same revision is worth no second attempt: applied, or cannot compile.
+    pub fn settled(self) -> bool {
+        matches!(self, SyncResult::Synced | SyncResult::CompileFailed)
+    }
+}
+
 /// The outcome of a sync, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncStatus {
     /// The revision this sync worked on.
     pub revision: String,
-    /// `Synced`, `CompileFailed`, `ApplyFailed`, `Refused` or `FetchFailed`.
-    pub result: &'static str,
+    pub result: SyncResult,
     pub message: String,
     /// The revision the cluster holds (the last one applied without failure), and when.
     pub applied: Option<(String, String)>,
@@ -118,7 +168,7 @@ impl Reporter {
             SOURCE: self.source,
             LAST_SYNC_REVISION: status.revision,
             LAST_SYNC_TIME: now,
-            LAST_SYNC_RESULT: status.result,
+            LAST_SYNC_RESULT: status.result.as_str(),
             LAST_SYNC_MESSAGE: truncate(&crate::redact::text(&status.message), 4000),
         });
         if let Some((revision, time)) = &status.applied {

@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::index::Index;
+use super::index::{Index, Scope};
 use super::log;
 use super::metrics::Metrics;
 use crate::cluster::Clusters;
@@ -77,9 +77,6 @@ impl Suspects {
         self.notify.notified().await;
     }
 }
-
-/// A (catalog cluster, kind, namespace) to watch; the cluster is `None` for the host.
-pub type Scope = (Option<String>, &'static str, Option<String>);
 
 pub struct Watchers {
     pub catalog: String,
@@ -301,7 +298,12 @@ impl Watchers {
         metrics: &Arc<Metrics>,
     ) -> Watchers {
         let mut tasks = Vec::new();
-        for (cluster, kind, namespace) in &scopes {
+        for Scope {
+            cluster,
+            kind,
+            namespace,
+        } in &scopes
+        {
             let Some(info) = KindInfo::of(kind) else {
                 continue;
             };
