@@ -616,6 +616,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::DeployManifests(mut opts) => {
             opts.env = ENVIRONMENT.get().cloned().flatten();
+            // Replicas elect a leader: timings out of order would crash-loop every one.
+            opts.controller.check(true)?;
             let manifests = pitrix::reconcile::deploy::manifests(&opts);
             print!("{}", pitrix::reconcile::deploy::to_yaml(&manifests));
             Ok(ExitCode::SUCCESS)

@@ -99,6 +99,13 @@ pub struct DeployOptions {
     pub memory_limit: String,
 }
 
+/// The Pod's termination grace: the controller's `--shutdown-grace` plus 10 s to release its
+/// lease and exit (never under Kubernetes' default 30 s).
+fn termination_grace(c: &super::ControllerArgs) -> i64 {
+    let seconds = c.shutdown_grace.as_secs_f64().ceil() as i64;
+    (seconds + 10).max(30)
+}
+
 /// The GitHub owner the release workflow publishes the image under (`ghcr.io/<owner>/pitrix`),
 /// while Cargo.toml declares no `repository` (when it does, its owner is used). Keep it equal
 /// to `IMAGE_OWNER` in scripts/build-image.sh (tests/integration/image.rs checks).
@@ -665,7 +672,8 @@ fn deployment(o: &DeployOptions) -> Deployment {
                 spec: Some(PodSpec {
                     service_account_name: Some(o.name.clone()),
                     affinity: Some(affinity),
-                    termination_grace_period_seconds: Some(30),
+                    // The sync in flight gets --shutdown-grace, then the lease is released.
+                    termination_grace_period_seconds: Some(termination_grace(&o.controller)),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(65532),
@@ -878,6 +886,18 @@ mod tests {
             "json",
             "--log-level",
             "debug",
+            "--jitter",
+            "0.3",
+            "--resync",
+            "1h",
+            "--shutdown-grace",
+            "45s",
+            "--lease-duration",
+            "30s",
+            "--renew-deadline",
+            "20s",
+            "--retry-period",
+            "4s",
         ]);
         let d = serde_json::to_value(deployment(&o)).unwrap();
         let args = container_args(&d["spec"]["template"]["spec"]["containers"][0]);
@@ -889,6 +909,12 @@ mod tests {
             ["--drift", "warn"],
             ["--log-format", "json"],
             ["--log-level", "debug"],
+            ["--jitter", "0.3"],
+            ["--resync", "1h"],
+            ["--shutdown-grace", "45s"],
+            ["--lease-duration", "30s"],
+            ["--renew-deadline", "20s"],
+            ["--retry-period", "4s"],
         ] {
             assert!(args.windows(2).any(|w| w == pair), "{args:?}");
         }
@@ -905,6 +931,26 @@ mod tests {
         assert_eq!(r.controller.drift, o.controller.drift);
         assert_eq!(r.controller.log_format, o.controller.log_format);
         assert_eq!(r.controller.log_level, o.controller.log_level);
+        assert_eq!(r.controller.jitter, o.controller.jitter);
+        assert_eq!(r.controller.resync, o.controller.resync);
+        assert_eq!(r.controller.shutdown_grace, o.controller.shutdown_grace);
+        assert_eq!(r.controller.lease_duration, o.controller.lease_duration);
+        assert_eq!(r.controller.renew_deadline, o.controller.renew_deadline);
+        assert_eq!(r.controller.retry_period, o.controller.retry_period);
+        // The Pod waits for the sync's grace and the lease's release.
+        assert_eq!(
+            d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+            55
+        );
+        assert!(o.controller.check(true).is_ok());
+        let disordered = options(&["--source", "/srv/c", "--renew-deadline", "20s"]);
+        assert!(
+            disordered
+                .controller
+                .check(true)
+                .unwrap_err()
+                .contains("--retry-period < --renew-deadline < --lease-duration")
+        );
         for (interval, text) in [
             ("1m", "1m"),
             ("1500ms", "1500ms"),

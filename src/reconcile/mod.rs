@@ -111,6 +111,33 @@ pub struct ControllerArgs {
     /// The least severe log records written.
     #[arg(long, value_enum, default_value = "info")]
     pub log_level: log::LogLevel,
+    /// Up to this fraction of the interval is added at random to each wait.
+    #[arg(long, default_value_t = 0.1, value_parser = fraction_arg)]
+    pub jitter: f64,
+    /// Re-apply the current revision this often even when git did not change (`0`: only new
+    /// revisions and drift events cause writes).
+    #[arg(long, default_value = "0", value_parser = crate::duration::parse)]
+    pub resync: Duration,
+    /// A sync running longer is stopped at a safe point and retried.
+    #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
+    pub sync_timeout: Duration,
+    /// On SIGTERM, how long a sync in flight may run on (keep it below the Pod's
+    /// terminationGracePeriodSeconds).
+    #[arg(long, default_value = "20s", value_parser = crate::duration::parse)]
+    pub shutdown_grace: Duration,
+    /// How long a sync waits for the catalog's apply lock (held by a `pitrix apply`) before it
+    /// gives up until the next interval.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    pub lock_timeout: Duration,
+    /// How long a silent leader keeps the lease.
+    #[arg(long, default_value = "15s", value_parser = crate::duration::parse)]
+    pub lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it steps down.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    pub renew_deadline: Duration,
+    /// How often candidates try and the leader renews.
+    #[arg(long, default_value = "2s", value_parser = crate::duration::parse)]
+    pub retry_period: Duration,
 }
 
 impl ControllerArgs {
@@ -129,7 +156,36 @@ impl ControllerArgs {
             name(self.log_format.to_possible_value()),
             "--log-level".into(),
             name(self.log_level.to_possible_value()),
+            "--jitter".into(),
+            self.jitter.to_string(),
+            "--resync".into(),
+            format_duration(self.resync),
+            "--sync-timeout".into(),
+            format_duration(self.sync_timeout),
+            "--shutdown-grace".into(),
+            format_duration(self.shutdown_grace),
+            "--lock-timeout".into(),
+            format_duration(self.lock_timeout),
+            "--lease-duration".into(),
+            format_duration(self.lease_duration),
+            "--renew-deadline".into(),
+            format_duration(self.renew_deadline),
+            "--retry-period".into(),
+            format_duration(self.retry_period),
         ]
+    }
+
+    /// What the flags cannot say alone: leader election's timings in order.
+    pub fn check(&self, leader_election: bool) -> Result<(), String> {
+        if leader_election
+            && (self.renew_deadline >= self.lease_duration
+                || self.retry_period >= self.renew_deadline)
+        {
+            return Err(
+                "leader election needs --retry-period < --renew-deadline < --lease-duration".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -152,13 +208,6 @@ pub struct Options {
     pub path: String,
     #[command(flatten)]
     pub controller: ControllerArgs,
-    /// Up to this fraction of the interval is added at random to each wait.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction_arg)]
-    pub jitter: f64,
-    /// Re-apply the current revision this often even when git did not change (`0`: only new
-    /// revisions and drift events cause writes).
-    #[arg(long, default_value = "0", value_parser = crate::duration::parse)]
-    pub resync: Duration,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub http_addr: String,
@@ -203,13 +252,6 @@ pub struct Options {
     /// Objects applied at once within a stage.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// A sync running longer is stopped at a safe point and retried.
-    #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
-    pub sync_timeout: Duration,
-    /// On SIGTERM, how long a sync in flight may run on (keep it below the Pod's
-    /// terminationGracePeriodSeconds).
-    #[arg(long, default_value = "20s", value_parser = crate::duration::parse)]
-    pub shutdown_grace: Duration,
     /// Run without leader election (one replica only).
     #[arg(long)]
     pub no_leader_election: bool,
@@ -217,22 +259,9 @@ pub struct Options {
     /// are the catalogs' apply locks).
     #[arg(long, default_value = "pitrix-reconcile")]
     pub lease_name: String,
-    /// How long a sync waits for the catalog's apply lock (held by a `pitrix apply`) before it
-    /// gives up until the next interval.
-    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
-    pub lock_timeout: Duration,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else the inventory namespace).
     #[arg(long)]
     pub lease_namespace: Option<String>,
-    /// How long a silent leader keeps the lease.
-    #[arg(long, default_value = "15s", value_parser = crate::duration::parse)]
-    pub lease_duration: Duration,
-    /// How long the leader keeps trying to renew before it steps down.
-    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
-    pub renew_deadline: Duration,
-    /// How often candidates try and the leader renews.
-    #[arg(long, default_value = "2s", value_parser = crate::duration::parse)]
-    pub retry_period: Duration,
     /// This replica's identity in the Lease (default: $POD_NAME or the host name, plus a
     /// random suffix).
     #[arg(long)]
@@ -256,7 +285,7 @@ impl Options {
         if self.controller.interval < Duration::from_millis(100) {
             return Err("--interval must be at least 100ms".into());
         }
-        if !(0.0..=1.0).contains(&self.jitter) {
+        if !(0.0..=1.0).contains(&self.controller.jitter) {
             return Err("--jitter is a fraction between 0 and 1".into());
         }
         if self.lease_name.starts_with("pitrix-apply-") {
@@ -265,15 +294,7 @@ impl Options {
                 self.lease_name
             ));
         }
-        if !self.no_leader_election
-            && (self.renew_deadline >= self.lease_duration
-                || self.retry_period >= self.renew_deadline)
-        {
-            return Err(
-                "leader election needs --retry-period < --renew-deadline < --lease-duration".into(),
-            );
-        }
-        Ok(())
+        self.controller.check(!self.no_leader_election)
     }
 }
 
@@ -369,7 +390,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
 
     let settings = Settings {
         interval: opts.controller.interval,
-        jitter: opts.jitter,
+        jitter: opts.controller.jitter,
         drift: opts.controller.drift,
         apply: ApplyOptions {
             force_conflicts: opts.force_conflicts,
@@ -378,14 +399,14 @@ pub async fn run(opts: Options) -> Result<(), String> {
             concurrency: opts.concurrency,
             progress: false,
             // The catalog's apply lock: a Lease of its own, apart from leader election.
-            lock_timeout: opts.lock_timeout,
+            lock_timeout: opts.controller.lock_timeout,
             lock_holder: crate::apply::holder_identity("reconcile"),
             lock_notice: false,
             ..ApplyOptions::default()
         },
-        sync_timeout: opts.sync_timeout,
-        shutdown_grace: opts.shutdown_grace,
-        resync: (!opts.resync.is_zero()).then_some(opts.resync),
+        sync_timeout: opts.controller.sync_timeout,
+        shutdown_grace: opts.controller.shutdown_grace,
+        resync: (!opts.controller.resync.is_zero()).then_some(opts.controller.resync),
         work_dir: cache_dir.join("work"),
         env: opts.env.clone(),
     };
@@ -423,9 +444,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
                 name: opts.lease_name.clone(),
                 namespace: lease_namespace,
                 identity: identity.clone(),
-                duration: opts.lease_duration,
-                renew_deadline: opts.renew_deadline,
-                retry_period: opts.retry_period,
+                duration: opts.controller.lease_duration,
+                renew_deadline: opts.controller.renew_deadline,
+                retry_period: opts.controller.retry_period,
             },
         );
         lead(&mut elector, &mut controller, &metrics, shutdown.clone()).await;
@@ -573,7 +594,7 @@ mod tests {
         }
         let ok = Cli::try_parse_from(["x", "--source", "s", "--jitter", "0.25"]).unwrap();
         assert_eq!(ok.o.controller.log_level, log::LogLevel::Info);
-        assert_eq!(ok.o.jitter, 0.25);
+        assert_eq!(ok.o.controller.jitter, 0.25);
         for (flag, bad, says) in [
             ("--jitter", "2", "between 0 and 1"),
             ("--jitter", "NaN", "between 0 and 1"),
