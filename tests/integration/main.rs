@@ -18,6 +18,7 @@ mod repo_server;
 mod action;
 mod apply;
 mod apply_lock;
+mod chart_corpus;
 mod cli;
 mod cluster_smoke;
 mod compile_diff;

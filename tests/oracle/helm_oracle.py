@@ -23,6 +23,9 @@ goes to stderr, never into the JSON.
                                            fetch and parse URL/index.yaml (Helm's repo getter)
     pull CHART --repo URL --version V --dest DIR [--username U --password P]
                                            `helm pull CHART --repo URL --version V -d DIR`
+    corpus SPEC_JSON                       per chart of SPEC_JSON: package, dependency
+                                           list, load, lint and render, Helm's package
+                                           compared with pitrix's (one process for all)
     version                                versions of the SDK and of Helm
 """
 
@@ -329,6 +332,144 @@ def cmd_pull(args: argparse.Namespace) -> Any:
     return out
 
 
+# --------------------------------------------------------------------------
+# corpus: many charts in one process
+# --------------------------------------------------------------------------
+
+
+def _render(archive: str) -> dict[str, Any]:
+    """`helm template` of ARCHIVE with its default values: a client-only dry-run install
+    (which checks dependencies and the values schema), plus every template rendered."""
+    out: dict[str, Any] = {"ok": False, "error": None, "manifest": "", "notes": None, "rendered": {}}
+    try:
+        chart = helm.Chart.load(archive)
+    except helm.HelmError as exc:
+        out["error"] = _err(exc)
+        return out
+    with chart, helm.Config(kubeconfig_content=_NOWHERE_KUBECONFIG, storage_driver="memory") as cfg:
+        try:
+            release = cfg.install(chart, "release-name", None, namespace="default", dry_run="client")
+            rendered = chart.render(None, name="release-name", namespace="default", is_install=True)
+        except helm.HelmError as exc:
+            out["error"] = _err(exc)
+            return out
+    out.update(ok=True, manifest=release.get("manifest") or "", notes=release.get("notes"), rendered=rendered)
+    return out
+
+
+def _text(r: dict[str, Any]) -> str:
+    """One text of a render: manifest, notes and every rendered template (hooks included)."""
+    parts = [r["manifest"], "--- NOTES\n" + (r["notes"] or "")]
+    parts += [f"--- {k}\n{v}" for k, v in sorted(r["rendered"].items())]
+    return "\n".join(parts)
+
+
+def _compare_renders(helm_pkg: str, pitrix_pkg: str) -> dict[str, Any]:
+    """Renders Helm's package twice and pitrix's once. Identical when pitrix's render equals
+    Helm's; when Helm's own two renders differ (randAlphaNum, genCA, ...), the lines that
+    differ between them are masked first ("identical-modulo-random")."""
+    a1, b = _render(helm_pkg), _render(pitrix_pkg)
+    out: dict[str, Any] = {
+        "helm_ok": a1["ok"],
+        "helm_error": a1["error"],
+        "pitrix_ok": b["ok"],
+        "pitrix_error": b["error"],
+        "same": None,
+        "first_difference": None,
+    }
+    if not (a1["ok"] and b["ok"]):
+        out["same"] = "same-error" if (a1["error"] == b["error"]) else "different-outcome"
+        return out
+    ta, tb = _text(a1), _text(b)
+    if ta == tb:
+        out["same"] = "identical"
+        return out
+    a2 = _render(helm_pkg)
+    la, la2, lb = ta.split("\n"), _text(a2).split("\n"), tb.split("\n")
+    if len(la) == len(la2) == len(lb):
+        masked = [i for i in range(len(la)) if la[i] != la2[i]]
+        if masked and all(la[i] == lb[i] for i in range(len(la)) if la[i] == la2[i]):
+            out["same"] = "identical-modulo-random"
+            return out
+    for i, (x, y) in enumerate(zip(la, lb)):
+        if x != y:
+            out["first_difference"] = {"line": i + 1, "helm": x[:300], "pitrix": y[:300]}
+            break
+    else:
+        out["first_difference"] = {"line": min(len(la), len(lb)) + 1, "helm": "<length>", "pitrix": "<length>"}
+    out["same"] = "different"
+    return out
+
+
+_LINT_TMP = re.compile(r"\S*/helm-lint[0-9]+/[^/\s]+")
+
+
+def _lint_summary(path: str) -> dict[str, Any]:
+    r = lint_one(path)
+
+    # Lint names the chart by the path it was given, or by the temporary directory it unpacked
+    # an archive into: make messages comparable across paths.
+    def norm(text: str) -> str:
+        return _LINT_TMP.sub("<chart>", text.replace(path, "<chart>"))
+
+    for m in r["messages"]:
+        m["path"] = norm(m["path"])
+        m["message"] = norm(m["message"])
+    r["errors"] = [norm(e) for e in r["errors"]]
+    r["error"] = norm(r["error"]) if r["error"] else None
+    del r["path"]
+    return r
+
+
+def corpus_one(spec: dict[str, Any]) -> dict[str, Any]:
+    chart_dir, pitrix_pkg, work = spec["dir"], spec.get("pitrix_package"), spec["work"]
+    os.makedirs(work, exist_ok=True)
+    out: dict[str, Any] = {"id": spec["id"]}
+    try:
+        out["dependencies"] = helm.dependency_list(chart_dir)
+        out["dependencies_error"] = None
+    except helm.HelmError as exc:
+        out["dependencies"] = []
+        out["dependencies_error"] = _err(exc)
+    d = load_one(chart_dir)
+    out["load_dir"] = {"ok": d["ok"], "error": d["error"]}
+    pkg: dict[str, Any] = {"ok": False, "error": None, "path": None, "bytes": None}
+    try:
+        written = os.path.abspath(helm.package(chart_dir, destination=work))
+        pkg.update(ok=True, path=written, bytes=os.path.getsize(written))
+    except helm.HelmError as exc:
+        pkg["error"] = _err(exc)
+    out["helm_package"] = pkg
+    out["lint_dir"] = _lint_summary(chart_dir)
+    if pkg["ok"]:
+        out["lint_helm_package"] = _lint_summary(pkg["path"])
+    if pitrix_pkg is not None:
+        p = load_one(pitrix_pkg)
+        out["load_pitrix"] = {k: p[k] for k in ("ok", "error", "name", "version", "files")}
+        out["lint_pitrix_package"] = _lint_summary(pitrix_pkg)
+        if pkg["ok"]:
+            h = load_one(pkg["path"])
+            out["load_helm"] = {k: h[k] for k in ("ok", "error", "name", "version", "files")}
+            out["render"] = _compare_renders(pkg["path"], pitrix_pkg)
+    if not pkg["ok"] or pitrix_pkg is None:
+        # Helm's own verdict on installing the directory: its package when it has one.
+        target = pkg["path"] if pkg["ok"] else chart_dir
+        r = _render(target)
+        out["template_helm"] = {"ok": r["ok"], "error": r["error"]}
+        if pitrix_pkg is not None:
+            r = _render(pitrix_pkg)
+            out["template_pitrix"] = {"ok": r["ok"], "error": r["error"]}
+    else:
+        out["template_helm"] = {"ok": out["render"]["helm_ok"], "error": out["render"]["helm_error"]}
+    return out
+
+
+def cmd_corpus(args: argparse.Namespace) -> Any:
+    with open(args.spec, encoding="utf-8") as fh:
+        specs = json.load(fh)
+    return [corpus_one(s) for s in specs]
+
+
 def cmd_version(_args: argparse.Namespace) -> Any:
     return {
         "ok": True,
@@ -384,6 +525,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--username", default=None)
     s.add_argument("--password", default=None)
     s.set_defaults(fn=cmd_pull)
+
+    s = sub.add_parser("corpus", help="package, load, lint and render many charts (JSON spec)")
+    s.add_argument("spec", metavar="SPEC_JSON", help='[{"id", "dir", "pitrix_package"?, "work"}]')
+    s.set_defaults(fn=cmd_corpus)
 
     s = sub.add_parser("version", help="versions of helm-python-sdk and Helm")
     s.set_defaults(fn=cmd_version)
