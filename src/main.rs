@@ -38,7 +38,7 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// How to print diagnostics (`github` writes workflow annotations).
-        #[arg(long, value_enum, default_value = "text")]
+        #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value = "text")]
         format: Format,
         /// Check releases of synced-repo charts against the live repo index.
         #[arg(long)]
@@ -57,11 +57,13 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Output directory (default `out`); replaced as a whole, atomically. With --diff it is
-        /// written only when given.
-        #[arg(short, long)]
+        /// written only when given. Compile is the one command whose `-o` names a directory,
+        /// as a compiler's does; its printed format is `--output`.
+        #[arg(short = 'o', long = "out-dir", visible_alias = "out", value_name = "DIR")]
         out: Option<PathBuf>,
-        /// How to print diagnostics; with --diff, the diff (`text`, `markdown` or `json`).
-        #[arg(long, value_enum, default_value = "text")]
+        /// How to print diagnostics; with --diff, the diff (`text`, `markdown`, `json` or
+        /// `yaml`).
+        #[arg(long = "output", alias = "format", value_enum, default_value = "text")]
         format: CompileFormat,
         /// Compare with a git revision (read from git, no checkout) and print what changes.
         #[arg(long)]
@@ -284,8 +286,8 @@ struct ApplyArgs {
     /// holds it, e.g. `2m`, `0` (refuse at once).
     #[arg(long, default_value = "60s", value_parser = pitrix::duration::parse)]
     lock_timeout: std::time::Duration,
-    /// `text` for people, `json` for machines.
-    #[arg(long, value_enum, default_value = "text")]
+    /// `text` for people, `json` or `yaml` for machines.
+    #[arg(short = 'o', long, alias = "format", value_enum, default_value = "text")]
     output: OutputFormat,
 }
 
@@ -299,8 +301,8 @@ struct LiveDiffArgs {
     /// Namespace of the inventory ConfigMap.
     #[arg(long, default_value = "pitrix-system")]
     inventory_namespace: String,
-    /// `text`, `markdown` (a PR comment) or `json`.
-    #[arg(long, value_enum, default_value = "text")]
+    /// `text`, `markdown` (a PR comment), `json` or `yaml`.
+    #[arg(short = 'o', long = "output", alias = "format", value_enum, default_value = "text")]
     format: diff::Format,
     /// Accepted for compatibility: `pitrix diff` always exits 1 when there are differences
     /// and 2 on trouble, like `kubectl diff`.
@@ -326,6 +328,7 @@ struct ClusterArgs {
 enum OutputFormat {
     Text,
     Json,
+    Yaml,
 }
 
 /// `compile --format`: diagnostics formats, and `markdown` for a diff.
@@ -333,6 +336,7 @@ enum OutputFormat {
 enum CompileFormat {
     Text,
     Json,
+    Yaml,
     Github,
     Markdown,
 }
@@ -342,8 +346,9 @@ impl CompileFormat {
         match self {
             CompileFormat::Text => Ok(Format::Text),
             CompileFormat::Json => Ok(Format::Json),
+            CompileFormat::Yaml => Ok(Format::Yaml),
             CompileFormat::Github => Ok(Format::Github),
-            CompileFormat::Markdown => Err("--format markdown needs --diff".into()),
+            CompileFormat::Markdown => Err("--output markdown needs --diff".into()),
         }
     }
 }
@@ -757,6 +762,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, String> {
     match args.output {
         OutputFormat::Text => print!("{}", report.to_text()),
         OutputFormat::Json => print!("{}", report.to_json()),
+        OutputFormat::Yaml => print!("{}", pitrix::diagnostics::json_as_yaml(&report.to_json())),
     }
     Ok(if report.failed() {
         ExitCode::FAILURE
@@ -945,6 +951,7 @@ fn compile_diff(
         CompileFormat::Text => (diff::Format::Text, Format::Text),
         CompileFormat::Markdown => (diff::Format::Markdown, Format::Text),
         CompileFormat::Json => (diff::Format::Json, Format::Json),
+        CompileFormat::Yaml => (diff::Format::Yaml, Format::Yaml),
         CompileFormat::Github => {
             return Err("--diff prints text, markdown or json (`validate --format github` writes annotations)".into());
         }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use code::Code;
-pub use render::{Format, render};
+pub use render::{Format, json_as_yaml, render};
 
 /// A 1-based line and column in a source file.
 #[derive(

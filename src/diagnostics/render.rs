@@ -13,6 +13,7 @@ use crate::redact;
 pub enum Format {
     Text,
     Json,
+    Yaml,
     Github,
 }
 
@@ -21,8 +22,17 @@ pub fn render(diagnostics: &[Diagnostic], root: &Path, format: Format) -> String
     match format {
         Format::Text => text(diagnostics, root),
         Format::Json => json(diagnostics, root),
+        Format::Yaml => json_as_yaml(&json(diagnostics, root)),
         Format::Github => github(diagnostics, root),
     }
+}
+
+/// A JSON report as YAML, for `-o yaml`: the same document, so the JSON schema describes both.
+pub fn json_as_yaml(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| serde_yaml::to_string(&v).ok())
+        .unwrap_or_else(|| json.to_string())
 }
 
 fn shown_path(root: &Path, d: &Diagnostic) -> Option<String> {

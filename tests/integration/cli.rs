@@ -109,3 +109,75 @@ fn new_names_the_catalog_and_validate_finds_it_from_inside() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing-settings"), "{stderr}");
 }
+
+/// `-o/--output` is the printed format on every command that prints (`--format` still works);
+/// `yaml` is the JSON document as YAML. Compile's `-o` names its directory, as a compiler's
+/// does (`--out-dir`), and its format is `--output`.
+#[test]
+fn output_is_the_format_and_yaml_is_the_json_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    pitrix::scaffold::new_catalog(&good).unwrap();
+    let catalog = tmp.path().join("store");
+    pitrix::scaffold::new_catalog(&catalog).unwrap();
+    // An error, so the report has a diagnostic in it.
+    std::fs::write(
+        catalog.join("apps/hello/app.yaml"),
+        std::fs::read_to_string(catalog.join("apps/hello/app.yaml")).unwrap() + "extra: 1\n",
+    )
+    .unwrap();
+    let dir = catalog.to_str().unwrap();
+    let json_of = |args: &[&str]| -> serde_json::Value {
+        let out = pitrix(args, tmp.path());
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let yaml_of = |args: &[&str]| -> serde_json::Value {
+        let out = pitrix(args, tmp.path());
+        serde_yaml::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let json = json_of(&["validate", dir, "-o", "json"]);
+    assert!(
+        json["diagnostics"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{json}"
+    );
+    assert_eq!(json_of(&["validate", dir, "--output", "json"]), json);
+    assert_eq!(json_of(&["validate", dir, "--format", "json"]), json);
+    assert_eq!(yaml_of(&["validate", dir, "-o", "yaml"]), json);
+
+    // compile: -o and --out-dir name the directory, --output the format.
+    let dir = good.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let compiled = pitrix(
+        &[
+            "compile",
+            dir,
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--output",
+            "yaml",
+        ],
+        tmp.path(),
+    );
+    assert!(compiled.status.success(), "{compiled:?}");
+    assert!(out.join("kustomization.yaml").is_file());
+    let legacy = tmp.path().join("legacy");
+    let compiled = pitrix(
+        &["compile", dir, "-o", legacy.to_str().unwrap()],
+        tmp.path(),
+    );
+    assert!(compiled.status.success(), "{compiled:?}");
+    assert!(legacy.join("kustomization.yaml").is_file());
+
+    // A format that does not exist is refused at parse time, with the ones that do.
+    let bad = pitrix(&["validate", dir, "-o", "xml"], tmp.path());
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("[possible values: text, json, yaml, github]"),
+        "{err}"
+    );
+}

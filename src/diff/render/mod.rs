@@ -14,13 +14,15 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    Yaml,
 }
 
 impl Format {
-    /// By file extension: `.json`, `.md`/`.markdown`, anything else text.
+    /// By file extension: `.json`, `.yaml`/`.yml`, `.md`/`.markdown`, anything else text.
     pub fn for_path(path: &std::path::Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Format::Json,
+            Some("yaml" | "yml") => Format::Yaml,
             Some("md" | "markdown") => Format::Markdown,
             _ => Format::Text,
         }
@@ -53,6 +55,7 @@ pub fn render(diff: &Diff, format: Format, options: &Options) -> String {
         Format::Text => text::render(diff, options.color),
         Format::Markdown => markdown::render(diff, options),
         Format::Json => json(diff),
+        Format::Yaml => crate::diagnostics::json_as_yaml(&json(diff)),
     }
 }
 
