@@ -49,7 +49,8 @@ impl MetaFactory {
 /// Annotations that keep Argo CD and Flux from pruning an object pitrix only borrows
 /// (the storage namespace, KubeSphere's built-in category).
 pub const KEEP_ON_PRUNE: &[(&str, &str)] = &[
-    ("argocd.argoproj.io/sync-options", "Prune=false"),
+    // Server-side too, as every object of the output (gitops::argocd_patches).
+    ("argocd.argoproj.io/sync-options", "Prune=false,ServerSideApply=true"),
     ("kustomize.toolkit.fluxcd.io/prune", "disabled"),
     (labels::PITRIX_PRUNE, "disabled"),
 ];

@@ -228,6 +228,7 @@ pub fn objects(compiled: &Compiled, opts: &EngineOptions) -> Vec<(PathBuf, Value
         HOOK: "Sync",
         HOOK_DELETE_POLICY: "BeforeHookCreation",
         SYNC_WAVE: STATUS_JOB_WAVE.to_string(),
+        SYNC_OPTIONS: "ServerSideApply=true",
         FLUX_FORCE: "enabled",
     });
     let job = json!({
@@ -313,23 +314,25 @@ fn path(o: &Value) -> PathBuf {
     ))
 }
 
-/// The kustomization patches that give every kind its sync wave and sync options: strategic
-/// merge patches by kind (kustomize ignores a patch that matches nothing).
+/// The kustomization patches that give every kind its sync wave (strategic merge patches by
+/// kind: kustomize ignores one that matches nothing), and every object `ServerSideApply=true`
+/// but the borrowed ones (the storage namespace, KubeSphere's built-in category), which compile
+/// with their own sync options (`Prune=false,ServerSideApply=true`): a patch must not change
+/// an annotation pitrix applies, or pitrix and the engine would fight over it.
 pub fn argocd_patches() -> Vec<Value> {
-    WAVES
+    let mut patches: Vec<Value> = WAVES
         .iter()
         .map(|(kind, wave)| {
-            let (api_version, options) = match *kind {
-                "Namespace" => ("v1", "ServerSideApply=true,Prune=false"),
-                "ConfigMap" | "ServiceAccount" => ("v1", "ServerSideApply=true"),
+            let api_version = match *kind {
+                "Namespace" | "ConfigMap" | "ServiceAccount" => "v1",
                 "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" => {
-                    ("rbac.authorization.k8s.io/v1", "ServerSideApply=true")
+                    "rbac.authorization.k8s.io/v1"
                 }
-                "Job" => ("batch/v1", "ServerSideApply=true"),
-                _ => (crate::objects::API_VERSION, "ServerSideApply=true"),
+                "Job" => "batch/v1",
+                _ => crate::objects::API_VERSION,
             };
             let patch = format!(
-                "apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: any\n  annotations:\n    {SYNC_WAVE}: \"{wave}\"\n    {SYNC_OPTIONS}: {options}\n"
+                "apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: any\n  annotations:\n    {SYNC_WAVE}: \"{wave}\"\n"
             );
             let mut target = json!({"kind": kind});
             if *kind == "Job" {
@@ -338,7 +341,15 @@ pub fn argocd_patches() -> Vec<Value> {
             }
             json!({"target": target, "patch": patch})
         })
-        .collect()
+        .collect();
+    let options = format!(
+        "apiVersion: v1\nkind: any\nmetadata:\n  name: any\n  annotations:\n    {SYNC_OPTIONS}: ServerSideApply=true\n"
+    );
+    patches.push(json!({
+        "target": {"annotationSelector": format!("!{}", labels::PITRIX_PRUNE)},
+        "patch": options,
+    }));
+    patches
 }
 
 /// Flux's two kustomizations, `flux/store/` (everything but the releases, with the status

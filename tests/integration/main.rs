@@ -24,6 +24,7 @@ mod cluster_smoke;
 mod compile_diff;
 mod determinism;
 mod export;
+mod engines;
 mod fuzz_smoke;
 mod golden;
 mod helm_oracle;
