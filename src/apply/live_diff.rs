@@ -111,6 +111,8 @@ pub async fn live_diff(
     let members = member_clusters(&previous, &want);
     let mut live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
     scan_foreign(clusters, &want, &mut live).await?;
+    // What adopting changes: objects without this catalog's mark are compared in full.
+    let live = super::stored::with_foreign(clusters, &want, &live, None).await?;
     // Versions stored by an earlier pack format keep their packages (see `stored`).
     let want = super::stored::keep_stored(&want, &live).unwrap_or(want);
 
@@ -122,6 +124,10 @@ pub async fn live_diff(
     params.force = true;
     for o in &want.objects {
         desired_refs.insert(o.r.clone(), ());
+        // Apply uses a borrowed object that exists as it is: no change to show.
+        if live.foreign(&o.r).is_some() && super::plan::borrowed(o) {
+            continue;
+        }
         let body = o.to_applied()?;
         let current = live.get(&o.r);
         if let Some(l) = current {

@@ -209,7 +209,26 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         fail_all(&mut report, e);
         return report;
     }
-    let kept = stored::keep_stored(desired, &live);
+    // Packages stored by someone else are adopted as they are (see [`stored`]).
+    let seen = if opts.adopt {
+        match stored::with_foreign(
+            clusters,
+            desired,
+            &live,
+            Some(&["ConfigMap", "ApplicationVersion"]),
+        )
+        .await
+        {
+            Ok(seen) => Some(seen),
+            Err(e) => {
+                fail_all(&mut report, e);
+                return report;
+            }
+        }
+    } else {
+        None
+    };
+    let kept = stored::keep_stored(desired, seen.as_ref().unwrap_or(&live));
     let desired = kept.as_ref().unwrap_or(desired);
     let conflicts = ownership_conflicts(desired, &live);
     if !conflicts.is_empty() && !opts.adopt {

@@ -58,11 +58,51 @@ pub async fn fetch_packages(
     Ok(())
 }
 
+/// `live` with the objects of `desired` that exist without this catalog's mark (held by
+/// [`Live::foreign`] only) read in full, those of `kinds` only when given: what they hold
+/// decides what adopting them changes.
+pub async fn with_foreign(
+    clusters: &Clusters,
+    desired: &Desired,
+    live: &Live,
+    kinds: Option<&[&str]>,
+) -> Result<Live, String> {
+    let mut out = live.clone();
+    let wanted: Vec<_> = desired
+        .objects
+        .iter()
+        .filter(|o| live.get(&o.r).is_none() && live.foreign(&o.r).is_some())
+        .filter(|o| kinds.is_none_or(|k| k.contains(&o.kind.kind)))
+        .map(|o| (o.r.clone(), o.kind))
+        .collect();
+    for (r, kind) in wanted {
+        let client = clusters.client(r.cluster.as_deref()).await?;
+        let api = api(&client, kind, r.namespace.as_deref());
+        let o = match retry(5, || api.get(&r.name)).await {
+            Ok(o) => o,
+            Err(e) if crate::cluster::is_not_found(&e) => continue,
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}: {}",
+                    r.display_name(),
+                    describe(&e)
+                ));
+            }
+        };
+        let mut v = serde_json::to_value(&o).unwrap_or_default();
+        v["apiVersion"] = r.api_version.clone().into();
+        v["kind"] = r.kind.clone().into();
+        out.insert(r, v);
+    }
+    Ok(out)
+}
+
 /// `desired` with every stored package that holds the same chart as the compiled one kept
 /// (see the module's docs), or `None` when there is none. Live ConfigMaps held by metadata
 /// only are not looked at ([`fetch_packages`] first).
 pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
     let mut kept = Vec::new();
+    let mut foreign = Vec::new();
     for (i, o) in desired.objects.iter().enumerate() {
         if o.kind.kind != "ConfigMap" || live.is_metadata_only(&o.r) {
             continue;
@@ -74,6 +114,10 @@ pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
             continue;
         };
         if old == new {
+            // Stored by someone else (the console, before an export): kept as it is.
+            if l.get("immutable") != Some(&Value::Bool(true)) {
+                foreign.push(i);
+            }
             continue;
         }
         let (Some(old_bytes), Some(new_bytes)) = (decode(old), decode(new)) else {
@@ -83,10 +127,11 @@ pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
             kept.push((i, old.to_string(), crate::chart::digest(&old_bytes)));
         }
     }
-    if kept.is_empty() {
+    if kept.is_empty() && foreign.is_empty() {
         return None;
     }
     let mut out = desired.clone();
+    keep_foreign_stored(&mut out, live, &foreign);
     for (i, b64, digest) in kept {
         let Some(cm) = out.objects.get_mut(i) else {
             continue;
@@ -109,6 +154,43 @@ pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
         }
     }
     Some(out)
+}
+
+/// A package KubeSphere's console stored (`pitrix export` reads stores made that way) holds
+/// the compiled bytes, but neither `immutable` nor a digest in its version's `spec.digest`:
+/// adopting it writes neither, so that no spec changes (`foreign`: indices of such storage
+/// ConfigMaps in `out`).
+fn keep_foreign_stored(out: &mut Desired, live: &Live, foreign: &[usize]) {
+    for &i in foreign {
+        let Some(cm) = out.objects.get_mut(i) else {
+            continue;
+        };
+        let Ok(mut body) = cm.to_body() else { continue };
+        if let Some(o) = body.as_object_mut() {
+            o.remove("immutable");
+        }
+        cm.set_body(body);
+        let id = cm.r.name.clone();
+        for v in out
+            .objects
+            .iter_mut()
+            .filter(|v| v.kind.kind == "ApplicationVersion" && v.r.name == id)
+        {
+            let live_digest = live
+                .get(&v.r)
+                .and_then(|l| l.pointer("/spec/digest"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Ok(mut body) = v.to_body() else { continue };
+            if live.get(&v.r).is_some()
+                && live_digest.is_empty()
+                && let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut)
+                && spec.remove("digest").is_some()
+            {
+                v.set_body(body);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
