@@ -129,12 +129,15 @@ fn comparator(term: &str) -> Option<Vec<Comparator>> {
     if version.is_empty() {
         return None;
     }
-    let wildcard = version
-        .split(['-', '+'])
-        .next()
-        .unwrap_or("")
-        .split('.')
-        .any(|p| matches!(p, "x" | "X" | "*"));
+    let core = version.split(['-', '+']).next().unwrap_or("");
+    let is_wildcard = |p: &str| matches!(p, "x" | "X" | "*");
+    let wildcard = core.split('.').any(is_wildcard);
+    // A wildcard major is any version to Masterminds (`*.*.*`, `x.x`: KubeSphere's jh chart
+    // pins subcharts so); the semver crate takes only a bare `*` for it.
+    let version = match core.split('.').next() {
+        Some(major) if is_wildcard(major) => "*",
+        _ => version,
+    };
     let req = |op: &str| semver::VersionReq::parse(&format!("{op}{version}")).ok();
     Some(match op {
         // Masterminds: a bare version (or `=`) is exact; with a wildcard, a range.
@@ -321,6 +324,11 @@ mod tests {
         assert!(!sat("!=1.2.3", "1.2.3"));
         assert!(sat(">= 1.2", "1.2.0"));
         assert!(sat("*", "0.1.0"));
+        assert!(sat("*.*.*", "0.1.0"), "KubeSphere's jh chart");
+        assert!(sat("x.x.x", "4.0.6"));
+        assert!(sat("X.x", "1.2.3"));
+        assert!(sat("1.*.*", "1.9.0"));
+        assert!(!sat("1.*.*", "2.0.0"));
         assert!(sat("~1.19.0", "v1.19.6"));
         assert!(Constraint::parse("not a constraint").is_none());
     }
