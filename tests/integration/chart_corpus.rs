@@ -253,14 +253,11 @@ fn helm_verdict(h: &Value) -> Option<(HelmRefusal, String)> {
     if h["load_dir"]["ok"] != true {
         return Some((HelmRefusal::Load, s(&h["load_dir"]["error"])));
     }
-    let bad_deps: Vec<String> = h["dependencies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| !matches!(d["status"].as_str(), Some("ok" | "unpacked")))
-        .map(|d| format!("{} ({})", s(&d["name"]), s(&d["status"])))
+    let bad_deps: Vec<String> = dependencies(h, |status| status == "missing")
+        .iter()
+        .map(|n| format!("{n} (missing)"))
         .collect();
-    if !bad_deps.is_empty() {
+    if !bad_deps.is_empty() || is_missing_dependency(&h["helm_package"]["error"]) {
         return Some((
             HelmRefusal::Dependency,
             format!(
@@ -289,6 +286,39 @@ fn helm_verdict(h: &Value) -> Option<(HelmRefusal, String)> {
         return Some((HelmRefusal::Lint, format!("helm lint: {first}")));
     }
     None
+}
+
+/// The dependencies `helm dependency list` gives a status that `keep` takes.
+fn dependencies(h: &Value, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut v: Vec<String> = h["dependencies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| keep(d["status"].as_str().unwrap_or_default()))
+        .map(|d| d["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn is_missing_dependency(error: &Value) -> bool {
+    error
+        .as_str()
+        .is_some_and(|e| e.contains("missing in charts/"))
+}
+
+/// The dependencies pitrix's `chart-dependency-missing` diagnostics of `severity` name
+/// (`dependency `<name>` …`).
+fn pitrix_dependencies(diags: &[&Diagnostic], severity: Severity) -> Vec<String> {
+    let mut v: Vec<String> = diags
+        .iter()
+        .filter(|d| d.severity == severity && d.code.as_str() == "chart-dependency-missing")
+        .filter_map(|d| d.message.split('`').nth(1).map(str::to_string))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// The diagnostics about one app (its files), errors first.
@@ -610,6 +640,28 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
             None => "valid".to_string(),
             Some((kind, _)) => format!("{kind:?}"),
         };
+        // Why: the dependencies Helm finds missing are the ones pitrix refuses; those it
+        // installs with a complaint (`wrong version`, …) the ones pitrix warns about.
+        let (missing, dubious) = (
+            dependencies(h, |s| s == "missing"),
+            dependencies(h, |s| !matches!(s, "ok" | "unpacked" | "missing")),
+        );
+        let (refused, warned) = (
+            pitrix_dependencies(&mine, Severity::Error),
+            pitrix_dependencies(&mine, Severity::Warning),
+        );
+        if missing != refused {
+            fail(format!(
+                "dependencies missing to `helm dependency list`: {missing:?}; refused by \
+                 pitrix: {refused:?}"
+            ));
+        }
+        if dubious != warned {
+            fail(format!(
+                "dependencies `helm dependency list` flags (not missing): {dubious:?}; pitrix \
+                 warns about: {warned:?}"
+            ));
+        }
         match (&helm_says, pitrix_refuses, known) {
             (None, false, None) | (Some(_), true, None) => {}
             (Some((kind, _)), false, Some((_, known_kind, _))) if kind == known_kind => {
