@@ -21,7 +21,7 @@
 
 use crate::cluster;
 use crate::common;
-use crate::kubesphere::{APPS, KubeSphere, RELEASES, VERSIONS};
+use crate::kubesphere::{APPS, CATEGORIES, KubeSphere, RELEASES, VERSIONS};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -401,6 +401,50 @@ fn assert_pitrix_apply_is_a_no_op(ks: &KubeSphere, out: &Path, kubeconfig: &Path
     );
 }
 
+/// The resourceVersion of every object of the catalog, and of the status writer's objects but
+/// its Job (a hook, re-created on every sync).
+fn resource_versions(ks: &KubeSphere) -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    let selectors = [
+        format!("pitrix.io/catalog={CATALOG}"),
+        format!("pitrix.io/status-of={CATALOG}"),
+    ];
+    for resource in [
+        RELEASES,
+        VERSIONS,
+        APPS,
+        CATEGORIES,
+        "configmaps",
+        "namespaces",
+        "serviceaccounts",
+        "roles.rbac.authorization.k8s.io",
+        "clusterroles.rbac.authorization.k8s.io",
+    ] {
+        for selector in &selectors {
+            for o in ks.list(resource, None, selector) {
+                let m = &o["metadata"];
+                all.insert(
+                    format!(
+                        "{resource}/{}/{}",
+                        m["namespace"].as_str().unwrap_or(""),
+                        m["name"].as_str().unwrap()
+                    ),
+                    m["resourceVersion"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    all
+}
+
+/// The executor Jobs KubeSphere made, per release.
+fn executor_job_counts(ks: &KubeSphere) -> Vec<(&'static str, usize)> {
+    RELEASES_OF_CATALOG
+        .iter()
+        .map(|(name, _)| (*name, ks.executor_jobs(name).len()))
+        .collect()
+}
+
 /// The catalog change of the second sync: nginx 1.2.0 (a version bump both storefront releases
 /// move to) and nginx 1.0.0 suspended.
 fn change_catalog(catalog: &Path) {
@@ -455,9 +499,25 @@ fn argocd_sync_reaches_pitrix_apply_s_end_state_and_converges_after_a_change() {
             ("storefront-eu", "nginx-1.2.0"),
         ],
     );
-    // An engine sync after pitrix apply, and pitrix apply after it: nothing changes.
+    // pitrix apply after the engine: KubeSphere has nothing to act on (no new executor Job);
+    // then an engine sync after pitrix apply writes nothing at all.
+    let jobs = executor_job_counts(&ks);
     assert_pitrix_apply_is_a_no_op(&ks, &out, &ks.kubeconfig);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        executor_job_counts(&ks),
+        jobs,
+        "pitrix apply re-installed a release"
+    );
+    let before = resource_versions(&ks);
     argocd_sync(&ks, &out, tmp.path());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        resource_versions(&ks),
+        before,
+        "an engine sync after pitrix apply wrote"
+    );
+    assert_eq!(executor_job_counts(&ks), jobs);
     assert_end_state(
         &ks,
         &out,
