@@ -479,8 +479,14 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     for o in d["objects"].as_array().unwrap() {
         for f in o["fields"].as_array().unwrap() {
             let path = f["path"].as_str().unwrap();
+            // A whole labels map added to an object that had none: pitrix's labels only.
+            let whole = (path == "/metadata/labels" || path == "/metadata/annotations")
+                && f["old"].is_null()
+                && f["new"]
+                    .as_object()
+                    .is_some_and(|m| m.keys().all(|k| is_ownership(&k.replace('/', "~1"))));
             assert!(
-                is_ownership(path),
+                whole || is_ownership(path),
                 "diff changes {} {}: {f}",
                 o["name"],
                 path
@@ -494,8 +500,18 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     }
 
     // Adopt: ownership only — no spec changes, no package replaced, no new executor Job.
-    let (code, report) = common::apply_json(&ks.kubeconfig, &dir, &["--adopt"]);
-    let _ = code;
+    let out = pitrix(
+        &ks,
+        &[
+            "apply",
+            dir.to_str().unwrap(),
+            "--adopt",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "apply --adopt:\n{}", text(&out));
+    let report = text(&out);
     let after_adopt = live(&ks);
     for (key, l) in &before {
         let a = after_adopt
