@@ -962,7 +962,8 @@ fn compile_diff(
     } else {
         ExitCode::FAILURE
     };
-    let compared = match diff::revision::compile_diff(dir, base) {
+    let env = ENVIRONMENT.get().cloned().flatten();
+    let compared = match diff::revision::compile_diff(dir, base, env.as_deref()) {
         Ok(c) => c,
         Err(diff::revision::Error::Catalog(diags)) => {
             report(&diags, dir, diag_format, false);

@@ -73,15 +73,20 @@ pub struct Compared {
 }
 
 /// Compiles the catalog at `dir` (the work tree) and at the base revision (`base`, or the
-/// default: see [`CatalogRepo::resolve_base`]), and compares them.
-pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
+/// default: see [`CatalogRepo::resolve_base`]), and compares them. Both sides are loaded for
+/// `env` (`--env`): the diff shows what that environment's clusters would get.
+pub fn compile_diff(dir: &Path, base: Option<&str>, env: Option<&str>) -> Result<Compared, Error> {
     let repo = CatalogRepo::open(dir)?;
     let revision = repo.resolve_base(base)?;
 
     let t = Instant::now();
     // Validated, compiled and the compiled objects checked (their size), as `compile` does.
+    let checks = pipeline::CheckOptions {
+        env: env.map(str::to_string),
+        ..pipeline::CheckOptions::default()
+    };
     let (mut head_catalog, head, diags) =
-        pipeline::build_with(dir, &pipeline::CheckOptions::default()).map_err(Error::Catalog)?;
+        pipeline::build_with(dir, &checks).map_err(Error::Catalog)?;
     let head_time = t.elapsed();
     let ignored = ignored_subcharts(&repo, dir, &head_catalog);
     if !ignored.is_empty() {
@@ -91,7 +96,7 @@ pub fn compile_diff(dir: &Path, base: Option<&str>) -> Result<Compared, Error> {
 
     let t = Instant::now();
     let (base_compiled, mut base_problems, mut stats) =
-        compile_base(&repo, &revision, &mut head_catalog)?;
+        compile_base(&repo, &revision, &mut head_catalog, env)?;
     stats.head_time = head_time;
     name_ignored_subcharts(&repo, &mut base_problems);
     stats.base_time = t.elapsed();
@@ -222,6 +227,7 @@ fn compile_base(
     repo: &CatalogRepo,
     revision: &Revision,
     head: &mut Catalog,
+    env: Option<&str>,
 ) -> Result<(Compiled, Vec<Diagnostic>, Stats), Error> {
     let mut stats = Stats::default();
     let Some(tree) = repo.catalog_tree(&revision.commit)? else {
@@ -281,7 +287,11 @@ fn compile_base(
     })?;
     stats.files_read = written.files;
 
-    let (mut catalog, load_diags) = load::load(root);
+    let load_options = load::LoadOptions {
+        env: env.map(str::to_string),
+        ..load::LoadOptions::default()
+    };
+    let (mut catalog, load_diags) = load::load_with(root, &load_options);
     stats.apps_loaded = catalog.apps.len();
     let mut lent: Vec<App> = Vec::with_capacity(shared.len());
     let mut kept = Vec::with_capacity(head.apps.len());

@@ -203,7 +203,8 @@ fn text_and_markdown_show_the_same_changes() {
     assert!(text.contains("-  tag: \"1.27\""));
 
     // On a terminal (here: asked for), the text is coloured.
-    let compared = pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base)).unwrap();
+    let compared =
+        pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base), None).unwrap();
     let options = pitrix::diff::render::Options {
         color: true,
         ..Default::default()
@@ -447,7 +448,7 @@ fn shared_work_gives_the_same_diff_as_compiling_both_sides_in_full() {
 
     let catalog = repo.catalog_dir();
     let cwd = std::env::current_dir().unwrap();
-    let compared = pitrix::diff::revision::compile_diff(&catalog, Some(&base)).unwrap();
+    let compared = pitrix::diff::revision::compile_diff(&catalog, Some(&base), None).unwrap();
     assert_eq!(compared.stats.apps_shared, 1, "alpha is shared");
     assert_eq!(
         compared.stats.apps_loaded, 3,
@@ -867,7 +868,8 @@ fn planted_secrets_appear_in_no_output_of_any_format() {
         }
     }
     // The library's own renderings and diagnostics, and validate's output.
-    let compared = pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base)).unwrap();
+    let compared =
+        pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base), None).unwrap();
     for format in [
         pitrix::diff::Format::Text,
         pitrix::diff::Format::Markdown,
@@ -996,4 +998,31 @@ fn a_new_version_is_compared_with_the_one_it_follows() {
         .find(|o| o["kind"] == "ConfigMap" && o["name"] == "hello-0.4.0")
         .unwrap();
     assert_eq!(cm["package"]["comparedWith"], "0.3.0");
+}
+
+/// `--env` reaches both sides of the diff: a change to one environment's settings shows when
+/// diffing for that environment, and not for another.
+#[test]
+fn the_diff_is_compiled_for_the_environment_asked() {
+    let repo = Repo::with_new_catalog("catalog");
+    let settings = repo.read("pitrix.toml");
+    repo.write(
+        "pitrix.toml",
+        &format!("{settings}\n[env.staging]\nworkspace = \"team-a\"\n"),
+    );
+    let base = repo.commit("an environment");
+    repo.edit("pitrix.toml", "\"team-a\"", "\"team-b\"");
+
+    let objects = |args: &[&str]| -> usize {
+        let mut all = vec!["--base", base.as_str()];
+        all.extend_from_slice(args);
+        json_diff(&repo, &all)["objects"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert!(
+        objects(&["--env", "staging"]) > 0,
+        "staging's workspace changed: its objects move"
+    );
+    assert_eq!(objects(&[]), 0, "nothing changed outside staging");
 }
