@@ -662,6 +662,25 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
                  warns about: {warned:?}"
             ));
         }
+        // A version Helm loads but `helm lint` warns about (`v1.2.0`): pitrix warns too.
+        let helm_semver = h["lint_dir"]["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| {
+                m["message"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("is not a valid SemVerV2"))
+            });
+        let pitrix_semver = mine
+            .iter()
+            .any(|d| d.code.as_str() == "chart-version-not-semver");
+        if helm_semver != pitrix_semver {
+            fail(format!(
+                "`helm lint` warns the version is not SemVer 2: {helm_semver}; pitrix: \
+                 {pitrix_semver}"
+            ));
+        }
         match (&helm_says, pitrix_refuses, known) {
             (None, false, None) | (Some(_), true, None) => {}
             (Some((kind, _)), false, Some((_, known_kind, _))) if kind == known_kind => {
