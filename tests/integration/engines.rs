@@ -55,7 +55,42 @@ fn catalog(dir: &Path) -> PathBuf {
     ] {
         std::fs::remove_file(catalog.join(gone)).unwrap();
     }
+    // A package over what client-side apply can carry: 340 KiB that do not compress.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let blob: String = (0..340 * 1024)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 100 == 99 {
+                '\n'
+            } else {
+                char::from(b'a' + (x % 26) as u8)
+            }
+        })
+        .collect();
+    let files = catalog.join(BIG_PACKAGE_FILES);
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("blob.txt"), blob).unwrap();
     catalog
+}
+
+/// Where the large package's extra file goes, and its storage ConfigMap.
+const BIG_PACKAGE_FILES: &str = "apps/nginx/1.0.0/files";
+const BIG_PACKAGE: &str = "objects/configmaps/extension-openpitrix/nginx-1.0.0.yaml";
+
+/// The large package is over 256 KiB, so client-side apply (its last-applied annotation)
+/// cannot carry it: the API server refuses it; the output applies it server-side.
+fn assert_big_package_needs_server_side_apply(ks: &KubeSphere, out: &Path) {
+    let text = std::fs::read(out.join(BIG_PACKAGE)).unwrap();
+    assert!(text.len() > 262_144, "{} bytes", text.len());
+    let refused = ks.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &text);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("Too long"),
+        "client-side apply of a {} byte ConfigMap: {stderr}",
+        text.len()
+    );
 }
 
 fn prerequisites(ks: &KubeSphere) {
@@ -480,6 +515,7 @@ fn argocd_sync_reaches_pitrix_apply_s_end_state_and_converges_after_a_change() {
     compile(&catalog, &out);
 
     argocd_sync(&ks, &out, tmp.path());
+    assert_big_package_needs_server_side_apply(&ks, &out);
     assert_end_state(&ks, &out, &[("storefront", "nginx-1.1.0")]);
     assert_pitrix_apply_is_a_no_op(&ks, &out, &ks.kubeconfig);
 
