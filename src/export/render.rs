@@ -414,11 +414,186 @@ fn maintainers(v: &Value) -> Vec<Value> {
 }
 
 /// SemVer order where both parse (a leading `v` allowed), else by text.
+/// The catalog's version order (`load::version::order`): SemVer first, then by text.
 fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |s: &str| semver::Version::parse(s.trim_start_matches('v')).ok();
+    use std::cmp::Ordering;
+    let parse = |s: &str| semver::Version::parse(s.strip_prefix('v').unwrap_or(s)).ok();
     match (parse(a), parse(b)) {
         (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
-        _ => a.cmp(b),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+/// Chart.yaml of a package, as JSON.
+fn chart_meta(package: &[u8]) -> Value {
+    crate::chart::read_archive(package, &crate::chart::Limits::default())
+        .ok()
+        .and_then(|(_, files)| {
+            let text = files.get("Chart.yaml")?;
+            serde_yaml::from_slice::<Value>(text).ok()
+        })
+        .unwrap_or(Value::Null)
+}
+
+fn meta_str<'a>(chart: &'a Value, key: &str) -> &'a str {
+    chart.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn short(s: &str) -> String {
+    match s.char_indices().nth(48) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// What a compile of the exported app writes differently from the live objects (the rules of
+/// `compile::app`), each a note: adopting changes it. `versions`: (live version, state,
+/// Chart.yaml), oldest first.
+fn predict(
+    cx: &mut Ctx,
+    a: &Value,
+    app_file: &Map<String, Value>,
+    versions: &[(&Value, String, Value)],
+) {
+    let app = name(a).to_string();
+    let file = |k: &str| {
+        app_file
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let Some(latest) = versions
+        .iter()
+        .rev()
+        .find(|(_, state, _)| state == "active")
+        .or(versions.last())
+    else {
+        return;
+    };
+    let chart = &latest.2;
+    let or_chart = |own: String, key: &str| {
+        if own.is_empty() {
+            meta_str(chart, key).to_string()
+        } else {
+            own
+        }
+    };
+    let display = match file("displayName") {
+        d if d.is_empty() => app.clone(),
+        d => d,
+    };
+    let description = or_chart(file("description"), "description");
+    let home = or_chart(file("home"), "home");
+    let mut notes: Vec<(String, String, String, String)> = Vec::new();
+    let mut check = |kind: &str, name: &str, what: &str, live: &str, compiled: &str| {
+        if live != compiled && !compiled.is_empty() {
+            notes.push((
+                kind.to_string(),
+                name.to_string(),
+                what.to_string(),
+                format!(
+                    "adopting changes {what} from `{}` to `{}`",
+                    short(live),
+                    short(compiled)
+                ),
+            ));
+        }
+    };
+    check(
+        "Application",
+        &app,
+        "alias-name",
+        annotation(a, labels::ALIAS_NAME),
+        &display,
+    );
+    check(
+        "Application",
+        &app,
+        "description",
+        annotation(a, labels::DESCRIPTION),
+        &description,
+    );
+    check(
+        "Application",
+        &app,
+        "latest-app-version",
+        annotation(a, labels::LATEST_APP_VERSION),
+        spec_str(latest.0, "versionName"),
+    );
+    check(
+        "Application",
+        &app,
+        "spec.appHome",
+        spec_str(a, "appHome"),
+        &home,
+    );
+    if !app_file.contains_key("icon") {
+        check(
+            "Application",
+            &app,
+            "spec.icon",
+            spec_str(a, "icon"),
+            meta_str(chart, "icon"),
+        );
+    }
+    let abstraction = match file("abstraction") {
+        s if s.is_empty() => description.clone(),
+        s => s,
+    };
+    check(
+        "Application",
+        &app,
+        "spec.abstraction",
+        spec_str(a, "abstraction"),
+        &abstraction,
+    );
+    for (v, _, vchart) in versions {
+        let id = name(v);
+        let vdesc = match meta_str(vchart, "description") {
+            "" => description.clone(),
+            d => d.to_string(),
+        };
+        let vhome = match meta_str(vchart, "home") {
+            "" => home.clone(),
+            h => h.to_string(),
+        };
+        check(
+            "ApplicationVersion",
+            id,
+            "alias-name",
+            annotation(v, labels::ALIAS_NAME),
+            &display,
+        );
+        check(
+            "ApplicationVersion",
+            id,
+            "description",
+            annotation(v, labels::DESCRIPTION),
+            &vdesc,
+        );
+        check(
+            "ApplicationVersion",
+            id,
+            "spec.appHome",
+            spec_str(v, "appHome"),
+            &vhome,
+        );
+        let icon = meta_str(vchart, "icon");
+        if icon.starts_with("http") {
+            check(
+                "ApplicationVersion",
+                id,
+                "spec.icon",
+                spec_str(v, "icon"),
+                icon,
+            );
+        }
+    }
+    for (kind, name, _, why) in notes {
+        cx.skip(&kind, &name, why);
     }
 }
 
@@ -464,6 +639,7 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
         let mut intents = Map::new();
         let mut ids = BTreeSet::new();
         let mut newest: Option<&Value> = None;
+        let mut kept: Vec<(&Value, String, Value)> = Vec::new();
         for v in versions {
             let id = name(v);
             let version = spec_str(v, "versionName");
@@ -499,6 +675,11 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                 .insert(format!("{dir}/{version}.tgz"), package.clone());
             ids.insert(id.to_string());
             newest = Some(v);
+            let review = match v.pointer("/status/state").and_then(Value::as_str) {
+                Some(s) if !s.is_empty() => s.to_string(),
+                _ => "draft".to_string(),
+            };
+            kept.push((v, review, chart_meta(package)));
             let mut intent = Map::new();
             let state = v
                 .pointer("/status/state")
@@ -609,6 +790,7 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
             if state.is_empty() { "draft" } else { state }.into(),
         );
         obj.insert("versions".into(), Value::Object(intents));
+        predict(cx, a, &obj, &kept);
         cx.out
             .files
             .insert(format!("{dir}/app.yaml"), yaml_file(&Value::Object(obj)));
@@ -835,4 +1017,215 @@ fn releases(cx: &mut Ctx, exported: &BTreeMap<String, BTreeSet<String>>) -> BTre
         );
     }
     clusters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn package(version: &str) -> Vec<u8> {
+        let mut files = crate::chart::ChartFiles::new();
+        files
+            .insert(
+                "Chart.yaml",
+                format!("apiVersion: v2\nname: demo\nversion: {version}\ndescription: Demo.\n")
+                    .into_bytes(),
+            )
+            .unwrap();
+        crate::chart::pack("demo", &files)
+    }
+
+    fn store() -> Live {
+        let values =
+            "replicaCount: 2 # two\ndb:\n  password: hunter2-secret\nnote: '{{ not a template }}'\n";
+        let mut live = Live {
+            categories: vec![
+                json!({"metadata": {"name": "kubesphere-app-uncategorized"}, "spec": {}}),
+                json!({"metadata": {"name": "db", "annotations": {"kubesphere.io/alias-name": "Databases"}}, "spec": {"icon": "database"}}),
+            ],
+            repos: vec![json!({
+                "metadata": {"name": "internal", "labels": {"kubesphere.io/workspace": "ws"}},
+                "spec": {"url": "https://charts.example/", "syncPeriod": 3600,
+                         "credential": {"username": "ci", "password": "repo-secret-1"}},
+            })],
+            apps: vec![
+                json!({"metadata": {"name": "demo-abcde", "labels": {
+                    "application.kubesphere.io/repo-name": "upload",
+                    "application.kubesphere.io/app-category-name": "db",
+                    "kubesphere.io/workspace": "ws"},
+                    "annotations": {"kubesphere.io/alias-name": "Demo", "kubesphere.io/description": "Demo.",
+                        "application.kubesphere.io/latest-app-version": "1.0.0"}},
+                    "spec": {"appType": "helm", "abstraction": "Demo."},
+                    "status": {"state": "active"}}),
+                json!({"metadata": {"name": "internal-redis", "labels": {"application.kubesphere.io/repo-name": "internal"},
+                    "annotations": {"kubesphere.io/alias-name": "redis"}}, "spec": {"appType": "helm"}}),
+            ],
+            versions: vec![
+                json!({"metadata": {"name": "demo-abcde-1.0.0", "labels": {
+                    "application.kubesphere.io/repo-name": "upload", "application.kubesphere.io/app-id": "demo-abcde"},
+                    "annotations": {"kubesphere.io/alias-name": "Demo", "kubesphere.io/description": "Demo."}},
+                    "spec": {"versionName": "1.0.0"}, "status": {"state": "active"}}),
+                json!({"metadata": {"name": "demo-abcde-0.9.0", "labels": {
+                    "application.kubesphere.io/repo-name": "upload", "application.kubesphere.io/app-id": "demo-abcde"}},
+                    "spec": {"versionName": "0.9.0"}, "status": {"state": "suspended", "message": "old"}}),
+                json!({"metadata": {"name": "demo-abcde-0.1.0", "labels": {
+                    "application.kubesphere.io/repo-name": "upload", "application.kubesphere.io/app-id": "demo-abcde"}},
+                    "spec": {"versionName": "0.1.0"}, "status": {"state": "draft"}}),
+                json!({"metadata": {"name": "internal-redis-7.0.0", "labels": {
+                    "application.kubesphere.io/repo-name": "internal", "application.kubesphere.io/app-id": "internal-redis"}},
+                    "spec": {"versionName": "7.0.0"}}),
+            ],
+            releases: vec![
+                json!({"metadata": {"name": "shop-db", "labels": {
+                    "kubesphere.io/cluster": "edge", "kubesphere.io/namespace": "shop", "kubesphere.io/workspace": "ws"},
+                    "annotations": {"kubesphere.io/creator": "admin"}},
+                    "spec": {"appID": "demo-abcde", "appVersionID": "demo-abcde-1.0.0", "appType": "helm",
+                        "values": base64::engine::general_purpose::STANDARD.encode(values)}}),
+                json!({"metadata": {"name": "cache", "labels": {"kubesphere.io/namespace": "shop"}},
+                    "spec": {"appID": "internal-redis", "appVersionID": "internal-redis-7.0.0", "appType": "helm"}}),
+                json!({"metadata": {"name": "gone"},
+                    "spec": {"appID": "demo-abcde", "appVersionID": "demo-abcde-0.0.1", "appType": "helm"}}),
+            ],
+            stored: BTreeMap::new(),
+        };
+        live.stored
+            .insert("demo-abcde-1.0.0".into(), package("1.0.0"));
+        live.stored
+            .insert("demo-abcde-0.9.0".into(), package("0.9.0"));
+        live
+    }
+
+    fn opts() -> Options {
+        Options {
+            name: "acme".into(),
+            prefix: "ACME".into(),
+        }
+    }
+
+    fn file(e: &Export, path: &str) -> String {
+        String::from_utf8(e.files[path].clone()).unwrap_or_else(|_| panic!("{path} is text"))
+    }
+
+    #[test]
+    fn a_store_becomes_catalog_files_without_its_secrets() {
+        let live = store();
+        let e = render(&live, &opts());
+        let paths: Vec<&str> = e.files.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "apps/demo-abcde/0.9.0.tgz",
+                "apps/demo-abcde/1.0.0.tgz",
+                "apps/demo-abcde/app.yaml",
+                "categories/db.yaml",
+                "pitrix.toml",
+                "releases/edge/shop/shop-db.yaml",
+                "releases/host/shop/cache.yaml",
+                "repos/internal.yaml",
+            ]
+        );
+        assert_eq!(
+            e.files["apps/demo-abcde/1.0.0.tgz"],
+            live.stored["demo-abcde-1.0.0"]
+        );
+        for (path, bytes) in &e.files {
+            for secret in ["hunter2-secret", "repo-secret-1"] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{path}"
+                );
+            }
+        }
+        let repo = file(&e, "repos/internal.yaml");
+        assert!(repo.contains("syncPeriod: 1h"), "{repo}");
+        assert!(
+            repo.contains("usernameEnv: ACME_INTERNAL_USERNAME"),
+            "{repo}"
+        );
+        assert!(
+            !repo.contains("workspace"),
+            "the default workspace is implied: {repo}"
+        );
+        let release = file(&e, "releases/edge/shop/shop-db.yaml");
+        assert!(
+            release.contains("password: '{{ env.ACME_SHOP_DB_DB_PASSWORD }}'"),
+            "{release}"
+        );
+        assert!(
+            release.contains("{% raw %}{{ not a template }}{% endraw %}"),
+            "{release}"
+        );
+        assert!(release.contains("creator: admin"), "{release}");
+        let cache = file(&e, "releases/host/shop/cache.yaml");
+        assert!(cache.contains("app: internal/redis"), "{cache}");
+        let app = file(&e, "apps/demo-abcde/app.yaml");
+        assert!(app.contains("category: db"), "{app}");
+        assert!(
+            app.contains("0.9.0:\n    state: suspended\n    message: old"),
+            "{app}"
+        );
+        let settings = file(&e, "pitrix.toml");
+        assert!(settings.contains("workspace = \"ws\""), "{settings}");
+        assert!(
+            settings.contains("allowEnv = [\"ACME_SHOP_DB_DB_PASSWORD\"]"),
+            "{settings}"
+        );
+        assert!(settings.contains("[clusters.edge]") && settings.contains("[clusters.host]"));
+        let names: Vec<&str> = e.variables.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ACME_INTERNAL_PASSWORD",
+                "ACME_INTERNAL_USERNAME",
+                "ACME_SHOP_DB_DB_PASSWORD"
+            ]
+        );
+        let skipped: Vec<String> = e
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.object, s.reason))
+            .collect();
+        let text = skipped.join("\n");
+        assert!(
+            text.contains("ApplicationVersion/demo-abcde-0.1.0: it has no package"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ApplicationRelease/gone: its version demo-abcde-0.0.1 no longer exists"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ApplicationRelease/shop-db: its values are written as pitrix writes YAML"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_same_store_listed_in_another_order_gives_the_same_bytes() {
+        let live = store();
+        let first = render(&live, &opts());
+        let mut shuffled = live.clone();
+        shuffled.apps.reverse();
+        shuffled.versions.reverse();
+        shuffled.releases.reverse();
+        shuffled.categories.reverse();
+        let second = render(&shuffled, &opts());
+        assert_eq!(first.files, second.files);
+        assert_eq!(first.skipped, second.skipped);
+    }
+
+    #[test]
+    fn images_durations_and_variable_names() {
+        assert_eq!(image_extension(b"\x89PNG\r\n\x1a\nrest"), Some("png"));
+        assert_eq!(image_extension(b"<?xml version='1.0'?><svg/>"), Some("svg"));
+        assert_eq!(image_extension(b"GIF89a"), None);
+        assert_eq!(duration(0), "0");
+        assert_eq!(duration(180), "3m");
+        assert_eq!(duration(7200), "2h");
+        assert_eq!(duration(90), "90s");
+        assert_eq!(env_part("shop-db.auth/x"), "SHOP_DB_AUTH_X");
+    }
 }
