@@ -151,7 +151,7 @@ fn flux_health(obj: &Value) -> &'static str {
         .expect("a check for the kind");
     let mut ctx = cel::Context::default();
     for field in ["apiVersion", "kind", "metadata", "spec", "status"] {
-        // Flux declares these; an object without a status has an empty one.
+        // An object without a status is taken to have an empty one (see the README's limits).
         let v = obj.get(field).cloned().unwrap_or(json!({}));
         ctx.add_variable(field, v).unwrap();
     }
