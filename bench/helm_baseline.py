@@ -109,6 +109,7 @@ def main() -> int:
             "package_charts_per_s": len(charts) / package_s,
             "cpu_s": cpu.ru_utime + cpu.ru_stime,
             "peak_rss_kib": peak_rss_kib(),
+            "archive_bytes_total": sum(sizes),
             "archive_bytes_mean": sum(sizes) / len(sizes),
             "archive_bytes_min": min(sizes),
             "archive_bytes_max": max(sizes),

@@ -109,6 +109,11 @@ ratio = h["total_s"] / p["best_s"]
 print(f"\nHelm/pitrix (cold): {ratio:.1f}x wall time, {h['cpu_s'] / p_cpu:.1f}x CPU time "
       f"(Helm: package {h['package_s']:.2f} s + index {h['index_s']:.2f} s; "
       f"pitrix median {p['median_s']:.2f} s cold, {w['median_s']:.2f} s warm)")
+if p.get("package_bytes") and h.get("archive_bytes_total"):
+    pb, hb = p["package_bytes"], h["archive_bytes_total"]
+    print(f"packages: pitrix {pb / 2**20:.1f} MiB (largest {p['package_bytes_max'] / 1024:.1f} KiB), "
+          f"Helm {hb / 2**20:.1f} MiB (largest {h['archive_bytes_max'] / 1024:.1f} KiB): "
+          f"{pb / hb:.3f}x Helm's bytes (goal <= 1.02x)")
 if p.get("phases_s"):
     print("pitrix stages, in-process: " + ", ".join(f"{k} {v:.2f} s" for k, v in p["phases_s"].items()))
 print(f"goal >= 10x Helm: {'met' if ratio >= 10 else 'NOT met'} ({ratio:.1f}x, cold); "

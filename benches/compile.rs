@@ -248,6 +248,7 @@ fn bench(o: &Options) -> Result<(), String> {
     let mut runs = Vec::new();
     let mut warm_runs = Vec::new();
     let mut written = Vec::new();
+    let mut packages = (0u64, 0u64);
     for k in 1..=o.runs {
         let cache = out_dir.join(format!("cache-{k}"));
         for (label, list) in [("cold", &mut runs), ("warm", &mut warm_runs)] {
@@ -260,6 +261,9 @@ fn bench(o: &Options) -> Result<(), String> {
                 ));
             }
             let (files, bytes) = tree_size(&out);
+            if k == 1 && label == "cold" {
+                packages = package_bytes(&out);
+            }
             println!(
                 "run {k} {label}: {:6.3} s  {:8.0} versions/s  cpu {:6.2} s (user {:.2} + sys {:.2}, {:.0}% of one core)  peak RSS {}  output {} files, {:.0} MiB  [{}]",
                 run.wall.as_secs_f64(),
@@ -330,6 +334,8 @@ fn bench(o: &Options) -> Result<(), String> {
         };
         let doc = json!({
             "tool": "pitrix",
+            "package_bytes": packages.0,
+            "package_bytes_max": packages.1,
             "binary": bin,
             "catalog": catalog,
             "versions": versions,
@@ -385,6 +391,33 @@ fn loadavg() -> Option<String> {
             .collect::<Vec<_>>()
             .join(" "),
     )
+}
+
+/// Total and largest size of the chart packages in a compiled output: the `BinaryKey` of each
+/// storage ConfigMap (`objects/configmaps/<storage namespace>/`), base64 decoded.
+fn package_bytes(out: &Path) -> (u64, u64) {
+    let (mut total, mut max) = (0, 0);
+    let Ok(namespaces) = fs::read_dir(out.join("objects/configmaps")) else {
+        return (0, 0);
+    };
+    for file in namespaces
+        .flatten()
+        .flat_map(|ns| fs::read_dir(ns.path()).into_iter().flatten().flatten())
+    {
+        let Ok(text) = fs::read_to_string(file.path()) else {
+            continue;
+        };
+        for line in text.lines() {
+            if let Some(b64) = line.trim_start().strip_prefix("BinaryKey: ") {
+                let b64 = b64.trim().trim_matches('\'');
+                let padding = b64.bytes().rev().take_while(|&b| b == b'=').count();
+                let len = (b64.len() / 4 * 3).saturating_sub(padding) as u64;
+                total += len;
+                max = max.max(len);
+            }
+        }
+    }
+    (total, max)
 }
 
 fn mib(bytes: u64) -> f64 {
