@@ -1,0 +1,375 @@
+//! The command line: every command, flag and accepted value, parsed by clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use pitrix::diagnostics::Format;
+use pitrix::{diff, repo};
+
+use crate::catalog::default_cache_dir;
+
+#[derive(Parser)]
+#[command(name = "pitrix", version, about = "The KubeSphere App Store as code")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// Build for an environment of pitrix.toml (`[env.<name>]`: vars, workspace, clusters).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) env: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Scaffold a catalog with one example of everything.
+    New {
+        /// Directory to create (must not exist, or be empty).
+        dir: PathBuf,
+        /// The catalog's name (default: the directory's name). It labels every object the
+        /// catalog owns: give each catalog on a cluster its own.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Check a catalog: every rule, every file; non-zero exit on any error.
+    Validate {
+        /// The catalog directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// How to print diagnostics (`github` writes workflow annotations).
+        #[arg(
+            short = 'o',
+            long = "output",
+            alias = "format",
+            value_enum,
+            default_value = "text"
+        )]
+        format: Format,
+        /// Check releases of synced-repo charts against the live repo index.
+        #[arg(long)]
+        online: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Validate, then write the compiled objects to the output directory; with --diff, print
+    /// what would change against a git revision instead.
+    ///
+    /// Exit status with --diff: 1 when the catalog has errors or a released package changed, 2
+    /// when git or I/O fails; with --exit-code, like diff(1): 0 no changes, 1 changes, 2 any
+    /// error.
+    Compile {
+        /// The catalog directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Output directory (default `out`); replaced as a whole, atomically. With --diff it is
+        /// written only when given. Compile is the one command whose `-o` names a directory,
+        /// as a compiler's does; its printed format is `--output`.
+        #[arg(
+            short = 'o',
+            long = "out-dir",
+            visible_alias = "out",
+            value_name = "DIR"
+        )]
+        out: Option<PathBuf>,
+        /// How to print diagnostics; with --diff, the diff (`text`, `markdown`, `json` or
+        /// `yaml`).
+        #[arg(long = "output", alias = "format", value_enum, default_value = "text")]
+        format: CompileFormat,
+        /// Compare with a git revision (read from git, no checkout) and print what changes.
+        #[arg(long)]
+        diff: bool,
+        /// The base revision (default: merge-base of HEAD with origin's default branch, else main).
+        #[arg(long, value_name = "REF", requires = "diff")]
+        base: Option<String>,
+        /// Exit 1 when there are changes, 0 when there are none (errors: 2).
+        #[arg(long, requires = "diff")]
+        exit_code: bool,
+        /// Also write the full diff to FILE (format by extension: .json, .md, else text);
+        /// repeatable.
+        #[arg(long, value_name = "FILE", requires = "diff")]
+        diff_out: Vec<PathBuf>,
+        /// Where the full diff can be found, for the note of a Markdown diff cut to fit a comment.
+        #[arg(long, value_name = "URL", requires = "diff")]
+        full_diff_url: Option<String>,
+        /// Also write out/charts/ (a Helm repository: packages + index.yaml) and out/site/ (an
+        /// HTML preview of the store).
+        #[arg(long, conflicts_with = "diff")]
+        publish: bool,
+        /// Absolute URL out/charts/ is served under (index.yaml URLs are relative without it).
+        #[arg(long, value_name = "URL", requires = "publish")]
+        base_url: Option<String>,
+        /// Check releases of synced-repo charts against the live repo index.
+        #[arg(long)]
+        online: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Bring charts from a Helm repository into the catalog (apps/<chart>/<version>.tgz and
+    /// app.yaml), idempotently: what the catalog has is never overwritten.
+    Import(ImportArgs),
+    /// Write pitrix.lock: the digest and URL of every chart version releases take from synced
+    /// repos, read from each repo's index and checked by downloading.
+    Lock {
+        /// The catalog directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Accept changed upstream digests of versions already locked.
+        #[arg(long)]
+        update: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Compile (or read a compiled output) and apply it to a cluster with server-side apply.
+    Apply(ApplyArgs),
+    /// What apply would change in the live cluster (server-side dry run), and what it would prune.
+    Diff(LiveDiffArgs),
+    /// Write a compiled catalog's review states from its status ConfigMap (what the status
+    /// Job of the output runs under Argo CD or Flux).
+    WriteStatus(pitrix::gitops::write_status::WriteStatusArgs),
+    /// Read a live App Store and write a catalog that compiles back to it (secrets become
+    /// environment variable names); then `pitrix diff` and `pitrix apply --adopt`.
+    Export(pitrix::export::ExportArgs),
+    /// Keep a cluster equal to a catalog's git branch or tag: an in-cluster GitOps controller
+    /// (drift correction, /healthz, /readyz, /metrics, leader election).
+    Reconcile(Box<pitrix::reconcile::Options>),
+    /// Print the Namespace, ServiceAccount, RBAC, Deployment and PodDisruptionBudget that run
+    /// `pitrix reconcile` (the storage namespace must exist: it is KubeSphere's).
+    DeployManifests(Box<pitrix::reconcile::deploy::DeployOptions>),
+    /// Print the CRDs of the five App Store kinds.
+    Crds,
+    /// Print the JSON Schema of one catalog file kind, list them, or write them all.
+    Schema {
+        /// `pitrix`, `category`, `repo`, `app` or `release` (default: list the names).
+        name: Option<String>,
+        /// Write every `<kind>.schema.json` into this directory instead.
+        #[arg(long, alias = "dir", conflicts_with = "name")]
+        out: Option<PathBuf>,
+    },
+    /// Print pitrix's version.
+    Version,
+    /// Print a shell completion script (e.g. `pitrix completion bash > /etc/bash_completion.d/pitrix`).
+    Completion { shell: clap_complete::Shell },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write `pitrix.1`, `pitrix-<command>.1`, ... here instead of printing pitrix.1.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ImportArgs {
+    /// Base URL of the Helm repository (index.yaml is appended).
+    pub(crate) url: String,
+    /// The catalog to write into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) catalog: PathBuf,
+    /// Charts to import (repeatable, or comma-separated); default: every chart of the index.
+    #[arg(long = "chart", value_name = "NAME", value_delimiter = ',')]
+    pub(crate) charts: Vec<String>,
+    /// How many of the newest versions of each chart.
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "all")]
+    pub(crate) versions: usize,
+    /// Every version of each chart.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Include pre-release versions.
+    #[arg(long)]
+    pub(crate) devel: bool,
+    /// Category of new apps (categories/<name>.yaml must exist).
+    #[arg(long)]
+    pub(crate) category: Option<String>,
+    /// Environment variable holding the repository's user name.
+    #[arg(long, value_name = "VAR", requires = "password_env")]
+    pub(crate) username_env: Option<String>,
+    /// Environment variable holding the repository's password.
+    #[arg(long, value_name = "VAR", requires = "username_env")]
+    pub(crate) password_env: Option<String>,
+    /// Fetch and check everything; write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) net: NetArgs,
+}
+
+/// The package cache: validate and compile pack every chart, which is most of their work.
+#[derive(clap::Args)]
+pub(crate) struct CacheArgs {
+    /// Where chart packages are cached between runs, by the digest of their files
+    /// (default `$XDG_CACHE_HOME/pitrix/packages`, else `~/.cache/pitrix/packages`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Pack every chart anew, neither reading nor writing the package cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub(crate) no_cache: bool,
+}
+
+impl CacheArgs {
+    pub(crate) fn package_cache(self) -> Option<pitrix::chart::PackageCache> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir
+            .or_else(default_cache_dir)
+            .map(pitrix::chart::PackageCache::new)
+    }
+}
+
+/// How pitrix talks to Helm repositories.
+#[derive(clap::Args)]
+pub(crate) struct NetArgs {
+    /// PEM file of CA certificates to trust besides the system's (or PITRIX_CA_FILE).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Timeout of each request, e.g. `30s`, `2m`.
+    #[arg(long, default_value = "60s")]
+    pub(crate) timeout: String,
+    /// Retries of a request that timed out or failed with 5xx/429.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) retries: u32,
+    /// Largest index.yaml accepted, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub(crate) max_index_size: u64,
+}
+
+impl NetArgs {
+    pub(crate) fn options(&self) -> Result<repo::FetchOptions, String> {
+        let seconds = pitrix::duration::parse_seconds(&self.timeout)
+            .map_err(|e| format!("--timeout {}: {e}", self.timeout))?;
+        let base = repo::FetchOptions::from_env();
+        Ok(repo::FetchOptions {
+            timeout: std::time::Duration::from_secs(seconds.max(1) as u64),
+            retries: self.retries,
+            max_index_bytes: self.max_index_size.saturating_mul(1024 * 1024),
+            ca_file: self.ca_file.clone().or(base.ca_file.clone()),
+            ..base
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ApplyArgs {
+    /// The catalog directory.
+    #[arg(default_value = ".")]
+    pub(crate) dir: PathBuf,
+    /// Apply an output directory compiled earlier instead (what was reviewed is what is applied).
+    #[arg(long, value_name = "OUT")]
+    pub(crate) from: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    /// Take over fields that other field managers own.
+    #[arg(long)]
+    pub(crate) force_conflicts: bool,
+    /// Take over objects that exist without this catalog's mark (made in the console, by
+    /// another tool or another catalog); without it they are a conflict and nothing is applied.
+    #[arg(long)]
+    pub(crate) adopt: bool,
+    /// Delete orphans: live objects labelled as this catalog's that no inventory lists (after
+    /// a lost inventory ConfigMap); without it they are reported and kept.
+    #[arg(long)]
+    pub(crate) prune_orphans: bool,
+    /// Delete and re-create storage ConfigMaps whose package changed (KubeSphere never does).
+    #[arg(long)]
+    pub(crate) replace_changed_packages: bool,
+    /// Allow prune to delete more than max(5, 25 %) of the tracked objects.
+    #[arg(long)]
+    pub(crate) allow_mass_prune: bool,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Namespace of the inventory ConfigMap.
+    #[arg(long, default_value = "pitrix-system")]
+    pub(crate) inventory_namespace: String,
+    /// Objects applied at once within a stage.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Wait until every release is active, failing on `failed` or after --timeout.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Ask KubeSphere to sync new or changed repos now (status.state=manualTrigger).
+    #[arg(long)]
+    pub(crate) sync_repos: bool,
+    /// How long --wait waits, e.g. `5m`, `90s`.
+    #[arg(long, default_value = "5m")]
+    pub(crate) timeout: String,
+    /// How long to wait for the catalog's apply lock while another apply (or reconcile)
+    /// holds it, e.g. `2m`, `0` (refuse at once).
+    #[arg(long, default_value = "60s", value_parser = pitrix::duration::parse)]
+    pub(crate) lock_timeout: std::time::Duration,
+    /// `text` for people, `json` or `yaml` for machines.
+    #[arg(
+        short = 'o',
+        long,
+        alias = "format",
+        value_enum,
+        default_value = "text"
+    )]
+    pub(crate) output: OutputFormat,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct LiveDiffArgs {
+    /// The catalog directory.
+    #[arg(default_value = ".")]
+    pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    /// Namespace of the inventory ConfigMap.
+    #[arg(long, default_value = "pitrix-system")]
+    pub(crate) inventory_namespace: String,
+    /// `text`, `markdown` (a PR comment), `json` or `yaml`.
+    #[arg(
+        short = 'o',
+        long = "output",
+        alias = "format",
+        value_enum,
+        default_value = "text"
+    )]
+    pub(crate) format: diff::Format,
+    /// Accepted for compatibility: `pitrix diff` always exits 1 when there are differences
+    /// and 2 on trouble, like `kubectl diff`.
+    #[arg(long, hide = true)]
+    pub(crate) exit_code: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ClusterArgs {
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// kubeconfig context.
+    #[arg(long)]
+    pub(crate) context: Option<String>,
+    /// kubeconfig holding the member clusters' contexts (standalone executor Jobs), when not
+    /// the one above.
+    #[arg(long)]
+    pub(crate) member_kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    Text,
+    Json,
+    Yaml,
+}
+
+/// `compile --format`: diagnostics formats, and `markdown` for a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CompileFormat {
+    Text,
+    Json,
+    Yaml,
+    Github,
+    Markdown,
+}
+
+impl CompileFormat {
+    pub(crate) fn diagnostics(self) -> Result<Format, String> {
+        match self {
+            CompileFormat::Text => Ok(Format::Text),
+            CompileFormat::Json => Ok(Format::Json),
+            CompileFormat::Yaml => Ok(Format::Yaml),
+            CompileFormat::Github => Ok(Format::Github),
+            CompileFormat::Markdown => Err("--output markdown needs --diff".into()),
+        }
+    }
+}

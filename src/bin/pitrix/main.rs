@@ -1,0 +1,202 @@
+//! The `pitrix` command: a thin shell over the library — arguments (`args`), the memory
+//! bound (`memory`), catalog building and reporting (`catalog`), and the commands.
+
+mod args;
+mod catalog;
+mod commands;
+mod memory;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use pitrix::diagnostics::{Diagnostic, Format};
+use pitrix::{objects, pipeline, scaffold, schema};
+
+use args::{Cli, Command};
+use catalog::{catalog_root, check_options, report};
+use commands::{
+    DiffRequest, apply, compile, compile_diff, import_charts, live_diff, lock_catalog,
+    server_runtime,
+};
+use memory::limit_memory;
+
+fn main() -> ExitCode {
+    if let Err(message) = limit_memory() {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    match run(cli.command, cli.env) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {}", pitrix::redact::text(&message));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
+    match command {
+        Command::New { dir, name } => {
+            let name = match name {
+                Some(n) => n,
+                None => scaffold::name_for(&dir)?,
+            };
+            let written = scaffold::new_named(&dir, &name).map_err(|e| e.to_string())?;
+            println!(
+                "created catalog `{name}` in {} with {} files",
+                dir.display(),
+                written.len()
+            );
+            println!(
+                "next: pitrix validate {0} && pitrix compile {0} -o out",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate {
+            dir,
+            format,
+            online,
+            cache,
+        } => {
+            let checks = pipeline::CheckOptions {
+                package_cache: cache.package_cache(),
+                ..check_options(online, env.as_deref())
+            };
+            let dir = catalog_root(&dir);
+            let (_catalog, diags) = pipeline::check_with(&dir, &checks);
+            let failed = diags.iter().any(Diagnostic::is_error);
+            report(&diags, &dir, format, true);
+            if !failed && format == Format::Text {
+                println!("{}: catalog is valid", dir.display());
+            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Compile {
+            dir,
+            out,
+            format,
+            diff,
+            base,
+            exit_code,
+            diff_out,
+            full_diff_url,
+            ..
+        } if diff => compile_diff(
+            &catalog_root(&dir),
+            out.as_deref(),
+            format,
+            DiffRequest {
+                base: base.as_deref(),
+                exit_code,
+                diff_out: &diff_out,
+                full_diff_url,
+                env: env.as_deref(),
+            },
+        ),
+        Command::Compile {
+            dir,
+            out,
+            format,
+            publish,
+            base_url,
+            online,
+            cache,
+            ..
+        } => {
+            let dir = catalog_root(&dir);
+            let out = out.unwrap_or_else(|| PathBuf::from("out"));
+            let format = format.diagnostics()?;
+            let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
+            let checks = pipeline::CheckOptions {
+                package_cache: cache.package_cache(),
+                ..check_options(online, env.as_deref())
+            };
+            compile(&dir, &out, format, &checks, publish.as_ref())
+        }
+        Command::Import(args) => import_charts(args),
+        Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
+        Command::Apply(args) => apply(args, env.as_deref()),
+        Command::Diff(args) => live_diff(args, env.as_deref()),
+        Command::WriteStatus(args) => pitrix::gitops::write_status::main(args),
+        Command::Export(args) => pitrix::export::main(args),
+        Command::Reconcile(mut opts) => {
+            opts.env = env.clone();
+            server_runtime()?.block_on(pitrix::reconcile::run(*opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeployManifests(mut opts) => {
+            opts.env = env.clone();
+            // Replicas elect a leader: timings out of order would crash-loop every one.
+            opts.controller.check(true)?;
+            let manifests = pitrix::reconcile::deploy::manifests(&opts);
+            print!("{}", pitrix::reconcile::deploy::to_yaml(&manifests));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crds => {
+            print!("{}", objects::crds_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { name, out } => {
+            let schemas = schema::catalog_schemas();
+            let kind = |file: &str| file.trim_end_matches(".schema.json").to_string();
+            match (name, out) {
+                (_, Some(dir)) => {
+                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                    for (name, text) in schemas {
+                        std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+                    }
+                }
+                // One JSON document, so that `pitrix schema app | jq` works.
+                (Some(name), None) => match schemas.iter().find(|(f, _)| kind(f) == name) {
+                    Some((_, text)) => print!("{text}"),
+                    None => {
+                        let names: Vec<String> = schemas.iter().map(|(f, _)| kind(f)).collect();
+                        return Err(format!("no schema `{name}`; one of: {}", names.join(", ")));
+                    }
+                },
+                (None, None) => {
+                    for (file, _) in &schemas {
+                        println!("{}", kind(file));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!(
+                "pitrix {} ({}/{})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "pitrix", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            use clap::CommandFactory as _;
+            let command = Cli::command();
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                    clap_mangen::generate_to(command, &dir).map_err(|e| e.to_string())?;
+                }
+                None => clap_mangen::Man::new(command)
+                    .render(&mut std::io::stdout())
+                    .map_err(|e| e.to_string())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
