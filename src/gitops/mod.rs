@@ -382,6 +382,101 @@ pub fn flux_kustomizations(resources: &[String]) -> Vec<(PathBuf, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn example() -> Compiled {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/catalog");
+        crate::pipeline::build(&root)
+            .expect("the example compiles")
+            .0
+    }
+
+    #[test]
+    fn the_status_writer_may_touch_exactly_what_it_writes() {
+        let compiled = example();
+        let objects = objects(&compiled, &EngineOptions::default());
+        let of = |kind: &str| &objects.iter().find(|(_, o)| o["kind"] == kind).unwrap().1;
+        // The ConfigMap it reads, by name, read only.
+        assert_eq!(
+            of("Role")["rules"],
+            json!([{"apiGroups": [""], "resources": ["configmaps"],
+                    "resourceNames": ["pitrix-status-acme-store"], "verbs": ["get"]}])
+        );
+        // The apps and versions with a state, by name: read them, write their status.
+        let names = |kind: &str| -> Vec<String> {
+            compiled
+                .status
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        let mut want = Vec::new();
+        for (plural, kind) in [
+            ("applications", "Application"),
+            ("applicationversions", "ApplicationVersion"),
+        ] {
+            let mut names = names(kind);
+            names.sort();
+            want.push(
+                json!({"apiGroups": [crate::objects::GROUP], "resources": [plural],
+                             "resourceNames": names, "verbs": ["get"]}),
+            );
+            want.push(json!({"apiGroups": [crate::objects::GROUP],
+                             "resources": [format!("{plural}/status")],
+                             "resourceNames": names, "verbs": ["get", "patch", "update"]}));
+        }
+        assert_eq!(of("ClusterRole")["rules"], json!(want));
+        // Bound to its own ServiceAccount only, which its Job runs as.
+        for binding in ["RoleBinding", "ClusterRoleBinding"] {
+            assert_eq!(
+                of(binding)["subjects"],
+                json!([{"kind": "ServiceAccount", "name": "pitrix-status-acme-store",
+                        "namespace": "extension-openpitrix"}])
+            );
+        }
+        let pod = &of("Job")["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], "pitrix-status-acme-store");
+        assert_eq!(
+            pod["containers"][0]["args"],
+            json!(job_args(
+                "acme-store",
+                "extension-openpitrix",
+                "pitrix-status-acme-store"
+            ))
+        );
+        // The states, versions first, as pitrix apply writes them.
+        let states: Vec<Value> =
+            serde_json::from_str(of("ConfigMap")["data"][STATES_KEY].as_str().unwrap()).unwrap();
+        let intents: Vec<Value> = compiled.status.iter().map(|s| s.to_json()).collect();
+        assert_eq!(states, intents);
+    }
+
+    #[test]
+    fn engine_objects_are_in_kustomization_yaml_and_not_in_the_inventory() {
+        let files = crate::emit::render(&example());
+        let text = |name: &str| {
+            let (_, bytes) = files.iter().find(|(p, _)| p == Path::new(name)).unwrap();
+            String::from_utf8(bytes.clone()).unwrap()
+        };
+        let engine: Vec<String> = files
+            .iter()
+            .filter(|(p, _)| p.starts_with(ENGINE_DIR))
+            .map(|(p, _)| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(engine.len(), 7, "{engine:?}");
+        let kustomization = text("kustomization.yaml");
+        let inventory = text("inventory.json");
+        let store = text("flux/store/kustomization.yaml");
+        for path in &engine {
+            assert!(kustomization.contains(path.as_str()), "{path}");
+            assert!(store.contains(path.as_str()), "{path}");
+            assert!(!inventory.contains(path.as_str()), "{path}");
+        }
+        let releases = text("flux/releases/kustomization.yaml");
+        assert!(releases.contains("objects/applicationreleases/storefront.yaml"));
+        assert!(!store.contains("applicationreleases"));
+    }
 
     #[test]
     fn names_are_dns_labels() {
