@@ -33,7 +33,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3_600.0,
             "d" => 86_400.0,
-            "" => return Err(format!("`{text}`: a unit must follow each number ({UNITS})")),
+            "" => {
+                return Err(format!(
+                    "`{text}`: a unit must follow each number ({UNITS})"
+                ));
+            }
             other => return Err(format!("`{text}`: unknown unit `{other}` (use {UNITS})")),
         };
         total = total
@@ -48,7 +52,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 pub fn parse_seconds(text: &str) -> Result<i64, String> {
     let d = parse(text)?;
     if d.subsec_nanos() != 0 {
-        return Err(format!("`{}` is not a whole number of seconds", text.trim()));
+        return Err(format!(
+            "`{}` is not a whole number of seconds",
+            text.trim()
+        ));
     }
     i64::try_from(d.as_secs()).map_err(|_| format!("`{}` is too long", text.trim()))
 }
@@ -74,7 +81,9 @@ mod tests {
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse("1d"), Ok(Duration::from_secs(86400)));
-        for bad in ["", "1x", "s", "h", "10m5", "-1", "-5s", "NaN", "inf", "1e300", "1e300h"] {
+        for bad in [
+            "", "1x", "s", "h", "10m5", "-1", "-5s", "NaN", "inf", "1e300", "1e300h",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -513,8 +513,8 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
     let mut oversize_seen = Vec::new();
     let _ = writeln!(
         table,
-        "{:<34} {:>9} {:>9} {:>6}  {:<22} {:<10} {}",
-        "app (src/<tier>/<chart>)", "pitrix B", "helm B", "ratio", "render", "helm", "pitrix"
+        "{:<34} {:>9} {:>9} {:>6}  {:<22} {:<10} pitrix",
+        "app (src/<tier>/<chart>)", "pitrix B", "helm B", "ratio", "render", "helm"
     );
     let (mut sum_p, mut sum_h) = (0usize, 0usize);
     for (c, h) in charts.iter().zip(helm) {
@@ -534,8 +534,7 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
                     "Helm cannot load pitrix's package: {}",
                     lp["error"]
                 ));
-            } else if h["load_dir"]["ok"] == true && lp["version"] != Value::from(c.version.clone())
-            {
+            } else if h["load_dir"]["ok"] == true && lp["version"] != c.version.as_str() {
                 fail(format!("pitrix's package is version {}", lp["version"]));
             }
         } else if !pitrix_refuses {
