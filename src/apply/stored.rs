@@ -124,6 +124,10 @@ pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
             continue;
         };
         if crate::chart::same_chart(&old_bytes, &new_bytes) {
+            // Stored by someone else, and unpacked by `pitrix export --unpack`.
+            if l.get("immutable") != Some(&Value::Bool(true)) {
+                foreign.push(i);
+            }
             kept.push((i, old.to_string(), crate::chart::digest(&old_bytes)));
         }
     }

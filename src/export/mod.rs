@@ -52,6 +52,10 @@ pub struct ExportArgs {
     /// Namespace of KubeSphere's package storage.
     #[arg(long, default_value = crate::objects::labels::STORAGE_NAMESPACE)]
     pub storage_namespace: String,
+    /// Write each package as a chart directory (apps/<app>/<version>/) where re-packing it
+    /// loses nothing (pitrix's packer gives the same files back); else as the stored .tgz.
+    #[arg(long)]
+    pub unpack: bool,
     /// Show which files would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -96,6 +100,7 @@ pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
     let opts = Options {
         name,
         prefix: args.credentials_env_prefix.clone(),
+        unpack: args.unpack,
     };
     let export = render(&live, &opts);
     if !export.skipped.is_empty() {

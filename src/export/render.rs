@@ -30,6 +30,8 @@ pub struct Options {
     pub name: String,
     /// Prefix of the environment variables that stand for secrets.
     pub prefix: String,
+    /// Write each package as a chart directory where re-packing it loses nothing.
+    pub unpack: bool,
 }
 
 /// An object left out, or exported with a difference, and why.
@@ -426,6 +428,18 @@ fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// The files of a package, when writing them as a chart directory loses nothing: pitrix's
+/// packer gives the same chart (name and files) back, and no .helmignore drops any of them.
+pub fn unpacked(package: &[u8]) -> Option<crate::chart::ChartFiles> {
+    let (_, files) = crate::chart::read_archive(package, &crate::chart::Limits::default()).ok()?;
+    if files.files.keys().any(|p| p.ends_with(".helmignore")) {
+        return None;
+    }
+    let chart: Value = serde_yaml::from_slice(files.get("Chart.yaml")?).ok()?;
+    let name = chart.get("name")?.as_str()?;
+    crate::chart::same_chart(&crate::chart::pack(name, &files), package).then_some(files)
+}
+
 /// Chart.yaml of a package, as JSON.
 fn chart_meta(package: &[u8]) -> Value {
     crate::chart::read_archive(package, &crate::chart::Limits::default())
@@ -670,9 +684,20 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                 );
                 continue;
             };
-            cx.out
-                .files
-                .insert(format!("{dir}/{version}.tgz"), package.clone());
+            match cx.opts.unpack.then(|| unpacked(package)).flatten() {
+                Some(files) => {
+                    for (path, bytes) in files.files {
+                        cx.out
+                            .files
+                            .insert(format!("{dir}/{version}/{path}"), bytes);
+                    }
+                }
+                None => {
+                    cx.out
+                        .files
+                        .insert(format!("{dir}/{version}.tgz"), package.clone());
+                }
+            }
             ids.insert(id.to_string());
             newest = Some(v);
             let review = match v.pointer("/status/state").and_then(Value::as_str) {
@@ -1037,8 +1062,7 @@ mod tests {
     }
 
     fn store() -> Live {
-        let values =
-            "replicaCount: 2 # two\ndb:\n  password: hunter2-secret\nnote: '{{ not a template }}'\n";
+        let values = "replicaCount: 2 # two\ndb:\n  password: hunter2-secret\nnote: '{{ not a template }}'\n";
         let mut live = Live {
             categories: vec![
                 json!({"metadata": {"name": "kubesphere-app-uncategorized"}, "spec": {}}),
@@ -1100,7 +1124,34 @@ mod tests {
         Options {
             name: "acme".into(),
             prefix: "ACME".into(),
+            unpack: false,
         }
+    }
+
+    #[test]
+    fn unpack_writes_chart_directories_where_repacking_is_lossless() {
+        let live = store();
+        let e = render(
+            &live,
+            &Options {
+                unpack: true,
+                ..opts()
+            },
+        );
+        assert!(e.files.contains_key("apps/demo-abcde/1.0.0/Chart.yaml"));
+        assert!(!e.files.contains_key("apps/demo-abcde/1.0.0.tgz"));
+        let mut files = crate::chart::ChartFiles::new();
+        files
+            .insert(
+                "Chart.yaml",
+                b"apiVersion: v2\nname: demo\nversion: 1.0.0\n".to_vec(),
+            )
+            .unwrap();
+        files.insert(".helmignore", b"*.bak\n".to_vec()).unwrap();
+        assert!(unpacked(&crate::chart::pack("demo", &files)).is_none());
+        files.files.remove(".helmignore");
+        assert!(unpacked(&crate::chart::pack("demo", &files)).is_some());
+        assert!(unpacked(&crate::chart::pack("other-root", &files)).is_none());
     }
 
     fn file(e: &Export, path: &str) -> String {

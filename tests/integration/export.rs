@@ -8,6 +8,7 @@
 
 use crate::common;
 use crate::kubesphere::{self, APPS, CATEGORIES, KubeSphere, RELEASES, REPOS, VERSIONS};
+use crate::repo_server;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 const APP: &str = "demo-k3x9p";
+/// A release of the synced repo's chart.
+const SYNCED_RELEASE: &str = "cache-web";
 const RELEASE: &str = "demo-web";
 const REPO_USER: &str = "acme-ci";
 const REPO_SECRET: &str = "planted-repo-s3cret-7f3a";
@@ -48,13 +51,17 @@ fn patch_status(ks: &KubeSphere, resource: &str, name: &str, status: Value) {
 
 /// A chart `demo` `version`, packaged by real Helm (what a user uploads).
 fn package(version: &str) -> Vec<u8> {
+    package_chart("demo", version)
+}
+
+fn package_chart(name: &str, version: &str) -> Vec<u8> {
     let src = tempfile::tempdir().unwrap();
-    let chart = src.path().join("demo");
+    let chart = src.path().join(name);
     std::fs::create_dir_all(chart.join("templates")).unwrap();
     std::fs::write(
         chart.join("Chart.yaml"),
         format!(
-            "apiVersion: v2\nname: demo\nversion: {version}\ndescription: A demo web app.\n\
+            "apiVersion: v2\nname: {name}\nversion: {version}\ndescription: A demo web app.\n\
              home: https://example.test/demo\nmaintainers:\n  - name: Jane Doe\n    email: jane@example.test\n"
         ),
     )
@@ -70,7 +77,7 @@ fn package(version: &str) -> Vec<u8> {
     let packaged =
         common::helm_oracle(&["package", chart.to_str().unwrap(), out.to_str().unwrap()]);
     assert_eq!(packaged["ok"], true, "{packaged}");
-    std::fs::read(out.join(format!("demo-{version}.tgz"))).unwrap()
+    std::fs::read(out.join(format!("{name}-{version}.tgz"))).unwrap()
 }
 
 const VALUES: &str =
@@ -78,7 +85,7 @@ const VALUES: &str =
 
 /// The store, as the console's API handlers write it (reference §2–§6; handler_category.go,
 /// handler_repo.go, helper.go's CreateOrUpdateApp/AppVersion, handler_apprls.go).
-fn build_store(ks: &KubeSphere) {
+fn build_store(ks: &KubeSphere, repo_url: &str) {
     ks.create_workspace("team-a");
     ks.create_namespace_in("web", "team-a");
     // The OpenPitrix extension's namespace: package storage.
@@ -101,7 +108,7 @@ fn build_store(ks: &KubeSphere) {
             "metadata": {"name": "acme-charts",
                 "labels": {"kubesphere.io/workspace": "team-a"},
                 "annotations": {"kubesphere.io/alias-name": "acme-charts"}},
-            "spec": {"url": "http://127.0.0.1:9/charts", "syncPeriod": 0,
+            "spec": {"url": repo_url, "syncPeriod": 0,
                 "description": "Internal charts",
                 "credential": {"username": REPO_USER, "password": REPO_SECRET}},
         }),
@@ -344,7 +351,53 @@ fn leaves(v: &Value, at: String, out: &mut Vec<(String, Value)>) {
 #[test]
 fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     let ks = KubeSphere::start();
-    build_store(&ks);
+    // The repo: `cache` 1.2.0 behind basic auth, synced by KubeSphere's own controller.
+    let served = tempfile::tempdir().unwrap();
+    let charts = served.path().join("charts");
+    std::fs::create_dir_all(&charts).unwrap();
+    std::fs::write(
+        charts.join("cache-1.2.0.tgz"),
+        package_chart("cache", "1.2.0"),
+    )
+    .unwrap();
+    let indexed = common::helm_oracle(&["index", charts.to_str().unwrap()]);
+    assert_eq!(indexed["ok"], true, "{indexed}");
+    let server = repo_server::Server::serve(served.path());
+    server.require_auth(REPO_USER, REPO_SECRET);
+    build_store(&ks, &server.url("/charts"));
+    patch_status(&ks, REPOS, "acme-charts", json!({"state": "manualTrigger"}));
+    ks.wait_for(Duration::from_secs(90), "KubeSphere syncs the repo", || {
+        ks.get_json(VERSIONS, "acme-charts-cache-1.2.0")
+    });
+    let synced = json!({
+        "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationRelease",
+        "metadata": {"name": SYNCED_RELEASE,
+            "labels": {
+                "application.kubesphere.io/app-id": "acme-charts-cache",
+                "application.kubesphere.io/appversion-id": "acme-charts-cache-1.2.0",
+                "application.kubesphere.io/app-type": "helm",
+                "kubesphere.io/cluster": "host",
+                "kubesphere.io/namespace": "web",
+                "kubesphere.io/workspace": "team-a"},
+            "annotations": {"kubesphere.io/creator": "admin"}},
+        "spec": {"appID": "acme-charts-cache", "appVersionID": "acme-charts-cache-1.2.0",
+            "appType": "helm"},
+    });
+    ks.wait_for(
+        Duration::from_secs(60),
+        "the webhook admits the synced release",
+        || {
+            ks.kubectl_stdin(&["create", "-f", "-"], synced.to_string().as_bytes())
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    ks.wait_for(
+        Duration::from_secs(90),
+        "KubeSphere's executor Job for the synced release",
+        || (!ks.executor_jobs(SYNCED_RELEASE).is_empty()).then_some(()),
+    );
     ks.wait_for(
         Duration::from_secs(90),
         "KubeSphere's executor Job for the release",
@@ -356,6 +409,7 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     );
     let before = live(&ks);
     let jobs_before = ks.executor_jobs(RELEASE).len();
+    let synced_jobs_before = ks.executor_jobs(SYNCED_RELEASE).len();
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("acme");
@@ -409,6 +463,17 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
         "{{ env.ACME_DEMO_WEB_AUTH_PASSWORD }}"
     );
     assert_eq!(release["values"]["replicaCount"], 2);
+    let cache: Value = serde_yaml::from_slice(
+        &files[Path::new(&format!("releases/host/web/{SYNCED_RELEASE}.yaml"))],
+    )
+    .unwrap();
+    assert_eq!(cache["app"], "acme-charts/cache");
+    assert_eq!(cache["version"], "1.2.0");
+    assert!(
+        !files
+            .keys()
+            .any(|p| p.starts_with("apps/acme-charts-cache"))
+    );
     let settings = String::from_utf8(files[Path::new("pitrix.toml")].clone()).unwrap();
     assert!(settings.contains("workspace = \"team-a\""), "{settings}");
 
@@ -429,6 +494,7 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     assert!(out.status.success(), "compile:\n{}", text(&out));
     let stream = std::fs::read_to_string(compiled.join("all.yaml")).unwrap();
     let mut differences = Vec::new();
+    let mut compiled_keys = Vec::new();
     let mut compared = 0;
     for doc in serde_yaml::Deserializer::from_str(&stream) {
         let object: Value = serde::Deserialize::deserialize(doc).unwrap();
@@ -446,6 +512,7 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
             continue;
         };
         compared += 1;
+        compiled_keys.push(key.clone());
         let mut fields = Vec::new();
         leaves(&object, String::new(), &mut fields);
         for (path, value) in fields {
@@ -473,6 +540,9 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     let out = pitrix(&ks, &["diff", dir.to_str().unwrap(), "--format", "json"]);
     let d: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("diff JSON: {e}\n{}", text(&out)));
+    for secret in [REPO_SECRET, VALUES_SECRET] {
+        assert!(!text(&out).contains(secret), "diff printed a secret");
+    }
     // A release line says it is adopted, no more: same version, same values.
     for r in d["releases"].as_array().unwrap() {
         assert!(
@@ -517,6 +587,12 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     );
     assert!(out.status.success(), "apply --adopt:\n{}", text(&out));
     let report = text(&out);
+    for secret in [REPO_SECRET, VALUES_SECRET] {
+        assert!(
+            !report.contains(secret),
+            "apply printed a secret:\n{report}"
+        );
+    }
     let after_adopt = live(&ks);
     for (key, l) in &before {
         let a = after_adopt
@@ -532,8 +608,10 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
             a.get("binaryData"),
             "{key}: adopt replaced its package"
         );
+    }
+    for key in &compiled_keys {
         assert_eq!(
-            a["metadata"]["labels"]["pitrix.io/catalog"], "acme",
+            after_adopt[key]["metadata"]["labels"]["pitrix.io/catalog"], "acme",
             "{key} is not adopted: {report:#}"
         );
     }
@@ -548,6 +626,11 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
         "adopt started an executor Job"
     );
     assert_eq!(
+        ks.executor_jobs(SYNCED_RELEASE).len(),
+        synced_jobs_before,
+        "adopt started an executor Job for the synced release"
+    );
+    assert_eq!(
         ks.get_json(RELEASES, RELEASE).unwrap()["status"]["specHash"],
         hash(&before)
     );
@@ -559,6 +642,33 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     assert_eq!(tree(&again), files, "a second export differs");
     let printed = export(&ks, &dir);
     assert!(printed.contains("(0 changed)"), "{printed}");
+    // A change in the console: --dry-run names the file, and writes nothing.
+    ks.kubectl_ok(&[
+        "annotate",
+        "--overwrite",
+        CATEGORIES,
+        "databases",
+        "kubesphere.io/description=Where data lives.",
+    ]);
+    let out = pitrix(
+        &ks,
+        &[
+            "export",
+            dir.to_str().unwrap(),
+            "--name",
+            "acme",
+            "--credentials-env-prefix",
+            PREFIX,
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "export --dry-run:\n{}", text(&out));
+    assert!(
+        text(&out).contains("~ categories/databases.yaml"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(tree(&dir), files, "--dry-run wrote");
     let out = pitrix(&ks, &["export", dir.to_str().unwrap(), "--name", "other"]);
     assert!(
         !out.status.success(),
