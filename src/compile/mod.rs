@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::catalog::Catalog;
 
 pub use object::{Object, StatusIntent};
+pub(crate) use release::manifests_in_namespace;
 
 /// What a catalog compiles to.
 #[derive(Debug, Clone)]

@@ -92,7 +92,7 @@ fn helm_values(r: &Release) -> String {
 }
 
 /// A YAML app's manifests with every namespaced object placed in `namespace`.
-fn manifests_in_namespace(package: &[u8], namespace: &str) -> String {
+pub(crate) fn manifests_in_namespace(package: &[u8], namespace: &str) -> String {
     let text = String::from_utf8_lossy(package);
     let Ok(docs) = yaml::parse_stream(&text) else {
         return text.into_owned();

@@ -632,11 +632,12 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
             "" => label(a, labels::APP_TYPE),
             t => t,
         };
-        if !app_type.is_empty() && app_type != "helm" {
+        let yaml_app = app_type == "yaml";
+        if !app_type.is_empty() && app_type != "helm" && !yaml_app {
             cx.skip(
                 "Application",
                 &app,
-                format!("a `{app_type}` app: export writes Helm apps only so far"),
+                format!("a `{app_type}` app: pitrix knows Helm and YAML apps"),
             );
             continue;
         }
@@ -684,18 +685,39 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                 );
                 continue;
             };
-            match cx.opts.unpack.then(|| unpacked(package)).flatten() {
-                Some(files) => {
-                    for (path, bytes) in files.files {
+            if yaml_app {
+                // load::version::load_manifests stores one file's text as it is, ending in
+                // a newline.
+                let text = std::str::from_utf8(package).ok();
+                match text.filter(|t| t.ends_with('\n') && crate::yaml::parse_stream(t).is_ok()) {
+                    Some(_) => {
                         cx.out
                             .files
-                            .insert(format!("{dir}/{version}/{path}"), bytes);
+                            .insert(format!("{dir}/{version}/manifests.yaml"), package.clone());
+                    }
+                    None => {
+                        cx.skip(
+                            "ApplicationVersion",
+                            id,
+                            "its stored manifests are no UTF-8 YAML ending in a newline, which a catalog cannot store byte for byte",
+                        );
+                        continue;
                     }
                 }
-                None => {
-                    cx.out
-                        .files
-                        .insert(format!("{dir}/{version}.tgz"), package.clone());
+            } else {
+                match cx.opts.unpack.then(|| unpacked(package)).flatten() {
+                    Some(files) => {
+                        for (path, bytes) in files.files {
+                            cx.out
+                                .files
+                                .insert(format!("{dir}/{version}/{path}"), bytes);
+                        }
+                    }
+                    None => {
+                        cx.out
+                            .files
+                            .insert(format!("{dir}/{version}.tgz"), package.clone());
+                    }
                 }
             }
             ids.insert(id.to_string());
@@ -801,7 +823,7 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                 "its screenshots get content-derived attachment IDs: adopting changes spec.attachments (no release is affected)",
             );
         }
-        obj.insert("type".into(), "helm".into());
+        obj.insert("type".into(), if yaml_app { "yaml" } else { "helm" }.into());
         if let Some(m) = newest.map(maintainers).filter(|m| !m.is_empty()) {
             obj.insert("maintainers".into(), Value::Array(m));
         }
@@ -929,11 +951,12 @@ fn releases(cx: &mut Ctx, exported: &BTreeMap<String, BTreeSet<String>>) -> BTre
             continue;
         }
         let app_type = spec_str(r, "appType");
-        if app_type != "helm" {
+        let yaml_release = app_type == "yaml";
+        if app_type != "helm" && !yaml_release {
             cx.skip(
                 "ApplicationRelease",
                 &rel,
-                format!("a `{app_type}` release: export writes Helm releases only so far"),
+                format!("a `{app_type}` release: pitrix knows Helm and YAML releases"),
             );
             continue;
         }
@@ -1000,7 +1023,22 @@ fn releases(cx: &mut Ctx, exported: &BTreeMap<String, BTreeSet<String>>) -> BTre
             .decode(encoded)
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&raw).into_owned();
-        if !text.trim().is_empty() {
+        if yaml_release {
+            // A YAML release installs its version's manifests, placed in its namespace.
+            let compiled = cx
+                .live
+                .stored
+                .get(version_id)
+                .map(|p| crate::compile::manifests_in_namespace(p, &namespace))
+                .unwrap_or_default();
+            if compiled.as_bytes() != raw.as_slice() {
+                cx.skip(
+                    "ApplicationRelease",
+                    &rel,
+                    "its manifests are not its version's as pitrix places them in the namespace: adopting it changes spec.values (KubeSphere applies them again)",
+                );
+            }
+        } else if !text.trim().is_empty() {
             match serde_yaml::from_str::<Value>(&text) {
                 Ok(Value::Object(mut map)) => {
                     let canonical =
@@ -1266,6 +1304,44 @@ mod tests {
         let second = render(&shuffled, &opts());
         assert_eq!(first.files, second.files);
         assert_eq!(first.skipped, second.skipped);
+    }
+
+    #[test]
+    fn a_yaml_app_is_exported_as_its_manifests() {
+        let manifests = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n";
+        let placed = crate::compile::manifests_in_namespace(manifests.as_bytes(), "web");
+        let live = Live {
+            apps: vec![json!({"metadata": {"name": "hello", "labels": {
+                "application.kubesphere.io/repo-name": "upload"}},
+                "spec": {"appType": "yaml"}, "status": {"state": "active"}})],
+            versions: vec![json!({"metadata": {"name": "hello-1.0.0", "labels": {
+                "application.kubesphere.io/repo-name": "upload", "application.kubesphere.io/app-id": "hello"}},
+                "spec": {"versionName": "1.0.0"}, "status": {"state": "active"}})],
+            releases: vec![
+                json!({"metadata": {"name": "hi", "labels": {"kubesphere.io/namespace": "web"}},
+                    "spec": {"appID": "hello", "appVersionID": "hello-1.0.0", "appType": "yaml",
+                        "values": base64::engine::general_purpose::STANDARD.encode(&placed)}}),
+                json!({"metadata": {"name": "edited", "labels": {"kubesphere.io/namespace": "web"}},
+                    "spec": {"appID": "hello", "appVersionID": "hello-1.0.0", "appType": "yaml",
+                        "values": base64::engine::general_purpose::STANDARD.encode("kind: Other\n")}}),
+            ],
+            stored: BTreeMap::from([("hello-1.0.0".to_string(), manifests.as_bytes().to_vec())]),
+            ..Live::default()
+        };
+        let e = render(&live, &opts());
+        assert_eq!(
+            e.files["apps/hello/1.0.0/manifests.yaml"],
+            manifests.as_bytes()
+        );
+        assert!(file(&e, "apps/hello/app.yaml").contains("type: yaml"));
+        assert!(!file(&e, "releases/host/web/hi.yaml").contains("values"));
+        let releases: Vec<&str> = e
+            .skipped
+            .iter()
+            .map(|s| s.object.as_str())
+            .filter(|o| o.starts_with("ApplicationRelease/"))
+            .collect();
+        assert_eq!(releases, ["ApplicationRelease/edited"], "{:?}", e.skipped);
     }
 
     #[test]
