@@ -35,7 +35,8 @@ rules:
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The catalog directory to write: new, empty, or a catalog of the same name.
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "print_cluster_role")]
+    pub dir: Option<PathBuf>,
     /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
@@ -70,10 +71,14 @@ fn catalog_name(args: &ExportArgs) -> Result<String, String> {
         crate::names::dns1123_label(n).map_err(|why| format!("--name {n}: {why}"))?;
         return Ok(n.clone());
     }
-    if let Some(n) = write::existing_name(&args.dir) {
+    if let Some(n) = write::existing_name(dir(args)) {
         return Ok(n);
     }
-    crate::scaffold::name_for(&args.dir)
+    crate::scaffold::name_for(dir(args))
+}
+
+fn dir(args: &ExportArgs) -> &std::path::Path {
+    args.dir.as_deref().unwrap_or(std::path::Path::new("."))
 }
 
 /// `pitrix export`.
@@ -83,7 +88,8 @@ pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let name = catalog_name(&args)?;
-    write::check_target(&args.dir, &name)?;
+    let dir = dir(&args);
+    write::check_target(dir, &name)?;
     let cluster = crate::cluster::ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -109,7 +115,7 @@ pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
             eprintln!("  {}: {}", s.object, s.reason);
         }
     }
-    let changes = write_catalog(&args.dir, &export.files, args.dry_run)?;
+    let changes = write_catalog(dir, &export.files, args.dry_run)?;
     for c in &changes {
         println!("{c}");
     }
@@ -117,13 +123,13 @@ pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
         println!(
             "dry run: {} file(s) would change in {}; nothing written",
             changes.len(),
-            args.dir.display()
+            dir.display()
         );
     } else {
         println!(
             "exported {} object file(s) into {} ({} changed)",
             export.files.len(),
-            args.dir.display(),
+            dir.display(),
             changes.len()
         );
     }
@@ -138,7 +144,7 @@ pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
     if !args.dry_run {
         println!(
             "next: review it, `pitrix diff {0}` (only ownership should change), then `pitrix apply --adopt {0}`",
-            args.dir.display()
+            dir.display()
         );
     }
     Ok(ExitCode::SUCCESS)
