@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::live::{Foreign, applied_as_is};
 use super::report::Outcome;
-use super::{ApplyOptions, DesiredObject, contains};
+use super::{ApplyOptions, DIGEST_ANNOTATION, DesiredObject, contains};
 use crate::objects::labels;
 
 /// What the cluster shows of one object when it is planned.
@@ -114,7 +114,7 @@ pub fn with_body(
     adopting: bool,
     opts: &ApplyOptions,
 ) -> Step {
-    if live.is_some_and(|l| contains(l, body)) {
+    if live.is_some_and(|l| contains(l, body) || synced_by_another_applier(l, body)) {
         return Step::Unchanged;
     }
     let rules = &o.kind.write;
@@ -137,6 +137,27 @@ pub fn with_body(
         force: opts.force_conflicts || adopting,
         adopting,
     })
+}
+
+/// Applied by another applier from the same output (Argo CD, Flux): everything pitrix would
+/// send is there but the digest annotation, which only pitrix writes. Writing that alone would
+/// make each switch between pitrix and the engine an update of every object.
+fn synced_by_another_applier(live: &Value, body: &Value) -> bool {
+    if labels::annotation(live, DIGEST_ANNOTATION).is_some() {
+        return false;
+    }
+    let mut body = body.clone();
+    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut)
+        && let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+    {
+        annotations.remove(DIGEST_ANNOTATION);
+        if annotations.is_empty() {
+            metadata.remove("annotations");
+        }
+    }
+    contains(live, &body)
 }
 
 /// Objects pitrix only borrows (the storage namespace, KubeSphere's built-in category): used
@@ -344,6 +365,26 @@ mod tests {
         let Some(Step::Skip(_)) = before_body(&namespace, seen, &adopt) else {
             panic!("a borrowed object is used as it is, even with --adopt");
         };
+    }
+
+    #[test]
+    fn an_object_an_engine_applied_from_the_same_output_is_unchanged() {
+        let o = category();
+        let mut by_engine = o.to_body().unwrap();
+        by_engine["metadata"]["managedFields"] =
+            json!([{"manager": "argocd-controller", "operation": "Apply"}]);
+        assert_eq!(plan(&o, Some(&by_engine), &opts()), Step::Unchanged);
+        // Content the engine did not apply is still written.
+        by_engine["spec"]["icon"] = "other".into();
+        assert!(matches!(
+            plan(&o, Some(&by_engine), &opts()),
+            Step::Write(_)
+        ));
+        // An object pitrix applied under another digest is compared as always.
+        let mut stale = applied(&o);
+        stale["metadata"]["annotations"]["pitrix.io/digest"] = "sha256:old".into();
+        stale["metadata"]["managedFields"] = json!([{"manager": "pitrix", "operation": "Apply"}]);
+        assert!(matches!(plan(&o, Some(&stale), &opts()), Step::Write(_)));
     }
 
     #[test]
