@@ -50,7 +50,10 @@ impl MetaFactory {
 /// (the storage namespace, KubeSphere's built-in category).
 pub const KEEP_ON_PRUNE: &[(&str, &str)] = &[
     // Server-side too, as every object of the output (gitops::argocd_patches).
-    ("argocd.argoproj.io/sync-options", "Prune=false,ServerSideApply=true"),
+    (
+        "argocd.argoproj.io/sync-options",
+        "Prune=false,ServerSideApply=true",
+    ),
     ("kustomize.toolkit.fluxcd.io/prune", "disabled"),
     (labels::PITRIX_PRUNE, "disabled"),
 ];

@@ -1,8 +1,8 @@
 //! Repos: URL scheme, sync period, credentials named by environment variable.
 
 use crate::catalog::Catalog;
-use crate::duration::parse_seconds;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::duration::parse_seconds;
 use crate::redact;
 
 pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
