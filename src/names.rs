@@ -85,6 +85,69 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A container image reference the kubelet can pull: `[registry/]path[:tag][@sha256:<64 hex>]`.
+pub fn image_reference(s: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "{why} (expected [REGISTRY/]NAME[:TAG] or [REGISTRY/]NAME@sha256:DIGEST)"
+        ))
+    };
+    if s.is_empty() {
+        return bad("empty image");
+    }
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return bad(&format!("{c:?} in an image reference"));
+    }
+    let (name, digest) = match s.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (s, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return bad(&format!(
+                "digest `{digest}` is not sha256: and 64 lower-case hex digits"
+            ));
+        }
+    }
+    // A tag is what follows a `:` in the last component (a registry's `:port` is in the first).
+    let mut components: Vec<&str> = name.split('/').collect();
+    let last = components.pop().unwrap_or_default();
+    let (last, tag) = match last.split_once(':') {
+        Some((r, t)) => (r, Some(t)),
+        None => (last, None),
+    };
+    components.push(last);
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !ok {
+            return bad(&format!("tag `{tag}` is not a valid tag"));
+        }
+    }
+    if components.iter().any(|c| c.is_empty()) {
+        return bad("an empty name component");
+    }
+    // The first component may be a registry host (`Registry.Example:5000`); the repository's
+    // path components are lower case.
+    let registry = components.len() > 1
+        && (components[0].contains(['.', ':']) || components[0] == "localhost");
+    let lower = |c: &&str| {
+        c.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+    };
+    if !components[usize::from(registry)..].iter().all(lower) {
+        return bad("repository names are lower case letters, digits, `.`, `_` and `-`");
+    }
+    Ok(())
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,6 +95,7 @@ fn compiled(catalog: &str, objects: Vec<Object>, mut status: Vec<StatusIntent>) 
         standalone: None,
         environment: None,
         contexts: Default::default(),
+        status_image: None,
     }
 }
 

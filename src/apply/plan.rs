@@ -140,13 +140,19 @@ pub fn with_body(
 }
 
 /// Applied by another applier from the same output (Argo CD, Flux): everything pitrix would
-/// send is there but the digest annotation, which only pitrix writes. Writing that alone would
-/// make each switch between pitrix and the engine an update of every object.
+/// send is there but what only pitrix can write — the digest annotation, and a version's owner
+/// reference (it needs the app's UID; the engine prunes versions itself). Writing those alone
+/// would make each switch between pitrix and the engine an update of every object.
 fn synced_by_another_applier(live: &Value, body: &Value) -> bool {
     if labels::annotation(live, DIGEST_ANNOTATION).is_some() {
         return false;
     }
     let mut body = body.clone();
+    if live.pointer("/metadata/ownerReferences").is_none()
+        && let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        metadata.remove("ownerReferences");
+    }
     if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut)
         && let Some(annotations) = metadata
             .get_mut("annotations")
@@ -374,6 +380,13 @@ mod tests {
         by_engine["metadata"]["managedFields"] =
             json!([{"manager": "argocd-controller", "operation": "Apply"}]);
         assert_eq!(plan(&o, Some(&by_engine), &opts()), Step::Unchanged);
+        // A version's owner reference needs the app's UID, which an engine cannot write.
+        let mut with_owner = o.to_applied().unwrap();
+        with_owner["metadata"]["ownerReferences"] = json!([{"kind": "Application", "uid": "u"}]);
+        assert_eq!(
+            with_body(&o, &with_owner, Some(&by_engine), false, &opts()),
+            Step::Unchanged
+        );
         // Content the engine did not apply is still written.
         by_engine["spec"]["icon"] = "other".into();
         assert!(matches!(

@@ -61,6 +61,10 @@ pub struct CatalogSettings {
     pub allow_env: Vec<String>,
     /// `standalone`: the Helm executor image (default KubeSphere's `kubesphere/kubectl:v1.27.16`).
     pub executor_image: Option<String>,
+    /// Argo CD / Flux: the image of the status Job that runs `pitrix write-status` (default
+    /// pitrix's release image, `ghcr.io/<owner>/pitrix:<version>`); a tag or a digest.
+    #[schemars(with = "Option<String>")]
+    pub status_image: Option<toml::Spanned<String>>,
     /// `standalone`: the Secret (key `config`) in each release namespace holding the kubeconfig
     /// the executor's Helm uses (default `pitrix-executor-kubeconfig`). Never in the output.
     pub executor_kubeconfig_secret: Option<String>,

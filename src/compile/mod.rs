@@ -34,6 +34,8 @@ pub struct Compiled {
     pub environment: Option<String>,
     /// The kubeconfig context of each catalog cluster that names one (apply's routing).
     pub contexts: BTreeMap<String, String>,
+    /// The status Job's image for Argo CD and Flux (pitrix.toml `statusImage`), when set.
+    pub status_image: Option<String>,
 }
 
 /// Compiles a catalog that validated without errors.
@@ -80,6 +82,12 @@ pub fn compile(catalog: &Catalog) -> Compiled {
         standalone,
         environment: catalog.environment.clone(),
         contexts: catalog.cluster_contexts(),
+        status_image: catalog
+            .settings
+            .catalog
+            .status_image
+            .as_ref()
+            .map(|i| i.get_ref().clone()),
     }
 }
 

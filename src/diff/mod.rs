@@ -682,6 +682,7 @@ mod tests {
             standalone: None,
             environment: None,
             contexts: Default::default(),
+            status_image: None,
         }
     }
 

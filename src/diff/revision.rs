@@ -239,6 +239,7 @@ fn compile_base(
             standalone: None,
             environment: None,
             contexts: Default::default(),
+            status_image: None,
         };
         return Ok((empty, Vec::new(), stats));
     };

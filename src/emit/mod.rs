@@ -192,7 +192,7 @@ fn render_into(
 
     // GitOps engines: the status writer's objects, in kustomization.yaml but not in the
     // inventory (pitrix apply writes the states itself), and the Argo CD and Flux layout.
-    let engine = crate::gitops::objects(compiled, &crate::gitops::EngineOptions::default());
+    let engine = crate::gitops::objects(compiled, &crate::gitops::EngineOptions::of(compiled));
     for (path, body) in &engine {
         put(path, &yaml(body))?;
         let path = path.to_string_lossy().replace('\\', "/");

@@ -109,6 +109,18 @@ impl Default for EngineOptions {
     }
 }
 
+impl EngineOptions {
+    /// A compiled catalog's: its `statusImage`, else the default.
+    pub fn of(compiled: &Compiled) -> Self {
+        match &compiled.status_image {
+            Some(image) => EngineOptions {
+                image: image.clone(),
+            },
+            None => EngineOptions::default(),
+        }
+    }
+}
+
 /// The storage namespace of a compiled catalog: its Namespace object.
 fn storage_namespace(compiled: &Compiled) -> Option<&str> {
     compiled.objects.iter().find_map(|o| match o {
@@ -389,6 +401,29 @@ mod tests {
         crate::pipeline::build(&root)
             .expect("the example compiles")
             .0
+    }
+
+    #[test]
+    fn the_status_job_runs_the_catalog_s_status_image() {
+        let mut compiled = example();
+        let image = |c: &Compiled| {
+            let objects = objects(c, &EngineOptions::of(c));
+            let job = &objects.iter().find(|(_, o)| o["kind"] == "Job").unwrap().1;
+            job["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+        };
+        assert_eq!(
+            image(&compiled),
+            json!(crate::reconcile::deploy::default_image())
+        );
+        compiled.status_image =
+            Some("registry.acme.example/pitrix@sha256:".to_string() + &"a".repeat(64));
+        assert_eq!(
+            image(&compiled),
+            json!(format!(
+                "registry.acme.example/pitrix@sha256:{}",
+                "a".repeat(64)
+            ))
+        );
     }
 
     #[test]

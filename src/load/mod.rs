@@ -142,6 +142,7 @@ fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, String) {
             target: None,
             allow_env: Vec::new(),
             executor_image: None,
+            status_image: None,
             executor_kubeconfig_secret: None,
             storage_namespace: None,
         },

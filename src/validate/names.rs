@@ -54,6 +54,16 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
             diags,
         );
     }
+    if let Some(image) = &catalog.settings.catalog.status_image
+        && let Err(why) = crate::names::image_reference(image.get_ref())
+    {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("statusImage: {why}"))
+                .in_file(settings)
+                .at_opt(settings_pos(catalog, image.span()))
+                .hint("the image of the status Job Argo CD and Flux run, e.g. `ghcr.io/acme/pitrix:0.1.0` or `…@sha256:<digest>`"),
+        );
+    }
     let settings_workspaces = catalog.settings.catalog.workspace.iter().chain(
         catalog
             .settings

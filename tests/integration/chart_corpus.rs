@@ -576,6 +576,12 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
             sum_p += p;
             sum_h += hb;
             if q > MAX_RATIO {
+                // Whether the excess shows as content or deflate can flip with Helm's own size,
+                // which varies by ~150 bytes between runs: a listed chart over the ratio counts
+                // as seen either way.
+                if KNOWN_OVERSIZE.iter().any(|k| k.0 == c.app) {
+                    oversize_seen.push(c.app.clone());
+                }
                 let helm_pkg = fs::read(h["helm_package"]["path"].as_str().unwrap()).unwrap();
                 let pitrix_pkg = fs::read(work.join(format!("{}.pitrix.tgz", c.app))).unwrap();
                 match content_difference(&pitrix_pkg, &helm_pkg) {

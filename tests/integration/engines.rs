@@ -420,12 +420,7 @@ fn assert_pitrix_apply_is_a_no_op(ks: &KubeSphere, out: &Path, kubeconfig: &Path
         .as_array()
         .unwrap()
         .iter()
-        // Versions get the owner reference to their app, which only pitrix can write (it
-        // needs the app's UID); everything else is as the engine applied it.
-        .filter(|r| {
-            r["outcome"] != "unchanged"
-                && !(r["outcome"] == "updated" && r["object"]["kind"] == "ApplicationVersion")
-        })
+        .filter(|r| r["outcome"] != "unchanged")
         .map(|r| format!("{} {}", r["outcome"], r["object"]))
         .collect();
     assert!(

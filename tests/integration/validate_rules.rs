@@ -657,6 +657,22 @@ fn invalid_value_target_in_pitrix_toml() {
     assert_hint_contains(d, "did you mean `kubesphere`");
 }
 
+#[test]
+fn invalid_value_status_image_in_pitrix_toml() {
+    let cat = scaffold();
+    let text = cat.edit(
+        SETTINGS,
+        r#"target = "kubesphere""#,
+        "target = \"kubesphere\"\nstatusImage = \"ghcr.io/Acme/pitrix:0.1.0\"",
+    );
+    let diags = cat.check();
+    assert_errors(&diags, &["invalid-value"]);
+    let d = the(&diags, "invalid-value");
+    assert_at(d, SETTINGS, Some(after(&text, "statusImage = ")));
+    assert!(d.message.contains("lower case"), "{}", d.message);
+    hint(d);
+}
+
 // ---------------------------------------------------------------------------------------------
 // missing-settings, unexpected-file
 

@@ -773,6 +773,7 @@ fn diff_side(
         standalone: None,
         environment: None,
         contexts: BTreeMap::new(),
+        status_image: None,
     }
 }
 
@@ -1326,6 +1327,7 @@ pub fn inventory(data: &[u8]) {
             standalone: None,
             environment: None,
             contexts: BTreeMap::new(),
+            status_image: None,
         };
         let dir = scratch_dir();
         for (path, bytes) in pitrix::emit::render(&compiled) {
