@@ -147,7 +147,6 @@ pub fn image_reference(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
