@@ -269,6 +269,42 @@ fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() 
 // 2. versions
 
 #[test]
+fn a_loose_version_helm_loads_is_a_warning_and_one_helm_refuses_an_error() {
+    let cat = scaffold();
+    let loose = cat.add_web("1.0", "");
+    // Quoted: unquoted, `1.0` is a YAML number, which Helm reads back as `1`.
+    cat.write(
+        &format!("{loose}/Chart.yaml"),
+        "apiVersion: v2\nname: web\ndescription: A chart.\ntype: application\nversion: \"1.0\"\n",
+    );
+    let diags = cat.check();
+    assert_codes(&diags, &[], &["chart-version-not-semver"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let package = cat.pack(&loose, tmp.path());
+    let helm = helm_oracle(&["load", &package]);
+    assert_eq!(helm[0]["ok"], true, "{helm}");
+    assert_eq!(helm[0]["version"], "1.0");
+    let lint = helm_oracle(&["lint", &cat.path(&loose).to_string_lossy()]);
+    assert!(
+        lint[0]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["severity"] == "WARNING"
+                && m["message"] == "version '1.0' is not a valid SemVerV2"),
+        "{lint}"
+    );
+
+    // Four numbers: Helm's loader refuses the chart, pitrix refuses it too.
+    let cat = scaffold();
+    let refused = cat.add_web("1.0.0.0", "");
+    let diags = cat.check();
+    assert_codes(&diags, &["chart-version-not-semver"], &[]);
+    let lint = helm_oracle(&["lint", &cat.path(&refused).to_string_lossy()]);
+    assert_eq!(lint[0]["ok"], false, "{lint}");
+}
+
+#[test]
 fn a_v_prefixed_version_is_accepted_with_helm_lint_s_warning_and_ordered_as_kubesphere_does() {
     let cat = scaffold();
     let dir = cat.add_web("v1.19.6", "");
