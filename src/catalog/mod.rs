@@ -227,6 +227,10 @@ pub struct ChartMeta {
     /// Positions are meaningful only for Chart.yaml files on disk.
     #[serde(skip)]
     pub in_archive: bool,
+    /// How Helm reads `version` when it is written as a YAML number whose text Helm does not
+    /// keep (`1.10` reads as `1.1`); `None` when Helm reads it as written.
+    #[serde(skip)]
+    pub version_as_helm_reads: Option<String>,
 }
 
 /// A file of the catalog read as bytes (icons, screenshots).

@@ -138,6 +138,9 @@ codes! {
     ChartDependencyMissing => "chart-dependency-missing",
     /// A chart package at 90 % or more of KubeSphere's 1 MiB storage budget.
     PackageNearLimit => "package-near-limit",
+    /// Chart.yaml's `version` written as a YAML number that Helm reads as other text
+    /// (`1.10` → `1.1`).
+    ChartVersionNumber => "chart-version-number",
 }
 
 impl Serialize for Code {

@@ -8,7 +8,7 @@ use crate::catalog::{ChartMeta, Version, VersionSource};
 use crate::chart::{self, ChartError, ChartFiles, Limits, PackageCache};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
-use super::{file_name, parse_yaml, syntax_diagnostic};
+use super::{file_name, parse_yaml_node, syntax_diagnostic};
 use crate::yaml;
 
 const CHART_FILE: &str = "Chart.yaml";
@@ -102,6 +102,17 @@ fn loaded_as_yaml(path: &str) -> bool {
     }
 }
 
+/// A plain YAML number as Helm reads it into a string field (YAML → JSON number → its
+/// shortest text: `1.10` → `1.1`, `1.0` → `1`), when that differs from what is written.
+fn number_as_helm_reads(node: &yaml::Node) -> Option<String> {
+    let read = match node.value {
+        yaml::Value::Float(f) if f.is_finite() => format!("{f}"),
+        yaml::Value::Int(i) => i.to_string(),
+        _ => return None,
+    };
+    (node.raw.as_deref() != Some(read.as_str())).then_some(read)
+}
+
 /// Parses Chart.yaml out of the chart's files, if it has one.
 fn chart_meta(
     files: &ChartFiles,
@@ -111,10 +122,11 @@ fn chart_meta(
 ) -> Option<ChartMeta> {
     let bytes = files.files.get(CHART_FILE)?;
     let text = String::from_utf8_lossy(bytes);
-    match parse_yaml::<ChartMeta>(&text, &chart_file) {
-        Ok(mut meta) => {
+    match parse_yaml_node::<ChartMeta>(&text, &chart_file) {
+        Ok((mut meta, node)) => {
             meta.file = chart_file;
             meta.in_archive = in_archive;
+            meta.version_as_helm_reads = node.get("version").and_then(number_as_helm_reads);
             Some(meta)
         }
         Err(mut d) => {

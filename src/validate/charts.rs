@@ -188,6 +188,20 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
             )),
         ),
         Some(version) => {
+            if let Some(read) = &meta.version_as_helm_reads {
+                diags.push(
+                    Diagnostic::warning(
+                        Code::ChartVersionNumber,
+                        format!(
+                            "`version: {}` is a YAML number: Helm reads it as `{read}`, not as written",
+                            version.value
+                        ),
+                    )
+                    .in_file(&meta.file)
+                    .at_opt(at(Some(version.pos)))
+                    .hint(format!("quote it: `version: \"{}\"`", version.value)),
+                );
+            }
             let strict = semver::Version::parse(&version.value);
             let v_prefixed = version
                 .value

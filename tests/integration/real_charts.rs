@@ -272,7 +272,22 @@ fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() 
 fn a_loose_version_helm_loads_is_a_warning_and_one_helm_refuses_an_error() {
     let cat = scaffold();
     let loose = cat.add_web("1.0", "");
-    // Quoted: unquoted, `1.0` is a YAML number, which Helm reads back as `1`.
+    // Unquoted, `1.0` is a YAML number: Helm reads it as `1`, and pitrix says so.
+    let diags = cat.check();
+    assert_codes(
+        &diags,
+        &[],
+        &["chart-version-not-semver", "chart-version-number"],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let package = cat.pack(&loose, tmp.path());
+    assert_eq!(helm_oracle(&["load", &package])[0]["version"], "1");
+    let number = diags
+        .iter()
+        .find(|d| d.code.as_str() == "chart-version-number")
+        .unwrap();
+    assert!(number.message.contains("as `1`"), "{}", number.message);
+    // Quoted, it is read as written.
     cat.write(
         &format!("{loose}/Chart.yaml"),
         "apiVersion: v2\nname: web\ndescription: A chart.\ntype: application\nversion: \"1.0\"\n",

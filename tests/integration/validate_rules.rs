@@ -1037,7 +1037,10 @@ fn chart_version_not_semver_unquoted_number_keeps_its_text() {
             codes(&diags, Severity::Error),
             codes(&diags, Severity::Warning)
         ),
-        (vec![], vec!["chart-version-not-semver"]),
+        (
+            vec![],
+            vec!["chart-version-not-semver", "chart-version-number"]
+        ),
         "{}",
         dump(&diags)
     );
@@ -1048,6 +1051,10 @@ fn chart_version_not_semver_unquoted_number_keeps_its_text() {
         Some(after(&text, "version: ")),
     );
     assert!(d.message.contains("`1.10`"), "{}", d.message);
+    // As a YAML number it is not the version Helm reads.
+    let n = the(&diags, "chart-version-number");
+    assert!(n.message.contains("as `1.1`"), "{}", n.message);
+    assert_hint_contains(n, "version: \"1.10\"");
 }
 
 #[test]
