@@ -1002,27 +1002,8 @@ fn literal_secrets(lines: &[&str], out: &mut Vec<String>) {
             }
         }));
         let indent = line.len() - line.trim_start_matches(' ').len();
-        if let Some((at, hasher)) = private_key.as_mut() {
-            if !line.contains(PEM_END) {
-                hasher.update(line.trim().as_bytes());
-                hasher.update(b"\n");
-                continue;
-            }
-            let at = *at;
-            let hash = private_key
-                .take()
-                .map(|(_, h)| h.finalize())
-                .unwrap_or_default();
-            out.push(format!(
-                "{}{MASK} (sha256:{})",
-                " ".repeat(at),
-                crate::names::hex(&hash[..4])
-            ));
-        } else if line.contains(PEM_BEGIN)
-            && line.contains("PRIVATE KEY")
-            && !line.contains(PEM_END)
-        {
-            private_key = Some((indent, Sha256::new()));
+        if hide_private_key(&line, indent, &mut private_key, out) {
+            continue;
         }
         out.push(line);
     }
@@ -1030,6 +1011,34 @@ fn literal_secrets(lines: &[&str], out: &mut Vec<String>) {
         let hash = crate::names::hex(&hasher.finalize()[..4]);
         out.push(format!("{}{MASK} (sha256:{hash})", " ".repeat(at)));
     }
+}
+
+/// A private key's body (whatever its key) shows as one masked line with a hash: feeds `line`
+/// to the key being read (true: the line is swallowed), ends it at its END line, or starts one
+/// at a BEGIN line.
+fn hide_private_key(
+    line: &str,
+    indent: usize,
+    key: &mut Option<(usize, Sha256)>,
+    out: &mut Vec<String>,
+) -> bool {
+    if let Some((at, hasher)) = key.as_mut() {
+        if !line.contains(PEM_END) {
+            hasher.update(line.trim().as_bytes());
+            hasher.update(b"\n");
+            return true;
+        }
+        let at = *at;
+        let hash = key.take().map(|(_, h)| h.finalize()).unwrap_or_default();
+        out.push(format!(
+            "{}{MASK} (sha256:{})",
+            " ".repeat(at),
+            crate::names::hex(&hash[..4])
+        ));
+    } else if line.contains(PEM_BEGIN) && line.contains("PRIVATE KEY") && !line.contains(PEM_END) {
+        *key = Some((indent, Sha256::new()));
+    }
+    false
 }
 
 fn redact_document(
@@ -1046,29 +1055,8 @@ fn redact_document(
         let line = private_keys_marked(&url_user_info_marked(raw));
         let indent = line.len() - line.trim_start_matches(' ').len();
         let blank = line.trim().is_empty();
-        if open.is_none() {
-            if let Some((at, hasher)) = private_key.as_mut() {
-                if !line.contains(PEM_END) {
-                    hasher.update(line.trim().as_bytes());
-                    hasher.update(b"\n");
-                    continue;
-                }
-                let at = *at;
-                let hash = private_key
-                    .take()
-                    .map(|(_, h)| h.finalize())
-                    .unwrap_or_default();
-                out.push(format!(
-                    "{}{MASK} (sha256:{})",
-                    " ".repeat(at),
-                    crate::names::hex(&hash[..4])
-                ));
-            } else if line.contains(PEM_BEGIN)
-                && line.contains("PRIVATE KEY")
-                && !line.contains(PEM_END)
-            {
-                private_key = Some((indent, Sha256::new()));
-            }
+        if open.is_none() && hide_private_key(&line, indent, &mut private_key, out) {
+            continue;
         }
         if let Some(o) = open.as_mut() {
             if blank || indent > o.indent {

@@ -93,23 +93,6 @@ fn assert_big_package_needs_server_side_apply(ks: &KubeSphere, out: &Path) {
     );
 }
 
-fn prerequisites(ks: &KubeSphere) {
-    ks.create_workspace("acme-data");
-    ks.create_workspace("acme-platform");
-    ks.create_namespace_in("web", "system-workspace");
-    ks.create_namespace_in("data", "acme-data");
-    ks.add_member_cluster("edge-eu");
-    ks.kubectl_ok(&[
-        "create",
-        "rolebinding",
-        "bob-admin",
-        "--clusterrole=cluster-admin",
-        "--user=bob",
-        "-n",
-        "web",
-    ]);
-}
-
 fn pitrix(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pitrix"))
         .args(args)
@@ -508,7 +491,7 @@ fn change_catalog(catalog: &Path) {
 #[test]
 fn argocd_sync_reaches_pitrix_apply_s_end_state_and_converges_after_a_change() {
     let ks = KubeSphere::start();
-    prerequisites(&ks);
+    ks.prepare_for_example_catalog();
     let tmp = tempfile::tempdir().unwrap();
     let catalog = catalog(tmp.path());
     let out = tmp.path().join("out");
@@ -567,7 +550,7 @@ fn argocd_sync_reaches_pitrix_apply_s_end_state_and_converges_after_a_change() {
 #[test]
 fn flux_sync_reaches_pitrix_apply_s_end_state_and_converges_after_a_change() {
     let ks = KubeSphere::start();
-    prerequisites(&ks);
+    ks.prepare_for_example_catalog();
     let tmp = tempfile::tempdir().unwrap();
     let catalog = catalog(tmp.path());
     let out = tmp.path().join("out");

@@ -197,26 +197,6 @@ fn package_chart(charts: &Path, name: &str, version: &str) {
 
 // --- prerequisites ------------------------------------------------------------------------------
 
-/// What a KubeSphere installation would already have for this catalog (module docs).
-fn prerequisites(ks: &KubeSphere) {
-    ks.create_workspace("acme-data");
-    ks.create_workspace("acme-platform");
-    ks.create_namespace_in("web", "system-workspace");
-    ks.create_namespace_in("data", "acme-data");
-    ks.add_member_cluster("edge-eu");
-    // KubeSphere applies a YAML app impersonating its creator: bob must be allowed to (not
-    // `admin`: its rules are aggregated by kube-controller-manager, which does not run here).
-    ks.kubectl_ok(&[
-        "create",
-        "rolebinding",
-        "bob-admin",
-        "--clusterrole=cluster-admin",
-        "--user=bob",
-        "-n",
-        "web",
-    ]);
-}
-
 /// A kubeconfig whose contexts name the catalog's clusters: `host` (current) and
 /// `edge-eu-admin`, both this API server (the member Cluster object stands in the same way).
 fn kubeconfig_with_member(ks: &KubeSphere, path: &Path) -> PathBuf {
@@ -832,7 +812,7 @@ fn pitrix_apply_the_example_catalog_and_kubesphere_reconciles_it() {
     let ks = KubeSphere::start();
     step(started, "KubeSphere running");
     let store = Store::new();
-    prerequisites(&ks);
+    ks.prepare_for_example_catalog();
     let kubeconfig = kubeconfig_with_member(&ks, &store.tmp.path().join("kubeconfig"));
     let watch = StateWatch::start(&ks);
     step(started, "prerequisites created");
@@ -986,7 +966,7 @@ fn pitrix_reconcile_converges_the_example_catalog_the_same_way() {
     let ks = KubeSphere::start();
     step(started, "KubeSphere running");
     let store = Store::new();
-    prerequisites(&ks);
+    ks.prepare_for_example_catalog();
     let kubeconfig = kubeconfig_with_member(&ks, &store.tmp.path().join("kubeconfig"));
     let watch = StateWatch::start(&ks);
     reconcile_support::git(&store.catalog, &["init", "-q"]);

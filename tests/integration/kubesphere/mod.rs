@@ -492,6 +492,28 @@ impl KubeSphere {
         self.kubectl_stdin_ok(&["apply", "-f", "-"], namespace.to_string().as_bytes());
     }
 
+    /// What a KubeSphere installation would already have for the example catalog
+    /// (examples/catalog): its workspaces, its release namespaces in their workspaces, the
+    /// member cluster `edge-eu`, and rights for bob, whom KubeSphere impersonates to apply a
+    /// YAML app (not `admin`: its rules are aggregated by kube-controller-manager, which does
+    /// not run here).
+    pub fn prepare_for_example_catalog(&self) {
+        self.create_workspace("acme-data");
+        self.create_workspace("acme-platform");
+        self.create_namespace_in("web", "system-workspace");
+        self.create_namespace_in("data", "acme-data");
+        self.add_member_cluster("edge-eu");
+        self.kubectl_ok(&[
+            "create",
+            "rolebinding",
+            "bob-admin",
+            "--clusterrole=cluster-admin",
+            "--user=bob",
+            "-n",
+            "web",
+        ]);
+    }
+
     /// A member Cluster object `name` that stands in for another cluster: a direct connection
     /// with this API server's own kubeconfig (KubeSphere sees the same kube-system UID and treats
     /// it like the host: nothing is installed into it). Waits until KubeSphere joined it
