@@ -332,4 +332,26 @@ mod tests {
         assert!(sat("~1.19.0", "v1.19.6"));
         assert!(Constraint::parse("not a constraint").is_none());
     }
+
+    #[test]
+    fn masterminds_loose_versions() {
+        for (loose, read) in [
+            ("1", "1.0.0"),
+            ("1.0", "1.0.0"),
+            ("v1.0", "1.0.0"),
+            ("1.2.3-rc.1", "1.2.3-rc.1"),
+            ("1.2+build.5", "1.2.0+build.5"),
+            ("2.0-beta", "2.0.0-beta"),
+        ] {
+            assert_eq!(
+                parse_version(loose).map(|v| v.to_string()).as_deref(),
+                Some(read)
+            );
+        }
+        for bad in [
+            "", "latest", "1.0.0.0", "1..0", "v", "1.0-", "1.0+", "1.x", "01.0",
+        ] {
+            assert!(parse_version(bad).is_none(), "{bad}");
+        }
+    }
 }

@@ -80,32 +80,6 @@ fn largest_files(v: &Version) -> String {
     format!("; largest files (unpacked): {}", listed.join(", "))
 }
 
-/// Whether Helm's loader takes `version` (Masterminds semver's loose form:
-/// `v?MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`, identifiers of ASCII letters, digits and `-`).
-fn helm_accepts_version(version: &str) -> bool {
-    let identifiers = |s: &str| {
-        !s.is_empty()
-            && s.split('.')
-                .all(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-    };
-    let rest = version.strip_prefix('v').unwrap_or(version);
-    let (rest, build) = match rest.split_once('+') {
-        Some((r, b)) => (r, Some(b)),
-        None => (rest, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((c, p)) => (c, Some(p)),
-        None => (rest, None),
-    };
-    let numbers: Vec<&str> = core.split('.').collect();
-    (1..=3).contains(&numbers.len())
-        && numbers
-            .iter()
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        && pre.is_none_or(identifiers)
-        && build.is_none_or(identifiers)
-}
-
 /// Chart.yaml's checks, as Helm's `Metadata.Validate` and KubeSphere's upload do them.
 fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagnostics) {
     let at = |pos: Option<Pos>| if meta.in_archive { None } else { pos };
@@ -207,7 +181,10 @@ fn check_chart_meta(app: &App, v: &Version, meta: &ChartMeta, diags: &mut Diagno
                 .value
                 .strip_prefix('v')
                 .is_some_and(|rest| semver::Version::parse(rest).is_ok());
-            if strict.is_err() && !v_prefixed && helm_accepts_version(&version.value) {
+            if strict.is_err()
+                && !v_prefixed
+                && crate::load::deps::parse_version(&version.value).is_some()
+            {
                 // Helm loads `1.0` and `1` too (Masterminds' loose form; `helm lint` warns), but
                 // KubeSphere orders versions with a strict SemVer parse and skips one that
                 // fails (pkg/simple/client/application/helper.go:305-309).
@@ -403,30 +380,5 @@ mod size_tests {
     #[test]
     fn a_small_package_says_nothing() {
         assert!(check(&version(1024)).is_empty());
-    }
-}
-
-#[cfg(test)]
-mod version_tests {
-    use super::helm_accepts_version;
-
-    #[test]
-    fn helm_s_loose_versions() {
-        for ok in [
-            "1",
-            "1.0",
-            "1.0.0",
-            "v1.0",
-            "1.2.3-rc.1",
-            "1.2+build.5",
-            "2.0-beta",
-        ] {
-            assert!(helm_accepts_version(ok), "{ok}");
-        }
-        for bad in [
-            "", "latest", "1.0.0.0", "1..0", "v", "1.0-", "1.0+", "1.x", "01.0 ",
-        ] {
-            assert!(!helm_accepts_version(bad), "{bad}");
-        }
     }
 }
