@@ -81,6 +81,14 @@ fn spec_str<'a>(v: &'a Value, key: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// `text` under `key`, when there is any: an empty field is left out of the file, as a
+/// catalog author would.
+fn insert_text(obj: &mut Map<String, Value>, key: &str, text: &str) {
+    if !text.is_empty() {
+        obj.insert(key.into(), text.into());
+    }
+}
+
 /// Sorted by name: the order objects were listed in must not matter.
 fn sorted(list: &[Value]) -> Vec<&Value> {
     let mut out: Vec<&Value> = list.iter().collect();
@@ -278,14 +286,8 @@ fn categories(cx: &mut Ctx) {
             continue;
         }
         let mut obj = Map::new();
-        let display = annotation(c, labels::ALIAS_NAME);
-        if !display.is_empty() {
-            obj.insert("displayName".into(), display.into());
-        }
-        let description = annotation(c, labels::DESCRIPTION);
-        if !description.is_empty() {
-            obj.insert("description".into(), description.into());
-        }
+        insert_text(&mut obj, "displayName", annotation(c, labels::ALIAS_NAME));
+        insert_text(&mut obj, "description", annotation(c, labels::DESCRIPTION));
         let icon = spec_str(c, "icon");
         if !icon.is_empty() {
             if icon.len() > 64
@@ -335,10 +337,7 @@ fn repos(cx: &mut Ctx) {
             .and_then(Value::as_i64)
             .unwrap_or(0);
         obj.insert("syncPeriod".into(), duration(period).into());
-        let description = spec_str(r, "description");
-        if !description.is_empty() {
-            obj.insert("description".into(), description.into());
-        }
+        insert_text(&mut obj, "description", spec_str(r, "description"));
         cx.workspace_key(&mut obj, r);
         let cred = r
             .pointer("/spec/credential")
@@ -755,22 +754,10 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
         }
 
         let mut obj = Map::new();
-        let display = annotation(a, labels::ALIAS_NAME);
-        if !display.is_empty() {
-            obj.insert("displayName".into(), display.into());
-        }
-        let description = annotation(a, labels::DESCRIPTION);
-        if !description.is_empty() {
-            obj.insert("description".into(), description.into());
-        }
-        let abstraction = spec_str(a, "abstraction");
-        if !abstraction.is_empty() {
-            obj.insert("abstraction".into(), abstraction.into());
-        }
-        let home = spec_str(a, "appHome");
-        if !home.is_empty() {
-            obj.insert("home".into(), home.into());
-        }
+        insert_text(&mut obj, "displayName", annotation(a, labels::ALIAS_NAME));
+        insert_text(&mut obj, "description", annotation(a, labels::DESCRIPTION));
+        insert_text(&mut obj, "abstraction", spec_str(a, "abstraction"));
+        insert_text(&mut obj, "home", spec_str(a, "appHome"));
         let category = label(a, labels::APP_CATEGORY_NAME);
         if !category.is_empty() && category != labels::UNCATEGORIZED {
             obj.insert("category".into(), category.into());
@@ -1014,10 +1001,7 @@ fn releases(cx: &mut Ctx, exported: &BTreeMap<String, BTreeSet<String>>) -> BTre
         obj.insert("app".into(), app_ref.into());
         obj.insert("version".into(), version_name.into());
         cx.workspace_key(&mut obj, r);
-        let creator = annotation(r, labels::CREATOR);
-        if !creator.is_empty() {
-            obj.insert("creator".into(), creator.into());
-        }
+        insert_text(&mut obj, "creator", annotation(r, labels::CREATOR));
         let encoded = spec_str(r, "values");
         let raw = base64::engine::general_purpose::STANDARD
             .decode(encoded)
