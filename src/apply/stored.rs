@@ -8,11 +8,12 @@
 
 use base64::Engine as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use kube::api::DynamicObject;
 use serde_json::Value;
 
 use super::desired::Desired;
 use super::live::{Live, applied_as_is};
-use crate::cluster::{Clusters, api, describe, retry};
+use crate::cluster::{Clusters, ObjectRef, api, describe, retry};
 use crate::objects::labels;
 
 /// The package a storage ConfigMap (desired or live) holds, base64 as in its JSON.
@@ -22,6 +23,14 @@ fn stored_b64(body: &Value) -> Option<&str> {
 
 fn decode(b64: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// An object read by GET as the listings hold it: JSON with its `apiVersion` and `kind`.
+fn typed(r: &ObjectRef, o: &DynamicObject) -> Value {
+    let mut v = serde_json::to_value(o).unwrap_or_default();
+    v["apiVersion"] = r.api_version.clone().into();
+    v["kind"] = r.kind.clone().into();
+    v
 }
 
 /// Fetches in full the live storage ConfigMaps held by metadata only that were not applied as
@@ -45,14 +54,12 @@ pub async fn fetch_packages(
             let o = retry(5, || api.get(&r.name))
                 .await
                 .map_err(|e| format!("cannot read {}: {}", r.display_name(), describe(&e)))?;
-            Ok::<_, String>((r, serde_json::to_value(&o).unwrap_or_default()))
+            Ok::<_, String>((typed(&r, &o), r))
         })
         .buffer_unordered(16)
         .try_collect()
         .await?;
-    for (r, mut v) in fetched {
-        v["apiVersion"] = r.api_version.clone().into();
-        v["kind"] = r.kind.clone().into();
+    for (v, r) in fetched {
         live.insert(r, v);
     }
     Ok(())
@@ -89,10 +96,7 @@ pub async fn with_foreign(
                 ));
             }
         };
-        let mut v = serde_json::to_value(&o).unwrap_or_default();
-        v["apiVersion"] = r.api_version.clone().into();
-        v["kind"] = r.kind.clone().into();
-        out.insert(r, v);
+        out.insert(r.clone(), typed(&r, &o));
     }
     Ok(out)
 }
