@@ -4,6 +4,7 @@
 //! state differs, versions before apps, with the timestamps the CRDs require. What the status
 //! Job of the output runs under Argo CD or Flux; needs no checkout and no volume.
 
+use futures::stream::{self, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use serde_json::Value;
@@ -54,26 +55,44 @@ pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, Stri
         dry_run: opts.dry_run,
         ..ApplyReport::default()
     };
+    // One GET per object, a few at once and reported in order: the Job's rights name each
+    // object, so it cannot list them.
+    let concurrency = opts.concurrency.max(1);
+    let read: Vec<(Value, ObjectRef, Result<Value, String>)> = stream::iter(intents)
+        .map(|intent| {
+            let client = client.clone();
+            async move {
+                let r = ObjectRef::of_json(&intent);
+                let got = match KindInfo::of(&r.kind) {
+                    None => Err("not an app or a version".to_string()),
+                    Some(kind) => {
+                        let api = api(&client, kind, None);
+                        retry(5, || api.get(&r.name))
+                            .await
+                            .map(|o| serde_json::to_value(&o).unwrap_or_default())
+                            .map_err(|e| describe(&e))
+                    }
+                };
+                (intent, r, got)
+            }
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
     let mut live = Live::new();
     let mut present = Vec::new();
-    for intent in intents {
-        let r = ObjectRef::of_json(&intent);
-        let Some(kind) = KindInfo::of(&r.kind) else {
-            report.push(r, Outcome::Failed("not an app or a version".into()));
-            continue;
-        };
-        let api = api(&client, kind, None);
-        match retry(5, || api.get(&r.name)).await {
+    for (intent, r, got) in read {
+        match got {
             Ok(o) => {
-                live.insert(r, serde_json::to_value(&o).unwrap_or_default());
+                live.insert(r, o);
                 present.push(intent);
             }
-            Err(e) => report.push(r, Outcome::Failed(describe(&e))),
+            Err(why) => report.push(r, Outcome::Failed(why)),
         }
     }
     let apply = ApplyOptions {
         dry_run: opts.dry_run,
-        concurrency: opts.concurrency.max(1),
+        concurrency,
         progress: false,
         ..ApplyOptions::default()
     };
