@@ -21,6 +21,10 @@ pub struct Settings {
     /// Clusters named by `releases/<cluster>/`, mapped to kubeconfig contexts.
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterSettings>,
+    /// Where packages and icons are stored: S3 (required by `kubesphere-v3`; optional for
+    /// `kubesphere`, whose packages are otherwise kept in ConfigMaps).
+    #[serde(default)]
+    pub storage: StorageSettings,
 }
 
 impl Settings {
@@ -54,7 +58,8 @@ pub struct CatalogSettings {
     /// Default workspace of everything (default `system-workspace`).
     #[schemars(with = "Option<String>")]
     pub workspace: Option<toml::Spanned<String>>,
-    /// `kubesphere` (KubeSphere's controllers install releases) or `standalone`.
+    /// `kubesphere` (KubeSphere 4.x's controllers install releases), `kubesphere-v3`
+    /// (KubeSphere 3.x, OpenPitrix v1alpha1, packages in S3) or `standalone`.
     pub target: Option<Target>,
     /// Environment variables values templates may read as `env.<NAME>`; no others.
     #[serde(default)]
@@ -74,11 +79,71 @@ pub struct CatalogSettings {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Target {
+    /// KubeSphere 4.x: `application.kubesphere.io/v2`.
     #[default]
     Kubesphere,
+    /// KubeSphere 3.x: `application.kubesphere.io/v1alpha1`, packages and icons in S3.
+    #[serde(rename = "kubesphere-v3")]
+    KubesphereV3,
+    /// KubeSphere 4.x objects, releases installed by pitrix's own executor Jobs.
     Standalone,
+}
+
+/// `[storage]` of pitrix.toml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// An S3-compatible object store (MinIO in a default KubeSphere 3.x install).
+    pub s3: Option<S3Settings>,
+}
+
+/// `[storage.s3]`: where, never who. The credentials are read from the environment variables
+/// named here, at apply time only; they never reach the output.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct S3Settings {
+    /// `http(s)://host[:port]` of the S3 API, as KubeSphere's `openpitrix.s3.endpoint`.
+    #[schemars(with = "String")]
+    pub endpoint: toml::Spanned<String>,
+    /// The bucket, which must exist (KubeSphere's `openpitrix.s3.bucket`).
+    #[schemars(with = "String")]
+    pub bucket: toml::Spanned<String>,
+    /// Signing region (default `us-east-1`, MinIO's).
+    pub region: Option<String>,
+    /// Path-style addressing, `endpoint/bucket/key` (default true, as MinIO and KubeSphere).
+    pub path_style: Option<bool>,
+    /// The environment variable holding the access key id (default `PITRIX_S3_ACCESS_KEY_ID`).
+    pub access_key_id_env: Option<String>,
+    /// The environment variable holding the secret key (default `PITRIX_S3_SECRET_ACCESS_KEY`).
+    pub secret_access_key_env: Option<String>,
+}
+
+impl S3Settings {
+    pub const DEFAULT_REGION: &str = "us-east-1";
+    pub const DEFAULT_ACCESS_KEY_ID_ENV: &str = "PITRIX_S3_ACCESS_KEY_ID";
+    pub const DEFAULT_SECRET_ACCESS_KEY_ENV: &str = "PITRIX_S3_SECRET_ACCESS_KEY";
+
+    pub fn region(&self) -> &str {
+        self.region.as_deref().unwrap_or(Self::DEFAULT_REGION)
+    }
+
+    pub fn path_style(&self) -> bool {
+        self.path_style.unwrap_or(true)
+    }
+
+    pub fn access_key_id_env(&self) -> &str {
+        self.access_key_id_env
+            .as_deref()
+            .unwrap_or(Self::DEFAULT_ACCESS_KEY_ID_ENV)
+    }
+
+    pub fn secret_access_key_env(&self) -> &str {
+        self.secret_access_key_env
+            .as_deref()
+            .unwrap_or(Self::DEFAULT_SECRET_ACCESS_KEY_ENV)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

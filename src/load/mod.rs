@@ -149,6 +149,7 @@ fn load_settings(root: &Path, diags: &mut Diagnostics) -> (Settings, String) {
         vars: Default::default(),
         env: Default::default(),
         clusters: Default::default(),
+        storage: Default::default(),
     };
     let text = match confine::read_to_string(root, Path::new(SETTINGS_FILE)) {
         Ok(t) => t,
