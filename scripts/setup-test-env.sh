@@ -216,6 +216,75 @@ setup_kubesphere() {
     log "kubesphere: $(cat "$KS_DIR/.stamp") in $KS_DIR ($(ls "$KS_DIR"/crds/*.yaml | wc -l) CRD files)"
 }
 
+# --- component: KubeSphere 3.4.1's ks-controller-manager (tests/kubesphere_v3: the 3.x tier) ---
+# The OpenPitrix v1alpha1 controllers (helmrepo, helmcategory, helmapplication,
+# helmapplicationversion, helmrelease) of KubeSphere v3.4.1 (tag v3.4.1, commit 3e0493a), cached in
+# $KS3_DIR with KubeSphere 3.4's CRDs (crds/) and a .stamp naming where they came from:
+#   1. $KS3_CONTROLLER_MANAGER (a built binary; its CRDs from $KS3_CRDS, else crds/ beside it);
+#   2. the source beside the checkout: ../shared/kubesphere-v3/build.sh (offline, ~3.5 min);
+#   3. else a git clone of kubesphere/kubesphere at $KS3_TAG, built with the same recipe.
+KS3_DIR="$PITRIX_CACHE/kubesphere-v3"
+KS3_TAG="v3.4.1"
+KS3_STAMP="kubesphere v3.4.1 3e0493a go1.19" # build.sh's stamp
+KS3_GO="/usr/lib/go-1.19/bin"                # Debian's golang-1.19-go (go.mod asks for go 1.19)
+KS3_SHARED_BUILD="$REPO_ROOT/../shared/kubesphere-v3/build.sh"
+
+# Builds ks-controller-manager from a clone of kubesphere/kubesphere at $KS3_TAG into $KS3_DIR:
+# build.sh's recipe (the repository carries vendor/), with a source that needs the network.
+build_kubesphere_v3_from_git() (
+    command -v git >/dev/null || die "no git on PATH"
+    if [[ ! -x "$KS3_GO/go" ]]; then
+        log "kubesphere-v3: installing Debian's golang-1.19-go"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19-go >/dev/null; } \
+            || die "apt-get install golang-1.19-go failed (KubeSphere 3.4.1 needs Go 1.19)"
+    fi
+    local work
+    work="$(mktemp -d "${TMPDIR:-/tmp}/ks3-build.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT # a subshell: its own EXIT trap
+    log "kubesphere-v3: cloning kubesphere/kubesphere at $KS3_TAG"
+    git clone -q --depth 1 --branch "$KS3_TAG" https://github.com/kubesphere/kubesphere.git "$work/src" \
+        || die "git clone of kubesphere/kubesphere at $KS3_TAG failed"
+    log "kubesphere-v3: building ks-controller-manager (3-4 min)"
+    (cd "$work/src" && env PATH="$KS3_GO:$PATH" GOFLAGS=-mod=vendor GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0 \
+        GOCACHE="$work/gocache" GOPATH="$work/gopath" HOME="$work/home" \
+        go build -p 2 -trimpath -ldflags '-s -w' -o "$KS3_DIR/ks-controller-manager" ./cmd/controller-manager) \
+        || die "go build of KubeSphere $KS3_TAG's ks-controller-manager failed"
+    rm -rf "$KS3_DIR/crds" && cp -r "$work/src/config/ks-core/crds" "$KS3_DIR/crds"
+    echo "$KS3_STAMP" >"$KS3_DIR/.stamp"
+)
+
+setup_kubesphere_v3() {
+    local bin="$KS3_DIR/ks-controller-manager" have
+    have="$(cat "$KS3_DIR/.stamp" 2>/dev/null || true)"
+    mkdir -p "$KS3_DIR"
+    if [[ -n "${KS3_CONTROLLER_MANAGER:-}" ]]; then
+        local src="$KS3_CONTROLLER_MANAGER" crds="${KS3_CRDS:-$(dirname "$KS3_CONTROLLER_MANAGER")/crds}" want
+        [[ -x "$src" ]] || die "KS3_CONTROLLER_MANAGER=$src is not an executable file"
+        [[ -d "$crds" ]] || die "no KubeSphere 3 CRDs at $crds (set KS3_CRDS to v3.4.1's config/ks-core/crds/)"
+        want="external $(realpath "$src") $(stat -c '%s %Y' "$src")"
+        if [[ "$have" != "$want" || ! -x "$bin" || ! -d "$KS3_DIR/crds" ]]; then
+            log "kubesphere-v3: copying $src and $crds into $KS3_DIR"
+            cp "$src" "$bin.tmp" && mv "$bin.tmp" "$bin"
+            rm -rf "$KS3_DIR/crds" && cp -r "$crds" "$KS3_DIR/crds"
+            echo "$want" >"$KS3_DIR/.stamp"
+        fi
+    elif [[ -x "$bin" && -d "$KS3_DIR/crds" && "$have" == "$KS3_STAMP" ]]; then
+        : # built before, by either recipe
+    elif [[ -f "$KS3_SHARED_BUILD" ]]; then
+        log "kubesphere-v3: building ks-controller-manager from $(dirname "$(realpath "$KS3_SHARED_BUILD")") (~3.5 min)"
+        bash "$KS3_SHARED_BUILD" "$KS3_DIR" || die "$KS3_SHARED_BUILD $KS3_DIR failed"
+    else
+        build_kubesphere_v3_from_git
+    fi
+    [[ -x "$bin" ]] || die "no ks-controller-manager in $KS3_DIR"
+    local crd
+    for crd in helmapplications helmapplicationversions helmcategories helmreleases helmrepos; do
+        [[ -f "$KS3_DIR/crds/application.kubesphere.io_$crd.yaml" ]] \
+            || die "no CRD application.kubesphere.io_$crd.yaml in $KS3_DIR/crds"
+    done
+    log "kubesphere-v3: $(cat "$KS3_DIR/.stamp") in $KS3_DIR"
+}
+
 # --- component: the container image's tools (tests/integration/image.rs) ---------------------------------
 # Debian's musl-tools, skopeo and umoci, and the rustup musl target: build-image.sh --setup
 # (which tests/integration/image.rs also runs, so the test never depends on this having run).
@@ -233,6 +302,7 @@ main() {
     setup_actionlint
     setup_chromium
     setup_kubesphere
+    setup_kubesphere_v3
     setup_image_tools
     # Next components go here, e.g.: setup_kube_apiserver
     PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
