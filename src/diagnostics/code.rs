@@ -141,6 +141,9 @@ codes! {
     /// Chart.yaml's `version` written as a YAML number that Helm reads as other text
     /// (`1.10` → `1.1`).
     ChartVersionNumber => "chart-version-number",
+    /// A catalog KubeSphere 3.x (`target = "kubesphere-v3"`) cannot hold as it is: an app,
+    /// release, category or repo outside 3.x's rules, or no `[storage.s3]`.
+    KubesphereV3 => "kubesphere-v3",
 }
 
 impl Serialize for Code {
