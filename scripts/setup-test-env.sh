@@ -292,6 +292,28 @@ setup_image_tools() {
     bash "$REPO_ROOT/scripts/build-image.sh" --setup 2>&1 | sed 's/^\[build-image\] /[setup-test-env] image: /'
 }
 
+# --- component: the S3 test server (pitrix_testkit::s3: uploads of the kubesphere-v3 target) ---
+# s3s-fs from crates.io: an S3 server on a directory that verifies SigV4 with one access key /
+# secret key pair (MinIO is not installable here; moto does not check keys without IAM set-up).
+# 0.14.1 is the newest release whose rust-version (1.92) the toolchain here meets; --locked
+# builds it with the dependency versions it was released with.
+S3S_FS_VERSION="0.14.1"
+setup_s3_server() {
+    local root="$PITRIX_CACHE/s3s-fs" have=""
+    have="$("$root/bin/s3s-fs" --version 2>/dev/null || true)"
+    if [[ "$have" == "s3s-fs $S3S_FS_VERSION" ]]; then
+        log "s3 server: $have present in $root"
+        return 0
+    fi
+    command -v cargo >/dev/null || die "no cargo on PATH (needed to install s3s-fs)"
+    log "s3 server: installing s3s-fs $S3S_FS_VERSION from crates.io into $root (3-4 min)"
+    cargo install --quiet --locked --force "s3s-fs@$S3S_FS_VERSION" --features binary --root "$root" \
+        || die "cargo install s3s-fs@$S3S_FS_VERSION failed"
+    have="$("$root/bin/s3s-fs" --version 2>/dev/null || true)"
+    [[ "$have" == "s3s-fs $S3S_FS_VERSION" ]] || die "s3s-fs installed but \`$root/bin/s3s-fs --version\` says '$have'"
+    log "s3 server: installed ($have)"
+}
+
 main() {
     SECONDS=0
     mkdir -p "$PITRIX_CACHE"
@@ -304,6 +326,7 @@ main() {
     setup_kubesphere
     setup_kubesphere_v3
     setup_image_tools
+    setup_s3_server
     # Next components go here, e.g.: setup_kube_apiserver
     PITRIX_CACHE="$PITRIX_CACHE" bash "$REPO_ROOT/scripts/setup-test-cluster.sh"
     log "ready in ${SECONDS}s"
