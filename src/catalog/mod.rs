@@ -10,7 +10,9 @@ use std::path::PathBuf;
 pub use files::{
     AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile, VersionIntent,
 };
-pub use settings::{CatalogSettings, ClusterSettings, EnvSettings, Settings, Target};
+pub use settings::{
+    CatalogSettings, ClusterSettings, EnvSettings, S3Settings, Settings, StorageSettings, Target,
+};
 
 use crate::chart;
 use crate::objects::ReviewState;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::objects::{self, labels};
+use crate::objects::{self, labels, v1alpha1};
 
 /// What pitrix knows of each kind it emits, in apply order: each kind before those that
 /// need it (storage before versions, versions before the releases the webhook checks).
@@ -40,6 +40,8 @@ pub struct WriteRules {
     /// Write attempts: an admission webhook whose cache lags a version's new status refuses
     /// a release for a moment, so releases are retried longer.
     pub write_attempts: u32,
+    /// Lives in the S3 store, not the API server: uploaded, never overwritten (`kubesphere-v3`).
+    pub in_object_store: bool,
 }
 
 const PLAIN: WriteRules = WriteRules {
@@ -50,6 +52,7 @@ const PLAIN: WriteRules = WriteRules {
     owner: None,
     credentials_from_env: false,
     write_attempts: 5,
+    in_object_store: false,
 };
 
 pub const KINDS: &[KindInfo] = &[
@@ -135,6 +138,68 @@ pub const KINDS: &[KindInfo] = &[
             created_as_protobuf: true,
             ..PLAIN
         },
+    },
+    // `kubesphere-v3` (docs/kubesphere-v3.md §11): the same stages as their 4.x counterparts.
+    KindInfo {
+        kind: "HelmCategory",
+        api_version: v1alpha1::API_VERSION,
+        plural: "helmcategories",
+        namespaced: false,
+        stage: 1,
+        write: PLAIN,
+    },
+    KindInfo {
+        kind: "HelmRepo",
+        api_version: v1alpha1::API_VERSION,
+        plural: "helmrepos",
+        namespaced: false,
+        stage: 2,
+        write: WriteRules {
+            compared_in_full: true,
+            credentials_from_env: true,
+            ..PLAIN
+        },
+    },
+    // Packages and images before the apps and versions that name them.
+    KindInfo {
+        kind: "S3Object",
+        api_version: "pitrix.io/v1alpha1",
+        plural: "s3objects",
+        namespaced: false,
+        stage: 3,
+        write: WriteRules {
+            stored_bytes: true,
+            in_object_store: true,
+            ..PLAIN
+        },
+    },
+    KindInfo {
+        kind: "HelmApplication",
+        api_version: v1alpha1::API_VERSION,
+        plural: "helmapplications",
+        namespaced: false,
+        stage: 4,
+        write: PLAIN,
+    },
+    KindInfo {
+        kind: "HelmApplicationVersion",
+        api_version: v1alpha1::API_VERSION,
+        plural: "helmapplicationversions",
+        namespaced: false,
+        stage: 5,
+        write: WriteRules {
+            compared_in_full: true,
+            owner: Some("HelmApplication"),
+            ..PLAIN
+        },
+    },
+    KindInfo {
+        kind: "HelmRelease",
+        api_version: v1alpha1::API_VERSION,
+        plural: "helmreleases",
+        namespaced: false,
+        stage: 6,
+        write: PLAIN,
     },
 ];
 

@@ -9,6 +9,7 @@ mod object;
 mod release;
 pub mod size;
 mod store;
+pub mod v3;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::catalog::Catalog;
 
-pub use object::{Object, StatusIntent};
+pub use object::{Object, StatusIntent, Stored};
 pub(crate) use release::manifests_in_namespace;
 
 /// What a catalog compiles to.
@@ -45,6 +46,20 @@ pub fn compile(catalog: &Catalog) -> Compiled {
     let mut objects = Vec::new();
     let mut status = Vec::new();
 
+    if catalog.settings.target() == crate::catalog::Target::KubesphereV3 {
+        (objects, status) = v3::compile(catalog, &meta);
+        objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        status.sort_by(|a, b| (a.order(), &a.name).cmp(&(b.order(), &b.name)));
+        return Compiled {
+            catalog: name,
+            objects,
+            status,
+            standalone: None,
+            environment: catalog.environment.clone(),
+            contexts: catalog.cluster_contexts(),
+            status_image: None,
+        };
+    }
     objects.extend(store::storage_namespace(catalog, &meta));
     objects.extend(store::categories(catalog, &meta));
     objects.extend(store::repos(catalog, &meta));

@@ -177,10 +177,13 @@ fn render_into(
             let dir = cluster_dir(entry.cluster.as_deref());
             let path = Path::new(&entry.path);
             let relative = path.strip_prefix(&dir).unwrap_or(path);
-            resources
-                .entry(entry.cluster.clone())
-                .or_default()
-                .push(relative.to_string_lossy().replace('\\', "/"));
+            // S3 objects are pitrix's to upload: no Kubernetes tool may apply them.
+            if !in_object_store(&entry.kind) {
+                resources
+                    .entry(entry.cluster.clone())
+                    .or_default()
+                    .push(relative.to_string_lossy().replace('\\', "/"));
+            }
             inventory.objects.push(entry);
         }
     })?;
@@ -231,8 +234,10 @@ fn render_objects(
             .collect::<Result<_, WriteError>>()?;
         let mut batch = Vec::with_capacity(rendered.len());
         for (entry, text) in rendered {
-            let dir = cluster_dir(entry.cluster.as_deref());
-            batch.push((dir.join(ALL_FILE), text));
+            if !in_object_store(&entry.kind) {
+                let dir = cluster_dir(entry.cluster.as_deref());
+                batch.push((dir.join(ALL_FILE), text));
+            }
             entries.push(entry);
         }
         if !stream(batch) {
@@ -252,6 +257,11 @@ fn render_file(
     let text = yaml(json);
     put(path, &text)?;
     Ok((InventoryEntry::new(r, path, digest(json), &text), text))
+}
+
+/// Whether objects of `kind` live in the S3 store rather than the API server.
+fn in_object_store(kind: &str) -> bool {
+    crate::cluster::KindInfo::of(kind).is_some_and(|k| k.write.in_object_store)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

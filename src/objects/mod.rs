@@ -19,6 +19,7 @@ pub mod release;
 pub mod repo;
 mod schema;
 pub mod states;
+pub mod v1alpha1;
 pub mod version;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -7,6 +7,7 @@ pub mod lock;
 mod names;
 mod references;
 mod repos;
+mod v3;
 mod values;
 
 use crate::catalog::Catalog;
@@ -21,6 +22,7 @@ pub fn validate(catalog: &Catalog) -> Diagnostics {
     images::check(catalog, &mut diags);
     references::check(catalog, &mut diags);
     values::check(catalog, &mut diags);
+    v3::check(catalog, &mut diags);
     diags.extend(crate::compile::standalone_problems(catalog));
     diags
 }
