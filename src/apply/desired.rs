@@ -135,6 +135,8 @@ pub struct Desired {
     pub standalone: Option<Standalone>,
     /// The kubeconfig context of each catalog cluster that names one.
     pub contexts: BTreeMap<String, String>,
+    /// Where the S3 objects are uploaded (`[storage.s3]`).
+    pub object_store: Option<crate::catalog::S3Location>,
 }
 
 impl Desired {
@@ -155,6 +157,7 @@ impl Desired {
             status: compiled.status.iter().map(|s| s.to_json()).collect(),
             standalone: compiled.standalone.clone(),
             contexts: compiled.contexts.clone(),
+            object_store: compiled.object_store.clone(),
         }
     }
 
@@ -235,6 +238,7 @@ impl Desired {
             status,
             standalone: inventory.standalone,
             contexts: inventory.contexts,
+            object_store: inventory.object_store,
         })
     }
 }

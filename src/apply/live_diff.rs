@@ -96,6 +96,7 @@ fn compiled(catalog: &str, objects: Vec<Object>, mut status: Vec<StatusIntent>) 
         environment: None,
         contexts: Default::default(),
         status_image: None,
+        object_store: None,
     }
 }
 

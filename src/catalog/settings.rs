@@ -120,7 +120,31 @@ pub struct S3Settings {
     pub secret_access_key_env: Option<String>,
 }
 
+/// `[storage.s3]` as the output carries it (inventory.json), for apply and reconcile: where,
+/// and the names of the variables holding the credentials — never the credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Location {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub path_style: bool,
+    pub access_key_id_env: String,
+    pub secret_access_key_env: String,
+}
+
 impl S3Settings {
+    pub fn location(&self) -> S3Location {
+        S3Location {
+            endpoint: self.endpoint.get_ref().clone(),
+            bucket: self.bucket.get_ref().clone(),
+            region: self.region().to_string(),
+            path_style: self.path_style(),
+            access_key_id_env: self.access_key_id_env().to_string(),
+            secret_access_key_env: self.secret_access_key_env().to_string(),
+        }
+    }
+
     pub const DEFAULT_REGION: &str = "us-east-1";
     pub const DEFAULT_ACCESS_KEY_ID_ENV: &str = "PITRIX_S3_ACCESS_KEY_ID";
     pub const DEFAULT_SECRET_ACCESS_KEY_ENV: &str = "PITRIX_S3_SECRET_ACCESS_KEY";

@@ -37,6 +37,8 @@ pub struct Compiled {
     pub contexts: BTreeMap<String, String>,
     /// The status Job's image for Argo CD and Flux (pitrix.toml `statusImage`), when set.
     pub status_image: Option<String>,
+    /// Where the S3 objects go (pitrix.toml `[storage.s3]`).
+    pub object_store: Option<crate::catalog::S3Location>,
 }
 
 /// Compiles a catalog that validated without errors.
@@ -58,6 +60,7 @@ pub fn compile(catalog: &Catalog) -> Compiled {
             environment: catalog.environment.clone(),
             contexts: catalog.cluster_contexts(),
             status_image: None,
+            object_store: object_store(catalog),
         };
     }
     objects.extend(store::storage_namespace(catalog, &meta));
@@ -103,7 +106,12 @@ pub fn compile(catalog: &Catalog) -> Compiled {
             .status_image
             .as_ref()
             .map(|i| i.get_ref().clone()),
+        object_store: object_store(catalog),
     }
+}
+
+fn object_store(catalog: &Catalog) -> Option<crate::catalog::S3Location> {
+    catalog.settings.storage.s3.as_ref().map(|s| s.location())
 }
 
 /// For the `standalone` target: why a release cannot get its executor Job — a synced-repo

@@ -240,6 +240,7 @@ fn compile_base(
             environment: None,
             contexts: Default::default(),
             status_image: None,
+            object_store: None,
         };
         return Ok((empty, Vec::new(), stats));
     };

@@ -27,6 +27,9 @@ pub struct Inventory {
     /// For the `standalone` target: what apply needs to run the Helm executor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standalone: Option<crate::compile::executor::Standalone>,
+    /// Where apply uploads the S3 objects (`[storage.s3]`; credential variable names only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_store: Option<crate::catalog::S3Location>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +77,7 @@ impl Inventory {
             objects: Vec::new(),
             status: Vec::new(),
             standalone: None,
+            object_store: None,
         }
     }
 

@@ -149,6 +149,7 @@ fn render_into(
     inventory.standalone = compiled.standalone.clone();
     inventory.environment = compiled.environment.clone();
     inventory.contexts = compiled.contexts.clone();
+    inventory.object_store = compiled.object_store.clone();
     // Per cluster (None: the host, always there): the kustomization's resources.
     let mut resources: BTreeMap<Option<String>, Vec<String>> = BTreeMap::from([(None, Vec::new())]);
     append(Path::new(ALL_FILE), b"")?;
