@@ -19,6 +19,8 @@ pub struct CheckOptions {
     pub env: Option<String>,
     /// Reuse chart packages built before (`--cache-dir`).
     pub package_cache: Option<PackageCache>,
+    /// Compile for this target, whatever pitrix.toml says (`--target`).
+    pub target: Option<crate::catalog::Target>,
 }
 
 /// Load and validate: the catalog and every diagnostic, sorted.
@@ -41,6 +43,7 @@ fn load_and_validate(root: &Path, opts: &CheckOptions) -> (Catalog, Diagnostics)
     let load_opts = LoadOptions {
         env: opts.env.clone(),
         package_cache: opts.package_cache.clone(),
+        target: opts.target,
     };
     let (catalog, mut diags) = load_with(root, &load_opts);
     diags.extend(validate(&catalog));

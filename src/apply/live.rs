@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{ClusterInventory, Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER};
 use crate::cluster::{KINDS, KindInfo, ObjectRef};
-use crate::cluster::{api, describe, retry};
+use crate::cluster::{api, describe, is_not_found, retry};
 use crate::objects::labels;
 
 /// How much of each object to read.
@@ -141,7 +141,13 @@ pub async fn scan_foreign(
 ) -> Result<(), String> {
     type Scope = (Option<String>, &'static str, Option<String>);
     let mut wanted: BTreeMap<Scope, (&'static KindInfo, BTreeSet<&str>)> = BTreeMap::new();
-    for o in desired.objects.iter().filter(|o| live.get(&o.r).is_none()) {
+    let in_cluster = |o: &&super::DesiredObject| !o.kind.write.in_object_store;
+    for o in desired
+        .objects
+        .iter()
+        .filter(in_cluster)
+        .filter(|o| live.get(&o.r).is_none())
+    {
         wanted
             .entry((o.r.cluster.clone(), o.kind.kind, o.r.namespace.clone()))
             .or_insert_with(|| (o.kind, BTreeSet::new()))
@@ -249,7 +255,7 @@ async fn list_in(
     let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
     let params = ListParams::default().labels(&selector);
     let mut live = Live::new();
-    for kind in kinds {
+    for kind in kinds.filter(|k| !k.write.in_object_store) {
         let scopes: Vec<Option<&str>> = match namespaces {
             Some(pairs) if kind.namespaced => pairs
                 .iter()
@@ -305,7 +311,12 @@ async fn list_in(
                 }
                 continue;
             }
-            let list = retry(5, || list_api.list(&params)).await.map_err(cannot)?;
+            let list = match retry(5, || list_api.list(&params)).await {
+                Ok(list) => list,
+                // The kinds of the other KubeSphere version: no CRD, so no objects of them.
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(cannot(e)),
+            };
             for item in list.items {
                 let v = typed(serde_json::to_value(&item).unwrap_or_default());
                 live.objects.insert(ObjectRef::of_json(&v), v);

@@ -57,6 +57,23 @@ fn typed(v: Value) -> Result<Object, String> {
         "ApplicationVersion" => Object::ApplicationVersion(serde_json::from_value(v).map_err(err)?),
         "ApplicationRelease" => Object::ApplicationRelease(serde_json::from_value(v).map_err(err)?),
         "Job" => Object::Job(Box::new(serde_json::from_value(v).map_err(err)?)),
+        "HelmCategory" => Object::HelmCategory(serde_json::from_value(v).map_err(err)?),
+        "HelmRepo" => Object::HelmRepo(serde_json::from_value(v).map_err(err)?),
+        "HelmApplication" => Object::HelmApplication(serde_json::from_value(v).map_err(err)?),
+        "HelmApplicationVersion" => {
+            Object::HelmApplicationVersion(serde_json::from_value(v).map_err(err)?)
+        }
+        "HelmRelease" => Object::HelmRelease(serde_json::from_value(v).map_err(err)?),
+        "S3Object" => {
+            use base64::Engine as _;
+            let data = v["data"].as_str().unwrap_or_default();
+            Object::Stored(crate::compile::Stored {
+                metadata: serde_json::from_value(v["metadata"].clone()).map_err(err)?,
+                bytes: base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| format!("S3 object does not decode: {e}"))?,
+            })
+        }
         other => return Err(format!("unknown kind {other}")),
     })
 }
@@ -68,6 +85,7 @@ fn live_states(live: &Live) -> Vec<StatusIntent> {
             let kind = match r.kind.as_str() {
                 "Application" => "Application",
                 "ApplicationVersion" => "ApplicationVersion",
+                "HelmApplicationVersion" => "HelmApplicationVersion",
                 _ => return None,
             };
             let state: ReviewState = v.pointer("/status/state")?.as_str()?.parse().ok()?;
@@ -75,8 +93,10 @@ fn live_states(live: &Live) -> Vec<StatusIntent> {
                 kind,
                 name: r.name.clone(),
                 state,
+                // 3.x keeps it in the newest audit entry.
                 message: v
                     .pointer("/status/message")
+                    .or_else(|| v.pointer("/status/audit/0/message"))
                     .and_then(Value::as_str)
                     .map(str::to_string),
             })
@@ -124,8 +144,18 @@ pub async fn live_diff(
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.dry_run = true;
     params.force = true;
+    let stored = super::upload::stored_keys(&want).await?;
     for o in &want.objects {
         desired_refs.insert(o.r.clone(), ());
+        // An S3 object is there or not: its bytes are never overwritten.
+        if o.kind.write.in_object_store {
+            let object = typed(o.to_body()?)?;
+            if stored.contains(&o.r.name) {
+                old.push(object.clone());
+            }
+            new.push(object);
+            continue;
+        }
         // Apply uses a borrowed object that exists as it is: no change to show.
         if live.foreign(&o.r).is_some() && super::plan::borrowed(o) {
             continue;

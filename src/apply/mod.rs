@@ -18,6 +18,7 @@ mod standalone;
 mod status;
 mod stored;
 mod sync_repos;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -289,9 +290,22 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         return report;
     }
 
+    // The S3 objects (`kubesphere-v3`) before any object that names them; all or nothing.
+    progress(opts, "uploads");
+    let uploads = desired
+        .objects
+        .iter()
+        .filter(|o| o.kind.write.in_object_store)
+        .collect();
+    if let Err(why) = upload::upload_all(desired, uploads, opts, &mut report).await {
+        fail_all(&mut report, why);
+        return report;
+    }
+
     let mut app_uids: BTreeMap<String, String> = BTreeMap::new();
-    for kind in KINDS {
-        if kind.kind == "ApplicationRelease" {
+    for kind in KINDS.iter().filter(|k| !k.write.in_object_store) {
+        // Review states go before the releases: KubeSphere 4's webhook wants active versions.
+        if matches!(kind.kind, "ApplicationRelease" | "HelmRelease") {
             progress(opts, "review states");
             // Only onto objects this apply holds: applied (or unchanged), never one that failed.
             let held: Vec<Value> = {
@@ -299,6 +313,7 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
                 desired
                     .status
                     .iter()
+                    .filter(|i| i["apiVersion"] == kind.api_version)
                     .filter(|i| held.contains(&ObjectRef::of_json(i)))
                     .cloned()
                     .collect()
@@ -339,7 +354,7 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
             .await;
         results.sort_by(|a, b| a.0.cmp(&b.0));
         for (r, outcome, uid) in results {
-            if kind.kind == "Application"
+            if matches!(kind.kind, "Application" | "HelmApplication")
                 && let Some(uid) = uid
             {
                 app_uids.insert(r.name.clone(), uid);
@@ -632,8 +647,11 @@ impl Ctx<'_> {
                 .to_string();
             match self.app_uids.get(&app) {
                 Some(uid) => {
+                    let api_version = crate::cluster::KindInfo::of(owner_kind)
+                        .map(|k| k.api_version)
+                        .unwrap_or(crate::objects::API_VERSION);
                     body["metadata"]["ownerReferences"] = json!([{
-                        "apiVersion": crate::objects::API_VERSION,
+                        "apiVersion": api_version,
                         "kind": owner_kind,
                         "name": app,
                         "uid": uid,

@@ -53,7 +53,14 @@ impl Needs {
         let labelled = |kind: &str| {
             matches!(
                 kind,
-                "Repo" | "Application" | "ApplicationVersion" | "ApplicationRelease"
+                "Repo"
+                    | "Application"
+                    | "ApplicationVersion"
+                    | "ApplicationRelease"
+                    | "HelmRepo"
+                    | "HelmApplication"
+                    | "HelmApplicationVersion"
+                    | "HelmRelease"
             )
         };
         for o in desired
@@ -69,7 +76,8 @@ impl Needs {
                     .entry(ws.to_string())
                     .or_insert_with(|| name.clone());
             }
-            if o.kind.kind != "ApplicationRelease" {
+            // 3.x's release controller also fails for good into a missing namespace.
+            if !matches!(o.kind.kind, "ApplicationRelease" | "HelmRelease") {
                 continue;
             }
             let cluster = labels::label(&body, labels::CLUSTER).unwrap_or(labels::DEFAULT_CLUSTER);

@@ -52,6 +52,16 @@ pub async fn prune(
             report.push(r.clone(), Outcome::Skipped("unknown kind".into()));
             continue;
         };
+        // After the versions that named it (reverse stage order): nothing else deletes it.
+        if kind.write.in_object_store {
+            let outcome =
+                super::upload::delete(desired.object_store.as_ref(), &r.name, opts.dry_run).await;
+            if matches!(outcome, Outcome::Failed(_)) {
+                kept.push(r.clone());
+            }
+            report.push(r, outcome);
+            continue;
+        }
         let client = match clusters.client(r.cluster.as_deref()).await {
             Ok(c) => c,
             Err(why) => {
@@ -112,7 +122,7 @@ pub async fn prune(
             }
             // KubeSphere holds a release with its finalizer while its executor uninstalls it:
             // reported as such (and waited for with --wait), kept in the inventory until gone.
-            Ok(_) if r.kind == "ApplicationRelease" => {
+            Ok(_) if matches!(r.kind.as_str(), "ApplicationRelease" | "HelmRelease") => {
                 match wait_gone(&api, &r.name, opts.wait).await {
                     None => report.push(r, Outcome::Pruned),
                     Some(state) => {

@@ -41,6 +41,24 @@ pub async fn write_all(
     }
 }
 
+/// A 3.x version's status as its REST API writes a review action: the state, and an audit
+/// entry for it before the earlier ones (at most ten kept).
+fn audited(mut status: Value, previous: Vec<Value>) -> Value {
+    let state = status["state"].clone();
+    let mut entry = serde_json::json!({
+        "state": state,
+        "operator": "pitrix",
+        "time": now(),
+    });
+    if let Some(message) = status.as_object_mut().and_then(|s| s.remove("message")) {
+        entry["message"] = message;
+    }
+    let mut audit = vec![entry];
+    audit.extend(previous.into_iter().take(9));
+    status["audit"] = audit.into();
+    status
+}
+
 /// The write of one review state: `None` where the live one is already it.
 fn write_one(
     client: &Client,
@@ -52,25 +70,36 @@ fn write_one(
     let desired = &intent["status"];
     let current = live.get(&r).map(|l| &l["status"]);
     let same = current.is_some_and(|c| {
+        // 3.x keeps the message in the newest audit entry.
+        let message = c
+            .get("message")
+            .or_else(|| c.pointer("/audit/0/message"));
         c.get("state") == desired.get("state")
             && desired
                 .get("message")
-                .is_none_or(|m| c.get("message") == Some(m))
+                .is_none_or(|m| message == Some(m))
     });
     if same {
         return None;
     }
     let kind = KindInfo::of(&r.kind)?;
     let dry_run = opts.dry_run;
+    let previous_audit = current
+        .and_then(|c| c.get("audit"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut status = desired.clone();
     let client = client.clone();
     Some(async move {
         if dry_run {
             return (r, Outcome::WouldWriteStatus);
         }
-        // Application requires updateTime; versions record `updated` and who acted.
+        // Application requires updateTime; versions record `updated` and who acted; 3.x keeps
+        // an audit trail, newest first, ten entries (docs/kubesphere-v3.md §5.1).
         match r.kind.as_str() {
             "Application" => status["updateTime"] = now().into(),
+            "HelmApplicationVersion" => status = audited(status, previous_audit),
             _ => {
                 status["updated"] = now().into();
                 status["userName"] = "pitrix".into();

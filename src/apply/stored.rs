@@ -254,6 +254,7 @@ mod tests {
                 DesiredObject::of(version).unwrap(),
                 DesiredObject::of(cm).unwrap(),
             ],
+            object_store: None,
             status: Vec::new(),
             standalone: None,
             contexts: Default::default(),

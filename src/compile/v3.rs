@@ -50,10 +50,13 @@ pub fn release_id(r: &Release) -> String {
     format!("rls-{}-{}", r.name, &names::hex(&digest)[..8])
 }
 
-/// The S3 key of an attachment (icon or screenshot): its content's digest, so that one image
-/// is stored once and a changed one gets a new key.
-pub fn attachment_key(bytes: &[u8]) -> String {
-    format!("att-{}", &names::hex(&Sha256::digest(bytes))[..20])
+/// The S3 key of an attachment (icon or screenshot): a digest of its content and the catalog,
+/// so that a changed image gets a new key and no two catalogs share one (each prunes its own).
+pub fn attachment_key(catalog: &str, bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new_with_prefix(catalog.as_bytes());
+    hasher.update([0]);
+    hasher.update(bytes);
+    format!("att-{}", &names::hex(&hasher.finalize())[..20])
 }
 
 /// The S3 key of a version's package: `<workspace>/<version id>`, where KubeSphere's release
@@ -227,7 +230,7 @@ fn compile_app(
 
     let icon = match &app.icon {
         Some(icon) => {
-            let key = attachment_key(&icon.bytes);
+            let key = attachment_key(catalog.settings.catalog.name.get_ref(), &icon.bytes);
             objects.push(stored(meta, key.clone(), &icon.bytes));
             Some(key)
         }
@@ -235,7 +238,7 @@ fn compile_app(
     };
     let mut attachments = Vec::new();
     for shot in &app.screenshots {
-        let key = attachment_key(&shot.bytes);
+        let key = attachment_key(catalog.settings.catalog.name.get_ref(), &shot.bytes);
         objects.push(stored(meta, key.clone(), &shot.bytes));
         attachments.push(key);
     }

@@ -683,6 +683,7 @@ mod tests {
             environment: None,
             contexts: Default::default(),
             status_image: None,
+            object_store: None,
         }
     }
 

@@ -29,6 +29,9 @@ pub struct LoadOptions {
     pub env: Option<String>,
     /// Where chart packages built before are kept, to be reused instead of packed again.
     pub package_cache: Option<PackageCache>,
+    /// The target to compile for, over pitrix.toml's (`compile --target`): one catalog for
+    /// KubeSphere 4.x and 3.x side by side.
+    pub target: Option<crate::catalog::Target>,
 }
 
 /// Loads the catalog at `root`. The catalog is returned even when there are errors, so that
@@ -39,7 +42,10 @@ pub fn load(root: &Path) -> (Catalog, Diagnostics) {
 
 pub fn load_with(root: &Path, opts: &LoadOptions) -> (Catalog, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let (settings, settings_text) = load_settings(root, &mut diags);
+    let (mut settings, settings_text) = load_settings(root, &mut diags);
+    if let Some(target) = opts.target {
+        settings.catalog.target = Some(target);
+    }
     let environment = select_environment(&settings, &settings_text, opts, &mut diags);
     let mut vars = settings.vars.clone();
     if let Some(env) = environment.as_ref().and_then(|e| settings.env.get(e)) {

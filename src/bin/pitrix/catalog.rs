@@ -64,6 +64,7 @@ pub(crate) fn check_options(online: bool, env: Option<&str>) -> pipeline::CheckO
         online: online.then(repo::FetchOptions::from_env),
         env: env.map(str::to_string),
         package_cache: None,
+        target: None,
     }
 }
 

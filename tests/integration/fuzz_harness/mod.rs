@@ -774,6 +774,7 @@ fn diff_side(
         environment: None,
         contexts: BTreeMap::new(),
         status_image: None,
+        object_store: None,
     }
 }
 
@@ -1328,6 +1329,7 @@ pub fn inventory(data: &[u8]) {
             environment: None,
             contexts: BTreeMap::new(),
             status_image: None,
+            object_store: None,
         };
         let dir = scratch_dir();
         for (path, bytes) in pitrix::emit::render(&compiled) {

@@ -1,0 +1,175 @@
+//! The S3 objects of `kubesphere-v3` (packages, icons, screenshots): uploaded before any
+//! Kubernetes object that names them, never overwritten, deleted by prune.
+//!
+//! KubeSphere 3.x reads a version's package from S3 and nothing else (docs/kubesphere-v3.md
+//! §4): so every upload must succeed before anything else is written — one that fails refuses
+//! the whole apply, and what was uploaded is referenced by nothing.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+
+use super::{ApplyOptions, ApplyReport, Desired, DesiredObject, Outcome};
+use crate::catalog::S3Location;
+use crate::cluster::ObjectRef;
+use crate::storage::s3::{PutOutcome, S3Client};
+
+/// Objects uploaded at once: S3 servers take parallel PUTs well, and each holds a package.
+const PARALLEL: usize = 8;
+
+/// The client of the catalog's object store, with credentials from the environment.
+pub fn client(store: Option<&S3Location>) -> Result<S3Client, String> {
+    let store = store.ok_or(
+        "the catalog has S3 objects but names no object store: pitrix.toml needs [storage.s3]",
+    )?;
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            format!(
+                "environment variable {name} (the S3 credentials of {} bucket `{}`) is not set",
+                store.endpoint, store.bucket
+            )
+        })
+    };
+    let access_key = var(&store.access_key_id_env)?;
+    let secret_key = var(&store.secret_access_key_env)?;
+    S3Client::new(
+        &store.endpoint,
+        &store.bucket,
+        &store.region,
+        store.path_style,
+        &access_key,
+        &secret_key,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The bytes an S3 object of the output carries.
+fn bytes(o: &DesiredObject) -> Result<Vec<u8>, String> {
+    let body = o.to_body()?;
+    let data = body["data"].as_str().unwrap_or_default();
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| format!("{} is not base64: {e}", o.r.display_name()))
+}
+
+/// Uploads `objects` where they are missing (a dry run only looks). `Err` when any upload
+/// fails: the apply must then write nothing that would name a missing package.
+pub async fn upload_all(
+    desired: &Desired,
+    objects: Vec<&DesiredObject>,
+    opts: &ApplyOptions,
+    report: &mut ApplyReport,
+) -> Result<(), String> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let store = desired.object_store.clone();
+    let dry_run = opts.dry_run;
+    let work: Vec<(ObjectRef, Result<Vec<u8>, String>)> =
+        objects.iter().map(|o| (o.r.clone(), bytes(o))).collect();
+    // The S3 client blocks: all of it on a thread of its own, PARALLEL uploads at a time.
+    let results = blocking(move || {
+        let client = client(store.as_ref())?;
+        client.check_bucket().map_err(|e| e.to_string())?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(PARALLEL)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(pool.install(|| {
+            use rayon::prelude::*;
+            work.into_par_iter()
+                .map(|(r, bytes)| {
+                    let outcome = bytes.and_then(|b| put(&client, &r.name, &b, dry_run));
+                    (r, outcome)
+                })
+                .collect::<Vec<_>>()
+        }))
+    })
+    .await?;
+    let mut failed = Vec::new();
+    for (r, outcome) in results {
+        match outcome {
+            Ok(o) => report.push(r, o),
+            Err(why) => {
+                failed.push(format!("{}: {why}", r.name));
+                report.push(r, Outcome::Failed(why));
+            }
+        }
+    }
+    match failed.len() {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} upload(s) to S3 failed, so nothing that names them was applied: {}",
+            failed.join("; ")
+        )),
+    }
+}
+
+/// Runs S3 work off the async runtime (the client is blocking).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("the S3 work stopped: {e}"))?
+}
+
+fn put(client: &S3Client, key: &str, bytes: &[u8], dry_run: bool) -> Result<Outcome, String> {
+    if dry_run {
+        return match client.head(key).map_err(|e| e.to_string())? {
+            None => Ok(Outcome::WouldCreate),
+            Some(stored) if stored.size == bytes.len() as u64 => Ok(Outcome::Unchanged),
+            Some(_) => Err(format!(
+                "S3 already holds other bytes under `{key}`; a stored package is never overwritten"
+            )),
+        };
+    }
+    match client.put_if_absent(key, bytes).map_err(|e| e.to_string())? {
+        PutOutcome::Uploaded => Ok(Outcome::Created),
+        PutOutcome::Unchanged => Ok(Outcome::Unchanged),
+    }
+}
+
+/// The keys of `desired`'s S3 objects that the store holds (for `pitrix diff`).
+pub async fn stored_keys(desired: &Desired) -> Result<BTreeSet<String>, String> {
+    let keys: Vec<String> = desired
+        .objects
+        .iter()
+        .filter(|o| o.kind.write.in_object_store)
+        .map(|o| o.r.name.clone())
+        .collect();
+    if keys.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let store = desired.object_store.clone();
+    blocking(move || {
+        let client = client(store.as_ref())?;
+        let mut held = BTreeSet::new();
+        for key in keys {
+            if client.head(&key).map_err(|e| e.to_string())?.is_some() {
+                held.insert(key);
+            }
+        }
+        Ok(held)
+    })
+    .await
+}
+
+/// Deletes one S3 object the catalog no longer holds (prune).
+pub async fn delete(store: Option<&S3Location>, key: &str, dry_run: bool) -> Outcome {
+    let store = store.cloned();
+    let key = key.to_string();
+    let deleted = blocking(move || {
+        let client = client(store.as_ref())?;
+        if client.head(&key).map_err(|e| e.to_string())?.is_none() {
+            return Ok(Outcome::Pruned);
+        }
+        if dry_run {
+            return Ok(Outcome::WouldPrune);
+        }
+        client.delete(&key).map_err(|e| e.to_string())?;
+        Ok(Outcome::Pruned)
+    })
+    .await;
+    deleted.unwrap_or_else(Outcome::Failed)
+}
