@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Code, Diagnostic, Severity};
 use crate::redact;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,

@@ -12,7 +12,6 @@ pub mod render;
 pub mod write;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 pub use render::{Export, Live, Options, Skipped, Variable, render};
 pub use write::{Change, write_catalog};
@@ -32,75 +31,51 @@ rules:
     verbs: [list, watch]
 ";
 
-#[derive(Debug, clap::Args)]
-pub struct ExportArgs {
+/// `pitrix export`.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
     /// The catalog directory to write: new, empty, or a catalog of the same name.
-    #[arg(required_unless_present = "print_cluster_role")]
-    pub dir: Option<PathBuf>,
-    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// kubeconfig context of the host cluster (the one holding the App Store).
-    #[arg(long)]
-    pub context: Option<String>,
+    pub dir: PathBuf,
+    /// The host cluster (the one holding the App Store).
+    pub cluster: crate::cluster::ClusterOptions,
     /// The catalog's name (default: that of DIR's pitrix.toml, else DIR's own name).
-    #[arg(long)]
     pub name: Option<String>,
     /// Prefix of the environment variables that replace repo credentials and secret-looking
     /// release values (`<PREFIX>_<REPO>_USERNAME`, `<PREFIX>_<RELEASE>_<KEY>`…).
-    #[arg(long, value_name = "PREFIX", default_value = "PITRIX")]
     pub credentials_env_prefix: String,
     /// Namespace of KubeSphere's package storage.
-    #[arg(long, default_value = crate::objects::labels::STORAGE_NAMESPACE)]
     pub storage_namespace: String,
-    /// Write each package as a chart directory (apps/<app>/<version>/) where re-packing it
-    /// loses nothing (pitrix's packer gives the same files back); else as the stored .tgz.
-    #[arg(long)]
+    /// Each package as a chart directory where re-packing it loses nothing.
     pub unpack: bool,
     /// Show which files would change; write nothing.
-    #[arg(long)]
     pub dry_run: bool,
-    /// Print the read-only ClusterRole export needs, and exit.
-    #[arg(long, exclusive = true)]
-    pub print_cluster_role: bool,
 }
 
 /// The catalog name: `--name`, else DIR's pitrix.toml's, else DIR's own name.
-fn catalog_name(args: &ExportArgs) -> Result<String, String> {
+fn catalog_name(args: &ExportOptions) -> Result<String, String> {
     if let Some(n) = &args.name {
         crate::names::dns1123_label(n).map_err(|why| format!("--name {n}: {why}"))?;
         return Ok(n.clone());
     }
-    if let Some(n) = write::existing_name(dir(args)) {
+    if let Some(n) = write::existing_name(&args.dir) {
         return Ok(n);
     }
-    crate::scaffold::name_for(dir(args))
+    crate::scaffold::name_for(&args.dir)
 }
 
-fn dir(args: &ExportArgs) -> &std::path::Path {
-    args.dir.as_deref().unwrap_or(std::path::Path::new("."))
-}
-
-/// `pitrix export`.
-pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
-    if args.print_cluster_role {
-        print!("{CLUSTER_ROLE}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let name = catalog_name(&args)?;
-    let dir = dir(&args);
+/// `pitrix export`: reads the store, writes the catalog and prints what changed, the variables
+/// to set, and what to do next.
+pub fn run(args: &ExportOptions) -> Result<(), String> {
+    let name = catalog_name(args)?;
+    let dir = args.dir.as_path();
     write::check_target(dir, &name)?;
-    let cluster = crate::cluster::ClusterOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        member_kubeconfig: None,
-    };
+    let cluster = &args.cluster;
     let live = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?
         .block_on(async {
-            let client = crate::cluster::client(&cluster).await?;
+            let client = crate::cluster::client(cluster).await?;
             read::read(&client, &args.storage_namespace).await
         })?;
     let opts = Options {
@@ -147,5 +122,5 @@ pub fn main(args: ExportArgs) -> Result<ExitCode, String> {
             dir.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

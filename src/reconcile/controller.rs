@@ -26,13 +26,28 @@ use crate::diagnostics::{Diagnostic, Format};
 use crate::objects::labels;
 
 /// What `--drift` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DriftMode {
     /// Undo out-of-band changes and re-create deleted objects.
+    #[default]
     Correct,
     /// Only report them (log, Event, metrics).
     Warn,
 }
+
+impl DriftMode {
+    pub const ALL: [DriftMode; 2] = [DriftMode::Correct, DriftMode::Warn];
+
+    /// The name `--drift` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftMode::Correct => "correct",
+            DriftMode::Warn => "warn",
+        }
+    }
+}
+
+super::named_enum!(DriftMode, "a drift mode");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -134,7 +149,7 @@ fn catalog_name(dir: &std::path::Path) -> Option<String> {
 }
 
 enum Built {
-    Ok(Desired, usize),
+    Ok(Box<Desired>, usize),
     Failed(Option<String>, String),
 }
 
@@ -435,7 +450,7 @@ impl Controller {
                     let desired = Desired::from_compiled(&compiled);
                     drop(compiled);
                     match store.put_all(&desired) {
-                        Ok(_) => Built::Ok(desired, warnings.len()),
+                        Ok(_) => Built::Ok(Box::new(desired), warnings.len()),
                         Err(e) => {
                             Built::Failed(name, format!("cannot cache the compiled objects: {e}"))
                         }
@@ -452,7 +467,7 @@ impl Controller {
     async fn sync_revision(&mut self, commit: &Commit, started: Instant) -> SyncResult {
         let short = commit.short().to_string();
         let (desired, warnings) = match self.build(commit).await {
-            Built::Ok(d, w) => (d, w),
+            Built::Ok(d, w) => (*d, w),
             Built::Failed(name, why) => {
                 if name.is_some() {
                     self.catalog = name;
@@ -638,6 +653,7 @@ impl Controller {
             status: Vec::new(),
             standalone: None,
             contexts: BTreeMap::new(),
+            object_store: None,
         };
         let mut report = apply::ApplyReport::default();
         apply::sync_release_status(&self.clusters, &jobs, &mut report).await;

@@ -34,74 +34,80 @@ use serde::Serialize;
 use crate::objects::labels;
 
 /// `pitrix deploy-manifests`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeployOptions {
     /// The catalog's git repository (as for `pitrix reconcile --source`).
-    #[arg(long, value_name = "URL")]
     pub source: String,
-    /// The branch to follow.
-    #[arg(long, default_value = "main", conflicts_with = "tag")]
+    /// The branch to follow, unless `tag` is set.
     pub branch: String,
-    /// Follow a tag instead.
-    #[arg(long)]
     pub tag: Option<String>,
     /// The catalog's directory inside the repository.
-    #[arg(long, default_value = "")]
     pub path: String,
-    /// Passed on to `pitrix reconcile`, parsed as it parses them.
-    #[command(flatten)]
-    pub controller: super::ControllerArgs,
+    /// Passed on to `pitrix reconcile`.
+    pub controller: super::ControllerOptions,
     /// Namespace pitrix runs in (also holds the inventory, the Lease and the Events).
-    #[arg(long, default_value = "pitrix-system")]
     pub namespace: String,
     /// The catalog's storage namespace (pitrix.toml `storageNamespace`). It is KubeSphere's
     /// and must exist before the manifests are applied: they grant rights in it but never
     /// create it, so that deleting them cannot delete the package store.
-    #[arg(long, default_value = labels::STORAGE_NAMESPACE)]
     pub storage_namespace: String,
     /// Name of the ServiceAccount, roles, Deployment and Lease.
-    #[arg(long, default_value = "pitrix")]
     pub name: String,
-    /// Container image with the pitrix binary: the release's by default; a tag or a digest
-    /// (`ghcr.io/acme/pitrix@sha256:…`), written as given.
-    #[arg(long, default_value_t = default_image(), value_parser = image_reference)]
+    /// Container image with the pitrix binary ([`image_reference`]), written as given.
     pub image: String,
     /// Replicas (leader election keeps one active).
-    #[arg(long, default_value_t = 2)]
     pub replicas: i32,
     /// Secret whose key `token` is the https token.
-    #[arg(long)]
     pub git_token_secret: Option<String>,
     /// Secret with keys `identity` (private key) and `known_hosts`, for ssh sources.
-    #[arg(long)]
     pub ssh_secret: Option<String>,
     /// `standalone` target with member clusters: Secret whose key `config` is a kubeconfig with
     /// their contexts (pitrix.toml `[clusters.<name>] context`); the host stays in-cluster.
-    #[arg(long)]
     pub member_kubeconfig_secret: Option<String>,
     /// Secret whose keys become environment variables (the repo credentials the catalog names).
-    #[arg(long)]
     pub env_secret: Option<String>,
     /// ConfigMap whose keys become environment variables.
-    #[arg(long)]
     pub env_config_map: Option<String>,
-    /// `standalone` target: a namespace releases install into (repeat it); pitrix runs the
-    /// Helm executor Jobs and their ConfigMaps there, and writes the releases' status.
-    #[arg(long = "release-namespace", value_name = "NAMESPACE")]
+    /// `standalone` target: the namespaces releases install into; pitrix runs the Helm
+    /// executor Jobs and their ConfigMaps there, and writes the releases' status.
     pub release_namespaces: Vec<String>,
     /// The environment of pitrix.toml (the global `--env`), passed on to `pitrix reconcile`.
-    #[arg(skip)]
     pub env: Option<String>,
-    /// Memory limit of the container. A sync compiles the whole catalog: the first sync of
-    /// the 1,000 apps × 5 versions synthetic catalog peaks at 1.5 GiB; idle, pitrix holds
-    /// ~45 MiB.
-    #[arg(long, default_value = "2Gi")]
+    /// Memory limit of the container (a Kubernetes quantity).
     pub memory_limit: String,
+}
+
+impl Default for DeployOptions {
+    /// `pitrix deploy-manifests`'s defaults, with no source.
+    fn default() -> Self {
+        DeployOptions {
+            source: String::new(),
+            branch: "main".into(),
+            tag: None,
+            path: String::new(),
+            controller: super::ControllerOptions::default(),
+            namespace: "pitrix-system".into(),
+            storage_namespace: labels::STORAGE_NAMESPACE.into(),
+            name: "pitrix".into(),
+            image: default_image(),
+            replicas: 2,
+            git_token_secret: None,
+            ssh_secret: None,
+            member_kubeconfig_secret: None,
+            env_secret: None,
+            env_config_map: None,
+            release_namespaces: Vec::new(),
+            env: None,
+            // A sync compiles the whole catalog: the first sync of the 1,000 apps × 5 versions
+            // synthetic catalog peaks at 1.5 GiB; idle, pitrix holds ~45 MiB.
+            memory_limit: "2Gi".into(),
+        }
+    }
 }
 
 /// The Pod's termination grace: the controller's `--shutdown-grace` plus 10 s to release its
 /// lease and exit (never under Kubernetes' default 30 s).
-fn termination_grace(c: &super::ControllerArgs) -> i64 {
+fn termination_grace(c: &super::ControllerOptions) -> i64 {
     let seconds = c.shutdown_grace.as_secs_f64().ceil() as i64;
     (seconds + 10).max(30)
 }
@@ -131,7 +137,7 @@ pub fn default_image() -> String {
 
 /// `--image`: a reference the kubelet can pull ([`crate::names::image_reference`]), kept
 /// exactly as given.
-fn image_reference(s: &str) -> Result<String, String> {
+pub fn image_reference(s: &str) -> Result<String, String> {
     crate::names::image_reference(s).map(|()| s.to_string())
 }
 
@@ -652,13 +658,7 @@ pub fn to_yaml(manifests: &[Manifest]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        o: DeployOptions,
-    }
+    use std::time::Duration;
 
     fn container_args(c: &serde_json::Value) -> Vec<&str> {
         c["args"]
@@ -669,20 +669,19 @@ mod tests {
             .collect()
     }
 
-    fn options(args: &[&str]) -> DeployOptions {
-        let mut all = vec!["x"];
-        all.extend(args);
-        Cli::parse_from(all).o
+    fn options(source: &str) -> DeployOptions {
+        DeployOptions {
+            source: source.into(),
+            ..DeployOptions::default()
+        }
     }
 
     #[test]
     fn least_privilege_and_a_deployment() {
-        let o = options(&[
-            "--source",
-            "https://git.example/catalog.git",
-            "--git-token-secret",
-            "git-token",
-        ]);
+        let o = DeployOptions {
+            git_token_secret: Some("git-token".into()),
+            ..options("https://git.example/catalog.git")
+        };
         let yaml = to_yaml(&manifests(&o));
         let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
             .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
@@ -766,12 +765,17 @@ mod tests {
 
     #[test]
     fn never_the_storage_namespace() {
-        for args in [
-            &["--source", "/srv/c"][..],
-            &["--source", "/srv/c", "--storage-namespace", "pkgs"],
-            &["--source", "/srv/c", "--namespace", "extension-openpitrix"],
+        for o in [
+            options("/srv/c"),
+            DeployOptions {
+                storage_namespace: "pkgs".into(),
+                ..options("/srv/c")
+            },
+            DeployOptions {
+                namespace: "extension-openpitrix".into(),
+                ..options("/srv/c")
+            },
         ] {
-            let o = options(args);
             let docs = documents(&o);
             let namespaces: Vec<&str> = docs
                 .iter()
@@ -783,7 +787,7 @@ mod tests {
             } else {
                 &["pitrix-system"]
             };
-            assert_eq!(namespaces, want, "{args:?}");
+            assert_eq!(namespaces, want, "{o:?}");
             // Its packages' Role is still there: the namespace must exist first.
             assert!(docs.iter().any(|d| d["kind"] == "RoleBinding"
                 && d["metadata"]["namespace"] == o.storage_namespace.as_str()));
@@ -792,7 +796,7 @@ mod tests {
 
     #[test]
     fn a_disruption_budget_and_replicas_on_different_nodes() {
-        let o = options(&["--source", "/srv/c"]);
+        let o = options("/srv/c");
         let docs = documents(&o);
         let pdb = docs
             .iter()
@@ -817,38 +821,27 @@ mod tests {
     }
 
     #[test]
-    fn controller_flags_parsed_as_reconcile_parses_them() {
-        let o = options(&[
-            "--source",
-            "/srv/c",
-            "--interval",
-            "90s",
-            "--drift",
-            "warn",
-            "--log-format",
-            "json",
-            "--log-level",
-            "debug",
-            "--jitter",
-            "0.3",
-            "--resync",
-            "1h",
-            "--shutdown-grace",
-            "45s",
-            "--lease-duration",
-            "30s",
-            "--renew-deadline",
-            "20s",
-            "--retry-period",
-            "4s",
-        ]);
+    fn controller_options_passed_on_to_reconcile() {
+        let o = DeployOptions {
+            controller: super::super::ControllerOptions {
+                interval: Duration::from_secs(90),
+                drift: super::super::DriftMode::Warn,
+                log_format: super::super::log::LogFormat::Json,
+                log_level: super::super::log::LogLevel::Debug,
+                jitter: 0.3,
+                resync: Duration::from_secs(3600),
+                shutdown_grace: Duration::from_secs(45),
+                lease_duration: Duration::from_secs(30),
+                renew_deadline: Duration::from_secs(20),
+                retry_period: Duration::from_secs(4),
+                ..super::super::ControllerOptions::default()
+            },
+            ..options("/srv/c")
+        };
         let d = serde_json::to_value(deployment(&o)).unwrap();
         let args = container_args(&d["spec"]["template"]["spec"]["containers"][0]);
-        assert!(
-            args.windows(2).any(|w| w == ["--interval", "90s"]),
-            "{args:?}"
-        );
         for pair in [
+            ["--interval", "90s"],
             ["--drift", "warn"],
             ["--log-format", "json"],
             ["--log-level", "debug"],
@@ -861,35 +854,18 @@ mod tests {
         ] {
             assert!(args.windows(2).any(|w| w == pair), "{args:?}");
         }
-        // What the Deployment runs is what `pitrix reconcile` accepts, with the same values.
-        #[derive(Parser)]
-        struct Reconcile {
-            #[command(flatten)]
-            o: super::super::Options,
-        }
-        let r = Reconcile::try_parse_from(std::iter::once("x").chain(args[1..].iter().copied()))
-            .unwrap()
-            .o;
-        assert_eq!(r.controller.interval, o.controller.interval);
-        assert_eq!(r.controller.drift, o.controller.drift);
-        assert_eq!(r.controller.log_format, o.controller.log_format);
-        assert_eq!(r.controller.log_level, o.controller.log_level);
-        assert_eq!(r.controller.jitter, o.controller.jitter);
-        assert_eq!(r.controller.resync, o.controller.resync);
-        assert_eq!(r.controller.shutdown_grace, o.controller.shutdown_grace);
-        assert_eq!(r.controller.lease_duration, o.controller.lease_duration);
-        assert_eq!(r.controller.renew_deadline, o.controller.renew_deadline);
-        assert_eq!(r.controller.retry_period, o.controller.retry_period);
         // The Pod waits for the sync's grace and the lease's release.
         assert_eq!(
             d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
             55
         );
         assert!(o.controller.check(true).is_ok());
-        let disordered = options(&["--source", "/srv/c", "--renew-deadline", "20s"]);
+        let disordered = super::super::ControllerOptions {
+            renew_deadline: Duration::from_secs(20),
+            ..super::super::ControllerOptions::default()
+        };
         assert!(
             disordered
-                .controller
                 .check(true)
                 .unwrap_err()
                 .contains("--retry-period < --renew-deadline < --lease-duration")
@@ -900,42 +876,19 @@ mod tests {
             ("2h", "2h"),
             ("1.5", "1500ms"),
         ] {
-            let o = options(&["--source", "/srv/c", "--interval", interval]);
-            assert_eq!(super::super::format_duration(o.controller.interval), text);
-        }
-
-        for (flag, bad, says) in [
-            ("--drift", "bogus", "[possible values: correct, warn]"),
-            ("--interval", "banana", "ms, s, m, h or d"),
-            ("--interval", "5x", "ms, s, m, h or d"),
-            ("--interval", "10ms", "shorter than 100ms"),
-            ("--log-format", "xml", "[possible values: text, json]"),
-            (
-                "--log-level",
-                "trace",
-                "[possible values: error, warn, info, debug]",
-            ),
-        ] {
-            let err = Cli::try_parse_from(["x", "--source", "/srv/c", flag, bad])
-                .err()
-                .unwrap_or_else(|| panic!("{flag} {bad} accepted"))
-                .to_string();
-            assert!(err.contains(says) && err.contains(flag), "{err}");
+            let parsed = super::super::parse_interval(interval).unwrap();
+            assert_eq!(super::super::format_duration(parsed), text);
         }
     }
 
     #[test]
     fn standalone_adds_executor_rights_in_release_namespaces_only() {
-        let plain = to_yaml(&manifests(&options(&["--source", "/srv/c"])));
+        let plain = to_yaml(&manifests(&options("/srv/c")));
         assert!(!plain.contains("jobs") && !plain.contains("applicationreleases/status"));
-        let o = options(&[
-            "--source",
-            "/srv/c",
-            "--release-namespace",
-            "team-a",
-            "--release-namespace",
-            "team-b",
-        ]);
+        let o = DeployOptions {
+            release_namespaces: vec!["team-a".into(), "team-b".into()],
+            ..options("/srv/c")
+        };
         let yaml = to_yaml(&manifests(&o));
         assert!(yaml.contains("applicationreleases/status"));
         let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
@@ -953,12 +906,10 @@ mod tests {
 
     #[test]
     fn member_clusters_through_a_mounted_kubeconfig() {
-        let o = options(&[
-            "--source",
-            "https://git.example/catalog.git",
-            "--member-kubeconfig-secret",
-            "edge-kubeconfigs",
-        ]);
+        let o = DeployOptions {
+            member_kubeconfig_secret: Some("edge-kubeconfigs".into()),
+            ..options("https://git.example/catalog.git")
+        };
         let deploy = serde_json::to_value(deployment(&o)).unwrap();
         let pod = &deploy["spec"]["template"]["spec"];
         let c = &pod["containers"][0];
@@ -991,7 +942,7 @@ mod tests {
 
     #[test]
     fn the_released_image_by_default_and_a_digest_as_given() {
-        let o = options(&["--source", "/srv/c"]);
+        let o = options("/srv/c");
         let want = format!("ghcr.io/{IMAGE_OWNER}/pitrix:{}", env!("CARGO_PKG_VERSION"));
         assert_eq!(o.image, want);
         assert_eq!(default_image(), want);
@@ -1012,7 +963,10 @@ mod tests {
             "pitrix",
             "ghcr.io/acme/pitrix:0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
-            let o = options(&["--source", "/srv/c", "--image", image]);
+            let o = DeployOptions {
+                image: image_reference(image).unwrap(),
+                ..options("/srv/c")
+            };
             assert_eq!(o.image, image);
             let d = serde_json::to_value(deployment(&o)).unwrap();
             assert_eq!(
@@ -1030,13 +984,10 @@ mod tests {
             "pitrix:1 2",
             "pitrix:-x",
         ] {
-            let err = Cli::try_parse_from(["x", "--source", "/srv/c", "--image", bad])
+            let err = image_reference(bad)
                 .err()
                 .unwrap_or_else(|| panic!("{bad:?} accepted"));
-            assert!(
-                err.to_string().contains("expected [REGISTRY/]NAME"),
-                "{err}"
-            );
+            assert!(err.contains("expected [REGISTRY/]NAME"), "{err}");
         }
     }
 
@@ -1044,7 +995,7 @@ mod tests {
     fn writable_volumes_for_all_reconcile_writes() {
         // The root file system is read-only: the git cache, the object store and the work
         // directory live under --cache-dir, temporary files under /tmp; both are emptyDirs.
-        let o = options(&["--source", "/srv/c"]);
+        let o = options("/srv/c");
         let d = serde_json::to_value(deployment(&o)).unwrap();
         let pod = &d["spec"]["template"]["spec"];
         let c = &pod["containers"][0];

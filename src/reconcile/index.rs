@@ -369,6 +369,7 @@ mod tests {
             objects: vec![obj(cm), obj(version)],
             standalone: None,
             contexts: Default::default(),
+            object_store: None,
             status: vec![json!({
                 "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationVersion",
                 "metadata": {"name": "hello-0.1.0"}, "status": {"state": "active"},

@@ -16,7 +16,7 @@ use std::io::Write as _;
 use std::sync::OnceLock;
 
 /// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     /// `<time> <LEVEL> <message>`, one line per record.
     #[default]
@@ -26,7 +26,7 @@ pub enum LogFormat {
 }
 
 /// `--log-level`: the least severe records written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum LogLevel {
     Error,
     Warn,
@@ -35,8 +35,28 @@ pub enum LogLevel {
     Debug,
 }
 
+impl LogFormat {
+    pub const ALL: [LogFormat; 2] = [LogFormat::Text, LogFormat::Json];
+
+    /// The name `--log-format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 impl LogLevel {
-    fn name(self) -> &'static str {
+    pub const ALL: [LogLevel; 4] = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+    ];
+
+    /// The name `--log-level` takes, and a JSON record's `level`.
+    pub fn name(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
@@ -45,6 +65,9 @@ impl LogLevel {
         }
     }
 }
+
+super::named_enum!(LogFormat, "a log format");
+super::named_enum!(LogLevel, "a log level");
 
 static CONFIG: OnceLock<(LogFormat, LogLevel)> = OnceLock::new();
 

@@ -15,6 +15,32 @@
 //!
 //! [`deploy`] prints what runs it in a cluster.
 
+/// `Display` and `FromStr` for an enum of flag values, by its `name()` and `ALL`.
+macro_rules! named_enum {
+    ($ty:ty, $what:literal) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| v.name() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
+                        format!("`{s}` is not {}; one of: {}", $what, names.join(", "))
+                    })
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
 pub mod controller;
 pub mod deploy;
 pub mod http;
@@ -36,7 +62,8 @@ use tokio::sync::watch as chan;
 
 use crate::apply::ApplyOptions;
 use crate::cluster::{ClusterOptions, Clusters};
-use controller::{Controller, DriftMode, Settings, Stop};
+pub use controller::DriftMode;
+use controller::{Controller, Settings, Stop};
 use lease::{Elector, LeaseConfig};
 use metrics::Metrics;
 use source::{GitRef, Source, SourceOptions};
@@ -57,9 +84,9 @@ pub fn random_u64() -> u64 {
 }
 
 /// `--interval`: a duration of at least 100ms.
-fn interval_arg(text: &str) -> Result<Duration, String> {
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = crate::duration::parse(text)?;
-    if d < Duration::from_millis(100) {
+    if d < MIN_INTERVAL {
         return Err(format!(
             "`{text}` is shorter than 100ms (e.g. `30s`, `1m`, `1h30m`)"
         ));
@@ -67,8 +94,11 @@ fn interval_arg(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The shortest `--interval`: git is not polled faster.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// `--jitter`: a fraction between 0 and 1.
-fn fraction_arg(text: &str) -> Result<f64, String> {
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
         _ => Err(format!(
@@ -94,68 +124,67 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// The controller's options that `pitrix deploy-manifests` passes on to `pitrix reconcile`:
-/// one definition flattened into both, so that a value the controller would refuse is refused
-/// when the manifests are printed (with the accepted values), never written into a Deployment
-/// that then crash-loops.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ControllerArgs {
-    /// How often to fetch, e.g. `1m`, `30s` (at least `100ms`).
-    #[arg(long, default_value = "1m", value_parser = interval_arg)]
+/// one definition for both, so that a value the controller would refuse is refused when the
+/// manifests are printed, never written into a Deployment that then crash-loops. The
+/// defaults are `pitrix reconcile`'s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerOptions {
+    /// How often to fetch (at least [`MIN_INTERVAL`]).
     pub interval: Duration,
     /// Out-of-band changes to managed objects: undo them, or only report them.
-    #[arg(long, value_enum, default_value = "correct")]
     pub drift: DriftMode,
-    /// Log records (on stderr, one line each, secrets masked): `text` or one JSON object.
-    #[arg(long, value_enum, default_value = "text")]
     pub log_format: log::LogFormat,
     /// The least severe log records written.
-    #[arg(long, value_enum, default_value = "info")]
     pub log_level: log::LogLevel,
     /// Up to this fraction of the interval is added at random to each wait.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction_arg)]
     pub jitter: f64,
-    /// Re-apply the current revision this often even when git did not change (`0`: only new
+    /// Re-apply the current revision this often even when git did not change (zero: only new
     /// revisions and drift events cause writes).
-    #[arg(long, default_value = "0", value_parser = crate::duration::parse)]
     pub resync: Duration,
     /// A sync running longer is stopped at a safe point and retried.
-    #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
     pub sync_timeout: Duration,
-    /// On SIGTERM, how long a sync in flight may run on (keep it below the Pod's
-    /// terminationGracePeriodSeconds).
-    #[arg(long, default_value = "20s", value_parser = crate::duration::parse)]
+    /// On SIGTERM, how long a sync in flight may run on.
     pub shutdown_grace: Duration,
-    /// How long a sync waits for the catalog's apply lock (held by a `pitrix apply`) before it
-    /// gives up until the next interval.
-    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    /// How long a sync waits for the catalog's apply lock.
     pub lock_timeout: Duration,
-    /// How long a silent leader keeps the lease.
-    #[arg(long, default_value = "15s", value_parser = crate::duration::parse)]
+    /// Leader election: how long a silent leader keeps the lease, how long the leader keeps
+    /// trying to renew, how often candidates try and the leader renews.
     pub lease_duration: Duration,
-    /// How long the leader keeps trying to renew before it steps down.
-    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
     pub renew_deadline: Duration,
-    /// How often candidates try and the leader renews.
-    #[arg(long, default_value = "2s", value_parser = crate::duration::parse)]
     pub retry_period: Duration,
 }
 
-impl ControllerArgs {
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            interval: Duration::from_secs(60),
+            drift: DriftMode::Correct,
+            log_format: log::LogFormat::Text,
+            log_level: log::LogLevel::Info,
+            jitter: 0.1,
+            resync: Duration::ZERO,
+            sync_timeout: Duration::from_secs(30 * 60),
+            shutdown_grace: Duration::from_secs(20),
+            lock_timeout: Duration::from_secs(10),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ControllerOptions {
     /// The same options as `pitrix reconcile` arguments.
     pub fn to_args(&self) -> Vec<String> {
-        use clap::ValueEnum as _;
-        let name = |v: Option<clap::builder::PossibleValue>| {
-            v.map(|p| p.get_name().to_string()).unwrap_or_default()
-        };
         vec![
             "--interval".into(),
             format_duration(self.interval),
             "--drift".into(),
-            name(self.drift.to_possible_value()),
+            self.drift.to_string(),
             "--log-format".into(),
-            name(self.log_format.to_possible_value()),
+            self.log_format.to_string(),
             "--log-level".into(),
-            name(self.log_level.to_possible_value()),
+            self.log_level.to_string(),
             "--jitter".into(),
             self.jitter.to_string(),
             "--resync".into(),
@@ -190,85 +219,89 @@ impl ControllerArgs {
 }
 
 /// `pitrix reconcile`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// The catalog's git repository: `https://…` (token from --git-token-env), `ssh://…` or
-    /// `git@host:path` (key from --ssh-key), `file://…` (all fetched into the cache), or a
+    /// The catalog's git repository: `https://…` (token from `git_token_env`), `ssh://…` or
+    /// `git@host:path` (key from `ssh_key`), `file://…` (all fetched into the cache), or a
     /// local path (read in place).
-    #[arg(long, value_name = "URL|PATH")]
     pub source: String,
-    /// The branch to follow.
-    #[arg(long, default_value = "main", conflicts_with = "tag")]
+    /// The branch to follow, unless `tag` is set.
     pub branch: String,
-    /// Follow a tag instead of a branch.
-    #[arg(long)]
     pub tag: Option<String>,
     /// The catalog's directory inside the repository.
-    #[arg(long, default_value = "")]
     pub path: String,
-    #[command(flatten)]
-    pub controller: ControllerArgs,
+    pub controller: ControllerOptions,
     /// Address of /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8080")]
     pub http_addr: String,
     /// Private cache (git objects, compiled bodies); default `$XDG_CACHE_HOME/pitrix/reconcile`.
-    #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Environment variable holding the https token.
-    #[arg(long, default_value = "PITRIX_GIT_TOKEN")]
     pub git_token_env: String,
     /// User name sent with the token (GitHub accepts any; GitLab wants `oauth2`).
-    #[arg(long, default_value = "x-access-token")]
     pub git_username: String,
-    /// Private key file for ssh sources.
-    #[arg(long)]
-    pub ssh_key: Option<PathBuf>,
-    /// Environment variable holding the ssh key's passphrase.
-    #[arg(long)]
-    pub ssh_passphrase_env: Option<String>,
-    /// known_hosts file the ssh server's key must be in (default: libgit2 checks
+    /// Private key file for ssh sources, the variable holding its passphrase, and the
+    /// known_hosts file the server's key must be in (default: libgit2 checks
     /// ~/.ssh/known_hosts).
-    #[arg(long)]
+    pub ssh_key: Option<PathBuf>,
+    pub ssh_passphrase_env: Option<String>,
     pub ssh_known_hosts: Option<PathBuf>,
-    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
-    #[arg(long)]
+    /// The host cluster (default: $KUBECONFIG, ~/.kube/config, then in-cluster) and the
+    /// kubeconfig of the member clusters' contexts.
     pub kubeconfig: Option<PathBuf>,
-    /// kubeconfig context.
-    #[arg(long)]
     pub context: Option<String>,
-    /// kubeconfig holding the member clusters' contexts (standalone executor Jobs), when not
-    /// `--kubeconfig` (the host stays in-cluster).
-    #[arg(long)]
     pub member_kubeconfig: Option<PathBuf>,
     /// Namespace of the inventory ConfigMap (and its Events).
-    #[arg(long, default_value = "pitrix-system")]
     pub inventory_namespace: String,
     /// Take over fields that other field managers own.
-    #[arg(long)]
     pub force_conflicts: bool,
     /// Allow prune to delete more than max(5, 25 %) of the tracked objects.
-    #[arg(long)]
     pub allow_mass_prune: bool,
     /// Objects applied at once within a stage.
-    #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Run without leader election (one replica only).
-    #[arg(long)]
     pub no_leader_election: bool,
-    /// Name of the coordination.k8s.io Lease of leader election (not `pitrix-apply-*`: those
-    /// are the catalogs' apply locks).
-    #[arg(long, default_value = "pitrix-reconcile")]
+    /// Name of the Lease of leader election (not `pitrix-apply-*`: those are the catalogs'
+    /// apply locks).
     pub lease_name: String,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else the inventory namespace).
-    #[arg(long)]
     pub lease_namespace: Option<String>,
     /// This replica's identity in the Lease (default: $POD_NAME or the host name, plus a
     /// random suffix).
-    #[arg(long)]
     pub identity: Option<String>,
     /// The environment of pitrix.toml to build for (the global `--env`).
-    #[arg(skip)]
     pub env: Option<String>,
+}
+
+impl Default for Options {
+    /// `pitrix reconcile`'s defaults, with no source.
+    fn default() -> Self {
+        Options {
+            source: String::new(),
+            branch: "main".into(),
+            tag: None,
+            path: String::new(),
+            controller: ControllerOptions::default(),
+            http_addr: "0.0.0.0:8080".into(),
+            cache_dir: None,
+            git_token_env: "PITRIX_GIT_TOKEN".into(),
+            git_username: "x-access-token".into(),
+            ssh_key: None,
+            ssh_passphrase_env: None,
+            ssh_known_hosts: None,
+            kubeconfig: None,
+            context: None,
+            member_kubeconfig: None,
+            inventory_namespace: "pitrix-system".into(),
+            force_conflicts: false,
+            allow_mass_prune: false,
+            concurrency: 16,
+            no_leader_election: false,
+            lease_name: "pitrix-reconcile".into(),
+            lease_namespace: None,
+            identity: None,
+            env: None,
+        }
+    }
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -282,7 +315,7 @@ fn default_cache_dir() -> PathBuf {
 
 impl Options {
     fn check(&self) -> Result<(), String> {
-        if self.controller.interval < Duration::from_millis(100) {
+        if self.controller.interval < MIN_INTERVAL {
             return Err("--interval must be at least 100ms".into());
         }
         if !(0.0..=1.0).contains(&self.controller.jitter) {
@@ -585,32 +618,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flag_values_refused_at_parse_time() {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            o: Options,
+    fn flag_values_checked() {
+        assert_eq!(parse_fraction("0.25"), Ok(0.25));
+        assert_eq!(parse_interval("100ms"), Ok(MIN_INTERVAL));
+        for bad in ["2", "NaN", "-0.1", "x"] {
+            let err = parse_fraction(bad).unwrap_err();
+            assert!(err.contains("between 0 and 1"), "{err}");
         }
-        let ok = Cli::try_parse_from(["x", "--source", "s", "--jitter", "0.25"]).unwrap();
-        assert_eq!(ok.o.controller.log_level, log::LogLevel::Info);
-        assert_eq!(ok.o.controller.jitter, 0.25);
-        for (flag, bad, says) in [
-            ("--jitter", "2", "between 0 and 1"),
-            ("--jitter", "NaN", "between 0 and 1"),
-            ("--interval", "0", "shorter than 100ms"),
+        let err = parse_interval("0").unwrap_err();
+        assert!(err.contains("shorter than 100ms"), "{err}");
+        // Values built without the parsers are checked before anything starts.
+        let check = |controller: ControllerOptions| {
+            Options {
+                source: "s".into(),
+                controller,
+                ..Options::default()
+            }
+            .check()
+        };
+        assert!(check(ControllerOptions::default()).is_ok());
+        for (bad, says) in [
             (
-                "--log-level",
-                "verbose",
-                "[possible values: error, warn, info, debug]",
+                ControllerOptions {
+                    interval: Duration::from_millis(10),
+                    ..ControllerOptions::default()
+                },
+                "--interval",
+            ),
+            (
+                ControllerOptions {
+                    jitter: f64::NAN,
+                    ..ControllerOptions::default()
+                },
+                "--jitter",
+            ),
+            (
+                ControllerOptions {
+                    renew_deadline: Duration::from_secs(20),
+                    ..ControllerOptions::default()
+                },
+                "--retry-period < --renew-deadline < --lease-duration",
             ),
         ] {
-            let err = Cli::try_parse_from(["x", "--source", "s", flag, bad])
-                .err()
-                .unwrap_or_else(|| panic!("{flag} {bad} accepted"))
-                .to_string();
-            assert!(err.contains(says) && err.contains(flag), "{err}");
+            let err = check(bad).unwrap_err();
+            assert!(err.contains(says), "{err}");
         }
+    }
+
+    #[test]
+    fn named_values_read_back() {
+        for d in DriftMode::ALL {
+            assert_eq!(d.to_string().parse::<DriftMode>(), Ok(d));
+        }
+        for f in log::LogFormat::ALL {
+            assert_eq!(f.to_string().parse::<log::LogFormat>(), Ok(f));
+        }
+        for l in log::LogLevel::ALL {
+            assert_eq!(l.to_string().parse::<log::LogLevel>(), Ok(l));
+        }
+        let err = "verbose".parse::<log::LogLevel>().unwrap_err();
+        assert!(err.contains("error, warn, info, debug"), "{err}");
     }
 
     #[test]

@@ -103,6 +103,7 @@ mod tests {
             status: vec![],
             standalone: None,
             contexts: Default::default(),
+            object_store: None,
         };
         assert_eq!(store.put_all(&desired).unwrap(), 1);
         assert_eq!(store.put_all(&desired).unwrap(), 0);

@@ -8,6 +8,7 @@ use pitrix::diagnostics::Format;
 use pitrix::{diff, repo};
 
 use crate::catalog::default_cache_dir;
+use crate::controller_args::{DeployArgs, ReconcileArgs};
 
 #[derive(Parser)]
 #[command(name = "pitrix", version, about = "The KubeSphere App Store as code")]
@@ -43,7 +44,7 @@ pub(crate) enum Command {
             value_enum,
             default_value = "text"
         )]
-        format: Format,
+        format: DiagnosticsFormat,
         /// Check releases of synced-repo charts against the live repo index.
         #[arg(long)]
         online: bool,
@@ -124,16 +125,16 @@ pub(crate) enum Command {
     Diff(LiveDiffArgs),
     /// Write a compiled catalog's review states from its status ConfigMap (what the status
     /// Job of the output runs under Argo CD or Flux).
-    WriteStatus(pitrix::gitops::write_status::WriteStatusArgs),
+    WriteStatus(WriteStatusArgs),
     /// Read a live App Store and write a catalog that compiles back to it (secrets become
     /// environment variable names); then `pitrix diff` and `pitrix apply --adopt`.
-    Export(pitrix::export::ExportArgs),
+    Export(ExportArgs),
     /// Keep a cluster equal to a catalog's git branch or tag: an in-cluster GitOps controller
     /// (drift correction, /healthz, /readyz, /metrics, leader election).
-    Reconcile(Box<pitrix::reconcile::Options>),
+    Reconcile(Box<ReconcileArgs>),
     /// Print the Namespace, ServiceAccount, RBAC, Deployment and PodDisruptionBudget that run
     /// `pitrix reconcile` (the storage namespace must exist: it is KubeSphere's).
-    DeployManifests(Box<pitrix::reconcile::deploy::DeployOptions>),
+    DeployManifests(Box<DeployArgs>),
     /// Print the CRDs of the five App Store kinds.
     Crds,
     /// Print the JSON Schema of one catalog file kind, list them, or write them all.
@@ -324,7 +325,7 @@ pub(crate) struct LiveDiffArgs {
         value_enum,
         default_value = "text"
     )]
-    pub(crate) format: diff::Format,
+    pub(crate) format: DiffFormat,
     /// Accepted for compatibility: `pitrix diff` always exits 1 when there are differences
     /// and 2 on trouble, like `kubectl diff`.
     #[arg(long, hide = true)]
@@ -343,6 +344,144 @@ pub(crate) struct ClusterArgs {
     /// the one above.
     #[arg(long)]
     pub(crate) member_kubeconfig: Option<PathBuf>,
+}
+
+/// `pitrix write-status`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct WriteStatusArgs {
+    /// The catalog's name (pitrix.toml `catalog.name`).
+    #[arg(long)]
+    pub(crate) catalog: String,
+    /// Namespace of the status ConfigMap: the catalog's storage namespace.
+    #[arg(long, default_value = pitrix::objects::labels::STORAGE_NAMESPACE)]
+    pub(crate) namespace: String,
+    /// The status ConfigMap (default `pitrix-status-<catalog>`).
+    #[arg(long)]
+    pub(crate) config_map: Option<String>,
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// kubeconfig context.
+    #[arg(long)]
+    pub(crate) context: Option<String>,
+    /// States written at once.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: usize,
+    /// Read the cluster, write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl WriteStatusArgs {
+    pub(crate) fn options(&self) -> pitrix::gitops::write_status::WriteStatusOptions {
+        pitrix::gitops::write_status::WriteStatusOptions {
+            catalog: self.catalog.clone(),
+            namespace: self.namespace.clone(),
+            config_map: self.config_map.clone(),
+            cluster: pitrix::cluster::ClusterOptions {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+                member_kubeconfig: None,
+            },
+            concurrency: self.concurrency,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// `pitrix export`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The catalog directory to write: new, empty, or a catalog of the same name.
+    #[arg(required_unless_present = "print_cluster_role")]
+    pub(crate) dir: Option<PathBuf>,
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// kubeconfig context of the host cluster (the one holding the App Store).
+    #[arg(long)]
+    pub(crate) context: Option<String>,
+    /// The catalog's name (default: that of DIR's pitrix.toml, else DIR's own name).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Prefix of the environment variables that replace repo credentials and secret-looking
+    /// release values (`<PREFIX>_<REPO>_USERNAME`, `<PREFIX>_<RELEASE>_<KEY>`…).
+    #[arg(long, value_name = "PREFIX", default_value = "PITRIX")]
+    pub(crate) credentials_env_prefix: String,
+    /// Namespace of KubeSphere's package storage.
+    #[arg(long, default_value = pitrix::objects::labels::STORAGE_NAMESPACE)]
+    pub(crate) storage_namespace: String,
+    /// Write each package as a chart directory (apps/<app>/<version>/) where re-packing it
+    /// loses nothing (pitrix's packer gives the same files back); else as the stored .tgz.
+    #[arg(long)]
+    pub(crate) unpack: bool,
+    /// Show which files would change; write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the read-only ClusterRole export needs, and exit.
+    #[arg(long, exclusive = true)]
+    pub(crate) print_cluster_role: bool,
+}
+
+impl ExportArgs {
+    pub(crate) fn options(self) -> pitrix::export::ExportOptions {
+        pitrix::export::ExportOptions {
+            dir: self.dir.unwrap_or_else(|| PathBuf::from(".")),
+            cluster: pitrix::cluster::ClusterOptions {
+                kubeconfig: self.kubeconfig,
+                context: self.context,
+                member_kubeconfig: None,
+            },
+            name: self.name,
+            credentials_env_prefix: self.credentials_env_prefix,
+            storage_namespace: self.storage_namespace,
+            unpack: self.unpack,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// `validate --output`: [`Format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DiagnosticsFormat {
+    Text,
+    Json,
+    Yaml,
+    Github,
+}
+
+impl From<DiagnosticsFormat> for Format {
+    fn from(f: DiagnosticsFormat) -> Self {
+        match f {
+            DiagnosticsFormat::Text => Format::Text,
+            DiagnosticsFormat::Json => Format::Json,
+            DiagnosticsFormat::Yaml => Format::Yaml,
+            DiagnosticsFormat::Github => Format::Github,
+        }
+    }
+}
+
+/// `diff --output`: [`diff::Format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+    Yaml,
+}
+
+impl From<DiffFormat> for diff::Format {
+    fn from(f: DiffFormat) -> Self {
+        match f {
+            DiffFormat::Text => diff::Format::Text,
+            DiffFormat::Markdown => diff::Format::Markdown,
+            DiffFormat::Json => diff::Format::Json,
+            DiffFormat::Yaml => diff::Format::Yaml,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

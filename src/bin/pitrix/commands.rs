@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use pitrix::diagnostics::{Diagnostic, Format};
 use pitrix::{apply, diff, emit, import, lock, pipeline, repo};
 
-use crate::args::{ApplyArgs, CompileFormat, ImportArgs, LiveDiffArgs, NetArgs, OutputFormat};
+use crate::args::{
+    ApplyArgs, CompileFormat, ImportArgs, LiveDiffArgs, NetArgs, OutputFormat, WriteStatusArgs,
+};
 use crate::catalog::{build, check_options, desired, report};
 
 /// The runtime of a one-shot command. One thread: pitrix mostly waits on the API server, and
@@ -72,6 +74,20 @@ pub(crate) fn apply(args: ApplyArgs, env: Option<&str>) -> Result<ExitCode, Stri
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `pitrix write-status`: prints the report; failure when any state could not be written.
+pub(crate) fn write_status(args: &WriteStatusArgs) -> Result<ExitCode, String> {
+    let report =
+        runtime()?.block_on(pitrix::gitops::write_status::write_status(&args.options()))?;
+    match args.json {
+        true => print!("{}", report.to_json()),
+        false => print!("{}", report.to_text()),
+    }
+    Ok(match report.failed() {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
     })
 }
 
@@ -342,6 +358,7 @@ pub(crate) fn live_diff(args: LiveDiffArgs, env: Option<&str>) -> Result<ExitCod
             .map(|c| format!(" ({c})"))
             .unwrap_or_default()
     );
+    let format = diff::Format::from(args.format);
     let result = runtime()?.block_on(async {
         let clusters = pitrix::cluster::Clusters::connect(&cluster, &compiled.contexts).await?;
         apply::live_diff(&clusters, &compiled, &args.inventory_namespace, &label).await
@@ -354,12 +371,12 @@ pub(crate) fn live_diff(args: LiveDiffArgs, env: Option<&str>) -> Result<ExitCod
         }
     };
     let options = diff::render::Options {
-        color: args.format == diff::Format::Text
+        color: format == diff::Format::Text
             && std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         ..diff::render::Options::default()
     };
-    print!("{}", diff::render::render(&d, args.format, &options));
+    print!("{}", diff::render::render(&d, format, &options));
     let problems = d.diagnostics();
     if !problems.is_empty() {
         report(&problems, &args.dir, Format::Text, false);

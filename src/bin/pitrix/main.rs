@@ -4,6 +4,7 @@
 mod args;
 mod catalog;
 mod commands;
+mod controller_args;
 mod memory;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use args::{Cli, Command};
 use catalog::{catalog_root, check_options, report};
 use commands::{
     DiffRequest, apply, compile, compile_diff, import_charts, live_diff, lock_catalog,
-    server_runtime,
+    server_runtime, write_status,
 };
 use memory::limit_memory;
 
@@ -62,6 +63,7 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
             online,
             cache,
         } => {
+            let format = Format::from(format);
             let checks = pipeline::CheckOptions {
                 package_cache: cache.package_cache(),
                 ..check_options(online, env.as_deref())
@@ -125,15 +127,21 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
         Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
         Command::Apply(args) => apply(args, env.as_deref()),
         Command::Diff(args) => live_diff(args, env.as_deref()),
-        Command::WriteStatus(args) => pitrix::gitops::write_status::main(args),
-        Command::Export(args) => pitrix::export::main(args),
-        Command::Reconcile(mut opts) => {
-            opts.env = env.clone();
-            server_runtime()?.block_on(pitrix::reconcile::run(*opts))?;
+        Command::WriteStatus(args) => write_status(&args),
+        Command::Export(args) if args.print_cluster_role => {
+            print!("{}", pitrix::export::CLUSTER_ROLE);
             Ok(ExitCode::SUCCESS)
         }
-        Command::DeployManifests(mut opts) => {
-            opts.env = env.clone();
+        Command::Export(args) => {
+            pitrix::export::run(&args.options())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reconcile(args) => {
+            server_runtime()?.block_on(pitrix::reconcile::run(args.options(env)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeployManifests(args) => {
+            let opts = args.options(env);
             // Replicas elect a leader: timings out of order would crash-loop every one.
             opts.controller.check(true)?;
             let manifests = pitrix::reconcile::deploy::manifests(&opts);

@@ -9,7 +9,7 @@ use super::{Action, Diff, FieldChange, FieldOp, FileChange, ObjectChange};
 
 pub use markdown::{COMMENT_LIMIT, marker};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Markdown,
