@@ -227,8 +227,11 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
 
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
-    let created = common::outcomes_of(&report, "Created");
-    assert!(created.contains(&("S3Object".into(), "system-workspace/appv-hello-0.1.0".into())), "{created:?}");
+    let created = common::outcomes_of(&report, "created");
+    assert!(
+        created.contains(&("S3Object".into(), "system-workspace/appv-hello-0.1.0".into())),
+        "{created:?}\n{report:#}"
+    );
 
     // The package in S3 is byte for byte the compiled one, where KubeSphere's release
     // controller reads it.
@@ -261,7 +264,7 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["outcome"] != "Unchanged")
+        .filter(|r| r["outcome"] != "unchanged")
         .collect();
     assert!(changed.is_empty(), "a second apply changed {changed:#?}");
     let version_again = get(&k, "helmapplicationversions.application.kubesphere.io", "appv-hello-0.1.0");
@@ -334,7 +337,7 @@ fn prune_deletes_the_s3_objects_of_versions_the_catalog_dropped() {
     std::fs::remove_dir_all(root.join("apps/hello/0.2.0")).unwrap();
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
-    let pruned = common::outcomes_of(&report, "Pruned");
+    let pruned = common::outcomes_of(&report, "pruned");
     assert!(pruned.contains(&("S3Object".into(), "system-workspace/appv-hello-0.2.0".into())), "{pruned:?}");
     assert!(pruned.contains(&("HelmApplicationVersion".into(), "appv-hello-0.2.0".into())), "{pruned:?}");
     let keys = s3.keys(BUCKET);
