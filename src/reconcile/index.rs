@@ -318,8 +318,10 @@ impl Index {
 
     /// Where the objects live: what to watch.
     pub fn scopes(&self) -> std::collections::BTreeSet<Scope> {
+        // S3 objects have no watch: nothing but pitrix writes them, and never over.
         self.objects
             .iter()
+            .filter(|(_, e)| !e.kind.write.in_object_store)
             .map(|(r, e)| Scope {
                 cluster: r.cluster.clone(),
                 kind: e.kind.kind,
