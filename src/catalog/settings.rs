@@ -47,6 +47,17 @@ impl Settings {
     pub fn target(&self) -> Target {
         self.catalog.target.unwrap_or_default()
     }
+
+    /// Whether packages and attachments are kept in S3 rather than ConfigMaps: always on
+    /// KubeSphere 3.x; on 4.x when `[storage.s3]` is set (KubeSphere 4 then reads S3 first,
+    /// `pkg/simple/client/application/store.go`), which lifts the 1 MiB ConfigMap budget.
+    pub fn packages_in_s3(&self) -> bool {
+        match self.target() {
+            Target::KubesphereV3 => true,
+            Target::Kubesphere => self.storage.s3.is_some(),
+            Target::Standalone => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

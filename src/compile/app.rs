@@ -54,8 +54,16 @@ pub fn attachment_id(app: &str, bytes: &[u8]) -> String {
     format!("{app}-att-{}", &hex[..5])
 }
 
-/// A ConfigMap in package storage: KubeSphere reads `binaryData.BinaryKey` by name (§4).
+/// A package or attachment in package storage: a ConfigMap, whose `binaryData.BinaryKey`
+/// KubeSphere reads by name (§4) — or, with `[storage.s3]`, the S3 object of that name, which
+/// KubeSphere 4 reads first (`pkg/simple/client/application/store.go`).
 fn stored(catalog: &Catalog, meta: &MetaFactory, name: &str, bytes: &[u8]) -> Object {
+    if catalog.settings.packages_in_s3() {
+        return Object::Stored(super::Stored {
+            metadata: meta.meta(name, None, &[], &[]),
+            bytes: bytes.to_vec(),
+        });
+    }
     Object::ConfigMap(ConfigMap {
         metadata: meta.meta(name, Some(catalog.settings.storage_namespace()), &[], &[]),
         binary_data: Some(BTreeMap::from([(

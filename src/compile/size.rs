@@ -25,7 +25,8 @@ pub fn problems(catalog: &Catalog, compiled: &Compiled) -> Vec<Diagnostic> {
         // ConfigMaps hold packages (the 1 MiB package budget bounds them) or a release's
         // executor files (its values are the release's, checked on the release): skipped, so
         // that the check does not base64-encode every package of the catalog once more.
-        .filter(|o| !matches!(o, Object::ConfigMap(_)))
+        // S3 objects are not the API server's to store.
+        .filter(|o| !matches!(o, Object::ConfigMap(_) | Object::Stored(_)))
         .filter_map(|o| {
             let json = o.to_json();
             let size = serialized_len(&json);

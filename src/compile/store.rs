@@ -12,7 +12,7 @@ use crate::yaml;
 /// The namespace chart packages are stored in. It belongs to KubeSphere's OpenPitrix
 /// extension; pitrix makes sure it exists but never prunes it.
 pub fn storage_namespace(catalog: &Catalog, meta: &MetaFactory) -> Option<Object> {
-    if catalog.apps.is_empty() {
+    if catalog.apps.is_empty() || catalog.settings.packages_in_s3() {
         return None;
     }
     Some(Object::Namespace(Namespace {

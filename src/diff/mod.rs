@@ -316,6 +316,17 @@ impl<'a> Versions<'a> {
     fn of(compiled: &'a Compiled) -> Self {
         let mut by_id = HashMap::new();
         for o in &compiled.objects {
+            // 3.x's versions are charts, named by their spec.
+            if let Object::HelmApplicationVersion(v) = o {
+                by_id.insert(
+                    o.name(),
+                    VersionInfo {
+                        app: label(o, labels::APP_ID).unwrap_or_default(),
+                        name: v.spec.metadata.version.as_str(),
+                        app_type: "helm",
+                    },
+                );
+            }
             if let Object::ApplicationVersion(v) = o {
                 let app = v
                     .metadata
@@ -385,7 +396,7 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
         .objects
         .iter()
         .chain(&new.objects)
-        .filter(|o| matches!(o, Object::Application(_)))
+        .filter(|o| matches!(o, Object::Application(_) | Object::HelmApplication(_)))
         .map(Object::name)
         .collect();
     let old_packages = package::packages(&old.objects);
@@ -406,12 +417,21 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
             (None, None) => continue,
         };
         let any = n.or(o).expect("one side has the object");
-        let version = new_versions
-            .get(any.name())
-            .or_else(|| old_versions.get(any.name()));
+        let id = package::stored_id(any);
+        let version = new_versions.get(id).or_else(|| old_versions.get(id));
         let app = match any {
             Object::Application(_) => Some(any.name().to_string()),
-            Object::ApplicationVersion(_) => label(any, labels::APP_ID).map(str::to_string),
+            // The App Store copy belongs to its app.
+            Object::HelmApplication(_) => Some(
+                any.name()
+                    .strip_suffix(crate::objects::v1alpha1::STORE_SUFFIX)
+                    .unwrap_or(any.name())
+                    .to_string(),
+            ),
+            Object::ApplicationVersion(_) | Object::HelmApplicationVersion(_) => {
+                label(any, labels::APP_ID).map(str::to_string)
+            }
+            Object::Stored(_) => version.map(|v| v.app.to_string()),
             Object::ConfigMap(_) => version.map(|v| v.app.to_string()).or_else(|| {
                 // Screenshots: `<app>-att-<5>`.
                 any.name()
@@ -462,7 +482,7 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
                 new_view.as_ref().unwrap_or(&Value::Null),
             );
         }
-        let is_package = matches!(any, Object::ConfigMap(_)) && version.is_some();
+        let is_package = matches!(any, Object::ConfigMap(_) | Object::Stored(_)) && version.is_some();
         if !is_package {
             change.yaml = match action {
                 Action::Removed => String::new(),
@@ -480,7 +500,7 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
                     let base: Vec<_> = old_versions
                         .of_app(v.app)
                         .into_iter()
-                        .filter(|(id, _)| *id != any.name())
+                        .filter(|(base_id, _)| *base_id != id)
                         .collect();
                     base.iter()
                         .rev()
@@ -500,7 +520,7 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
             }
             change.package = Some(pkg);
         }
-        if let Object::ApplicationRelease(_) = any {
+        if matches!(any, Object::ApplicationRelease(_) | Object::HelmRelease(_)) {
             releases.push(release_line(action, o, n, &old_versions, &new_versions));
         }
         objects.push(change);
@@ -552,7 +572,11 @@ fn release_line(
 ) -> ReleaseLine {
     let any = new.or(old).expect("one side has the release");
     let version_of = |o: Option<&Object>, versions: &Versions| {
-        o.and_then(|o| label(o, labels::APP_VERSION_ID)).map(|id| {
+        o.and_then(|o| {
+            label(o, labels::APP_VERSION_ID)
+                .or_else(|| label(o, crate::objects::v1alpha1::APP_VERSION_ID))
+        })
+        .map(|id| {
             versions
                 .get(id)
                 .map(|v| v.name.to_string())
@@ -561,11 +585,16 @@ fn release_line(
     };
     let values = |o: Option<&Object>| match o {
         Some(Object::ApplicationRelease(r)) => r.spec.values.as_ref().map(|v| v.0.clone()),
+        Some(Object::HelmRelease(r)) => r.spec.values.as_ref().map(|v| v.0.clone()),
         _ => None,
     };
     ReleaseLine {
         action,
-        name: any.name().to_string(),
+        // 3.x's object name is an id; the release is its spec's name.
+        name: match any {
+            Object::HelmRelease(r) => r.spec.name.clone(),
+            _ => any.name().to_string(),
+        },
         cluster: label(any, labels::CLUSTER).unwrap_or_default().to_string(),
         namespace: label(any, labels::NAMESPACE)
             .unwrap_or_default()

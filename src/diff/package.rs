@@ -9,9 +9,10 @@ use crate::compile::Object;
 use crate::objects::labels;
 use crate::redact::{self, WriteOnly};
 
-/// The package a storage ConfigMap holds.
+/// The package a storage ConfigMap or an S3 object holds.
 pub fn package_bytes(o: &Object) -> Option<&[u8]> {
     match o {
+        Object::Stored(s) => Some(&s.bytes),
         Object::ConfigMap(cm) => cm
             .binary_data
             .as_ref()
@@ -30,14 +31,23 @@ pub fn same_chart_on_both_sides(old: Option<&Object>, new: Option<&Object>) -> b
     }
 }
 
-/// Storage ConfigMaps by name (= version ID).
+/// Stored packages by version ID.
 pub type Packages<'a> = HashMap<&'a str, &'a [u8]>;
 
 pub fn packages<'a>(objects: &'a [Object]) -> Packages<'a> {
     objects
         .iter()
-        .filter_map(|o| Some((o.name(), package_bytes(o)?)))
+        .filter_map(|o| Some((stored_id(o), package_bytes(o)?)))
         .collect()
+}
+
+/// The version (or attachment) ID a stored object is kept under: a storage ConfigMap's name,
+/// an S3 key's last segment (KubeSphere 3.x keys a package `<workspace>/<version ID>`).
+pub fn stored_id(o: &Object) -> &str {
+    match o {
+        Object::Stored(_) => o.name().rsplit('/').next().unwrap_or_default(),
+        _ => o.name(),
+    }
 }
 
 /// A package's files by path: a chart's (Helm), or the one manifest stream (YAML apps).

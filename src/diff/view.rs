@@ -58,6 +58,18 @@ fn review(o: &Object) -> Value {
                 spec.insert("values".into(), decode_values(&values.0, yaml_app));
             }
         }
+        // 3.x: the same base64 values; images and packages are S3 objects, shown as digests.
+        Object::HelmRelease(r) => {
+            if let (Some(values), Some(spec)) = (
+                &r.spec.values,
+                v.get_mut("spec").and_then(Value::as_object_mut),
+            ) {
+                spec.insert("values".into(), decode_values(&values.0, false));
+            }
+        }
+        Object::Stored(s) => {
+            v["data"] = bytes_summary(&s.bytes).into();
+        }
         _ => {}
     }
     v

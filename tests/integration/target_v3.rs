@@ -344,3 +344,88 @@ fn prune_deletes_the_s3_objects_of_versions_the_catalog_dropped() {
     assert!(!keys.contains(&"system-workspace/appv-hello-0.2.0".to_string()), "{keys:?}");
     assert!(keys.contains(&"system-workspace/appv-hello-0.1.0".to_string()), "{keys:?}");
 }
+
+/// Sets a version's review state (and the app's) in app.yaml.
+fn set_states(root: &Path, versions: &[(&str, &str)]) {
+    let file = root.join("apps/hello/app.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let head = &text[..text.find("versions:").unwrap()];
+    let mut out = format!("{head}versions:\n");
+    for (v, state) in versions {
+        out.push_str(&format!("  {v}:\n    state: {state}\n"));
+    }
+    std::fs::write(&file, out).unwrap();
+}
+
+#[test]
+fn the_3x_lifecycle_as_commits_diffs_readably() {
+    let (_tmp, root) = v3_catalog("http://127.0.0.1:9");
+    let base = compile(&root);
+
+    // 0.2.0 uploaded and released; the release upgraded to it.
+    common::copy_tree(&root.join("apps/hello/0.1.0"), &root.join("apps/hello/0.2.0"));
+    let chart = root.join("apps/hello/0.2.0/Chart.yaml");
+    let text = std::fs::read_to_string(&chart).unwrap().replace("version: 0.1.0", "version: 0.2.0");
+    std::fs::write(&chart, text).unwrap();
+    let values = root.join("apps/hello/0.2.0/values.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, format!("{text}replicaCount: 2\n")).unwrap();
+    set_states(&root, &[("0.1.0", "active"), ("0.2.0", "active")]);
+    let release = root.join("releases/host/default/hello.yaml");
+    let text = std::fs::read_to_string(&release).unwrap().replace("version: 0.1.0", "version: 0.2.0");
+    std::fs::write(&release, text).unwrap();
+    let head = compile(&root);
+
+    let d = pitrix::diff::diff(&base, &head);
+    assert!(d.errors.is_empty(), "{:#?}", d.errors);
+    // The new package, compared file by file with the version it follows.
+    let package = d
+        .objects
+        .iter()
+        .find(|c| c.kind == "S3Object" && c.name == "system-workspace/appv-hello-0.2.0")
+        .and_then(|c| c.package.as_ref())
+        .unwrap_or_else(|| panic!("no package diff: {:#?}", d.objects));
+    assert_eq!(package.version, "0.2.0");
+    assert_eq!(package.compared_with.as_deref(), Some("0.1.0"));
+    let changed: Vec<&str> = package.files.iter().map(|f| f.path.as_str()).collect();
+    assert!(changed.contains(&"values.yaml") && changed.contains(&"Chart.yaml"), "{changed:?}");
+    let values_diff = package.files.iter().find(|f| f.path == "values.yaml").unwrap();
+    assert!(values_diff.hunks.as_deref().unwrap_or_default().contains("+replicaCount: 2"));
+    // The release, one line: hello 0.1.0 → 0.2.0 in host/default.
+    assert_eq!(d.releases.len(), 1, "{:#?}", d.releases);
+    let line = &d.releases[0];
+    assert_eq!((line.name.as_str(), line.from.as_deref(), line.to.as_deref()), ("hello", Some("0.1.0"), Some("0.2.0")));
+    assert_eq!(line.namespace, "default");
+    // The markdown a reviewer reads carries both, and no base64.
+    let md = pitrix::diff::render::render(&d, pitrix::diff::render::Format::Markdown, &Default::default());
+    assert!(md.contains("0.2.0") && md.contains("replicaCount"), "{md}");
+    assert!(!md.contains("H4sI"), "a package shown as base64:\n{md}");
+
+    // Then 0.1.0 suspended: a review state change of the version, nothing else.
+    let before = head;
+    set_states(&root, &[("0.1.0", "suspended"), ("0.2.0", "active")]);
+    let after = compile(&root);
+    let d = pitrix::diff::diff(&before, &after);
+    assert!(d.objects.is_empty(), "{:#?}", d.objects);
+    assert_eq!(d.states.len(), 1, "{:#?}", d.states);
+
+    // Then the app removed (and its release): every object of it goes, packages included.
+    std::fs::remove_file(&release).unwrap();
+    std::fs::remove_dir_all(root.join("apps/hello")).unwrap();
+    let gone = compile(&root);
+    let d = pitrix::diff::diff(&after, &gone);
+    let removed: std::collections::BTreeSet<(String, String)> = d
+        .objects
+        .iter()
+        .filter(|c| c.action == pitrix::diff::Action::Removed)
+        .map(|c| (c.kind.clone(), c.name.clone()))
+        .collect();
+    for (kind, name) in [
+        ("HelmApplication", "app-hello"),
+        ("HelmApplication", "app-hello-store"),
+        ("HelmApplicationVersion", "appv-hello-0.1.0"),
+        ("S3Object", "system-workspace/appv-hello-0.2.0"),
+    ] {
+        assert!(removed.contains(&(kind.to_string(), name.to_string())), "{kind}/{name}: {removed:?}");
+    }
+}
