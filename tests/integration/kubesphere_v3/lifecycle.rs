@@ -683,3 +683,73 @@ fn a_release_of_a_draft_version_waits_in_creating_until_its_package_is_uploaded(
         .then_some(())
     });
 }
+
+#[test]
+fn a_first_install_that_fails_is_terminal_and_only_a_new_release_retries() {
+    let ks = KubeSphereV3::start();
+    let id = unique_name("fl");
+    let workspace = unique_name("ws");
+    let ctg = format!("ctg-{id}");
+    ks.create(&category(&ctg, &format!("Failing {id}")));
+    let up = upload(&ks, &id, &workspace, &ctg, &[&V1]);
+    wait_draft(&ks, &up.versions[0]);
+
+    // Into a namespace that does not exist: Helm's install fails (no CreateNamespace).
+    let namespace = unique_name("v3missing");
+    let rls = format!("rls-{id}");
+    let release_name = format!("probe-{id}");
+    let mut object = release(
+        &rls,
+        &release_name,
+        &workspace,
+        &namespace,
+        &up.app,
+        &up.versions[0],
+        &V1,
+        "greeting: nowhere\n",
+    );
+    object["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove(REPO_ID_LABEL);
+    object["spec"].as_object_mut().unwrap().remove("repoId");
+    ks.create(&object);
+    let r = wait_state(&ks, RELEASES, &rls, "failed");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&namespace)),
+        "the failure names the namespace: {r:#}"
+    );
+    assert!(
+        r["status"]["version"].is_null(),
+        "status.version stays 0: {r:#}"
+    );
+
+    // The namespace appears and spec.version changes: nothing retries a failed first install.
+    ks.kubectl_ok(&["create", "namespace", &namespace]);
+    ks.patch(RELEASES, &rls, &json!({"spec": {"version": 2}}));
+    std::thread::sleep(Duration::from_secs(8));
+    let r = ks.get(RELEASES, &rls);
+    assert_eq!(r["status"]["state"], "failed", "{r:#}");
+    assert!(config_map(&ks, &namespace, &release_name).is_none());
+
+    // Deleting it still works (uninstall of a release Helm never stored is fine), and the same
+    // release created again installs.
+    ks.delete(RELEASES, &rls);
+    ks.wait_for(REACT, "the failed release gone", || {
+        ks.get_json(RELEASES, None, &rls).is_none().then_some(())
+    });
+    ks.create(&object);
+    wait_state(&ks, RELEASES, &rls, "active");
+    assert_eq!(
+        config_map(&ks, &namespace, &release_name).unwrap()["data"]["greeting"],
+        "nowhere"
+    );
+    ks.delete(RELEASES, &rls);
+    ks.wait_for(REACT, "the release uninstalled", || {
+        (ks.get_json(RELEASES, None, &rls).is_none()
+            && config_map(&ks, &namespace, &release_name).is_none())
+        .then_some(())
+    });
+}
