@@ -30,6 +30,7 @@ pub mod repo;
 pub mod scaffold;
 pub mod schema;
 pub mod site;
+pub mod storage;
 pub mod template;
 pub mod validate;
 pub mod yaml;

@@ -48,6 +48,7 @@ mod reconcile_redaction;
 mod reconcile_soak;
 mod reconcile_source;
 mod redaction;
+mod s3;
 mod schema;
 mod site;
 mod standalone;
