@@ -54,5 +54,7 @@ mod site;
 mod standalone;
 mod sync_repos;
 mod synth_catalog;
+mod target_v3;
+mod target_v3_kubesphere;
 mod validate_rules;
 mod values;
