@@ -12,6 +12,11 @@
 //!   `/` are sub-directories), so [`S3Server::object`] and [`S3Server::keys`] read what is
 //!   stored straight from the disk, independently of any S3 client under test. Bucket names
 //!   follow S3's rules (3-63 characters: `bkt` works, `bk` is `InvalidBucketName`).
+//! - Checked with KubeSphere 3.4.1's own vendored aws-sdk-go v1.44.187 (`s3manager` upload and
+//!   ranged download, HeadObject, DeleteObject; a wrong secret is a 403).
+//! - Where s3s-fs is not S3: a PUT into a missing bucket creates it, and a GET/HEAD of an
+//!   object in a missing bucket is `NoSuchKey`; only bucket requests (HEAD bucket, listing)
+//!   say `NoSuchBucket`. Check the bucket first, as a real client should anyway.
 //!
 //! The binary is `$PITRIX_CACHE/s3s-fs/bin/s3s-fs` (else `<repo>/.cache/...`), installed by
 //! `scripts/setup-test-env.sh`; a missing binary fails the test with that instruction, it never
