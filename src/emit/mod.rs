@@ -196,7 +196,15 @@ fn render_into(
 
     // GitOps engines: the status writer's objects, in kustomization.yaml but not in the
     // inventory (pitrix apply writes the states itself), and the Argo CD and Flux layout.
-    let engine = crate::gitops::objects(compiled, &crate::gitops::EngineOptions::of(compiled));
+    // KubeSphere 3.x's review states and S3 uploads are `pitrix apply`'s: no status Job.
+    let kubesphere_v3 = compiled
+        .objects
+        .iter()
+        .any(|o| o.api_version() == crate::objects::v1alpha1::API_VERSION);
+    let engine = match kubesphere_v3 {
+        true => Vec::new(),
+        false => crate::gitops::objects(compiled, &crate::gitops::EngineOptions::of(compiled)),
+    };
     for (path, body) in &engine {
         put(path, &yaml(body))?;
         let path = path.to_string_lossy().replace('\\', "/");
