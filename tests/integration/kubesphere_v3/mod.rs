@@ -303,18 +303,6 @@ impl KubeSphereV3 {
         self.dir.path()
     }
 
-    /// The S3 credentials and place KubeSphere uses, as `(endpoint, access key, secret key,
-    /// region, bucket)`.
-    pub fn s3_access(&self) -> (&str, &str, &str, &str, &str) {
-        (
-            &self.s3.endpoint,
-            &self.s3.access_key,
-            &self.s3.secret_key,
-            &self.s3.region,
-            BUCKET,
-        )
-    }
-
     /// Stores `bytes` in [`BUCKET`] under `key`, as ks-apiserver's upload does.
     pub fn upload(&self, key: &str, bytes: &[u8]) {
         let path = self.s3.data_dir.join(BUCKET).join(key);
