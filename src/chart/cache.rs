@@ -20,10 +20,12 @@ use crate::names::hex;
 /// What [`pack`] writes, part of every key. Change it whenever the bytes `pack` writes for the
 /// same input change (layout, gzip header, deflate level, a new libdeflate), so that no entry
 /// from before is taken for a package of now.
-/// v2 was level 1 for every package; versions it stored keep their bytes (apply and diff
-/// compare a stored package by its files, [`super::same_chart`]).
-pub(super) const PACK_FORMAT: &str =
-    "pitrix pack v3: ustar+pax, gzip mtime 0 os 255, libdeflate 1.26.1 level 6, 12 from 256 KiB";
+/// v2 was level 1 for every package, v3 level 6 (12 from 256 KiB) with the files as given in
+/// path order; versions they stored keep their bytes (apply and diff compare a stored package
+/// by its files as [`super::pack`] lays them out, [`super::same_chart`]).
+pub(super) const PACK_FORMAT: &str = "pitrix pack v4: files as helm package writes them \
+     (charts/*.tgz unpacked, Chart.yaml comments dropped, Helm's order), ustar+pax, \
+     gzip mtime 0 os 255, libdeflate 1.26.1 level 7, 12 from 256 KiB";
 
 /// Chart packages by input digest, in one directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

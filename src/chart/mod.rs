@@ -17,6 +17,7 @@ mod cache;
 mod dir;
 mod error;
 mod helmignore;
+mod layout;
 mod pack;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use dir::read_dir;
 pub use error::ChartError;
 #[doc(hidden)]
 pub use helmignore::fuzzing as helmignore_fuzzing;
+pub use layout::{package_files, subchart_archives};
 pub use pack::{pack, pack_with_level, same_chart};
 
 /// A chart's files, keyed by path relative to the chart root

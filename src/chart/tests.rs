@@ -378,9 +378,9 @@ fn pack_golden_digest() {
     );
 }
 
-/// Pack format v3 (level 6); v2 (level 1 for every package) is what `pack_with_level(.., 1)`
-/// gives.
-const GOLDEN_DIGEST: &str = "753aba5fbfb4671d4987959c710ad67ece95af6ec0aa1faf4a6a717326739a7c";
+/// Pack format v4 (Helm's order, level 7); v2 (level 1 for every package, path order) is what
+/// `pack_with_level(.., 1)` gives.
+const GOLDEN_DIGEST: &str = "4c7bade1e165322286ce4f80fe554f0714aff02988dfa8d37d9480c40f083db6";
 const GOLDEN_DIGEST_V2: &str = "97f27a0e06ae6a0d9647614f737fd5e759b8bb7ba525bb6f03bf727cf614a4e4";
 
 #[test]
@@ -428,11 +428,11 @@ fn a_big_package_is_deflated_at_the_strongest_level() {
     let small = files(&[("Chart.yaml", b"name: demo\n")]);
     let data = noise(300 * 1024, 7);
     let big = files(&[("Chart.yaml", b"name: demo\n"), ("files/blob", &data)]);
-    // XFL 2: libdeflate's "maximum" (level 8 and up); below the threshold, level 6's 0.
+    // XFL 2: libdeflate's "maximum" (level 8 and up); below the threshold, level 7's 0.
     assert_eq!(pack("demo", &big)[8], 2);
     assert_eq!(pack("demo", &small)[8], 0);
     assert_eq!(pack("demo", &big), pack_with_level("demo", &big, 12));
-    assert_eq!(pack("demo", &small), pack_with_level("demo", &small, 6));
+    assert_eq!(pack("demo", &small), pack_with_level("demo", &small, 7));
 }
 
 #[test]
@@ -463,7 +463,7 @@ fn a_package_of_pack_format_v2_is_the_same_chart() {
 }
 
 #[test]
-fn tar_headers_are_fixed_and_sorted() {
+fn tar_headers_are_fixed_and_in_helm_s_order() {
     let long = format!("templates/{}/x.yaml", "y".repeat(300));
     let chart = files(&[
         ("values.yaml", b"v"),
@@ -495,9 +495,17 @@ fn tar_headers_are_fixed_and_sorted() {
         assert_eq!(h.groupname_bytes(), Some(&b""[..]));
         names.push(String::from_utf8(entry.path_bytes().into_owned()).unwrap());
     }
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(names, sorted);
+    // As `helm package` writes them: Chart.yaml, values.yaml, templates/, the other files.
+    assert_eq!(
+        names,
+        [
+            "demo/Chart.yaml".to_string(),
+            "demo/values.yaml".to_string(),
+            "demo/templates/a.yaml".to_string(),
+            format!("demo/{long}"),
+            "demo/files/ä.txt".to_string(),
+        ]
+    );
     assert_eq!(names.len(), 5);
     assert!(names.contains(&format!("demo/{long}")));
     assert!(names.contains(&"demo/files/ä.txt".to_string()));
@@ -904,4 +912,219 @@ fn mutated_archives_never_panic() {
     for len in 0..good.len() {
         assert!(read(&good[..len]).is_err());
     }
+}
+
+// ---------------------------------------------------------------- what a package holds
+
+/// The entry names of a package, in their order, without the top directory.
+fn entry_names(package: &[u8]) -> Vec<String> {
+    let mut tar_bytes = Vec::new();
+    flate2::read::GzDecoder::new(package)
+        .read_to_end(&mut tar_bytes)
+        .unwrap();
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path().unwrap().to_string_lossy().into_owned();
+            path.split_once('/').unwrap().1.to_string()
+        })
+        .collect()
+}
+
+fn subchart(name: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let chart_yaml = format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\n");
+    let mut list: Vec<(&str, &[u8])> = vec![
+        ("Chart.yaml", chart_yaml.as_bytes()),
+        ("values.yaml", b"port: 80\n"),
+        ("templates/svc.yaml", b"kind: Service\n"),
+    ];
+    list.extend_from_slice(extra);
+    pack_with_level(name, &files(&list), 1)
+}
+
+#[test]
+fn vendored_subchart_archives_are_unpacked_as_helm_package_unpacks_them() {
+    // redis-17.3.14.tgz holds a subchart of its own, common-2.0.0.tgz, unpacked too.
+    let common = subchart("common", &[]);
+    let redis = subchart("redis", &[("charts/common-2.0.0.tgz", &common)]);
+    let chart = files(&[
+        ("Chart.yaml", b"apiVersion: v2\nname: web\nversion: 1.0.0\n"),
+        ("charts/redis-17.3.14.tgz", &redis),
+        ("templates/cm.yaml", b"kind: ConfigMap\n"),
+    ]);
+    let packed = pack("web", &chart);
+    assert_eq!(
+        entry_names(&packed),
+        [
+            "Chart.yaml",
+            "templates/cm.yaml",
+            "charts/redis/Chart.yaml",
+            "charts/redis/values.yaml",
+            "charts/redis/templates/svc.yaml",
+            "charts/redis/charts/common/Chart.yaml",
+            "charts/redis/charts/common/values.yaml",
+            "charts/redis/charts/common/templates/svc.yaml",
+        ]
+    );
+    let (_, read) = read_archive(&packed, &Limits::default()).unwrap();
+    assert_eq!(read, package_files(&chart));
+    assert_eq!(
+        read.get("charts/redis/charts/common/Chart.yaml"),
+        Some(&b"apiVersion: v2\nname: common\nversion: 1.0.0\n"[..])
+    );
+    // Laid out once is laid out: packing the package's files again changes nothing.
+    assert_eq!(pack("web", &read), packed);
+}
+
+#[test]
+fn archives_that_cannot_be_unpacked_faithfully_are_kept_as_they_are() {
+    let redis = subchart("redis", &[]);
+    let no_chart_yaml = pack_with_level("x", &files(&[("values.yaml", b"a: 1\n")]), 1);
+    let hidden_top = pack_with_level(".redis", &files(&[("Chart.yaml", b"name: r\n")]), 1);
+    let chart = files(&[
+        ("Chart.yaml", b"apiVersion: v2\nname: web\nversion: 1.0.0\n"),
+        // Helm's loader skips `_` and `.` names in charts/: so does the unpacking.
+        ("charts/_redis.tgz", &redis),
+        ("charts/broken.tgz", b"\x1f\x8b\x08 not gzip data"),
+        ("charts/empty.tgz", &no_chart_yaml),
+        ("charts/hidden.tgz", &hidden_top),
+        // charts/redis/ is taken by a directory subchart: the archive stays an archive.
+        ("charts/redis-17.3.14.tgz", &redis),
+        (
+            "charts/redis/Chart.yaml",
+            b"apiVersion: v2\nname: redis\nversion: 2.0.0\n",
+        ),
+        // Not a subchart archive: below templates/.
+        ("templates/charts/x.tgz", &redis),
+    ]);
+    let laid = package_files(&chart);
+    assert_eq!(laid, chart);
+}
+
+#[test]
+fn chart_yaml_comments_are_dropped_where_that_keeps_its_yaml() {
+    let with_comments = b"# Copyright The Authors.\n#\n# Licensed under the Apache License.\n\
+        apiVersion: v2\nname: web # the chart's name\n  # an indented comment\n\
+        description: 'a # in quotes stays'\nversion: 1.0.0\nkeywords:\n  - \"#hash\"  # kept key\n";
+    let chart = files(&[
+        ("Chart.yaml", with_comments),
+        ("values.yaml", b"# values keep their comments\na: 1\n"),
+        (
+            "charts/sub/Chart.yaml",
+            b"# sub\nname: sub\nversion: 1.0.0\n",
+        ),
+        (
+            "charts/_skip/Chart.yaml",
+            b"# skipped by Helm's loader\nname: x\n",
+        ),
+    ]);
+    let laid = package_files(&chart);
+    assert_eq!(
+        std::str::from_utf8(laid.get("Chart.yaml").unwrap()).unwrap(),
+        "apiVersion: v2\nname: web\ndescription: 'a # in quotes stays'\nversion: 1.0.0\n\
+         keywords:\n  - \"#hash\"  # kept key\n"
+    );
+    assert_eq!(
+        laid.get("charts/sub/Chart.yaml"),
+        Some(&b"name: sub\nversion: 1.0.0\n"[..])
+    );
+    for kept in ["values.yaml", "charts/_skip/Chart.yaml"] {
+        assert_eq!(laid.get(kept), chart.get(kept), "{kept}");
+    }
+    let parse = |b: &[u8]| serde_yaml::from_slice::<serde_yaml::Value>(b).unwrap();
+    assert_eq!(parse(laid.get("Chart.yaml").unwrap()), parse(with_comments));
+    assert_eq!(package_files(&laid), laid, "idempotent");
+
+    // A `#` line that is content (a block scalar), invalid UTF-8, or YAML that does not parse:
+    // the file stays as it is.
+    for text in [
+        &b"name: web\ndescription: |\n  # Heading, not a comment\n  text\nversion: 1.0.0\n"[..],
+        &b"# caf\xe9\nname: web\nversion: 1.0.0\n"[..],
+        &b"# comment\nname: [web\n"[..],
+    ] {
+        let chart = files(&[("Chart.yaml", text)]);
+        assert_eq!(package_files(&chart), chart);
+    }
+}
+
+#[test]
+fn a_package_of_pack_format_v3_is_the_same_chart_as_today_s() {
+    // v3 packed the files as given (comments, vendored archive) in path order at level 6.
+    let redis = subchart("redis", &[]);
+    let chart = files(&[
+        (
+            "Chart.yaml",
+            b"# License header.\napiVersion: v2\nname: web\nversion: 1.0.0\n",
+        ),
+        ("charts/redis-17.3.14.tgz", &redis),
+        ("values.yaml", b"a: 1\n"),
+    ]);
+    let v3 = pack_with_level("web", &chart, 6);
+    let v4 = pack("web", &chart);
+    assert_ne!(v3, v4);
+    assert!(same_chart(&v3, &v4));
+    let mut other = chart.clone();
+    other.insert("values.yaml", b"a: 2\n".to_vec()).unwrap();
+    assert!(!same_chart(&v3, &pack("web", &other)));
+}
+
+#[test]
+fn subcharts_are_written_in_helm_s_order_after_the_parent_s_files() {
+    let chart = files(&[
+        ("Chart.yaml", b"name: web\n"),
+        ("README.md", b"readme"),
+        ("charts/.gitkeep", b""),
+        ("charts/b/values.yaml", b"b: 1\n"),
+        ("charts/b/Chart.yaml", b"name: b\n"),
+        ("charts/a/templates/t.yaml", b"t"),
+        ("charts/a/Chart.yaml", b"name: a\n"),
+        ("charts/a-b/Chart.yaml", b"name: a-b\n"),
+        ("templates/z.yaml", b"z"),
+        ("values.schema.json", b"{}"),
+    ]);
+    assert_eq!(
+        entry_names(&pack("web", &chart)),
+        [
+            "Chart.yaml",
+            "values.schema.json",
+            "templates/z.yaml",
+            "README.md",
+            "charts/a-b/Chart.yaml",
+            "charts/a/Chart.yaml",
+            "charts/a/templates/t.yaml",
+            "charts/b/Chart.yaml",
+            "charts/b/values.yaml",
+            "charts/.gitkeep",
+        ]
+    );
+}
+
+#[test]
+fn subchart_archives_are_found_at_any_depth_with_what_reading_them_gave() {
+    let common = subchart("common", &[]);
+    let redis = subchart("redis", &[("charts/common-2.0.0.tgz", &common)]);
+    let chart = files(&[
+        ("Chart.yaml", b"name: web\n"),
+        ("charts/redis-17.3.14.tgz", &redis),
+        ("charts/db/Chart.yaml", b"name: db\n"),
+        ("charts/db/charts/broken.tgz", b"not gzip"),
+        ("charts/_skipped.tgz", &redis),
+    ]);
+    let found: Vec<(String, bool)> = subchart_archives(&chart)
+        .into_iter()
+        .map(|(path, read)| (path, read.is_ok()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("charts/db/charts/broken.tgz".to_string(), false),
+            (
+                "charts/redis-17.3.14.tgz/charts/common-2.0.0.tgz".to_string(),
+                true
+            ),
+            ("charts/redis-17.3.14.tgz".to_string(), true),
+        ]
+    );
 }

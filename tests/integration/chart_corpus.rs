@@ -67,26 +67,6 @@ const KNOWN_DIFFERENCES: &[(&str, HelmRefusal, &str)] = &[
     ),
 ];
 
-/// Packages over [`MAX_RATIO`] of Helm's for the same files, i.e. by deflate alone: (app, why).
-/// Pack format v3 deflates at libdeflate level 6 below 256 KiB (for speed), which on these
-/// charts does worse than Go's level 6 in `helm package`; libdeflate level 12 makes all of
-/// them 0.97x Helm's. Each is checked to still be over, so a stale entry fails the test.
-const KNOWN_OVERSIZE: &[(&str, &str)] = &[
-    (
-        "main-apisix",
-        "level 6 on Helm's files: 1.027x (level 12: 0.969x); pitrix also keeps 3 vendored \
-         charts/*.tgz, which Helm unpacks",
-    ),
-    (
-        "main-apisix-ingress-controller",
-        "level 6: 1.05x Helm's (level 12: 0.98x)",
-    ),
-    (
-        "stable-fpga-operator",
-        "level 6: 1.028x Helm's (level 12: 0.973x)",
-    ),
-];
-
 /// Why Helm refuses a chart, first failing step first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HelmRefusal {
@@ -359,12 +339,12 @@ fn lint_messages(l: &Value) -> Vec<(String, String, String)> {
     v
 }
 
-/// Why pitrix's package is bigger than Helm's when the cause is not deflate: `helm package`
-/// writes other files than the directory holds, where pitrix stores the chart's files as they
-/// are. It rewrites Chart.yaml from its parsed metadata (dropping comments and fields it does
-/// not know) and unpacks vendored `charts/*.tgz` subcharts into directories. `Ok(reason)`
-/// when every differing file is one of those and pitrix's packing of Helm's own files is
-/// within [`MAX_RATIO`] of Helm's package; `Err` naming what else differs otherwise.
+/// Why pitrix's package is bigger than Helm's, for the failure message: whether the files
+/// differ (`helm package` rewrites Chart.yaml from its parsed metadata, dropping fields it does
+/// not know, where pitrix drops only comments; Helm's loader drops `charts/.gitkeep`; a
+/// vendored `charts/*.tgz` pitrix could not unpack) or deflate does worse. `Ok(reason)` when
+/// every differing file is one of those and pitrix's packing of Helm's own files is within
+/// [`MAX_RATIO`] of Helm's package; `Err` naming what else differs otherwise.
 fn content_difference(pitrix_pkg: &[u8], helm_pkg: &[u8]) -> Result<String, String> {
     let limits = pitrix::chart::Limits::default();
     let (_, mine) = pitrix::chart::read_archive(pitrix_pkg, &limits).map_err(|e| e.to_string())?;
@@ -509,8 +489,7 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
     let mut table = String::new();
     let mut refusals = String::new();
     let mut known_seen = Vec::new();
-    let mut over_by_content = String::new();
-    let mut oversize_seen = Vec::new();
+    let mut over = String::new();
     let _ = writeln!(
         table,
         "{:<34} {:>9} {:>9} {:>6}  {:<22} {:<10} pitrix",
@@ -557,9 +536,9 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
                 )),
             }
             // Helm's lint of pitrix's package: as of Helm's package, or of the directory itself
-            // (pitrix keeps Chart.yaml as committed, where `helm package` rewrites it: a
-            // field Helm does not know, like `engine`, warns in the directory and in pitrix's
-            // package, not in Helm's).
+            // (pitrix keeps Chart.yaml as committed but for its comments, where `helm package`
+            // rewrites it: a field Helm does not know, like `engine`, warns in the directory and
+            // in pitrix's package, not in Helm's).
             let lp = lint_messages(&h["lint_pitrix_package"]);
             let (lh, ld) = (
                 lint_messages(&h["lint_helm_package"]),
@@ -576,39 +555,14 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
             sum_p += p;
             sum_h += hb;
             if q > MAX_RATIO {
-                // Whether the excess shows as content or deflate can flip with Helm's own size,
-                // which varies by ~150 bytes between runs: a listed chart over the ratio counts
-                // as seen either way.
-                if KNOWN_OVERSIZE.iter().any(|k| k.0 == c.app) {
-                    oversize_seen.push(c.app.clone());
-                }
                 let helm_pkg = fs::read(h["helm_package"]["path"].as_str().unwrap()).unwrap();
                 let pitrix_pkg = fs::read(work.join(format!("{}.pitrix.tgz", c.app))).unwrap();
-                match content_difference(&pitrix_pkg, &helm_pkg) {
-                    Ok(why) => {
-                        ratio.push('*');
-                        let _ = writeln!(
-                            over_by_content,
-                            "  {:<32} {p} / {hb} = {q:.3}x; {why}",
-                            c.app
-                        );
-                    }
-                    Err(why) => match KNOWN_OVERSIZE.iter().find(|k| k.0 == c.app) {
-                        Some((_, known)) => {
-                            ratio.push('!');
-                            oversize_seen.push(c.app.clone());
-                            let _ = writeln!(
-                                over_by_content,
-                                "  {:<32} {p} / {hb} = {q:.3}x! KNOWN: {known}\n      {why}",
-                                c.app
-                            );
-                        }
-                        None => fail(format!(
-                            "package {p} bytes, {q:.3}x Helm's {hb} (at most {MAX_RATIO}x): \
-                             {why}"
-                        )),
-                    },
-                }
+                let why = content_difference(&pitrix_pkg, &helm_pkg).unwrap_or_else(|e| e);
+                ratio.push('!');
+                let _ = writeln!(over, "  {:<32} {p} / {hb} = {q:.3}x: {why}", c.app);
+                fail(format!(
+                    "package {p} bytes, {q:.3}x Helm's {hb} (at most {MAX_RATIO}x): {why}"
+                ));
             }
         }
 
@@ -741,11 +695,7 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
         format!("{:.3}", sum_p as f64 / sum_h.max(1) as f64)
     );
     println!("{table}");
-    println!(
-        "over {MAX_RATIO}x Helm's size: * only because Helm's package holds other files (pitrix \
-         packs Helm's files within {MAX_RATIO}x); ! by deflate, listed in KNOWN_OVERSIZE:\n\
-         {over_by_content}"
-    );
+    println!("over {MAX_RATIO}x Helm's size:\n{over}");
     println!("charts Helm refuses, with Helm's reason and pitrix's diagnostic:\n{refusals}");
     println!(
         "{} charts; pitrix check {:.1?}, Helm oracle {:.1?}, total {:.1?}",
@@ -759,14 +709,6 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
             failures.push(format!(
                 "{app}: listed in KNOWN_DIFFERENCES, but the corpus has no such chart that \
                  Helm refuses and pitrix accepts: drop the entry"
-            ));
-        }
-    }
-    for (app, _) in KNOWN_OVERSIZE {
-        if !oversize_seen.iter().any(|a| a == app) {
-            failures.push(format!(
-                "{app}: listed in KNOWN_OVERSIZE, but its package is no longer over \
-                 {MAX_RATIO}x Helm's by deflate: drop the entry"
             ));
         }
     }
