@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pitrix::storage::s3::S3Client;
 use pitrix_testkit::s3::S3Server;
 use serde_json::{Value, json};
 
@@ -303,11 +304,25 @@ impl KubeSphereV3 {
         self.dir.path()
     }
 
-    /// Stores `bytes` in [`BUCKET`] under `key`, as ks-apiserver's upload does.
+    /// Stores `bytes` in [`BUCKET`] under `key`, as ks-apiserver's upload does: a signed PUT
+    /// through pitrix's own S3 client (the one `pitrix apply` uploads with).
     pub fn upload(&self, key: &str, bytes: &[u8]) {
-        let path = self.s3.data_dir.join(BUCKET).join(key);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
+        self.s3_client()
+            .put(key, bytes)
+            .unwrap_or_else(|e| panic!("upload of {key} to {}: {e}", self.s3.endpoint));
+    }
+
+    /// A pitrix S3 client for [`BUCKET`] with the keys KubeSphere uses.
+    pub fn s3_client(&self) -> S3Client {
+        S3Client::new(
+            &self.s3.endpoint,
+            BUCKET,
+            &self.s3.region,
+            true,
+            &self.s3.access_key,
+            &self.s3.secret_key,
+        )
+        .expect("an S3 client for the test S3 server")
     }
 
     /// Whether ks-controller-manager still runs.
