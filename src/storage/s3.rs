@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
@@ -206,7 +206,10 @@ pub struct S3Client {
     /// Where the credentials came from, for messages.
     credentials: Arc<str>,
     page_size: u32,
-    http: Client,
+    /// Made on first use, on the thread that sends: reqwest's blocking client runs a runtime
+    /// of its own and panics when made inside an async context (apply calls this client through
+    /// `spawn_blocking`, but makes it on a runtime thread). Shared by clones.
+    http: Arc<OnceLock<Client>>,
 }
 
 /// What one request is about: for signing, and for the messages of its errors.
@@ -309,14 +312,6 @@ impl S3Client {
         if region.is_empty() {
             return Err(invalid("the signing region is empty".into()));
         }
-        let http = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            // A signed request is signed for one host: never follow it elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("pitrix/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid(format!("cannot set up the HTTP client: {e}")))?;
         Ok(S3Client {
             endpoint: shown,
             base,
@@ -327,7 +322,7 @@ impl S3Client {
             secret_key: Secret(secret_key.to_string()),
             credentials: "the given access key".into(),
             page_size: 1000,
-            http,
+            http: Arc::default(),
         })
     }
 
@@ -675,7 +670,7 @@ impl S3Client {
             headers: &headers,
             payload_sha256: &payload_sha256,
         });
-        let mut request = self.http.request(call.method, url);
+        let mut request = self.http()?.request(call.method, url);
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -702,6 +697,25 @@ impl S3Client {
                 }
             }
         })
+    }
+
+    fn http(&self) -> Result<&Client, S3Error> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let http = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            // A signed request is signed for one host: never follow it elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("pitrix/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| S3Error::InvalidEndpoint {
+                endpoint: self.endpoint.clone(),
+                bucket: self.bucket.clone(),
+                reason: format!("cannot set up the HTTP client: {e}"),
+            })?;
+        Ok(self.http.get_or_init(|| http))
     }
 
     /// The URL of the bucket (`key` `None`) or of an object, and its encoded path as signed.
@@ -1059,6 +1073,25 @@ mod tests {
         })
         .unwrap();
         assert!(!format!("{c:?}").contains("hush-hush"));
+    }
+
+    /// apply is async: the client is made and dropped on a runtime thread and used through
+    /// `spawn_blocking` (reqwest's blocking client runs its own runtime on its own thread).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn made_and_dropped_in_async_code_used_through_spawn_blocking() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = client(&format!("http://127.0.0.1:{port}"), "app-store").unwrap();
+        let used = c.clone();
+        let e = tokio::task::spawn_blocking(move || used.check_bucket())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(e, S3Error::Unreachable { .. }), "{e}");
+        drop(c);
     }
 
     #[test]
