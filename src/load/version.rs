@@ -45,13 +45,29 @@ fn chart_diagnostic(e: &ChartError, file: &Path) -> Diagnostic {
 fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Diagnostics) -> bool {
     let mut chart_ok = true;
     // Subcharts' too, directories in charts/ at any depth: Helm loads them with the chart.
-    let loaded = files.files.iter().filter(|(p, _)| loaded_as_yaml(p));
-    for (name, bytes) in loaded {
+    let loaded = files
+        .files
+        .iter()
+        .filter(|(p, _)| loaded_as_yaml(p))
+        .map(|(name, bytes)| (None, name, bytes));
+    // And those of vendored `charts/*.tgz` subcharts (and archives inside them), which Helm's
+    // loader unpacks and loads the same way (`error unpacking subchart …: yaml: invalid
+    // trailing UTF-8 octet`).
+    let archives = chart::subchart_archives(files);
+    let vendored = archives.iter().flat_map(|(archive, read)| {
+        read.iter().flat_map(move |sub| {
+            sub.files
+                .iter()
+                .filter(|(p, _)| loaded_as_yaml(p))
+                .map(move |(name, bytes)| (Some(archive), name, bytes))
+        })
+    });
+    for (archive, name, bytes) in loaded.chain(vendored) {
         let name = name.as_str();
         let Err(e) = std::str::from_utf8(bytes) else {
             continue;
         };
-        chart_ok &= name != CHART_FILE;
+        chart_ok &= archive.is_some() || name != CHART_FILE;
         let offset = e.valid_up_to();
         let before = String::from_utf8_lossy(&bytes[..offset]);
         let pos = crate::diagnostics::Pos {
@@ -59,14 +75,28 @@ fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Dia
             column: u32::try_from(before.rsplit('\n').next().unwrap_or("").chars().count() + 1)
                 .unwrap_or(u32::MAX),
         };
-        let (file, pos, inside) = if in_archive {
-            (
+        let (file, pos, inside) = match (archive, in_archive) {
+            (Some(archive), false) => (
+                // The outermost archive: the file in the chart directory.
+                path.join(
+                    archive
+                        .find(".tgz/")
+                        .map_or(archive.as_str(), |at| &archive[..at + 4]),
+                ),
+                None,
+                format!(" ({name} inside {archive})"),
+            ),
+            (Some(archive), true) => (
+                path.to_path_buf(),
+                None,
+                format!(" ({name} inside {archive} inside the archive)"),
+            ),
+            (None, true) => (
                 path.to_path_buf(),
                 None,
                 format!(" ({name} inside the archive)"),
-            )
-        } else {
-            (path.join(name), Some(pos), String::new())
+            ),
+            (None, false) => (path.join(name), Some(pos), String::new()),
         };
         diags.push(
             Diagnostic::error(
@@ -77,7 +107,13 @@ fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Dia
             )
             .in_file(file)
             .at_opt(pos)
-            .hint(format!("save {name} as UTF-8 (it is probably Latin-1)")),
+            .hint(match archive {
+                None => format!("save {name} as UTF-8 (it is probably Latin-1)"),
+                Some(archive) => format!(
+                    "save the subchart's {name} as UTF-8 (it is probably Latin-1) and package it \
+                     again (`helm package`, then replace {archive})"
+                ),
+            }),
         );
     }
     chart_ok

@@ -531,3 +531,113 @@ fn invalid_utf8_in_a_subchart_s_values_yaml_is_refused_as_helm_refuses_it() {
         "{helm}"
     );
 }
+
+/// `tar -czf` of the chart directory `dir` (whose last component is the archive's top
+/// directory) into `dest`: a real archive, as `helm package` or any tar would make it.
+fn tar_gz(dir: &Path, dest: &Path) {
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(dest)
+        .arg("-C")
+        .arg(dir.parent().unwrap())
+        .arg(dir.file_name().unwrap())
+        .output()
+        .expect("tar runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A chart directory `name` 1.0.0 under `parent`, with `values.yaml`.
+fn write_chart(parent: &Path, name: &str, version: &str, values: &[u8]) -> PathBuf {
+    let dir = parent.join(name);
+    fs::create_dir_all(dir.join("templates")).unwrap();
+    fs::write(
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
+    )
+    .unwrap();
+    fs::write(dir.join("values.yaml"), values).unwrap();
+    fs::write(
+        dir.join("templates/cm.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn invalid_utf8_inside_a_vendored_subchart_archive_is_refused_as_helm_refuses_it() {
+    // charts/redis-17.3.14.tgz: its values.yaml is Latin-1. Then the same one level deeper:
+    // redis's own vendored charts/common-2.0.0.tgz holds the Latin-1 values.yaml.
+    for nested in [false, true] {
+        let cat = scaffold();
+        let dir = cat.add_web("1.0.0", DEPS);
+        let build = tempfile::tempdir().unwrap();
+        let latin1 = b"a: 1\n# caf\xe9\n";
+        let redis = if nested {
+            let redis = write_chart(build.path(), "redis", "17.3.14", b"a: 1\n");
+            let common = write_chart(&build.path().join("src"), "common", "2.0.0", latin1);
+            tar_gz(&common, &redis.join("charts/common-2.0.0.tgz"));
+            redis
+        } else {
+            write_chart(build.path(), "redis", "17.3.14", latin1)
+        };
+        let archive = format!("{dir}/charts/redis-17.3.14.tgz");
+        tar_gz(&redis, &cat.path(&archive));
+
+        let diags = cat.check();
+        assert_codes(&diags, &["yaml-syntax"], &[]);
+        let d = &diags[0];
+        assert_eq!(
+            d.file.as_deref(),
+            Some(Path::new(&archive)),
+            "{}",
+            dump(&diags)
+        );
+        let inside = if nested {
+            "values.yaml inside charts/redis-17.3.14.tgz/charts/common-2.0.0.tgz"
+        } else {
+            "values.yaml inside charts/redis-17.3.14.tgz"
+        };
+        assert!(
+            d.message.contains("UTF-8") && d.message.contains(inside),
+            "{}",
+            d.message
+        );
+
+        // Helm: the chart directory does not load, and neither does pitrix's package of it
+        // (which holds the subchart unpacked, as `helm package` would).
+        let tmp = tempfile::tempdir().unwrap();
+        let helm = helm_oracle(&[
+            "load",
+            cat.path(&dir).to_str().unwrap(),
+            &cat.pack(&dir, tmp.path()),
+        ]);
+        for verdict in helm.as_array().unwrap() {
+            assert_eq!(verdict["ok"], false, "Helm loads it: {helm}");
+            assert!(
+                verdict["error"].as_str().unwrap().contains("UTF-8"),
+                "{helm}"
+            );
+        }
+    }
+
+    // The same archive with a UTF-8 values.yaml: valid for both.
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", DEPS);
+    let build = tempfile::tempdir().unwrap();
+    let redis = write_chart(build.path(), "redis", "17.3.14", "a: café\n".as_bytes());
+    tar_gz(
+        &redis,
+        &cat.path(&format!("{dir}/charts/redis-17.3.14.tgz")),
+    );
+    assert_codes(&cat.check(), &[], &[]);
+    let helm = helm_oracle(&["load", cat.path(&dir).to_str().unwrap()]);
+    assert_eq!(helm[0]["ok"], true, "{helm}");
+}
