@@ -32,6 +32,7 @@ mod hostile_archives;
 mod image;
 mod import;
 mod kubesphere_controllers;
+mod kubesphere_s3;
 mod kubesphere_v3;
 mod live_diff;
 mod object_size;

@@ -8,7 +8,8 @@
 //! crate::kubesphere;`), then
 //! - [`KubeSphere::start`]: a private API server (no kube-controller-manager: no Pods, so
 //!   executor Jobs stay as KubeSphere made them until a test completes them) with KubeSphere
-//!   beside it, both stopped on drop; or [`KubeSphere::start_beside`] with a cluster of your own.
+//!   beside it, both stopped on drop; or [`KubeSphere::start_beside`] with a cluster of your own;
+//!   or [`KubeSphere::start_with_s3`], whose App Store keeps packages in an S3 bucket.
 //! - [`shared()`]: one per test binary, started on first use (like `cluster::shared()`); the
 //!   App Store's kinds are cluster-scoped, so tests sharing it must not use the same object
 //!   names.
@@ -57,6 +58,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::cluster::{self, Server, TestCluster};
+use pitrix_testkit::s3::S3Server;
 
 /// The machine-wide lock held while a KubeSphere runs (its ports are fixed).
 pub const LOCK_PATH: &str = "/tmp/pitrix-kubesphere.lock";
@@ -170,16 +172,25 @@ impl KubeSphere {
     pub fn start() -> KubeSphere {
         // Lock first: two binaries racing for the ports would start a cluster for nothing.
         let lock = lock_ports();
-        Self::start_locked(TestCluster::start(), lock)
+        Self::start_locked(TestCluster::start(), lock, None)
+    }
+
+    /// [`Self::start`], with KubeSphere's top-level `s3:` settings (`pkg/config/config.go`
+    /// `S3Options`, the `kubesphere.io/utils/s3` Options) naming `bucket` of `s3`: its release,
+    /// version and repo controllers then read, write and delete packages there first, with the
+    /// storage ConfigMaps only as fallback (`pkg/simple/client/application/store.go`).
+    pub fn start_with_s3(s3: &S3Server, bucket: &str) -> KubeSphere {
+        let lock = lock_ports();
+        Self::start_locked(TestCluster::start(), lock, Some((s3, bucket)))
     }
 
     /// KubeSphere beside `cluster` (which it owns from now on: it stops first on drop).
     pub fn start_beside(cluster: TestCluster) -> KubeSphere {
         let lock = lock_ports();
-        Self::start_locked(cluster, lock)
+        Self::start_locked(cluster, lock, None)
     }
 
-    fn start_locked(cluster: TestCluster, lock: File) -> KubeSphere {
+    fn start_locked(cluster: TestCluster, lock: File, s3: Option<(&S3Server, &str)>) -> KubeSphere {
         let started = Instant::now();
         let install = install_dir();
         for port in PORTS {
@@ -211,7 +222,7 @@ impl KubeSphere {
         let ca_pem = webhook_certs(&dir.path().join("certs"));
         fs::write(
             dir.path().join("kubesphere.yaml"),
-            config_file(&cluster.kubeconfig),
+            config_file(&cluster.kubeconfig, s3),
         )
         .unwrap();
         let log = dir.path().join("ks-controller-manager.log");
@@ -246,6 +257,15 @@ impl KubeSphere {
         ks.spawn(&install.join("ks-controller-manager"));
         ks.register_webhook();
         ks.wait_until_ready();
+        if let Some((s3, _)) = s3 {
+            // InitStore logs it while the controllers are set up, before anything is ready.
+            let said = format!("init s3 client with endpoint: {}", s3.endpoint);
+            assert!(
+                ks.log_text().contains(&said),
+                "KubeSphere did not take its s3 settings (no {said:?} in its log):\n{}",
+                ks.log_tail(60)
+            );
+        }
         eprintln!(
             "[kubesphere] ks-controller-manager ready beside {} in {:.1}s (dir {}, ks-apiserver \
              stand-in: {})",
@@ -795,8 +815,22 @@ fn webhook_certs(dir: &Path) -> Vec<u8> {
 }
 
 /// `kubesphere.yaml` (README step 3): without `clusterRole: host` no App Store controller runs.
-fn config_file(kubeconfig: &Path) -> String {
-    format!(
+/// With `s3`, its `s3:` block: plain HTTP, path-style (s3s-fs serves no other), the server's
+/// region and credentials.
+fn config_file(kubeconfig: &Path, s3: Option<(&S3Server, &str)>) -> String {
+    let s3_block = s3.map(|(s3, bucket)| {
+        let block = json!({"s3": {
+            "endpoint": s3.endpoint,
+            "region": s3.region,
+            "disableSSL": true,
+            "forcePathStyle": true,
+            "accessKeyID": s3.access_key,
+            "secretAccessKey": s3.secret_key,
+            "bucket": bucket,
+        }});
+        serde_yaml::to_string(&block).expect("the s3 block as YAML")
+    });
+    let base = format!(
         "kubernetes:\n  kubeconfig: {}\n\
          multicluster:\n  clusterRole: host\n  hostClusterName: host\n\
          helmExecutor:\n  image: {EXECUTOR_IMAGE}\n  timeout: 10m\n  historyMax: 2\n  jobTTLAfterFinished: 0s\n\
@@ -804,7 +838,8 @@ fn config_file(kubeconfig: &Path) -> String {
          composedApp:\n  appSelector: \"\"\n\
          kubesphere:\n  tls: false\n",
         kubeconfig.display()
-    )
+    );
+    base + s3_block.as_deref().unwrap_or_default()
 }
 
 /// klog error lines (`E1204 12:34:56.789012 …`) of `log`, minus [`NOISE`].
