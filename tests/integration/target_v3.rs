@@ -270,6 +270,24 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
     let version_again = get(&k, "helmapplicationversions.application.kubesphere.io", "appv-hello-0.1.0");
     assert_eq!(version_again["metadata"]["resourceVersion"], version["metadata"]["resourceVersion"]);
 
+    // `pitrix diff` reads the cluster and the store: nothing to change.
+    let diff = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .arg("diff")
+        .arg(&root)
+        .arg("--kubeconfig")
+        .arg(&k.kubeconfig)
+        .env("PITRIX_S3_ACCESS_KEY_ID", &s3.access_key)
+        .env("PITRIX_S3_SECRET_ACCESS_KEY", &s3.secret_key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+
     // A stored package is never overwritten: other bytes under the key refuse the apply.
     std::fs::write(
         s3.data_dir.join(BUCKET).join("system-workspace/appv-hello-0.1.0"),
@@ -304,6 +322,21 @@ fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
     let refused = report["refused"].as_str().unwrap_or_default();
     assert!(refused.contains(&s3.endpoint), "{report:#}");
     assert!(!format!("{report}{stderr}").contains(wrong), "the secret leaked");
+
+    // An endpoint nobody listens on: refused, named, in bounded time.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let settings = root.join("pitrix.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, text.replace(&s3.endpoint, &format!("http://127.0.0.1:{port}"))).unwrap();
+    let started = std::time::Instant::now();
+    let (code, report, _) = apply(&k, &s3, &root, &s3.secret_key, &[]);
+    assert_ne!(code, 0);
+    let refused = report["refused"].as_str().unwrap_or_default();
+    assert!(refused.contains(&format!("127.0.0.1:{port}")), "{report:#}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    std::fs::write(&settings, text).unwrap();
 
     // Neither left anything behind: no object in the cluster, nothing in the bucket.
     for plural in ["helmapplications", "helmapplicationversions", "helmreleases", "helmcategories"] {
@@ -428,4 +461,30 @@ fn the_3x_lifecycle_as_commits_diffs_readably() {
     ] {
         assert!(removed.contains(&(kind.to_string(), name.to_string())), "{kind}/{name}: {removed:?}");
     }
+}
+
+#[test]
+fn a_kubesphere_3_object_the_catalog_does_not_own_is_refused_unless_adopted() {
+    let s3 = S3Server::start();
+    s3.create_bucket(BUCKET);
+    let k = v3_cluster();
+    let (_tmp, root) = v3_catalog(&s3.endpoint);
+    // Made in the console: the category pitrix would write, without the catalog's mark.
+    k.kubectl_stdin_ok(
+        &["create", "-f", "-"],
+        br#"{"apiVersion": "application.kubesphere.io/v1alpha1", "kind": "HelmCategory",
+             "metadata": {"name": "ctg-tools"}, "spec": {"name": "Tools"}}"#,
+    );
+    let (code, report, _) = apply(&k, &s3, &root, &s3.secret_key, &[]);
+    assert_ne!(code, 0, "{report:#}");
+    let refused = report["refused"].as_str().unwrap_or_default();
+    assert!(refused.contains("ctg-tools"), "{report:#}");
+    assert!(s3.keys(BUCKET).is_empty(), "uploaded before refusing: {:?}", s3.keys(BUCKET));
+    let category = get(&k, "helmcategories.application.kubesphere.io", "ctg-tools");
+    assert!(category["metadata"]["labels"].get("pitrix.io/catalog").is_none());
+
+    let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &["--adopt"]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let category = get(&k, "helmcategories.application.kubesphere.io", "ctg-tools");
+    assert_eq!(category["metadata"]["labels"]["pitrix.io/catalog"], "my-store");
 }

@@ -62,6 +62,12 @@ fn catalog(ks: &KubeSphereV3, id: &str, namespace: &str) -> (tempfile::TempDir, 
     )
     .unwrap();
     edit(&releases.join(format!("{id}.yaml")), "app: hello", &format!("app: {id}"));
+    // No kubelet here: KubeSphere 3's Helm waits for the Deployment, ready with no replicas.
+    edit(
+        &releases.join(format!("{id}.yaml")),
+        "  message: Hello from pitrix",
+        "  message: Hello from pitrix\n  replicaCount: 0",
+    );
     (tmp, root)
 }
 
