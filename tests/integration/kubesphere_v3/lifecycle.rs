@@ -753,3 +753,109 @@ fn a_first_install_that_fails_is_terminal_and_only_a_new_release_retries() {
         .then_some(())
     });
 }
+
+/// The store copy as the app controller makes it (§5.2): the app's labels plus repo-id and the
+/// origin workspace, minus the workspace; the app's annotations and spec.
+fn store_copy(app: &Value) -> Value {
+    let mut labels = app["metadata"]["labels"].clone();
+    let workspace = labels[WORKSPACE_LABEL].clone();
+    let map = labels.as_object_mut().unwrap();
+    map.remove(WORKSPACE_LABEL);
+    map.insert(REPO_ID_LABEL.into(), json!(STORE_REPO));
+    map.insert("kubesphere.io/workspace-origin".into(), workspace);
+    json!({
+        "apiVersion": "application.kubesphere.io/v1alpha1",
+        "kind": "HelmApplication",
+        "metadata": {
+            "name": format!("{}-store", app["metadata"]["name"].as_str().unwrap()),
+            "labels": labels,
+            "annotations": app["metadata"]["annotations"],
+        },
+        "spec": app["spec"],
+    })
+}
+
+#[test]
+fn the_store_copy_is_made_once_and_whoever_writes_it_keeps_it_current() {
+    let ks = KubeSphereV3::start();
+    let id = unique_name("sc");
+    let workspace = unique_name("ws");
+    let (ctg_a, ctg_b) = (format!("ctg-{id}-a"), format!("ctg-{id}-b"));
+    ks.create(&category(&ctg_a, &format!("A {id}")));
+    ks.create(&category(&ctg_b, &format!("B {id}")));
+
+    // Released by the controller: the copy is made once, then never updated by it.
+    let first = upload(&ks, &format!("{id}-1"), &workspace, &ctg_a, &[&V1]);
+    wait_draft(&ks, &first.versions[0]);
+    review(&ks, &first.versions[0], "active");
+    let store = format!("{}-store", first.app);
+    wait_state(&ks, APPS, &store, "active");
+    wait_total(&ks, &ctg_a, 1);
+    ks.patch(
+        APPS,
+        &first.app,
+        &json!({
+            "metadata": {"labels": {CATEGORY_LABEL: ctg_b}},
+            "spec": {"description": "changed in the workspace"},
+        }),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let copy = ks.get(APPS, &store);
+    assert_eq!(labels(&copy)[CATEGORY_LABEL], ctg_a.as_str(), "{copy:#}");
+    assert_ne!(copy["spec"]["description"], "changed in the workspace");
+    assert_eq!(total(&ks, &ctg_a), Some(1));
+    // Writing the copy itself (what REST's release/recover does for the spec) moves it and
+    // its count; the controllers leave it so.
+    ks.patch(
+        APPS,
+        &store,
+        &json!({
+            "metadata": {"labels": {CATEGORY_LABEL: ctg_b}},
+            "spec": {"description": "changed in the workspace"},
+        }),
+    );
+    wait_total(&ks, &ctg_b, 1);
+    wait_total(&ks, &ctg_a, 0);
+    std::thread::sleep(Duration::from_secs(3));
+    let copy = ks.get(APPS, &store);
+    assert_eq!(labels(&copy)[CATEGORY_LABEL], ctg_b.as_str());
+    assert_eq!(copy["spec"]["description"], "changed in the workspace");
+    assert_eq!(copy["status"]["state"], "active");
+
+    // Made before the release, in the controller's shape: it is taken as the copy (the app
+    // controller's create-if-missing does nothing), tracks the app's state, and is counted
+    // once active.
+    let second = upload(&ks, &format!("{id}-2"), &workspace, &ctg_a, &[&V1]);
+    let app = ks.get(APPS, &second.app);
+    let store = format!("{}-store", second.app);
+    ks.create(&store_copy(&app));
+    let made = ks.get(APPS, &store)["metadata"]["uid"].clone();
+    wait_draft(&ks, &second.versions[0]);
+    let copy = wait_state(&ks, APPS, &store, "draft");
+    assert!(copy["status"]["latestVersion"].is_null(), "{copy:#}");
+    assert_eq!(
+        total(&ks, &ctg_a).unwrap_or(0),
+        0,
+        "a draft copy is not counted"
+    );
+    review(&ks, &second.versions[0], "submitted");
+    review(&ks, &second.versions[0], "passed");
+    review(&ks, &second.versions[0], "active");
+    let copy = wait_state(&ks, APPS, &store, "active");
+    assert_eq!(copy["status"]["latestVersion"], V1.display());
+    assert_eq!(labels(&copy), labels(&store_copy(&app)), "{copy:#}");
+    assert_eq!(
+        copy["metadata"]["uid"], made,
+        "the same object, not replaced"
+    );
+    wait_total(&ks, &ctg_a, 1);
+
+    // Deleting the app deletes a copy it did not make, too.
+    ks.delete(APPS, &second.app);
+    ks.wait_for(REACT, "the second app and its copy gone", || {
+        (ks.get_json(APPS, None, &second.app).is_none()
+            && ks.get_json(APPS, None, &store).is_none())
+        .then_some(())
+    });
+    wait_total(&ks, &ctg_a, 0);
+}
