@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod duration;
 pub mod emit;
+pub mod error;
 pub mod export;
 pub mod git;
 pub mod gitops;
@@ -34,3 +35,5 @@ pub mod storage;
 pub mod template;
 pub mod validate;
 pub mod yaml;
+
+pub use error::Error;

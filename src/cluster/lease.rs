@@ -17,6 +17,7 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 
 use crate::cluster::{describe, is_not_found};
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
@@ -119,19 +120,19 @@ impl Elector {
         &self,
         what: &str,
         f: impl std::future::Future<Output = Result<T, kube::Error>>,
-    ) -> Result<Result<T, kube::Error>, String> {
+    ) -> Result<Result<T, kube::Error>, Error> {
         tokio::time::timeout(self.cfg.renew_deadline, f)
             .await
             .map_err(|_| {
-                format!(
+                Error::Lease(format!(
                     "lease {what}: no answer within {:?}",
                     self.cfg.renew_deadline
-                )
+                ))
             })
     }
 
     /// One attempt to take or keep the lease: Ok(true) when this replica holds it now.
-    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, String> {
+    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, Error> {
         let me = self.cfg.identity.clone();
         let current = match self.call("read", self.api.get(&self.cfg.name)).await? {
             Ok(l) => l,
@@ -173,10 +174,13 @@ impl Elector {
                         self.create_namespace().await?;
                         Ok(false)
                     }
-                    Err(e) => Err(format!("cannot create lease: {}", describe(&e))),
+                    Err(e) => Err(Error::Lease(format!(
+                        "cannot create lease: {}",
+                        describe(&e)
+                    ))),
                 };
             }
-            Err(e) => return Err(format!("cannot read lease: {}", describe(&e))),
+            Err(e) => return Err(Error::Lease(format!("cannot read lease: {}", describe(&e)))),
         };
         let spec = current.spec.clone().unwrap_or_default();
         let record = Record::of(&spec);
@@ -218,11 +222,14 @@ impl Elector {
                 Ok(true)
             }
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-            Err(e) => Err(format!("cannot update lease: {}", describe(&e))),
+            Err(e) => Err(Error::Lease(format!(
+                "cannot update lease: {}",
+                describe(&e)
+            ))),
         }
     }
 
-    async fn create_namespace(&self) -> Result<(), String> {
+    async fn create_namespace(&self) -> Result<(), Error> {
         let api: Api<Namespace> = Api::all(self.api.clone().into_client());
         let ns = Namespace {
             metadata: ObjectMeta {
@@ -237,11 +244,11 @@ impl Elector {
         {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-            Err(e) => Err(format!(
+            Err(e) => Err(Error::Lease(format!(
                 "cannot create namespace {} for the lease: {}",
                 self.cfg.namespace,
                 describe(&e)
-            )),
+            ))),
         }
     }
 
@@ -252,11 +259,11 @@ impl Elector {
 
     /// Gives the lease up, if this replica holds it: the holder is cleared and the duration
     /// set to one second, so a waiting replica takes over at its next try.
-    pub async fn release(&mut self) -> Result<(), String> {
+    pub async fn release(&mut self) -> Result<(), Error> {
         let mut lease = match self.call("read", self.api.get(&self.cfg.name)).await? {
             Ok(l) => l,
             Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(format!("cannot read lease: {}", describe(&e))),
+            Err(e) => return Err(Error::Lease(format!("cannot read lease: {}", describe(&e)))),
         };
         let mut spec = lease.spec.clone().unwrap_or_default();
         if spec.holder_identity.as_deref() != Some(self.cfg.identity.as_str()) {
@@ -278,7 +285,10 @@ impl Elector {
                 self.observe(&updated);
                 Ok(())
             }
-            Err(e) => Err(format!("cannot release lease: {}", describe(&e))),
+            Err(e) => Err(Error::Lease(format!(
+                "cannot release lease: {}",
+                describe(&e)
+            ))),
         }
     }
 }

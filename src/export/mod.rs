@@ -13,6 +13,8 @@ pub mod write;
 
 use std::path::PathBuf;
 
+use crate::error::Error;
+
 pub use render::{Export, Live, Options, Skipped, Variable, render};
 pub use write::{Change, write_catalog};
 
@@ -52,20 +54,21 @@ pub struct ExportOptions {
 }
 
 /// The catalog name: `--name`, else DIR's pitrix.toml's, else DIR's own name.
-fn catalog_name(args: &ExportOptions) -> Result<String, String> {
+fn catalog_name(args: &ExportOptions) -> Result<String, Error> {
     if let Some(n) = &args.name {
-        crate::names::dns1123_label(n).map_err(|why| format!("--name {n}: {why}"))?;
+        crate::names::dns1123_label(n)
+            .map_err(|why| Error::InvalidValue(format!("--name {n}: {why}")))?;
         return Ok(n.clone());
     }
     if let Some(n) = write::existing_name(&args.dir) {
         return Ok(n);
     }
-    crate::scaffold::name_for(&args.dir)
+    crate::scaffold::name_for(&args.dir).map_err(Error::InvalidValue)
 }
 
 /// `pitrix export`: reads the store, writes the catalog and prints what changed, the variables
 /// to set, and what to do next.
-pub fn run(args: &ExportOptions) -> Result<(), String> {
+pub fn run(args: &ExportOptions) -> Result<(), Error> {
     let name = catalog_name(args)?;
     let dir = args.dir.as_path();
     write::check_target(dir, &name)?;
@@ -73,9 +76,11 @@ pub fn run(args: &ExportOptions) -> Result<(), String> {
     let live = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?
         .block_on(async {
-            let client = crate::cluster::client(cluster).await?;
+            let client = crate::cluster::client(cluster)
+                .await
+                .map_err(Error::Cluster)?;
             read::read(&client, &args.storage_namespace).await
         })?;
     let opts = Options {

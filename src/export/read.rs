@@ -8,18 +8,19 @@ use serde_json::Value;
 
 use super::render::Live;
 use crate::cluster::{KindInfo, api, describe, retry};
+use crate::error::Error;
 use crate::objects::labels;
 
-async fn list(client: &Client, kind: &str) -> Result<Vec<Value>, String> {
-    let info = KindInfo::of(kind).ok_or_else(|| format!("unknown kind {kind}"))?;
+async fn list(client: &Client, kind: &str) -> Result<Vec<Value>, Error> {
+    let info = KindInfo::of(kind).ok_or_else(|| Error::Cluster(format!("unknown kind {kind}")))?;
     let api = api(client, info, None);
     let params = ListParams::default();
     let list = retry(5, || api.list(&params)).await.map_err(|e| {
-        format!(
+        Error::Cluster(format!(
             "cannot list {}: {} (is KubeSphere's App Store installed, and may this user list it?)",
             info.plural,
             describe(&e)
-        )
+        ))
     })?;
     Ok(list
         .items
@@ -29,7 +30,7 @@ async fn list(client: &Client, kind: &str) -> Result<Vec<Value>, String> {
 }
 
 /// Everything export needs from the host cluster.
-pub async fn read(client: &Client, storage_namespace: &str) -> Result<Live, String> {
+pub async fn read(client: &Client, storage_namespace: &str) -> Result<Live, Error> {
     let mut live = Live {
         categories: list(client, "Category").await?,
         repos: list(client, "Repo").await?,
@@ -41,10 +42,10 @@ pub async fn read(client: &Client, storage_namespace: &str) -> Result<Live, Stri
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), storage_namespace);
     let params = ListParams::default();
     let stored = retry(5, || cms.list(&params)).await.map_err(|e| {
-        format!(
+        Error::Cluster(format!(
             "cannot list the ConfigMaps of package storage ({storage_namespace}): {}",
             describe(&e)
-        )
+        ))
     })?;
     for cm in stored.items {
         let (Some(name), Some(bytes)) = (

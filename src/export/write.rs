@@ -8,6 +8,8 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
+
 /// The top-level entries an export owns.
 pub const EXPORTED: &[&str] = &["pitrix.toml", "categories", "repos", "apps", "releases"];
 
@@ -41,33 +43,36 @@ fn is_empty_dir(dir: &Path) -> bool {
 }
 
 /// Refuses a directory that is neither new, nor empty, nor a catalog named `name`.
-pub fn check_target(dir: &Path, name: &str) -> Result<(), String> {
+pub fn check_target(dir: &Path, name: &str) -> Result<(), Error> {
     if !dir.exists() || is_empty_dir(dir) {
         return Ok(());
     }
     if !dir.is_dir() {
-        return Err(format!("{} exists and is no directory", dir.display()));
+        return Err(Error::Catalog(format!(
+            "{} exists and is no directory",
+            dir.display()
+        )));
     }
     match existing_name(dir) {
         Some(n) if n == name => Ok(()),
-        Some(n) => Err(format!(
+        Some(n) => Err(Error::Catalog(format!(
             "{} holds catalog `{n}`, not `{name}`: export into a new directory, or pass --name {n}",
             dir.display()
-        )),
-        None => Err(format!(
+        ))),
+        None => Err(Error::Catalog(format!(
             "{} is not empty and holds no catalog: export into a new or empty directory",
             dir.display()
-        )),
+        ))),
     }
 }
 
 /// Every file under `dir`'s exported entries, catalog-relative with `/`.
-fn existing_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    fn walk(root: &Path, at: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<(), String> {
-        let meta = fs::symlink_metadata(at).map_err(|e| format!("{}: {e}", at.display()))?;
+fn existing_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    fn walk(root: &Path, at: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<(), Error> {
+        let meta = fs::symlink_metadata(at).map_err(|e| Error::io(at, e))?;
         if meta.is_dir() {
             let mut entries: Vec<PathBuf> = fs::read_dir(at)
-                .map_err(|e| format!("{}: {e}", at.display()))?
+                .map_err(|e| Error::io(at, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
             entries.sort();
@@ -82,7 +87,7 @@ fn existing_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let bytes = fs::read(at).map_err(|e| format!("{}: {e}", at.display()))?;
+            let bytes = fs::read(at).map_err(|e| Error::io(at, e))?;
             out.insert(rel, bytes);
         }
         Ok(())
@@ -98,7 +103,7 @@ fn existing_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
 }
 
 /// What writing `files` into `dir` changes.
-pub fn changes(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Change>, String> {
+pub fn changes(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Change>, Error> {
     let old = if dir.is_dir() {
         existing_files(dir)?
     } else {
@@ -123,12 +128,14 @@ pub fn write_catalog(
     dir: &Path,
     files: &BTreeMap<String, Vec<u8>>,
     dry_run: bool,
-) -> Result<Vec<Change>, String> {
+) -> Result<Vec<Change>, Error> {
     for p in files.keys() {
         let first = p.split('/').next().unwrap_or_default();
         if !EXPORTED.contains(&first) || p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
         {
-            return Err(format!("export would write outside the catalog: {p}"));
+            return Err(Error::Catalog(format!(
+                "export would write outside the catalog: {p}"
+            )));
         }
     }
     let changes = changes(dir, files)?;
@@ -139,34 +146,37 @@ pub fn write_catalog(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let staging = tempfile::Builder::new()
         .prefix(".pitrix-export-")
         .tempdir_in(&parent)
         .map_err(|e| {
-            format!(
+            Error::Catalog(format!(
                 "cannot make a temporary directory in {}: {e}",
                 parent.display()
-            )
+            ))
         })?;
     for (rel, bytes) in files {
         let path = staging.path().join(rel);
         if let Some(d) = path.parent() {
-            fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
     }
 
     if !dir.exists() || is_empty_dir(dir) {
         if dir.exists() {
-            fs::remove_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            fs::remove_dir(dir).map_err(|e| Error::io(dir, e))?;
         }
         let staged = staging.keep();
         return fs::rename(&staged, dir)
             .map(|()| changes.clone())
             .map_err(|e| {
                 let _ = fs::remove_dir_all(&staged);
-                format!("cannot move the export into {}: {e}", dir.display())
+                Error::Catalog(format!(
+                    "cannot move the export into {}: {e}",
+                    dir.display()
+                ))
             });
     }
 
@@ -176,10 +186,10 @@ pub fn write_catalog(
         .prefix(".pitrix-export-old-")
         .tempdir_in(&parent)
         .map_err(|e| {
-            format!(
+            Error::Catalog(format!(
                 "cannot make a temporary directory in {}: {e}",
                 parent.display()
-            )
+            ))
         })?;
     let mut moved: Vec<&str> = Vec::new();
     let mut placed: Vec<&str> = Vec::new();
@@ -187,17 +197,16 @@ pub fn write_catalog(
         for entry in EXPORTED {
             let old = dir.join(entry);
             if fs::symlink_metadata(&old).is_ok() {
-                fs::rename(&old, backup.path().join(entry))
-                    .map_err(|e| format!("{}: {e}", old.display()))?;
+                fs::rename(&old, backup.path().join(entry)).map_err(|e| Error::io(&old, e))?;
                 moved.push(entry);
             }
             let new = staging.path().join(entry);
             if new.exists() {
-                fs::rename(&new, &old).map_err(|e| format!("{}: {e}", old.display()))?;
+                fs::rename(&new, &old).map_err(|e| Error::io(&old, e))?;
                 placed.push(entry);
             }
         }
-        Ok::<_, String>(())
+        Ok::<_, Error>(())
     })();
     if let Err(e) = result {
         // Back as it was.
@@ -207,7 +216,10 @@ pub fn write_catalog(
         for entry in moved {
             let _ = fs::rename(backup.path().join(entry), dir.join(entry));
         }
-        return Err(format!("{e}; {} is left as it was", dir.display()));
+        return Err(Error::Catalog(format!(
+            "{e}; {} is left as it was",
+            dir.display()
+        )));
     }
     Ok(changes)
 }

@@ -13,6 +13,7 @@ use crate::apply::{ApplyOptions, ApplyReport, Live, Outcome, write_review_states
 use crate::cluster::{ClusterOptions, KindInfo, ObjectRef, api, client, describe, retry};
 
 use super::STATES_KEY;
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct WriteStatusOptions {
@@ -29,25 +30,30 @@ pub struct WriteStatusOptions {
 /// Reads the desired states and writes those that differ. An object that does not exist (yet)
 /// is a failure in the report: the engine applies apps and versions before it runs the Job,
 /// and the Job's retries cover a slow API server.
-pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, String> {
-    let client = client(&opts.cluster).await?;
+pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, Error> {
+    let client = client(&opts.cluster).await.map_err(Error::Cluster)?;
     let name = opts
         .config_map
         .clone()
         .unwrap_or_else(|| super::status_name(&opts.catalog));
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &opts.namespace);
     let cm = retry(5, || config_maps.get(&name)).await.map_err(|e| {
-        format!(
+        Error::Cluster(format!(
             "cannot read the states (ConfigMap {}/{name}): {}",
             opts.namespace,
             describe(&e)
-        )
+        ))
     })?;
     let text = cm
         .data
         .as_ref()
         .and_then(|d| d.get(STATES_KEY))
-        .ok_or_else(|| format!("ConfigMap {}/{name} has no `{STATES_KEY}`", opts.namespace))?;
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "ConfigMap {}/{name} has no `{STATES_KEY}`",
+                opts.namespace
+            ))
+        })?;
     let intents = parse_states(text)?;
 
     let mut report = ApplyReport {
@@ -114,9 +120,9 @@ pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, Stri
 
 /// The status bodies of [`STATES_KEY`], in the order written (versions first): only apps and
 /// versions, each named, each with a `status.state`.
-pub fn parse_states(text: &str) -> Result<Vec<Value>, String> {
-    let states: Vec<Value> =
-        serde_json::from_str(text).map_err(|e| format!("`{STATES_KEY}` is not JSON: {e}"))?;
+pub fn parse_states(text: &str) -> Result<Vec<Value>, Error> {
+    let states: Vec<Value> = serde_json::from_str(text)
+        .map_err(|e| Error::Corrupt(format!("`{STATES_KEY}` is not JSON: {e}")))?;
     for s in &states {
         let kind = s["kind"].as_str().unwrap_or_default();
         let ok = matches!(kind, "Application" | "ApplicationVersion")
@@ -125,9 +131,9 @@ pub fn parse_states(text: &str) -> Result<Vec<Value>, String> {
                 .is_some()
             && s.pointer("/status/state").and_then(Value::as_str).is_some();
         if !ok {
-            return Err(format!(
+            return Err(Error::Corrupt(format!(
                 "`{STATES_KEY}` holds something else than a review state: {s}"
-            ));
+            )));
         }
     }
     Ok(states)

@@ -23,6 +23,7 @@ use crate::cluster::Clusters;
 use crate::cluster::{KindInfo, ObjectRef};
 use crate::cluster::{api, describe, is_not_found, retry};
 use crate::diagnostics::{Diagnostic, Format};
+use crate::error::Error;
 use crate::objects::labels;
 
 /// What `--drift` asks for.
@@ -317,7 +318,7 @@ impl Controller {
             return;
         };
         if let Err(e) = self.reporter.record(catalog, &status).await {
-            self.metrics.error("status");
+            self.metrics.error(e.metric_label());
             log::warn(e);
         }
     }
@@ -339,7 +340,7 @@ impl Controller {
             .event(catalog, type_, reason, action, note, related)
             .await
         {
-            self.metrics.error("status");
+            self.metrics.error(e.metric_label());
             log::warn(e);
         }
     }
@@ -349,13 +350,14 @@ impl Controller {
     pub async fn sync(&mut self) {
         let started = Instant::now();
         let source = self.source.clone();
-        let fetched = tokio::task::spawn_blocking(move || source.fetch())
+        let fetched = tokio::task::spawn_blocking(move || source.fetch_revision())
             .await
-            .unwrap_or_else(|e| Err(format!("fetch task failed: {e}")));
+            .unwrap_or_else(|e| Err(Error::Runtime(format!("fetch task failed: {e}"))));
         let commit = match fetched {
             Ok(c) => c,
-            Err(why) => {
-                self.metrics.error("fetch");
+            Err(e) => {
+                self.metrics.error(e.metric_label());
+                let why = e.to_string();
                 self.metrics.fetch_failed(&why);
                 let kept = match &self.applied {
                     Some((r, _)) => format!("; the cluster stays at {}", &r[..r.len().min(12)]),
@@ -441,7 +443,7 @@ impl Controller {
             let _ = std::fs::remove_dir_all(&dir);
             if let Err(e) = source.checkout(&id, &dir) {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Built::Failed(None, e);
+                return Built::Failed(None, e.to_string());
             }
             let name = catalog_name(&dir);
             let built = match crate::pipeline::build_with(&dir, &check) {

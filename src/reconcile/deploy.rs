@@ -137,8 +137,10 @@ pub fn default_image() -> String {
 
 /// `--image`: a reference the kubelet can pull ([`crate::names::image_reference`]), kept
 /// exactly as given.
-pub fn image_reference(s: &str) -> Result<String, String> {
-    crate::names::image_reference(s).map(|()| s.to_string())
+pub fn image_reference(s: &str) -> Result<String, crate::error::Error> {
+    crate::names::image_reference(s)
+        .map(|()| s.to_string())
+        .map_err(crate::error::Error::InvalidValue)
 }
 
 /// One manifest; serialised with its own `apiVersion` and `kind`.
@@ -868,6 +870,7 @@ mod tests {
             disordered
                 .check(true)
                 .unwrap_err()
+                .to_string()
                 .contains("--retry-period < --renew-deadline < --lease-duration")
         );
         for (interval, text) in [
@@ -987,7 +990,10 @@ mod tests {
             let err = image_reference(bad)
                 .err()
                 .unwrap_or_else(|| panic!("{bad:?} accepted"));
-            assert!(err.contains("expected [REGISTRY/]NAME"), "{err}");
+            assert!(
+                err.to_string().contains("expected [REGISTRY/]NAME"),
+                "{err}"
+            );
         }
     }
 

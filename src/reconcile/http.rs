@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use super::log;
 use super::metrics::Metrics;
+use crate::error::Error;
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -57,13 +58,16 @@ fn handle(metrics: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 
 /// Binds `addr` (errors are returned, so a taken port fails the start) and serves until
 /// `stop` turns true.
-pub async fn bind(addr: &str) -> Result<TcpListener, String> {
+pub async fn bind(addr: &str) -> Result<TcpListener, Error> {
     let addr: SocketAddr = addr
         .parse()
-        .map_err(|e| format!("--http-addr {addr}: {e}"))?;
+        .map_err(|e| Error::InvalidValue(format!("--http-addr {addr}: {e}")))?;
     TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .map_err(|source| Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {

@@ -25,15 +25,19 @@ macro_rules! named_enum {
         }
 
         impl std::str::FromStr for $ty {
-            type Err = String;
+            type Err = crate::error::Error;
 
-            fn from_str(s: &str) -> Result<Self, String> {
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::ALL
                     .into_iter()
                     .find(|v| v.name() == s)
                     .ok_or_else(|| {
                         let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
-                        format!("`{s}` is not {}; one of: {}", $what, names.join(", "))
+                        crate::error::Error::InvalidValue(format!(
+                            "`{s}` is not {}; one of: {}",
+                            $what,
+                            names.join(", ")
+                        ))
                     })
             }
         }
@@ -62,6 +66,7 @@ use tokio::sync::watch as chan;
 
 use crate::apply::ApplyOptions;
 use crate::cluster::{ClusterOptions, Clusters};
+use crate::error::Error;
 pub use controller::DriftMode;
 use controller::{Controller, Settings, Stop};
 use lease::{Elector, LeaseConfig};
@@ -84,12 +89,12 @@ pub fn random_u64() -> u64 {
 }
 
 /// `--interval`: a duration of at least 100ms.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let d = crate::duration::parse(text)?;
+pub fn parse_interval(text: &str) -> Result<Duration, Error> {
+    let d = crate::duration::parse(text).map_err(Error::InvalidValue)?;
     if d < MIN_INTERVAL {
-        return Err(format!(
+        return Err(Error::InvalidValue(format!(
             "`{text}` is shorter than 100ms (e.g. `30s`, `1m`, `1h30m`)"
-        ));
+        )));
     }
     Ok(d)
 }
@@ -98,12 +103,12 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `--jitter`: a fraction between 0 and 1.
-pub fn parse_fraction(text: &str) -> Result<f64, String> {
+pub fn parse_fraction(text: &str) -> Result<f64, Error> {
     match text.trim().parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!(
+        _ => Err(Error::InvalidValue(format!(
             "`{text}` is not a fraction between 0 and 1 (e.g. `0.1`)"
-        )),
+        ))),
     }
 }
 
@@ -205,14 +210,14 @@ impl ControllerOptions {
     }
 
     /// What the flags cannot say alone: leader election's timings in order.
-    pub fn check(&self, leader_election: bool) -> Result<(), String> {
+    pub fn check(&self, leader_election: bool) -> Result<(), Error> {
         if leader_election
             && (self.renew_deadline >= self.lease_duration
                 || self.retry_period >= self.renew_deadline)
         {
-            return Err(
+            return Err(Error::InvalidValue(
                 "leader election needs --retry-period < --renew-deadline < --lease-duration".into(),
-            );
+            ));
         }
         Ok(())
     }
@@ -314,18 +319,22 @@ fn default_cache_dir() -> PathBuf {
 }
 
 impl Options {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Error> {
         if self.controller.interval < MIN_INTERVAL {
-            return Err("--interval must be at least 100ms".into());
+            return Err(Error::InvalidValue(
+                "--interval must be at least 100ms".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.controller.jitter) {
-            return Err("--jitter is a fraction between 0 and 1".into());
+            return Err(Error::InvalidValue(
+                "--jitter is a fraction between 0 and 1".into(),
+            ));
         }
         if self.lease_name.starts_with("pitrix-apply-") {
-            return Err(format!(
+            return Err(Error::InvalidValue(format!(
                 "--lease-name {}: `pitrix-apply-*` Leases are the catalogs' apply locks",
                 self.lease_name
-            ));
+            )));
         }
         self.controller.check(!self.no_leader_election)
     }
@@ -358,11 +367,11 @@ async fn terminated() {
 }
 
 /// Runs until SIGTERM/SIGINT; Ok(()) is a clean stop (exit 0).
-pub async fn run(opts: Options) -> Result<(), String> {
+pub async fn run(opts: Options) -> Result<(), Error> {
     log::init(opts.controller.log_format, opts.controller.log_level);
     opts.check()?;
     let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    std::fs::create_dir_all(&cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
+    std::fs::create_dir_all(&cache_dir).map_err(|e| Error::io(&cache_dir, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -394,7 +403,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
         },
         &Default::default(),
     )
-    .await?;
+    .await
+    .map_err(Error::Cluster)?;
     let client = clusters.host().clone();
     let identity = opts
         .identity
@@ -528,12 +538,13 @@ async fn lead(
                     }
                 }
                 Err(e) => {
-                    metrics.error("lease");
+                    metrics.error(e.metric_label());
                     metrics.set_ready(Err(format!("cannot reach the API server: {e}")));
                     // The same failure every retry period: log it when it changes.
-                    if last_error.as_deref() != Some(e.as_str()) {
-                        log::warn(&e);
-                        last_error = Some(e);
+                    let why = e.to_string();
+                    if last_error.as_deref() != Some(why.as_str()) {
+                        log::warn(&why);
+                        last_error = Some(why);
                     }
                     continue_after_error = true;
                 }
@@ -580,7 +591,7 @@ async fn lead(
                         return true;
                     }
                     Err(e) => {
-                        metrics.error("lease");
+                        metrics.error(e.metric_label());
                         log::warn(format!("cannot renew the lease: {e}"));
                         if renewed.elapsed() >= cfg.renew_deadline {
                             log::error(format!(
@@ -619,13 +630,13 @@ mod tests {
 
     #[test]
     fn flag_values_checked() {
-        assert_eq!(parse_fraction("0.25"), Ok(0.25));
-        assert_eq!(parse_interval("100ms"), Ok(MIN_INTERVAL));
+        assert_eq!(parse_fraction("0.25").unwrap(), 0.25);
+        assert_eq!(parse_interval("100ms").unwrap(), MIN_INTERVAL);
         for bad in ["2", "NaN", "-0.1", "x"] {
-            let err = parse_fraction(bad).unwrap_err();
+            let err = parse_fraction(bad).unwrap_err().to_string();
             assert!(err.contains("between 0 and 1"), "{err}");
         }
-        let err = parse_interval("0").unwrap_err();
+        let err = parse_interval("0").unwrap_err().to_string();
         assert!(err.contains("shorter than 100ms"), "{err}");
         // Values built without the parsers are checked before anything starts.
         let check = |controller: ControllerOptions| {
@@ -661,22 +672,23 @@ mod tests {
             ),
         ] {
             let err = check(bad).unwrap_err();
-            assert!(err.contains(says), "{err}");
+            assert_eq!(err.metric_label(), "invalid_value");
+            assert!(err.to_string().contains(says), "{err}");
         }
     }
 
     #[test]
     fn named_values_read_back() {
         for d in DriftMode::ALL {
-            assert_eq!(d.to_string().parse::<DriftMode>(), Ok(d));
+            assert_eq!(d.to_string().parse::<DriftMode>().unwrap(), d);
         }
         for f in log::LogFormat::ALL {
-            assert_eq!(f.to_string().parse::<log::LogFormat>(), Ok(f));
+            assert_eq!(f.to_string().parse::<log::LogFormat>().unwrap(), f);
         }
         for l in log::LogLevel::ALL {
-            assert_eq!(l.to_string().parse::<log::LogLevel>(), Ok(l));
+            assert_eq!(l.to_string().parse::<log::LogLevel>().unwrap(), l);
         }
-        let err = "verbose".parse::<log::LogLevel>().unwrap_err();
+        let err = "verbose".parse::<log::LogLevel>().unwrap_err().to_string();
         assert!(err.contains("error, warn, info, debug"), "{err}");
     }
 

@@ -17,6 +17,8 @@ use git2::{
 };
 use sha1::{Digest as _, Sha1};
 
+use crate::error::Error;
+
 /// The reference to follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitRef {
@@ -138,7 +140,7 @@ pub fn display_url(url: &str) -> String {
 }
 
 impl Source {
-    pub fn new(opts: SourceOptions) -> Result<Source, String> {
+    pub fn new(opts: SourceOptions) -> Result<Source, Error> {
         set_timeouts();
         let transport = transport_of(&opts.url);
         let remote_url = match transport {
@@ -148,7 +150,7 @@ impl Source {
                     p.to_path_buf()
                 } else {
                     std::env::current_dir()
-                        .map_err(|e| format!("current directory: {e}"))?
+                        .map_err(|e| Error::io("current directory", e))?
                         .join(p)
                 };
                 abs.to_string_lossy().into_owned()
@@ -159,7 +161,10 @@ impl Source {
             && let Some(key) = &opts.ssh_key
             && !key.is_file()
         {
-            return Err(format!("ssh key {} is not a file", key.display()));
+            return Err(Error::InvalidValue(format!(
+                "ssh key {} is not a file",
+                key.display()
+            )));
         }
         let mut h = DefaultHasher::new();
         remote_url.hash(&mut h);
@@ -192,36 +197,41 @@ impl Source {
         )
     }
 
-    fn open(&self) -> Result<Repository, String> {
+    fn open(&self) -> Result<Repository, Error> {
         if self.transport == Transport::Path {
             return Repository::open(&self.remote_url).map_err(|e| {
-                format!(
+                Error::Git(format!(
                     "cannot fetch {} from {}: {}",
                     self.opts.git_ref.describe(),
                     self.remote_url,
                     e.message()
-                )
+                ))
             });
         }
         match Repository::open_bare(&self.repo_dir) {
             Ok(r) => Ok(r),
             Err(_) => {
-                fs::create_dir_all(&self.repo_dir)
-                    .map_err(|e| format!("{}: {e}", self.repo_dir.display()))?;
+                fs::create_dir_all(&self.repo_dir).map_err(|e| Error::io(&self.repo_dir, e))?;
                 restrict(&self.opts.cache_dir);
                 Repository::init_bare(&self.repo_dir).map_err(|e| {
-                    format!(
+                    Error::Git(format!(
                         "cannot create the git cache {}: {}",
                         self.repo_dir.display(),
                         e.message()
-                    )
+                    ))
                 })
             }
         }
     }
 
-    /// Fetches the reference; returns the commit it names. Blocking (run it off the runtime).
+    /// [`Source::fetch_revision`] with its error as a message, for the callers that still
+    /// read one (tests/integration/reconcile_source.rs).
     pub fn fetch(&self) -> Result<Commit, String> {
+        self.fetch_revision().map_err(String::from)
+    }
+
+    /// Fetches the reference; returns the commit it names. Blocking (run it off the runtime).
+    pub fn fetch_revision(&self) -> Result<Commit, Error> {
         const LOCAL: &str = "refs/pitrix/source";
         let repo = self.open()?;
         if self.transport == Transport::Path {
@@ -229,11 +239,11 @@ impl Source {
                 .find_reference(&self.opts.git_ref.remote_ref())
                 .and_then(|r| r.peel_to_commit())
                 .map_err(|_| {
-                    format!(
+                    Error::Git(format!(
                         "{} has no {}",
                         self.remote_url,
                         self.opts.git_ref.describe()
-                    )
+                    ))
                 })?;
             return Ok(Commit {
                 id: commit.id().to_string(),
@@ -249,9 +259,13 @@ impl Source {
         if let Ok(mut r) = repo.find_reference(LOCAL) {
             let _ = r.delete();
         }
-        let mut remote = repo
-            .remote_anonymous(&self.remote_url)
-            .map_err(|e| format!("remote {}: {}", display_url(&self.opts.url), e.message()))?;
+        let mut remote = repo.remote_anonymous(&self.remote_url).map_err(|e| {
+            Error::Git(format!(
+                "remote {}: {}",
+                display_url(&self.opts.url),
+                e.message()
+            ))
+        })?;
         let refspec = format!("+{}:{LOCAL}", self.opts.git_ref.remote_ref());
         let mut fetch = FetchOptions::new();
         fetch.remote_callbacks(self.callbacks());
@@ -259,22 +273,22 @@ impl Source {
         remote
             .fetch(&[refspec.as_str()], Some(&mut fetch), None)
             .map_err(|e| {
-                format!(
+                Error::Git(format!(
                     "cannot fetch {} from {}: {}",
                     self.opts.git_ref.describe(),
                     display_url(&self.opts.url),
                     e.message()
-                )
+                ))
             })?;
         let commit = repo
             .find_reference(LOCAL)
             .and_then(|r| r.peel_to_commit())
             .map_err(|_| {
-                format!(
+                Error::Git(format!(
                     "{} has no {}",
                     display_url(&self.opts.url),
                     self.opts.git_ref.describe()
-                )
+                ))
             })?;
         Ok(Commit {
             id: commit.id().to_string(),
@@ -288,27 +302,30 @@ impl Source {
     }
 
     /// Writes the catalog directory of `commit` into `dest` (created). Blocking.
-    pub fn checkout(&self, commit: &str, dest: &Path) -> Result<(), String> {
+    pub fn checkout(&self, commit: &str, dest: &Path) -> Result<(), Error> {
         let repo = self.open()?;
-        let oid = git2::Oid::from_str(commit).map_err(|e| e.message().to_string())?;
+        let oid = git2::Oid::from_str(commit).map_err(|e| Error::Git(e.message().to_string()))?;
         let root = repo
             .find_commit(oid)
             .and_then(|c| c.tree())
-            .map_err(|e| format!("commit {commit}: {}", e.message()))?;
+            .map_err(|e| Error::Git(format!("commit {commit}: {}", e.message())))?;
         let path = self.opts.path.trim_matches('/');
         let tree = if path.is_empty() {
             root
         } else {
-            let entry = root
-                .get_path(Path::new(path))
-                .map_err(|_| format!("commit {commit} has no directory `{path}` (--path)"))?;
-            repo.find_tree(entry.id())
-                .map_err(|_| format!("`{path}` is not a directory at commit {commit}"))?
+            let entry = root.get_path(Path::new(path)).map_err(|_| {
+                Error::Git(format!(
+                    "commit {commit} has no directory `{path}` (--path)"
+                ))
+            })?;
+            repo.find_tree(entry.id()).map_err(|_| {
+                Error::Git(format!("`{path}` is not a directory at commit {commit}"))
+            })?
         };
-        fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
         crate::git::materialize(&repo, &tree, dest, &|_| false)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::Git(e.to_string()))
     }
 
     fn callbacks(&self) -> RemoteCallbacks<'_> {
@@ -636,10 +653,13 @@ mod tests {
         assert!(tmp.path().join("cache/git").is_dir());
 
         fs::rename(&upstream, tmp.path().join("moved")).unwrap();
-        let err = source.fetch().unwrap_err();
-        assert!(err.contains("cannot fetch"), "{err}");
-        let err = cached.fetch().unwrap_err();
-        assert!(err.contains("cannot fetch"), "{err}");
+        for err in [
+            source.fetch_revision().unwrap_err(),
+            cached.fetch_revision().unwrap_err(),
+        ] {
+            assert_eq!(err.metric_label(), "fetch");
+            assert!(err.to_string().contains("cannot fetch"), "{err}");
+        }
         // The cache still holds the last revision.
         let again = tmp.path().join("again");
         cached.checkout(&second.id, &again).unwrap();

@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use crate::apply::{ClusterInventory, InventoryWriteError, inventory_name};
 use crate::cluster::ObjectRef;
 use crate::cluster::{describe, is_not_found, retry};
+use crate::error::Error;
 
 pub const FIELD_MANAGER: &str = "pitrix-reconcile";
 pub const SOURCE: &str = "pitrix.io/source";
@@ -135,7 +136,7 @@ impl Reporter {
 
     /// Records `status` on the catalog's inventory (created empty if there is none yet, the
     /// way apply creates it). Identical consecutive records are written once.
-    pub async fn record(&self, catalog: &str, status: &SyncStatus) -> Result<(), String> {
+    pub async fn record(&self, catalog: &str, status: &SyncStatus) -> Result<(), Error> {
         let mut last = self.last_status.lock().await;
         if last
             .as_ref()
@@ -159,9 +160,14 @@ impl Reporter {
             .await
             {
                 Ok(_) | Err(InventoryWriteError::Conflict(_)) => {}
-                Err(InventoryWriteError::Failed(why)) => return Err(why),
+                Err(InventoryWriteError::Failed(why)) => return Err(Error::Status(why)),
             },
-            Err(e) => return Err(format!("cannot read inventory: {}", describe(&e))),
+            Err(e) => {
+                return Err(Error::Status(format!(
+                    "cannot read inventory: {}",
+                    describe(&e)
+                )));
+            }
         }
         let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         let mut annotations = json!({
@@ -184,7 +190,9 @@ impl Reporter {
         let patch = Patch::Apply(&body);
         retry(3, || api.patch(&name, &params, &patch))
             .await
-            .map_err(|e| format!("cannot record the sync status: {}", describe(&e)))?;
+            .map_err(|e| {
+                Error::Status(format!("cannot record the sync status: {}", describe(&e)))
+            })?;
         *last = Some((catalog.to_string(), status.clone()));
         Ok(())
     }
@@ -199,7 +207,7 @@ impl Reporter {
         action: &str,
         note: &str,
         related: Option<&ObjectRef>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let note = truncate(&crate::redact::text(note), 1000);
         {
             let mut recent = self.recent_events.lock().await;
@@ -256,7 +264,7 @@ impl Reporter {
         retry(3, || api.create(&params, &event))
             .await
             .map(|_| ())
-            .map_err(|e| format!("cannot publish an event: {}", describe(&e)))
+            .map_err(|e| Error::Status(format!("cannot publish an event: {}", describe(&e))))
     }
 }
 

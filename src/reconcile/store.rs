@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::apply::Desired;
+use crate::error::Error;
 
 pub struct Store {
     dir: PathBuf,
@@ -21,19 +22,22 @@ fn file_name(digest: &str) -> Option<String> {
 }
 
 impl Store {
-    pub fn open(dir: &Path) -> Result<Store, String> {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<Store, Error> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         Ok(Store {
             dir: dir.to_path_buf(),
         })
     }
 
     /// Writes the bodies that are not stored yet.
-    pub fn put_all(&self, desired: &Desired) -> Result<usize, String> {
+    pub fn put_all(&self, desired: &Desired) -> Result<usize, Error> {
         let mut written = 0;
         for o in &desired.objects {
             let Some(name) = file_name(&o.digest) else {
-                return Err(format!("bad digest `{}` of {}", o.digest, o.r.name));
+                return Err(Error::Corrupt(format!(
+                    "bad digest `{}` of {}",
+                    o.digest, o.r.name
+                )));
             };
             let path = self.dir.join(&name);
             if path.is_file() {
@@ -46,24 +50,25 @@ impl Store {
                 f.write_all(&bytes)?;
                 fs::rename(&tmp, &path)
             };
-            write().map_err(|e| format!("{}: {e}", path.display()))?;
+            write().map_err(|e| Error::io(&path, e))?;
             written += 1;
         }
         Ok(written)
     }
 
     /// The body with this digest, checked against it.
-    pub fn get(&self, digest: &str) -> Result<Value, String> {
-        let name = file_name(digest).ok_or_else(|| format!("bad digest `{digest}`"))?;
+    pub fn get(&self, digest: &str) -> Result<Value, Error> {
+        let name =
+            file_name(digest).ok_or_else(|| Error::Corrupt(format!("bad digest `{digest}`")))?;
         let path = self.dir.join(name);
-        let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let body: Value =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
         if crate::emit::digest(&body) != digest {
-            return Err(format!(
+            return Err(Error::Corrupt(format!(
                 "{} does not match its digest (the cache was altered)",
                 path.display()
-            ));
+            )));
         }
         Ok(body)
     }
@@ -112,7 +117,9 @@ mod tests {
         // Tampering is noticed.
         let path = tmp.path().join("objects").join(file_name(&digest).unwrap());
         fs::write(&path, br#"{"kind":"Other"}"#).unwrap();
-        assert!(store.get(&digest).unwrap_err().contains("does not match"));
+        let altered = store.get(&digest).unwrap_err();
+        assert_eq!(altered.metric_label(), "corrupt");
+        assert!(altered.to_string().contains("does not match"), "{altered}");
         store.retain(&HashSet::new());
         assert!(!path.exists());
     }

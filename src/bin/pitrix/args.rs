@@ -233,9 +233,9 @@ pub(crate) struct NetArgs {
 }
 
 impl NetArgs {
-    pub(crate) fn options(&self) -> Result<repo::FetchOptions, String> {
+    pub(crate) fn options(&self) -> Result<repo::FetchOptions, pitrix::Error> {
         let seconds = pitrix::duration::parse_seconds(&self.timeout)
-            .map_err(|e| format!("--timeout {}: {e}", self.timeout))?;
+            .map_err(|e| pitrix::Error::InvalidValue(format!("--timeout {}: {e}", self.timeout)))?;
         let base = repo::FetchOptions::from_env();
         Ok(repo::FetchOptions {
             timeout: std::time::Duration::from_secs(seconds.max(1) as u64),
@@ -502,13 +502,15 @@ pub(crate) enum CompileFormat {
 }
 
 impl CompileFormat {
-    pub(crate) fn diagnostics(self) -> Result<Format, String> {
+    pub(crate) fn diagnostics(self) -> Result<Format, pitrix::Error> {
         match self {
             CompileFormat::Text => Ok(Format::Text),
             CompileFormat::Json => Ok(Format::Json),
             CompileFormat::Yaml => Ok(Format::Yaml),
             CompileFormat::Github => Ok(Format::Github),
-            CompileFormat::Markdown => Err("--output markdown needs --diff".into()),
+            CompileFormat::Markdown => Err(pitrix::Error::InvalidValue(
+                "--output markdown needs --diff".into(),
+            )),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use pitrix::Error;
 use pitrix::diagnostics::{Diagnostic, Format};
 use pitrix::{apply, diff, emit, import, lock, pipeline, repo};
 
@@ -14,23 +15,23 @@ use crate::catalog::{build, check_options, desired, report};
 
 /// The runtime of a one-shot command. One thread: pitrix mostly waits on the API server, and
 /// handing each response between worker threads cost more CPU than the work itself.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     start_runtime(tokio::runtime::Builder::new_current_thread())
 }
 
 /// The runtime of `pitrix reconcile`, a long-running server.
-pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, Error> {
     start_runtime(tokio::runtime::Builder::new_multi_thread())
 }
 
-fn start_runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, String> {
+fn start_runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, Error> {
     builder
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
-pub(crate) fn apply(args: ApplyArgs, env: Option<&str>) -> Result<ExitCode, String> {
+pub(crate) fn apply(args: ApplyArgs, env: Option<&str>) -> Result<ExitCode, Error> {
     let desired = match desired(&args.dir, args.from.as_deref(), env)? {
         Ok(d) => d,
         Err(code) => return Ok(code),
@@ -48,7 +49,7 @@ pub(crate) fn apply(args: ApplyArgs, env: Option<&str>) -> Result<ExitCode, Stri
         wait: match args.wait {
             true => Some(std::time::Duration::from_secs(
                 pitrix::duration::parse_seconds(&args.timeout)
-                    .map_err(|e| format!("--timeout {}: {e}", args.timeout))?
+                    .map_err(|e| Error::InvalidValue(format!("--timeout {}: {e}", args.timeout)))?
                     as u64,
             )),
             false => None,
@@ -78,7 +79,7 @@ pub(crate) fn apply(args: ApplyArgs, env: Option<&str>) -> Result<ExitCode, Stri
 }
 
 /// `pitrix write-status`: prints the report; failure when any state could not be written.
-pub(crate) fn write_status(args: &WriteStatusArgs) -> Result<ExitCode, String> {
+pub(crate) fn write_status(args: &WriteStatusArgs) -> Result<ExitCode, Error> {
     let report =
         runtime()?.block_on(pitrix::gitops::write_status::write_status(&args.options()))?;
     match args.json {
@@ -92,10 +93,11 @@ pub(crate) fn write_status(args: &WriteStatusArgs) -> Result<ExitCode, String> {
 }
 
 /// `pitrix import URL`.
-pub(crate) fn import_charts(args: ImportArgs) -> Result<ExitCode, String> {
+pub(crate) fn import_charts(args: ImportArgs) -> Result<ExitCode, Error> {
     let mut fetch = args.net.options()?;
     if let (Some(u), Some(p)) = (&args.username_env, &args.password_env) {
-        fetch.auth = Some(repo::Auth::from_env(u, p).map_err(|e| e.to_string())?);
+        fetch.auth =
+            Some(repo::Auth::from_env(u, p).map_err(|e| Error::InvalidValue(e.to_string()))?);
     }
     let opts = import::ImportOptions {
         url: args.url,
@@ -138,7 +140,7 @@ pub(crate) fn import_charts(args: ImportArgs) -> Result<ExitCode, String> {
 }
 
 /// `pitrix lock`.
-pub(crate) fn lock_catalog(dir: &Path, update: bool, net: &NetArgs) -> Result<ExitCode, String> {
+pub(crate) fn lock_catalog(dir: &Path, update: bool, net: &NetArgs) -> Result<ExitCode, Error> {
     let (catalog, diags) = pitrix::load::load(dir);
     let diags = diags.into_sorted();
     if diags.iter().any(Diagnostic::is_error) {
@@ -184,7 +186,7 @@ pub(crate) fn compile(
     format: Format,
     checks: &pipeline::CheckOptions,
     publish: Option<&pitrix::publish::PublishOptions>,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, Error> {
     let not_written = format!("{} not written", out.display());
     let Some((catalog, compiled)) = build(dir, checks, format, &not_written) else {
         return Ok(ExitCode::FAILURE);
@@ -199,7 +201,7 @@ pub(crate) fn compile(
         }
     };
     drop(catalog);
-    emit::write(out, &compiled, &published).map_err(|e| e.to_string())?;
+    emit::write(out, &compiled, &published).map_err(|e| Error::Message(e.to_string()))?;
     eprintln!(
         "compiled {} objects and {} review states into {}",
         compiled.objects.len(),
@@ -247,7 +249,7 @@ pub(crate) fn compile_diff(
     out: Option<&Path>,
     format: CompileFormat,
     request: DiffRequest,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, Error> {
     let DiffRequest {
         base,
         exit_code,
@@ -262,7 +264,7 @@ pub(crate) fn compile_diff(
         CompileFormat::Json => (diff::Format::Json, Format::Json),
         CompileFormat::Yaml => (diff::Format::Yaml, Format::Yaml),
         CompileFormat::Github => {
-            return Err("--diff prints text, markdown or json (`validate --format github` writes annotations)".into());
+            return Err(Error::InvalidValue("--diff prints text, markdown or json (`validate --format github` writes annotations)".into()));
         }
     };
     // With --exit-code, 1 means "changes"; trouble is 2, as with diff(1).
@@ -279,7 +281,7 @@ pub(crate) fn compile_diff(
             return Ok(failure);
         }
         // Git and I/O trouble: exit 2, like every operational error.
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Error::Message(e.to_string())),
     };
     let mut diags = compared.warnings.clone();
     diags.extend(compared.base_problems.iter().cloned());
@@ -309,7 +311,7 @@ pub(crate) fn compile_diff(
             full_diff: None,
         };
         let text = diff::render::render(&compared.diff, diff::Format::for_path(path), &full);
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
     let color = diff_format == diff::Format::Text
         && std::io::stdout().is_terminal()
@@ -325,7 +327,8 @@ pub(crate) fn compile_diff(
     );
 
     if let Some(out) = out.filter(|_| compared.diff.errors.is_empty()) {
-        emit::write(out, &compared.head, &emit::Files::new()).map_err(|e| e.to_string())?;
+        emit::write(out, &compared.head, &emit::Files::new())
+            .map_err(|e| Error::Message(e.to_string()))?;
         eprintln!("compiled into {}", out.display());
     }
     Ok(if !compared.diff.errors.is_empty() {
@@ -338,7 +341,7 @@ pub(crate) fn compile_diff(
 }
 
 /// `pitrix diff`: the catalog against the live cluster.
-pub(crate) fn live_diff(args: LiveDiffArgs, env: Option<&str>) -> Result<ExitCode, String> {
+pub(crate) fn live_diff(args: LiveDiffArgs, env: Option<&str>) -> Result<ExitCode, Error> {
     use std::io::IsTerminal as _;
     // kubectl diff's convention: 0 nothing to change, 1 changes, 2 trouble.
     let failure = ExitCode::from(2);

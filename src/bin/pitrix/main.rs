@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+use pitrix::Error;
 use pitrix::diagnostics::{Diagnostic, Format};
 use pitrix::{objects, pipeline, scaffold, schema};
 
@@ -31,21 +32,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command, cli.env) {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("error: {}", pitrix::redact::text(&message));
-            ExitCode::from(2)
+        // The one place a library error becomes an exit status.
+        Err(e) => {
+            eprintln!("error: {}", pitrix::redact::text(&e.to_string()));
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
+fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
     match command {
         Command::New { dir, name } => {
             let name = match name {
                 Some(n) => n,
-                None => scaffold::name_for(&dir)?,
+                None => scaffold::name_for(&dir).map_err(Error::InvalidValue)?,
             };
-            let written = scaffold::new_named(&dir, &name).map_err(|e| e.to_string())?;
+            // Its messages name the directory already.
+            let written =
+                scaffold::new_named(&dir, &name).map_err(|e| Error::Catalog(e.to_string()))?;
             println!(
                 "created catalog `{name}` in {} with {} files",
                 dir.display(),
@@ -157,9 +161,10 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
             let kind = |file: &str| file.trim_end_matches(".schema.json").to_string();
             match (name, out) {
                 (_, Some(dir)) => {
-                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                     for (name, text) in schemas {
-                        std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+                        let path = dir.join(name);
+                        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
                     }
                 }
                 // One JSON document, so that `pitrix schema app | jq` works.
@@ -167,7 +172,10 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
                     Some((_, text)) => print!("{text}"),
                     None => {
                         let names: Vec<String> = schemas.iter().map(|(f, _)| kind(f)).collect();
-                        return Err(format!("no schema `{name}`; one of: {}", names.join(", ")));
+                        return Err(Error::InvalidValue(format!(
+                            "no schema `{name}`; one of: {}",
+                            names.join(", ")
+                        )));
                     }
                 },
                 (None, None) => {
@@ -197,12 +205,12 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, String> {
             let command = Cli::command();
             match out {
                 Some(dir) => {
-                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                    clap_mangen::generate_to(command, &dir).map_err(|e| e.to_string())?;
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                    clap_mangen::generate_to(command, &dir).map_err(|e| Error::io(&dir, e))?;
                 }
                 None => clap_mangen::Man::new(command)
                     .render(&mut std::io::stdout())
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| Error::io("stdout", e))?,
             }
             Ok(ExitCode::SUCCESS)
         }
