@@ -22,25 +22,7 @@ pub fn client(store: Option<&S3Location>) -> Result<S3Client, String> {
     let store = store.ok_or(
         "the catalog has S3 objects but names no object store: pitrix.toml needs [storage.s3]",
     )?;
-    let var = |name: &str| {
-        std::env::var(name).map_err(|_| {
-            format!(
-                "environment variable {name} (the S3 credentials of {} bucket `{}`) is not set",
-                store.endpoint, store.bucket
-            )
-        })
-    };
-    let access_key = var(&store.access_key_id_env)?;
-    let secret_key = var(&store.secret_access_key_env)?;
-    S3Client::new(
-        &store.endpoint,
-        &store.bucket,
-        &store.region,
-        store.path_style,
-        &access_key,
-        &secret_key,
-    )
-    .map_err(|e| e.to_string())
+    S3Client::from_location(store, |var| std::env::var(var).ok()).map_err(|e| e.to_string())
 }
 
 /// The bytes an S3 object of the output carries.
