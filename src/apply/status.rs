@@ -71,13 +71,9 @@ fn write_one(
     let current = live.get(&r).map(|l| &l["status"]);
     let same = current.is_some_and(|c| {
         // 3.x keeps the message in the newest audit entry.
-        let message = c
-            .get("message")
-            .or_else(|| c.pointer("/audit/0/message"));
+        let message = c.get("message").or_else(|| c.pointer("/audit/0/message"));
         c.get("state") == desired.get("state")
-            && desired
-                .get("message")
-                .is_none_or(|m| message == Some(m))
+            && desired.get("message").is_none_or(|m| message == Some(m))
     });
     if same {
         return None;

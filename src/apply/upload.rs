@@ -106,7 +106,10 @@ fn put(client: &S3Client, key: &str, bytes: &[u8], dry_run: bool) -> Result<Outc
             )),
         };
     }
-    match client.put_if_absent(key, bytes).map_err(|e| e.to_string())? {
+    match client
+        .put_if_absent(key, bytes)
+        .map_err(|e| e.to_string())?
+    {
         PutOutcome::Uploaded => Ok(Outcome::Created),
         PutOutcome::Unchanged => Ok(Outcome::Unchanged),
     }

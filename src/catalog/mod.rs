@@ -11,7 +11,8 @@ pub use files::{
     AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile, VersionIntent,
 };
 pub use settings::{
-    CatalogSettings, ClusterSettings, EnvSettings, S3Location, S3Settings, Settings, StorageSettings, Target,
+    CatalogSettings, ClusterSettings, EnvSettings, S3Location, S3Settings, Settings,
+    StorageSettings, Target,
 };
 
 use crate::chart;

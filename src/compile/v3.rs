@@ -289,7 +289,10 @@ fn compile_app(
                 digest: Some(format!("sha256:{}", v.digest)),
             },
         );
-        let mut version_labels = vec![(labels::APP_ID, id.as_str()), (labels::WORKSPACE, workspace)];
+        let mut version_labels = vec![
+            (labels::APP_ID, id.as_str()),
+            (labels::WORKSPACE, workspace),
+        ];
         // KubeSphere adds it once a version is active; written here, it is no diff.
         if matches!(state, ReviewState::Active | ReviewState::Suspended) {
             version_labels.push((v1alpha1::REPO_ID, v1alpha1::STORE_REPO));
@@ -310,7 +313,11 @@ fn compile_app(
 /// The App Store's copy of a released app, in the shape KubeSphere's app controller gives it
 /// (§5.2) — which it only ever creates: written by pitrix, later changes reach the store.
 fn store_copy(app: &HelmApplication, workspace: &str) -> HelmApplication {
-    let name = format!("{}{}", app.metadata.name.as_deref().unwrap_or_default(), v1alpha1::STORE_SUFFIX);
+    let name = format!(
+        "{}{}",
+        app.metadata.name.as_deref().unwrap_or_default(),
+        v1alpha1::STORE_SUFFIX
+    );
     let mut labels = app.metadata.labels.clone().unwrap_or_default();
     labels.remove(labels::WORKSPACE);
     labels.insert(v1alpha1::REPO_ID.into(), v1alpha1::STORE_REPO.into());

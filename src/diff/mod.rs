@@ -482,7 +482,8 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
                 new_view.as_ref().unwrap_or(&Value::Null),
             );
         }
-        let is_package = matches!(any, Object::ConfigMap(_) | Object::Stored(_)) && version.is_some();
+        let is_package =
+            matches!(any, Object::ConfigMap(_) | Object::Stored(_)) && version.is_some();
         if !is_package {
             change.yaml = match action {
                 Action::Removed => String::new(),

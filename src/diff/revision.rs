@@ -75,7 +75,12 @@ pub struct Compared {
 /// Compiles the catalog at `dir` (the work tree) and at the base revision (`base`, or the
 /// default: see [`CatalogRepo::resolve_base`]), and compares them. Both sides are loaded for
 /// `env` (`--env`): the diff shows what that environment's clusters would get.
-pub fn compile_diff(dir: &Path, base: Option<&str>, env: Option<&str>) -> Result<Compared, Error> {
+pub fn compile_diff(
+    dir: &Path,
+    base: Option<&str>,
+    env: Option<&str>,
+    target: Option<crate::catalog::Target>,
+) -> Result<Compared, Error> {
     let repo = CatalogRepo::open(dir)?;
     let revision = repo.resolve_base(base)?;
 
@@ -83,6 +88,7 @@ pub fn compile_diff(dir: &Path, base: Option<&str>, env: Option<&str>) -> Result
     // Validated, compiled and the compiled objects checked (their size), as `compile` does.
     let checks = pipeline::CheckOptions {
         env: env.map(str::to_string),
+        target,
         ..pipeline::CheckOptions::default()
     };
     let (mut head_catalog, head, diags) =
@@ -96,7 +102,7 @@ pub fn compile_diff(dir: &Path, base: Option<&str>, env: Option<&str>) -> Result
 
     let t = Instant::now();
     let (base_compiled, mut base_problems, mut stats) =
-        compile_base(&repo, &revision, &mut head_catalog, env)?;
+        compile_base(&repo, &revision, &mut head_catalog, env, target)?;
     stats.head_time = head_time;
     name_ignored_subcharts(&repo, &mut base_problems);
     stats.base_time = t.elapsed();
@@ -228,6 +234,7 @@ fn compile_base(
     revision: &Revision,
     head: &mut Catalog,
     env: Option<&str>,
+    target: Option<crate::catalog::Target>,
 ) -> Result<(Compiled, Vec<Diagnostic>, Stats), Error> {
     let mut stats = Stats::default();
     let Some(tree) = repo.catalog_tree(&revision.commit)? else {
@@ -291,6 +298,7 @@ fn compile_base(
 
     let load_options = load::LoadOptions {
         env: env.map(str::to_string),
+        target,
         ..load::LoadOptions::default()
     };
     let (mut catalog, load_diags) = load::load_with(root, &load_options);

@@ -29,10 +29,13 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
     for app in &catalog.apps {
         if app.app_type() != AppType::Helm {
             diags.push(
-                v3(format!("app `{}` is a YAML app; KubeSphere 3.x's App Store holds Helm charts only", app.name))
-                    .in_file(&app.file)
-                    .at_opt(app.spec.app_type.as_ref().map(|t| t.pos))
-                    .hint("package the manifests as a chart, or use target `kubesphere` (4.x)"),
+                v3(format!(
+                    "app `{}` is a YAML app; KubeSphere 3.x's App Store holds Helm charts only",
+                    app.name
+                ))
+                .in_file(&app.file)
+                .at_opt(app.spec.app_type.as_ref().map(|t| t.pos))
+                .hint("package the manifests as a chart, or use target `kubesphere` (4.x)"),
             );
         }
         let id = app_id(&app.name);
@@ -78,9 +81,12 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
         let id = category_id(&c.name);
         if id.len() > MAX_LABEL_VALUE {
             diags.push(
-                v3(format!("category `{}` makes the id `{id}`, over {MAX_LABEL_VALUE} characters", c.name))
-                    .in_file(&c.file)
-                    .hint("shorten the category file name"),
+                v3(format!(
+                    "category `{}` makes the id `{id}`, over {MAX_LABEL_VALUE} characters",
+                    c.name
+                ))
+                .in_file(&c.file)
+                .hint("shorten the category file name"),
             );
         }
         let display = Some(yaml::text(&c.spec.display_name))

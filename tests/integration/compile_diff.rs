@@ -204,7 +204,7 @@ fn text_and_markdown_show_the_same_changes() {
 
     // On a terminal (here: asked for), the text is coloured.
     let compared =
-        pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base), None).unwrap();
+        pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base), None, None).unwrap();
     let options = pitrix::diff::render::Options {
         color: true,
         ..Default::default()
@@ -448,7 +448,7 @@ fn shared_work_gives_the_same_diff_as_compiling_both_sides_in_full() {
 
     let catalog = repo.catalog_dir();
     let cwd = std::env::current_dir().unwrap();
-    let compared = pitrix::diff::revision::compile_diff(&catalog, Some(&base), None).unwrap();
+    let compared = pitrix::diff::revision::compile_diff(&catalog, Some(&base), None, None).unwrap();
     assert_eq!(compared.stats.apps_shared, 1, "alpha is shared");
     assert_eq!(
         compared.stats.apps_loaded, 3,
@@ -869,7 +869,7 @@ fn planted_secrets_appear_in_no_output_of_any_format() {
     }
     // The library's own renderings and diagnostics, and validate's output.
     let compared =
-        pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base), None).unwrap();
+        pitrix::diff::revision::compile_diff(&repo.catalog_dir(), Some(&base), None, None).unwrap();
     for format in [
         pitrix::diff::Format::Text,
         pitrix::diff::Format::Markdown,

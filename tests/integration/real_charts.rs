@@ -236,7 +236,7 @@ fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() 
     git(&cat.root, &["commit", "-qm", "catalog"]);
 
     let Err(pitrix::diff::revision::Error::Catalog(diags)) =
-        pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD"), None)
+        pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD"), None, None)
     else {
         panic!("compile --diff accepts a chart whose subcharts git does not have");
     };
@@ -252,7 +252,8 @@ fn subcharts_a_gitignore_drops_are_an_error_when_the_catalog_is_read_from_git() 
     // Committed anyway (`git add -f`): git has it, all is well; the base (read from git, where
     // the subchart was missing) is only a warning.
     git(&cat.root, &["add", "-f", &format!("{dir}/charts")]);
-    let compared = pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD"), None).unwrap();
+    let compared =
+        pitrix::diff::revision::compile_diff(&cat.root, Some("HEAD"), None, None).unwrap();
     let base = compared
         .base_problems
         .iter()

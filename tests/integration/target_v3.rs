@@ -26,9 +26,7 @@ fn v3_catalog(endpoint: &str) -> (tempfile::TempDir, PathBuf) {
         .unwrap()
         .replace("target = \"kubesphere\"", "target = \"kubesphere-v3\"");
     assert!(text.contains("kubesphere-v3"), "the scaffold sets a target");
-    let text = format!(
-        "{text}\n[storage.s3]\nendpoint = \"{endpoint}\"\nbucket = \"{BUCKET}\"\n"
-    );
+    let text = format!("{text}\n[storage.s3]\nendpoint = \"{endpoint}\"\nbucket = \"{BUCKET}\"\n");
     std::fs::write(&settings, text).unwrap();
     (tmp, root)
 }
@@ -40,12 +38,16 @@ fn compile(root: &Path) -> pitrix::compile::Compiled {
     }
 }
 
-fn find<'a>(c: &'a pitrix::compile::Compiled, kind: &str, name: &str) -> Value {
+fn find(c: &pitrix::compile::Compiled, kind: &str, name: &str) -> Value {
     c.objects
         .iter()
         .find(|o| o.kind() == kind && o.name() == name)
         .unwrap_or_else(|| {
-            let all: Vec<String> = c.objects.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect();
+            let all: Vec<String> = c
+                .objects
+                .iter()
+                .map(|o| format!("{}/{}", o.kind(), o.name()))
+                .collect();
             panic!("no {kind}/{name} among {all:?}")
         })
         .to_json()
@@ -55,17 +57,31 @@ fn find<'a>(c: &'a pitrix::compile::Compiled, kind: &str, name: &str) -> Value {
 fn the_scaffold_compiles_to_kubesphere_3_objects_and_s3_objects() {
     let (_tmp, root) = v3_catalog("http://127.0.0.1:9");
     let compiled = compile(&root);
-    let kinds: std::collections::BTreeSet<&str> = compiled.objects.iter().map(|o| o.kind()).collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        compiled.objects.iter().map(|o| o.kind()).collect();
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
-        ["HelmApplication", "HelmApplicationVersion", "HelmCategory", "HelmRelease", "HelmRepo", "S3Object"],
+        [
+            "HelmApplication",
+            "HelmApplicationVersion",
+            "HelmCategory",
+            "HelmRelease",
+            "HelmRepo",
+            "S3Object"
+        ],
         "nothing of KubeSphere 4's kinds"
     );
     let app = find(&compiled, "HelmApplication", "app-hello");
     assert_eq!(app["apiVersion"], "application.kubesphere.io/v1alpha1");
     assert_eq!(app["spec"]["name"], "Hello");
-    assert_eq!(app["metadata"]["labels"]["kubesphere.io/workspace"], "system-workspace");
-    assert_eq!(app["metadata"]["labels"]["application.kubesphere.io/app-category-id"], "ctg-tools");
+    assert_eq!(
+        app["metadata"]["labels"]["kubesphere.io/workspace"],
+        "system-workspace"
+    );
+    assert_eq!(
+        app["metadata"]["labels"]["application.kubesphere.io/app-category-id"],
+        "ctg-tools"
+    );
     // The icon is an attachment: an S3 key in spec.icon, the image itself an S3 object.
     let icon = app["spec"]["icon"].as_str().unwrap();
     assert!(icon.starts_with("att-"), "{icon}");
@@ -73,25 +89,47 @@ fn the_scaffold_compiles_to_kubesphere_3_objects_and_s3_objects() {
     let icon_bytes = base64::engine::general_purpose::STANDARD
         .decode(stored_icon["data"].as_str().unwrap())
         .unwrap();
-    assert_eq!(icon_bytes, std::fs::read(root.join("apps/hello/icon.svg")).unwrap());
+    assert_eq!(
+        icon_bytes,
+        std::fs::read(root.join("apps/hello/icon.svg")).unwrap()
+    );
 
     // Released (an active version): the App Store copy, in the app controller's shape.
     let copy = find(&compiled, "HelmApplication", "app-hello-store");
-    assert_eq!(copy["metadata"]["labels"]["application.kubesphere.io/repo-id"], "repo-helm");
-    assert_eq!(copy["metadata"]["labels"]["kubesphere.io/workspace-origin"], "system-workspace");
-    assert!(copy["metadata"]["labels"].get("kubesphere.io/workspace").is_none());
+    assert_eq!(
+        copy["metadata"]["labels"]["application.kubesphere.io/repo-id"],
+        "repo-helm"
+    );
+    assert_eq!(
+        copy["metadata"]["labels"]["kubesphere.io/workspace-origin"],
+        "system-workspace"
+    );
+    assert!(
+        copy["metadata"]["labels"]
+            .get("kubesphere.io/workspace")
+            .is_none()
+    );
     assert_eq!(copy["spec"], app["spec"]);
 
     let version = find(&compiled, "HelmApplicationVersion", "appv-hello-0.1.0");
-    assert_eq!(version["spec"]["name"], "hello", "the chart's name, which Helm is given");
+    assert_eq!(
+        version["spec"]["name"], "hello",
+        "the chart's name, which Helm is given"
+    );
     assert_eq!(version["spec"]["version"], "0.1.0");
-    assert_eq!(version["metadata"]["labels"]["application.kubesphere.io/app-id"], "app-hello");
+    assert_eq!(
+        version["metadata"]["labels"]["application.kubesphere.io/app-id"],
+        "app-hello"
+    );
     // The package at `<workspace>/<version>`, the bytes of the 4.x target's package.
     let package = find(&compiled, "S3Object", "system-workspace/appv-hello-0.1.0");
     let v3_bytes = base64::engine::general_purpose::STANDARD
         .decode(package["data"].as_str().unwrap())
         .unwrap();
-    let digest = format!("sha256:{}", pitrix::names::hex(&<sha2::Sha256 as sha2::Digest>::digest(&v3_bytes)));
+    let digest = format!(
+        "sha256:{}",
+        pitrix::names::hex(&<sha2::Sha256 as sha2::Digest>::digest(&v3_bytes))
+    );
     assert_eq!(version["spec"]["digest"], digest.as_str());
 
     let release = compiled
@@ -104,7 +142,10 @@ fn the_scaffold_compiles_to_kubesphere_3_objects_and_s3_objects() {
     assert_eq!(release["spec"]["chartName"], "hello");
     assert_eq!(release["spec"]["appVerId"], "appv-hello-0.1.0");
     assert_eq!(release["spec"]["repoId"], "repo-helm");
-    assert_eq!(release["metadata"]["labels"]["kubesphere.io/namespace"], "default");
+    assert_eq!(
+        release["metadata"]["labels"]["kubesphere.io/namespace"],
+        "default"
+    );
     assert!(release["spec"]["version"].as_i64().unwrap() > 0);
     let values = base64::engine::general_purpose::STANDARD
         .decode(release["spec"]["values"].as_str().unwrap())
@@ -118,7 +159,13 @@ fn the_scaffold_compiles_to_kubesphere_3_objects_and_s3_objects() {
         .iter()
         .map(|s| (s.kind.to_string(), s.name.clone()))
         .collect();
-    assert_eq!(states, [("HelmApplicationVersion".to_string(), "appv-hello-0.1.0".to_string())]);
+    assert_eq!(
+        states,
+        [(
+            "HelmApplicationVersion".to_string(),
+            "appv-hello-0.1.0".to_string()
+        )]
+    );
 
     // Emitted: S3 objects are files of the output, but no Kubernetes tool is handed them.
     let files = pitrix::emit::render(&compiled);
@@ -130,19 +177,34 @@ fn the_scaffold_compiles_to_kubesphere_3_objects_and_s3_objects() {
             .unwrap_or_else(|| panic!("no {p}"))
     };
     let all = file("all.yaml");
-    assert!(all.contains("kind: HelmApplication") && !all.contains("S3Object"), "{all}");
+    assert!(
+        all.contains("kind: HelmApplication") && !all.contains("S3Object"),
+        "{all}"
+    );
     let kustomization = file("kustomization.yaml");
     assert!(!kustomization.contains("s3objects"), "{kustomization}");
     let inventory = file("inventory.json");
     assert!(inventory.contains("\"kind\": \"S3Object\""), "{inventory}");
-    assert!(inventory.contains(&format!("\"endpoint\": \"http://127.0.0.1:9\"")), "{inventory}");
+    assert!(
+        inventory.contains("\"endpoint\": \"http://127.0.0.1:9\""),
+        "{inventory}"
+    );
 
     // A changed value upgrades the release (KubeSphere 3.x upgrades only on a new spec.version).
     let release_file = root.join("releases/host/default/hello.yaml");
     let text = std::fs::read_to_string(&release_file).unwrap();
-    std::fs::write(&release_file, text.replace("Hello from pitrix", "Hello again")).unwrap();
+    std::fs::write(
+        &release_file,
+        text.replace("Hello from pitrix", "Hello again"),
+    )
+    .unwrap();
     let changed = compile(&root);
-    let changed = changed.objects.iter().find(|o| o.kind() == "HelmRelease").unwrap().to_json();
+    let changed = changed
+        .objects
+        .iter()
+        .find(|o| o.kind() == "HelmRelease")
+        .unwrap()
+        .to_json();
     assert_ne!(changed["spec"]["version"], release["spec"]["version"]);
 }
 
@@ -161,16 +223,32 @@ fn what_kubesphere_3_cannot_hold_is_refused_with_the_reason() {
     .unwrap();
     common::copy_tree(&root.join("apps/hello"), &root.join("apps/cache-store"));
     let app_yaml = root.join("apps/cache-store/app.yaml");
-    let text = std::fs::read_to_string(&app_yaml).unwrap().replace("displayName: Hello", "displayName: Cache");
+    let text = std::fs::read_to_string(&app_yaml)
+        .unwrap()
+        .replace("displayName: Hello", "displayName: Cache");
     std::fs::write(&app_yaml, text).unwrap();
 
     let (_, diags) = pitrix::pipeline::check(&root);
-    let v3: Vec<&pitrix::diagnostics::Diagnostic> =
-        diags.iter().filter(|d| d.code.as_str() == "kubesphere-v3").collect();
+    let v3: Vec<&pitrix::diagnostics::Diagnostic> = diags
+        .iter()
+        .filter(|d| d.code.as_str() == "kubesphere-v3")
+        .collect();
     let text = common::dump(&diags);
-    assert!(v3.iter().any(|d| d.message.contains("[storage.s3]") && d.file.as_deref() == Some(Path::new("pitrix.toml"))), "{text}");
-    assert!(v3.iter().any(|d| d.message.contains("bitnami/redis") && d.pos.is_some()), "{text}");
-    assert!(v3.iter().any(|d| d.message.contains("`cache-store` ends in `-store`")), "{text}");
+    assert!(
+        v3.iter().any(|d| d.message.contains("[storage.s3]")
+            && d.file.as_deref() == Some(Path::new("pitrix.toml"))),
+        "{text}"
+    );
+    assert!(
+        v3.iter()
+            .any(|d| d.message.contains("bitnami/redis") && d.pos.is_some()),
+        "{text}"
+    );
+    assert!(
+        v3.iter()
+            .any(|d| d.message.contains("`cache-store` ends in `-store`")),
+        "{text}"
+    );
     assert!(v3.iter().all(|d| d.hint.is_some()), "{text}");
 }
 
@@ -183,19 +261,42 @@ fn v3_cluster() -> TestCluster {
         .unwrap_or_else(|| common::repo_root().join(".cache"));
     let crds = cache.join("kubesphere-v3/crds");
     let mut found = 0;
-    for plural in ["helmapplications", "helmapplicationversions", "helmcategories", "helmreleases", "helmrepos"] {
+    for plural in [
+        "helmapplications",
+        "helmapplicationversions",
+        "helmcategories",
+        "helmreleases",
+        "helmrepos",
+    ] {
         let file = crds.join(format!("application.kubesphere.io_{plural}.yaml"));
-        assert!(file.exists(), "no {} — run scripts/setup-test-env.sh", file.display());
+        assert!(
+            file.exists(),
+            "no {} — run scripts/setup-test-env.sh",
+            file.display()
+        );
         k.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
         found += 1;
     }
     assert_eq!(found, 5);
-    k.kubectl_ok(&["wait", "--for", "condition=established", "--timeout=60s", "crd", "--all"]);
+    k.kubectl_ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
     k
 }
 
 /// `pitrix apply` with the S3 credentials in the environment.
-fn apply(k: &TestCluster, s3: &S3Server, root: &Path, secret: &str, extra: &[&str]) -> (i32, Value, String) {
+fn apply(
+    k: &TestCluster,
+    s3: &S3Server,
+    root: &Path,
+    secret: &str,
+    extra: &[&str],
+) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
         .arg("apply")
         .arg(root)
@@ -229,7 +330,10 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let created = common::outcomes_of(&report, "created");
     assert!(
-        created.contains(&("S3Object".into(), "system-workspace/appv-hello-0.1.0".into())),
+        created.contains(&(
+            "S3Object".into(),
+            "system-workspace/appv-hello-0.1.0".into()
+        )),
         "{created:?}\n{report:#}"
     );
 
@@ -240,19 +344,39 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
     let want = base64::engine::general_purpose::STANDARD
         .decode(package["data"].as_str().unwrap())
         .unwrap();
-    assert_eq!(s3.object(BUCKET, "system-workspace/appv-hello-0.1.0"), Some(want));
+    assert_eq!(
+        s3.object(BUCKET, "system-workspace/appv-hello-0.1.0"),
+        Some(want)
+    );
 
     // The version: owned by its app, its review state written with an audit entry.
-    let app = get(&k, "helmapplications.application.kubesphere.io", "app-hello");
-    let version = get(&k, "helmapplicationversions.application.kubesphere.io", "appv-hello-0.1.0");
-    assert_eq!(version["metadata"]["ownerReferences"][0]["uid"], app["metadata"]["uid"]);
-    assert_eq!(version["metadata"]["ownerReferences"][0]["kind"], "HelmApplication");
+    let app = get(
+        &k,
+        "helmapplications.application.kubesphere.io",
+        "app-hello",
+    );
+    let version = get(
+        &k,
+        "helmapplicationversions.application.kubesphere.io",
+        "appv-hello-0.1.0",
+    );
+    assert_eq!(
+        version["metadata"]["ownerReferences"][0]["uid"],
+        app["metadata"]["uid"]
+    );
+    assert_eq!(
+        version["metadata"]["ownerReferences"][0]["kind"],
+        "HelmApplication"
+    );
     assert_eq!(version["status"]["state"], "active");
     assert_eq!(version["status"]["audit"][0]["state"], "active");
     assert_eq!(version["status"]["audit"][0]["message"], "First release.");
     assert!(version["status"]["audit"][0]["time"].is_string());
     let release_list: Value = serde_json::from_str(&k.kubectl_ok(&[
-        "get", "helmreleases.application.kubesphere.io", "-o", "json",
+        "get",
+        "helmreleases.application.kubesphere.io",
+        "-o",
+        "json",
     ]))
     .unwrap();
     assert_eq!(release_list["items"].as_array().unwrap().len(), 1);
@@ -267,8 +391,15 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
         .filter(|r| r["outcome"] != "unchanged")
         .collect();
     assert!(changed.is_empty(), "a second apply changed {changed:#?}");
-    let version_again = get(&k, "helmapplicationversions.application.kubesphere.io", "appv-hello-0.1.0");
-    assert_eq!(version_again["metadata"]["resourceVersion"], version["metadata"]["resourceVersion"]);
+    let version_again = get(
+        &k,
+        "helmapplicationversions.application.kubesphere.io",
+        "appv-hello-0.1.0",
+    );
+    assert_eq!(
+        version_again["metadata"]["resourceVersion"],
+        version["metadata"]["resourceVersion"]
+    );
 
     // `pitrix diff` reads the cluster and the store: nothing to change.
     let diff = Command::new(env!("CARGO_BIN_EXE_pitrix"))
@@ -290,14 +421,17 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
 
     // A stored package is never overwritten: other bytes under the key refuse the apply.
     std::fs::write(
-        s3.data_dir.join(BUCKET).join("system-workspace/appv-hello-0.1.0"),
+        s3.data_dir
+            .join(BUCKET)
+            .join("system-workspace/appv-hello-0.1.0"),
         b"someone else's package",
     )
     .unwrap();
     let (code, report, _) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_ne!(code, 0, "{report:#}");
     assert_eq!(
-        s3.object(BUCKET, "system-workspace/appv-hello-0.1.0").as_deref(),
+        s3.object(BUCKET, "system-workspace/appv-hello-0.1.0")
+            .as_deref(),
         Some(&b"someone else's package"[..])
     );
 }
@@ -312,7 +446,10 @@ fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_ne!(code, 0);
     let refused = report["refused"].as_str().unwrap_or_default();
-    assert!(refused.contains(BUCKET) && refused.contains(&s3.endpoint), "{report:#}\n{stderr}");
+    assert!(
+        refused.contains(BUCKET) && refused.contains(&s3.endpoint),
+        "{report:#}\n{stderr}"
+    );
 
     // A wrong secret: refused by the server's signature check; the secret is never printed.
     s3.create_bucket(BUCKET);
@@ -321,7 +458,10 @@ fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
     assert_ne!(code, 0);
     let refused = report["refused"].as_str().unwrap_or_default();
     assert!(refused.contains(&s3.endpoint), "{report:#}");
-    assert!(!format!("{report}{stderr}").contains(wrong), "the secret leaked");
+    assert!(
+        !format!("{report}{stderr}").contains(wrong),
+        "the secret leaked"
+    );
 
     // An endpoint nobody listens on: refused, named, in bounded time.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -329,17 +469,30 @@ fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
     drop(closed);
     let settings = root.join("pitrix.toml");
     let text = std::fs::read_to_string(&settings).unwrap();
-    std::fs::write(&settings, text.replace(&s3.endpoint, &format!("http://127.0.0.1:{port}"))).unwrap();
+    std::fs::write(
+        &settings,
+        text.replace(&s3.endpoint, &format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     let (code, report, _) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_ne!(code, 0);
     let refused = report["refused"].as_str().unwrap_or_default();
     assert!(refused.contains(&format!("127.0.0.1:{port}")), "{report:#}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
     std::fs::write(&settings, text).unwrap();
 
     // Neither left anything behind: no object in the cluster, nothing in the bucket.
-    for plural in ["helmapplications", "helmapplicationversions", "helmreleases", "helmcategories"] {
+    for plural in [
+        "helmapplications",
+        "helmapplicationversions",
+        "helmreleases",
+        "helmcategories",
+    ] {
         let list: Value = serde_json::from_str(&k.kubectl_ok(&[
             "get",
             &format!("{plural}.application.kubesphere.io"),
@@ -347,7 +500,10 @@ fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
             "json",
         ]))
         .unwrap();
-        assert!(list["items"].as_array().unwrap().is_empty(), "{plural}: {list:#}");
+        assert!(
+            list["items"].as_array().unwrap().is_empty(),
+            "{plural}: {list:#}"
+        );
     }
     assert!(s3.keys(BUCKET).is_empty(), "{:?}", s3.keys(BUCKET));
 }
@@ -359,23 +515,46 @@ fn prune_deletes_the_s3_objects_of_versions_the_catalog_dropped() {
     let k = v3_cluster();
     let (_tmp, root) = v3_catalog(&s3.endpoint);
     // A second version, released by nothing.
-    common::copy_tree(&root.join("apps/hello/0.1.0"), &root.join("apps/hello/0.2.0"));
+    common::copy_tree(
+        &root.join("apps/hello/0.1.0"),
+        &root.join("apps/hello/0.2.0"),
+    );
     let chart = root.join("apps/hello/0.2.0/Chart.yaml");
-    let text = std::fs::read_to_string(&chart).unwrap().replace("version: 0.1.0", "version: 0.2.0");
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("version: 0.1.0", "version: 0.2.0");
     std::fs::write(&chart, text).unwrap();
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
-    assert!(s3.keys(BUCKET).contains(&"system-workspace/appv-hello-0.2.0".to_string()));
+    assert!(
+        s3.keys(BUCKET)
+            .contains(&"system-workspace/appv-hello-0.2.0".to_string())
+    );
 
     std::fs::remove_dir_all(root.join("apps/hello/0.2.0")).unwrap();
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let pruned = common::outcomes_of(&report, "pruned");
-    assert!(pruned.contains(&("S3Object".into(), "system-workspace/appv-hello-0.2.0".into())), "{pruned:?}");
-    assert!(pruned.contains(&("HelmApplicationVersion".into(), "appv-hello-0.2.0".into())), "{pruned:?}");
+    assert!(
+        pruned.contains(&(
+            "S3Object".into(),
+            "system-workspace/appv-hello-0.2.0".into()
+        )),
+        "{pruned:?}"
+    );
+    assert!(
+        pruned.contains(&("HelmApplicationVersion".into(), "appv-hello-0.2.0".into())),
+        "{pruned:?}"
+    );
     let keys = s3.keys(BUCKET);
-    assert!(!keys.contains(&"system-workspace/appv-hello-0.2.0".to_string()), "{keys:?}");
-    assert!(keys.contains(&"system-workspace/appv-hello-0.1.0".to_string()), "{keys:?}");
+    assert!(
+        !keys.contains(&"system-workspace/appv-hello-0.2.0".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"system-workspace/appv-hello-0.1.0".to_string()),
+        "{keys:?}"
+    );
 }
 
 /// Sets a version's review state (and the app's) in app.yaml.
@@ -396,16 +575,23 @@ fn the_3x_lifecycle_as_commits_diffs_readably() {
     let base = compile(&root);
 
     // 0.2.0 uploaded and released; the release upgraded to it.
-    common::copy_tree(&root.join("apps/hello/0.1.0"), &root.join("apps/hello/0.2.0"));
+    common::copy_tree(
+        &root.join("apps/hello/0.1.0"),
+        &root.join("apps/hello/0.2.0"),
+    );
     let chart = root.join("apps/hello/0.2.0/Chart.yaml");
-    let text = std::fs::read_to_string(&chart).unwrap().replace("version: 0.1.0", "version: 0.2.0");
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("version: 0.1.0", "version: 0.2.0");
     std::fs::write(&chart, text).unwrap();
     let values = root.join("apps/hello/0.2.0/values.yaml");
     let text = std::fs::read_to_string(&values).unwrap();
     std::fs::write(&values, format!("{text}replicaCount: 2\n")).unwrap();
     set_states(&root, &[("0.1.0", "active"), ("0.2.0", "active")]);
     let release = root.join("releases/host/default/hello.yaml");
-    let text = std::fs::read_to_string(&release).unwrap().replace("version: 0.1.0", "version: 0.2.0");
+    let text = std::fs::read_to_string(&release)
+        .unwrap()
+        .replace("version: 0.1.0", "version: 0.2.0");
     std::fs::write(&release, text).unwrap();
     let head = compile(&root);
 
@@ -421,16 +607,36 @@ fn the_3x_lifecycle_as_commits_diffs_readably() {
     assert_eq!(package.version, "0.2.0");
     assert_eq!(package.compared_with.as_deref(), Some("0.1.0"));
     let changed: Vec<&str> = package.files.iter().map(|f| f.path.as_str()).collect();
-    assert!(changed.contains(&"values.yaml") && changed.contains(&"Chart.yaml"), "{changed:?}");
-    let values_diff = package.files.iter().find(|f| f.path == "values.yaml").unwrap();
-    assert!(values_diff.hunks.as_deref().unwrap_or_default().contains("+replicaCount: 2"));
+    assert!(
+        changed.contains(&"values.yaml") && changed.contains(&"Chart.yaml"),
+        "{changed:?}"
+    );
+    let values_diff = package
+        .files
+        .iter()
+        .find(|f| f.path == "values.yaml")
+        .unwrap();
+    assert!(
+        values_diff
+            .hunks
+            .as_deref()
+            .unwrap_or_default()
+            .contains("+replicaCount: 2")
+    );
     // The release, one line: hello 0.1.0 → 0.2.0 in host/default.
     assert_eq!(d.releases.len(), 1, "{:#?}", d.releases);
     let line = &d.releases[0];
-    assert_eq!((line.name.as_str(), line.from.as_deref(), line.to.as_deref()), ("hello", Some("0.1.0"), Some("0.2.0")));
+    assert_eq!(
+        (line.name.as_str(), line.from.as_deref(), line.to.as_deref()),
+        ("hello", Some("0.1.0"), Some("0.2.0"))
+    );
     assert_eq!(line.namespace, "default");
     // The markdown a reviewer reads carries both, and no base64.
-    let md = pitrix::diff::render::render(&d, pitrix::diff::render::Format::Markdown, &Default::default());
+    let md = pitrix::diff::render::render(
+        &d,
+        pitrix::diff::render::Format::Markdown,
+        &Default::default(),
+    );
     assert!(md.contains("0.2.0") && md.contains("replicaCount"), "{md}");
     assert!(!md.contains("H4sI"), "a package shown as base64:\n{md}");
 
@@ -459,7 +665,10 @@ fn the_3x_lifecycle_as_commits_diffs_readably() {
         ("HelmApplicationVersion", "appv-hello-0.1.0"),
         ("S3Object", "system-workspace/appv-hello-0.2.0"),
     ] {
-        assert!(removed.contains(&(kind.to_string(), name.to_string())), "{kind}/{name}: {removed:?}");
+        assert!(
+            removed.contains(&(kind.to_string(), name.to_string())),
+            "{kind}/{name}: {removed:?}"
+        );
     }
 }
 
@@ -479,12 +688,83 @@ fn a_kubesphere_3_object_the_catalog_does_not_own_is_refused_unless_adopted() {
     assert_ne!(code, 0, "{report:#}");
     let refused = report["refused"].as_str().unwrap_or_default();
     assert!(refused.contains("ctg-tools"), "{report:#}");
-    assert!(s3.keys(BUCKET).is_empty(), "uploaded before refusing: {:?}", s3.keys(BUCKET));
+    assert!(
+        s3.keys(BUCKET).is_empty(),
+        "uploaded before refusing: {:?}",
+        s3.keys(BUCKET)
+    );
     let category = get(&k, "helmcategories.application.kubesphere.io", "ctg-tools");
-    assert!(category["metadata"]["labels"].get("pitrix.io/catalog").is_none());
+    assert!(
+        category["metadata"]["labels"]
+            .get("pitrix.io/catalog")
+            .is_none()
+    );
 
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &["--adopt"]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let category = get(&k, "helmcategories.application.kubesphere.io", "ctg-tools");
-    assert_eq!(category["metadata"]["labels"]["pitrix.io/catalog"], "my-store");
+    assert_eq!(
+        category["metadata"]["labels"]["pitrix.io/catalog"],
+        "my-store"
+    );
+}
+
+#[test]
+fn one_catalog_compiles_for_both_kubesphere_versions_side_by_side() {
+    let (tmp, root) = v3_catalog("http://127.0.0.1:9");
+    let compile = |out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        let run = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+            .arg("compile")
+            .arg(&root)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let mut dirs: Vec<String> = std::fs::read_dir(out.join("objects"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        dirs
+    };
+    assert_eq!(
+        compile("v3", &[]),
+        [
+            "helmapplications",
+            "helmapplicationversions",
+            "helmcategories",
+            "helmreleases",
+            "helmrepos",
+            "s3objects"
+        ]
+    );
+    // The same catalog for KubeSphere 4: its kinds, the packages in the same S3 store.
+    assert_eq!(
+        compile("v4", &["--target", "kubesphere"]),
+        [
+            "applicationreleases",
+            "applications",
+            "applicationversions",
+            "categories",
+            "repos",
+            "s3objects"
+        ]
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .args(["validate", "--target", "kubesphere-4"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("kubesphere-v3"),
+        "the choices are named"
+    );
 }

@@ -33,7 +33,11 @@ fn catalog(ks: &KubeSphereV3, id: &str, namespace: &str) -> (tempfile::TempDir, 
         std::fs::write(file, text.replace(from, to)).unwrap();
     };
     let settings = root.join("pitrix.toml");
-    edit(&settings, "target = \"kubesphere\"", "target = \"kubesphere-v3\"");
+    edit(
+        &settings,
+        "target = \"kubesphere\"",
+        "target = \"kubesphere-v3\"",
+    );
     let text = std::fs::read_to_string(&settings).unwrap();
     std::fs::write(
         &settings,
@@ -51,9 +55,21 @@ fn catalog(ks: &KubeSphereV3, id: &str, namespace: &str) -> (tempfile::TempDir, 
         root.join(format!("categories/{id}.yaml")),
     )
     .unwrap();
-    edit(&root.join(format!("categories/{id}.yaml")), "displayName: Tools", &format!("displayName: Tools {id}"));
-    edit(&root.join(format!("apps/{id}/app.yaml")), "category: tools", &format!("category: {id}"));
-    edit(&root.join(format!("apps/{id}/app.yaml")), "displayName: Hello", &format!("displayName: Hello {id}"));
+    edit(
+        &root.join(format!("categories/{id}.yaml")),
+        "displayName: Tools",
+        &format!("displayName: Tools {id}"),
+    );
+    edit(
+        &root.join(format!("apps/{id}/app.yaml")),
+        "category: tools",
+        &format!("category: {id}"),
+    );
+    edit(
+        &root.join(format!("apps/{id}/app.yaml")),
+        "displayName: Hello",
+        &format!("displayName: Hello {id}"),
+    );
     let releases = root.join("releases/host").join(namespace);
     std::fs::create_dir_all(&releases).unwrap();
     std::fs::rename(
@@ -61,7 +77,11 @@ fn catalog(ks: &KubeSphereV3, id: &str, namespace: &str) -> (tempfile::TempDir, 
         releases.join(format!("{id}.yaml")),
     )
     .unwrap();
-    edit(&releases.join(format!("{id}.yaml")), "app: hello", &format!("app: {id}"));
+    edit(
+        &releases.join(format!("{id}.yaml")),
+        "app: hello",
+        &format!("app: {id}"),
+    );
     // No kubelet here: KubeSphere 3's Helm waits for the Deployment, ready with no replicas.
     edit(
         &releases.join(format!("{id}.yaml")),
@@ -85,19 +105,23 @@ fn apply(ks: &KubeSphereV3, root: &Path, extra: &[&str]) -> Value {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("no JSON report ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no JSON report ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     assert!(out.status.success(), "apply failed:\n{report:#}");
     report
 }
 
-fn state<'a>(v: &'a Value) -> &'a str {
+fn state(v: &Value) -> &str {
     v["status"]["state"].as_str().unwrap_or_default()
 }
 
 fn wait_state(ks: &KubeSphereV3, resource: &str, name: &str, want: &str) -> Value {
     ks.wait_for(REACT, &format!("{resource} {name} to be {want}"), || {
-        ks.get_json(resource, None, name).filter(|v| state(v) == want)
+        ks.get_json(resource, None, name)
+            .filter(|v| state(v) == want)
     })
 }
 
@@ -124,14 +148,19 @@ fn kubesphere_3_takes_pitrix_objects_as_its_own_through_a_catalog_history() {
     let app = format!("app-{id}");
     let version = format!("appv-{id}-0.1.0");
     assert!(
-        ks.s3.object(BUCKET, &format!("system-workspace/{version}")).is_some(),
+        ks.s3
+            .object(BUCKET, &format!("system-workspace/{version}"))
+            .is_some(),
         "the package where KubeSphere reads it"
     );
     // KubeSphere derives the app's state from the version pitrix reviewed, and counts the store
     // copy in its category.
     wait_state(&ks, APPS, &app, "active");
     let copy = wait_state(&ks, APPS, &format!("{app}-store"), "active");
-    assert_eq!(copy["metadata"]["labels"]["application.kubesphere.io/repo-id"], "repo-helm");
+    assert_eq!(
+        copy["metadata"]["labels"]["application.kubesphere.io/repo-id"],
+        "repo-helm"
+    );
     let category = format!("ctg-{id}");
     ks.wait_for(REACT, "the category to count the app", || {
         ks.get_json(CATEGORIES, None, &category)
@@ -142,12 +171,21 @@ fn kubesphere_3_takes_pitrix_objects_as_its_own_through_a_catalog_history() {
     // The release: installed by KubeSphere's in-process Helm from the package in S3.
     let releases = ks.list(RELEASES, None, &format!("pitrix.io/catalog={id}"));
     assert_eq!(releases.len(), 1, "{releases:#?}");
-    let rls = releases[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let rls = releases[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = wait_state(&ks, RELEASES, &rls, "active");
     let installed = r["status"]["version"].clone();
     assert_eq!(installed, r["spec"]["version"], "{r:#}");
-    let d = ks.wait_for(REACT, "the chart's Deployment", || deployment(&ks, &namespace, &id));
-    assert_eq!(d["metadata"]["labels"]["app.kubesphere.io/instance"], id.as_str(), "{d:#}");
+    let d = ks.wait_for(REACT, "the chart's Deployment", || {
+        deployment(&ks, &namespace, &id)
+    });
+    assert_eq!(
+        d["metadata"]["labels"]["app.kubesphere.io/instance"],
+        id.as_str(),
+        "{d:#}"
+    );
 
     // 2. Re-applied unchanged: KubeSphere's own writes (finalizers, labels, status) are no
     // difference, and the release is not upgraded.
@@ -162,18 +200,30 @@ fn kubesphere_3_takes_pitrix_objects_as_its_own_through_a_catalog_history() {
 
     // 3. 0.2.0 uploaded and released, the release upgraded to it with new values: KubeSphere
     // upgrades, because pitrix's spec.version changed with the spec.
-    common::copy_tree(&root.join(format!("apps/{id}/0.1.0")), &root.join(format!("apps/{id}/0.2.0")));
-    edit(&root.join(format!("apps/{id}/0.2.0/Chart.yaml")), "version: 0.1.0", "version: 0.2.0");
+    common::copy_tree(
+        &root.join(format!("apps/{id}/0.1.0")),
+        &root.join(format!("apps/{id}/0.2.0")),
+    );
+    edit(
+        &root.join(format!("apps/{id}/0.2.0/Chart.yaml")),
+        "version: 0.1.0",
+        "version: 0.2.0",
+    );
     let app_yaml = root.join(format!("apps/{id}/app.yaml"));
     let text = std::fs::read_to_string(&app_yaml).unwrap();
     std::fs::write(&app_yaml, format!("{text}  0.2.0:\n    state: active\n")).unwrap();
-    let release_file = root.join("releases/host").join(&namespace).join(format!("{id}.yaml"));
+    let release_file = root
+        .join("releases/host")
+        .join(&namespace)
+        .join(format!("{id}.yaml"));
     edit(&release_file, "version: 0.1.0", "version: 0.2.0");
     edit(&release_file, "Hello from pitrix", "Hello from 0.2.0");
     apply(&ks, &root, &[]);
     let r = ks.wait_for(REACT, "the upgrade", || {
         ks.get_json(RELEASES, None, &rls).filter(|r| {
-            state(r) == "active" && r["status"]["version"] == r["spec"]["version"] && r["status"]["version"] != installed
+            state(r) == "active"
+                && r["status"]["version"] == r["spec"]["version"]
+                && r["status"]["version"] != installed
         })
     });
     assert_eq!(r["spec"]["chartVersion"], "0.2.0");
@@ -182,7 +232,11 @@ fn kubesphere_3_takes_pitrix_objects_as_its_own_through_a_catalog_history() {
     });
 
     // 4. 0.1.0 suspended: the version's state, the app still active through 0.2.0.
-    edit(&app_yaml, "  0.1.0:\n    state: active", "  0.1.0:\n    state: suspended");
+    edit(
+        &app_yaml,
+        "  0.1.0:\n    state: active",
+        "  0.1.0:\n    state: suspended",
+    );
     apply(&ks, &root, &[]);
     wait_state(&ks, VERSIONS, &version, "suspended");
     let a = ks.get(APPS, &app);
@@ -199,8 +253,9 @@ fn kubesphere_3_takes_pitrix_objects_as_its_own_through_a_catalog_history() {
             .then_some(())
     });
     ks.wait_for(REACT, "the app and its store copy gone", || {
-        (ks.get_json(APPS, None, &app).is_none() && ks.get_json(APPS, None, &format!("{app}-store")).is_none())
-            .then_some(())
+        (ks.get_json(APPS, None, &app).is_none()
+            && ks.get_json(APPS, None, &format!("{app}-store")).is_none())
+        .then_some(())
     });
     let keys = ks.s3.keys(BUCKET);
     assert!(

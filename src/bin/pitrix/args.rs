@@ -18,6 +18,29 @@ pub(crate) struct Cli {
     /// Build for an environment of pitrix.toml (`[env.<name>]`: vars, workspace, clusters).
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) env: Option<String>,
+    /// Compile for this target instead of pitrix.toml's: one catalog for KubeSphere 4.x
+    /// (`kubesphere`) and 3.x (`kubesphere-v3`) side by side.
+    #[arg(long, global = true, value_enum, value_name = "TARGET")]
+    pub(crate) target: Option<TargetArg>,
+}
+
+/// `--target`: [`Target`](pitrix::catalog::Target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TargetArg {
+    Kubesphere,
+    #[value(name = "kubesphere-v3")]
+    KubesphereV3,
+    Standalone,
+}
+
+impl From<TargetArg> for pitrix::catalog::Target {
+    fn from(t: TargetArg) -> Self {
+        match t {
+            TargetArg::Kubesphere => pitrix::catalog::Target::Kubesphere,
+            TargetArg::KubesphereV3 => pitrix::catalog::Target::KubesphereV3,
+            TargetArg::Standalone => pitrix::catalog::Target::Standalone,
+        }
+    }
 }
 
 #[derive(Subcommand)]

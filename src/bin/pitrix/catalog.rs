@@ -59,12 +59,19 @@ pub(crate) fn catalog_root(dir: &Path) -> PathBuf {
     }
 }
 
-pub(crate) fn check_options(online: bool, env: Option<&str>) -> pipeline::CheckOptions {
+/// What a catalog is built for: `--env` and `--target`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BuildFor<'a> {
+    pub(crate) env: Option<&'a str>,
+    pub(crate) target: Option<pitrix::catalog::Target>,
+}
+
+pub(crate) fn check_options(online: bool, build: BuildFor) -> pipeline::CheckOptions {
     pipeline::CheckOptions {
         online: online.then(repo::FetchOptions::from_env),
-        env: env.map(str::to_string),
+        env: build.env.map(str::to_string),
         package_cache: None,
-        target: None,
+        target: build.target,
     }
 }
 
@@ -81,7 +88,7 @@ pub(crate) fn default_cache_dir() -> Option<PathBuf> {
 pub(crate) fn desired(
     dir: &Path,
     from: Option<&Path>,
-    env: Option<&str>,
+    build_for: BuildFor,
 ) -> Result<Result<apply::Desired, ExitCode>, String> {
     if let Some(out) = from {
         return apply::Desired::from_output_dir(out).map(Ok);
@@ -89,7 +96,7 @@ pub(crate) fn desired(
     Ok(
         match build(
             dir,
-            &check_options(false, env),
+            &check_options(false, build_for),
             Format::Text,
             "nothing applied",
         ) {

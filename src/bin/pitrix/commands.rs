@@ -11,7 +11,7 @@ use pitrix::{apply, diff, emit, import, lock, pipeline, repo};
 use crate::args::{
     ApplyArgs, CompileFormat, ImportArgs, LiveDiffArgs, NetArgs, OutputFormat, WriteStatusArgs,
 };
-use crate::catalog::{build, check_options, desired, report};
+use crate::catalog::{BuildFor, build, check_options, desired, report};
 
 /// The runtime of a one-shot command. One thread: pitrix mostly waits on the API server, and
 /// handing each response between worker threads cost more CPU than the work itself.
@@ -31,8 +31,8 @@ fn start_runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime:
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
-pub(crate) fn apply(args: ApplyArgs, env: Option<&str>) -> Result<ExitCode, Error> {
-    let desired = match desired(&args.dir, args.from.as_deref(), env)? {
+pub(crate) fn apply(args: ApplyArgs, build_for: BuildFor) -> Result<ExitCode, Error> {
+    let desired = match desired(&args.dir, args.from.as_deref(), build_for)? {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
@@ -239,8 +239,8 @@ pub(crate) struct DiffRequest<'a> {
     pub(crate) exit_code: bool,
     pub(crate) diff_out: &'a [PathBuf],
     pub(crate) full_diff_url: Option<String>,
-    /// `--env`, for both sides.
-    pub(crate) env: Option<&'a str>,
+    /// `--env` and `--target`, for both sides.
+    pub(crate) build_for: BuildFor<'a>,
 }
 
 /// `pitrix compile --diff`: the work tree against a git revision.
@@ -255,7 +255,7 @@ pub(crate) fn compile_diff(
         exit_code,
         diff_out,
         full_diff_url,
-        env,
+        build_for,
     } = request;
     use std::io::IsTerminal as _;
     let (diff_format, diag_format) = match format {
@@ -273,7 +273,7 @@ pub(crate) fn compile_diff(
     } else {
         ExitCode::FAILURE
     };
-    let compared = match diff::revision::compile_diff(dir, base, env) {
+    let compared = match diff::revision::compile_diff(dir, base, build_for.env, build_for.target) {
         Ok(c) => c,
         Err(diff::revision::Error::Catalog(diags)) => {
             report(&diags, dir, diag_format, false);
@@ -341,11 +341,11 @@ pub(crate) fn compile_diff(
 }
 
 /// `pitrix diff`: the catalog against the live cluster.
-pub(crate) fn live_diff(args: LiveDiffArgs, env: Option<&str>) -> Result<ExitCode, Error> {
+pub(crate) fn live_diff(args: LiveDiffArgs, build_for: BuildFor) -> Result<ExitCode, Error> {
     use std::io::IsTerminal as _;
     // kubectl diff's convention: 0 nothing to change, 1 changes, 2 trouble.
     let failure = ExitCode::from(2);
-    let checks = check_options(false, env);
+    let checks = check_options(false, build_for);
     let Some((_, compiled)) = build(&args.dir, &checks, Format::Text, "no diff") else {
         return Ok(failure);
     };

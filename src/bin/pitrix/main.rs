@@ -17,7 +17,7 @@ use pitrix::diagnostics::{Diagnostic, Format};
 use pitrix::{objects, pipeline, scaffold, schema};
 
 use args::{Cli, Command};
-use catalog::{catalog_root, check_options, report};
+use catalog::{BuildFor, catalog_root, check_options, report};
 use commands::{
     DiffRequest, apply, compile, compile_diff, import_charts, live_diff, lock_catalog,
     server_runtime, write_status,
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
-    match run(cli.command, cli.env) {
+    match run(cli.command, cli.env, cli.target.map(Into::into)) {
         Ok(code) => code,
         // The one place a library error becomes an exit status.
         Err(e) => {
@@ -40,7 +40,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
+fn run(
+    command: Command,
+    env: Option<String>,
+    target: Option<pitrix::catalog::Target>,
+) -> Result<ExitCode, Error> {
+    let build_for = BuildFor {
+        env: env.as_deref(),
+        target,
+    };
     match command {
         Command::New { dir, name } => {
             let name = match name {
@@ -70,7 +78,7 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
             let format = Format::from(format);
             let checks = pipeline::CheckOptions {
                 package_cache: cache.package_cache(),
-                ..check_options(online, env.as_deref())
+                ..check_options(online, build_for)
             };
             let dir = catalog_root(&dir);
             let (_catalog, diags) = pipeline::check_with(&dir, &checks);
@@ -104,7 +112,7 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
                 exit_code,
                 diff_out: &diff_out,
                 full_diff_url,
-                env: env.as_deref(),
+                build_for,
             },
         ),
         Command::Compile {
@@ -123,14 +131,14 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
             let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
             let checks = pipeline::CheckOptions {
                 package_cache: cache.package_cache(),
-                ..check_options(online, env.as_deref())
+                ..check_options(online, build_for)
             };
             compile(&dir, &out, format, &checks, publish.as_ref())
         }
         Command::Import(args) => import_charts(args),
         Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
-        Command::Apply(args) => apply(args, env.as_deref()),
-        Command::Diff(args) => live_diff(args, env.as_deref()),
+        Command::Apply(args) => apply(args, build_for),
+        Command::Diff(args) => live_diff(args, build_for),
         Command::WriteStatus(args) => write_status(&args),
         Command::Export(args) if args.print_cluster_role => {
             print!("{}", pitrix::export::CLUSTER_ROLE);
