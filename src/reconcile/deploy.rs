@@ -381,10 +381,66 @@ fn disruption_budget(o: &DeployOptions) -> PodDisruptionBudget {
     }
 }
 
-fn deployment(o: &DeployOptions) -> Deployment {
-    const CACHE: &str = "/var/cache/pitrix";
-    const SSH: &str = "/etc/pitrix/ssh";
-    const MEMBERS: &str = "/etc/pitrix/member-kubeconfig";
+/// Where the container finds what reconcile writes and the Secrets it reads.
+const CACHE_DIR: &str = "/var/cache/pitrix";
+const SSH_DIR: &str = "/etc/pitrix/ssh";
+const MEMBERS_DIR: &str = "/etc/pitrix/member-kubeconfig";
+/// The controller's port: /healthz, /readyz, /metrics.
+const HTTP_PORT: i32 = 8080;
+/// The image's non-root user and group (distroless `nonroot`).
+const NONROOT: i64 = 65532;
+
+/// A Secret mounted read-only in the container, only its owner may read.
+struct SecretMount<'a> {
+    volume: &'a str,
+    secret: &'a str,
+    path: &'a str,
+}
+
+impl SecretMount<'_> {
+    fn volume(&self) -> Volume {
+        Volume {
+            name: self.volume.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(self.secret.to_string()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        }
+    }
+
+    fn mount(&self) -> VolumeMount {
+        VolumeMount {
+            name: self.volume.into(),
+            mount_path: self.path.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }
+    }
+}
+
+/// The Secrets the options name, in the order they are mounted.
+fn secret_mounts(o: &DeployOptions) -> Vec<SecretMount<'_>> {
+    let ssh = o.ssh_secret.as_deref().map(|secret| SecretMount {
+        volume: "ssh",
+        secret,
+        path: SSH_DIR,
+    });
+    let members = o
+        .member_kubeconfig_secret
+        .as_deref()
+        .map(|secret| SecretMount {
+            volume: "member-kubeconfig",
+            secret,
+            path: MEMBERS_DIR,
+        });
+    ssh.into_iter().chain(members).collect()
+}
+
+/// What the container runs: `pitrix reconcile` with the source, the controller's options,
+/// its own namespace for the inventory and the Lease, and the mounted Secrets' files.
+fn reconcile_args(o: &DeployOptions) -> Vec<String> {
     let mut args = match &o.env {
         Some(env) => vec!["--env".to_string(), env.clone()],
         None => Vec::new(),
@@ -401,9 +457,9 @@ fn deployment(o: &DeployOptions) -> Deployment {
     args.extend(o.controller.to_args());
     args.extend([
         "--http-addr".into(),
-        "0.0.0.0:8080".into(),
+        format!("0.0.0.0:{HTTP_PORT}"),
         "--cache-dir".into(),
-        CACHE.into(),
+        CACHE_DIR.into(),
         "--inventory-namespace".into(),
         o.namespace.clone(),
         "--lease-name".into(),
@@ -411,24 +467,43 @@ fn deployment(o: &DeployOptions) -> Deployment {
         "--lease-namespace".into(),
         o.namespace.clone(),
     ]);
-    let field = |path: &str| EnvVarSource {
-        field_ref: Some(ObjectFieldSelector {
-            field_path: path.into(),
-            ..ObjectFieldSelector::default()
+    if o.ssh_secret.is_some() {
+        args.extend([
+            "--ssh-key".into(),
+            format!("{SSH_DIR}/identity"),
+            "--ssh-known-hosts".into(),
+            format!("{SSH_DIR}/known_hosts"),
+        ]);
+    }
+    if o.member_kubeconfig_secret.is_some() {
+        args.extend([
+            "--member-kubeconfig".into(),
+            format!("{MEMBERS_DIR}/config"),
+        ]);
+    }
+    args
+}
+
+/// An environment variable read from the Pod's own fields.
+fn field_env(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: field_path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
         }),
-        ..EnvVarSource::default()
-    };
+        ..EnvVar::default()
+    }
+}
+
+/// The Pod's name and namespace (the Lease's identity and namespace), and the git token.
+fn env(o: &DeployOptions) -> Vec<EnvVar> {
     let mut env = vec![
-        EnvVar {
-            name: "POD_NAME".into(),
-            value_from: Some(field("metadata.name")),
-            ..EnvVar::default()
-        },
-        EnvVar {
-            name: "POD_NAMESPACE".into(),
-            value_from: Some(field("metadata.namespace")),
-            ..EnvVar::default()
-        },
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
     ];
     if let Some(secret) = &o.git_token_secret {
         env.push(EnvVar {
@@ -444,84 +519,59 @@ fn deployment(o: &DeployOptions) -> Deployment {
             ..EnvVar::default()
         });
     }
-    let mut env_from = Vec::new();
-    if let Some(secret) = &o.env_secret {
-        env_from.push(EnvFromSource {
-            secret_ref: Some(SecretEnvSource {
-                name: secret.clone(),
-                ..SecretEnvSource::default()
-            }),
-            ..EnvFromSource::default()
-        });
-    }
-    if let Some(cm) = &o.env_config_map {
-        env_from.push(EnvFromSource {
-            config_map_ref: Some(ConfigMapEnvSource {
-                name: cm.clone(),
-                ..ConfigMapEnvSource::default()
-            }),
-            ..EnvFromSource::default()
-        });
-    }
-    // The root file system is read-only (the image has nothing writable but an empty /tmp):
-    // what reconcile writes — the git cache, the object store, the work directory — is under
-    // --cache-dir, and temporary files under /tmp, each an emptyDir.
-    let mut volumes = vec![
-        Volume {
-            name: "cache".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
-        Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
-    ];
-    let mut mounts = vec![
-        VolumeMount {
-            name: "cache".into(),
-            mount_path: CACHE.into(),
-            ..VolumeMount::default()
-        },
-        VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        },
-    ];
-    // A Secret mounted read-only at `path`, only its owner may read.
-    let mut mount_secret = |name: &str, secret: &str, path: &str| {
-        volumes.push(Volume {
-            name: name.into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.to_string()),
-                default_mode: Some(0o400),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-        mounts.push(VolumeMount {
-            name: name.into(),
-            mount_path: path.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+    env
+}
+
+/// Every key of `--env-secret` and `--env-config-map` as a variable (none: the field is
+/// left out).
+fn env_from(o: &DeployOptions) -> Option<Vec<EnvFromSource>> {
+    let secret = o.env_secret.as_ref().map(|name| EnvFromSource {
+        secret_ref: Some(SecretEnvSource {
+            name: name.clone(),
+            ..SecretEnvSource::default()
+        }),
+        ..EnvFromSource::default()
+    });
+    let config_map = o.env_config_map.as_ref().map(|name| EnvFromSource {
+        config_map_ref: Some(ConfigMapEnvSource {
+            name: name.clone(),
+            ..ConfigMapEnvSource::default()
+        }),
+        ..EnvFromSource::default()
+    });
+    let all: Vec<EnvFromSource> = secret.into_iter().chain(config_map).collect();
+    (!all.is_empty()).then_some(all)
+}
+
+/// The root file system is read-only (the image has nothing writable but an empty /tmp):
+/// what reconcile writes — the git cache, the object store, the work directory — is under
+/// --cache-dir, and temporary files under /tmp, each an emptyDir; then the Secrets.
+fn volumes(o: &DeployOptions) -> Vec<Volume> {
+    let empty_dir = |name: &str| Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
     };
-    if let Some(secret) = &o.ssh_secret {
-        args.extend([
-            "--ssh-key".into(),
-            format!("{SSH}/identity"),
-            "--ssh-known-hosts".into(),
-            format!("{SSH}/known_hosts"),
-        ]);
-        mount_secret("ssh", secret, SSH);
-    }
-    if let Some(secret) = &o.member_kubeconfig_secret {
-        args.extend(["--member-kubeconfig".into(), format!("{MEMBERS}/config")]);
-        mount_secret("member-kubeconfig", secret, MEMBERS);
-    }
-    let probe = |path: &str, period: i32| Probe {
+    let mut volumes = vec![empty_dir("cache"), empty_dir("tmp")];
+    volumes.extend(secret_mounts(o).iter().map(SecretMount::volume));
+    volumes
+}
+
+/// Where [`volumes`] are mounted, in the same order.
+fn volume_mounts(o: &DeployOptions) -> Vec<VolumeMount> {
+    let writable = |name: &str, path: &str| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..VolumeMount::default()
+    };
+    let mut mounts = vec![writable("cache", CACHE_DIR), writable("tmp", "/tmp")];
+    mounts.extend(secret_mounts(o).iter().map(SecretMount::mount));
+    mounts
+}
+
+/// An HTTP GET of `path` on the controller's port every `period` seconds.
+fn http_probe(path: &str, period: i32) -> Probe {
+    Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("http".into()),
@@ -530,56 +580,86 @@ fn deployment(o: &DeployOptions) -> Deployment {
         period_seconds: Some(period),
         failure_threshold: Some(3),
         ..Probe::default()
-    };
+    }
+}
+
+/// A small request; the memory limit of `--memory-limit` (a sync compiles the catalog).
+fn resources(o: &DeployOptions) -> ResourceRequirements {
     let quantity = |s: &str| Quantity(s.to_string());
-    let container = Container {
+    ResourceRequirements {
+        requests: Some(
+            [
+                ("cpu".to_string(), quantity("50m")),
+                ("memory".to_string(), quantity("64Mi")),
+            ]
+            .into(),
+        ),
+        limits: Some([("memory".to_string(), quantity(&o.memory_limit))].into()),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// No privilege escalation, no capability, a read-only root file system.
+fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(strings(&["ALL"])),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// Non-root, with the runtime's default seccomp profile.
+fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(NONROOT),
+        run_as_group: Some(NONROOT),
+        fs_group: Some(NONROOT),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+fn container(o: &DeployOptions) -> Container {
+    Container {
         name: "pitrix".into(),
         image: Some(o.image.clone()),
-        args: Some(args),
-        env: Some(env),
-        env_from: (!env_from.is_empty()).then_some(env_from),
+        args: Some(reconcile_args(o)),
+        env: Some(env(o)),
+        env_from: env_from(o),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
-            container_port: 8080,
+            container_port: HTTP_PORT,
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        liveness_probe: Some(probe("/healthz", 20)),
-        readiness_probe: Some(probe("/readyz", 10)),
-        resources: Some(ResourceRequirements {
-            requests: Some(
-                [
-                    ("cpu".to_string(), quantity("50m")),
-                    ("memory".to_string(), quantity("64Mi")),
-                ]
-                .into(),
-            ),
-            limits: Some([("memory".to_string(), quantity(&o.memory_limit))].into()),
-            ..ResourceRequirements::default()
-        }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(strings(&["ALL"])),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(mounts),
+        liveness_probe: Some(http_probe("/healthz", 20)),
+        readiness_probe: Some(http_probe("/readyz", 10)),
+        resources: Some(resources(o)),
+        security_context: Some(container_security_context()),
+        volume_mounts: Some(volume_mounts(o)),
         ..Container::default()
-    };
-    let selector = selector(o);
-    // The replicas on different nodes when there are several (preferred: a one-node cluster
-    // still runs both), so that losing a node does not lose every standby.
-    let affinity = Affinity {
+    }
+}
+
+/// The replicas on different nodes when there are several (preferred: a one-node cluster
+/// still runs both), so that losing a node does not lose every standby.
+fn spread_over_nodes(o: &DeployOptions) -> Affinity {
+    Affinity {
         pod_anti_affinity: Some(PodAntiAffinity {
             preferred_during_scheduling_ignored_during_execution: Some(vec![
                 WeightedPodAffinityTerm {
                     weight: 100,
                     pod_affinity_term: PodAffinityTerm {
                         label_selector: Some(LabelSelector {
-                            match_labels: Some(selector.clone()),
+                            match_labels: Some(selector(o)),
                             ..LabelSelector::default()
                         }),
                         topology_key: "kubernetes.io/hostname".into(),
@@ -590,13 +670,18 @@ fn deployment(o: &DeployOptions) -> Deployment {
             ..PodAntiAffinity::default()
         }),
         ..Affinity::default()
-    };
-    let mut pod_meta = ObjectMeta {
+    }
+}
+
+/// The Pods' labels, and where Prometheus scrapes them.
+fn pod_metadata(o: &DeployOptions) -> ObjectMeta {
+    let port = HTTP_PORT.to_string();
+    ObjectMeta {
         labels: Some(o.labels()),
         annotations: Some(
             [
                 ("prometheus.io/scrape", "true"),
-                ("prometheus.io/port", "8080"),
+                ("prometheus.io/port", port.as_str()),
                 ("prometheus.io/path", "/metrics"),
             ]
             .into_iter()
@@ -604,14 +689,29 @@ fn deployment(o: &DeployOptions) -> Deployment {
             .collect(),
         ),
         ..ObjectMeta::default()
-    };
-    pod_meta.name = None;
+    }
+}
+
+fn pod_spec(o: &DeployOptions) -> PodSpec {
+    PodSpec {
+        service_account_name: Some(o.name.clone()),
+        affinity: Some(spread_over_nodes(o)),
+        // The sync in flight gets --shutdown-grace, then the lease is released.
+        termination_grace_period_seconds: Some(termination_grace(&o.controller)),
+        security_context: Some(pod_security_context()),
+        containers: vec![container(o)],
+        volumes: Some(volumes(o)),
+        ..PodSpec::default()
+    }
+}
+
+fn deployment(o: &DeployOptions) -> Deployment {
     Deployment {
         metadata: o.meta(&o.name, Some(&o.namespace)),
         spec: DeploymentSpec {
             replicas: Some(o.replicas),
             selector: LabelSelector {
-                match_labels: Some(selector),
+                match_labels: Some(selector(o)),
                 ..LabelSelector::default()
             },
             strategy: Some(DeploymentStrategy {
@@ -619,27 +719,8 @@ fn deployment(o: &DeployOptions) -> Deployment {
                 ..DeploymentStrategy::default()
             }),
             template: PodTemplateSpec {
-                metadata: Some(pod_meta),
-                spec: Some(PodSpec {
-                    service_account_name: Some(o.name.clone()),
-                    affinity: Some(affinity),
-                    // The sync in flight gets --shutdown-grace, then the lease is released.
-                    termination_grace_period_seconds: Some(termination_grace(&o.controller)),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
-                        fs_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..SeccompProfile::default()
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
-                    containers: vec![container],
-                    volumes: Some(volumes),
-                    ..PodSpec::default()
-                }),
+                metadata: Some(pod_metadata(o)),
+                spec: Some(pod_spec(o)),
             },
             ..DeploymentSpec::default()
         },
@@ -995,6 +1076,39 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn every_mount_has_its_volume_and_secrets_are_read_only() {
+        let o = DeployOptions {
+            ssh_secret: Some("git-ssh".into()),
+            member_kubeconfig_secret: Some("members".into()),
+            ..options("git@git.example:acme/catalog.git")
+        };
+        let volume_names: Vec<String> = volumes(&o).into_iter().map(|v| v.name).collect();
+        let mount_names: Vec<String> = volume_mounts(&o).into_iter().map(|m| m.name).collect();
+        assert_eq!(volume_names, mount_names);
+        for (v, m) in volumes(&o).iter().zip(volume_mounts(&o)) {
+            let secret = v.secret.as_ref();
+            assert_eq!(secret.is_some(), m.read_only == Some(true), "{}", v.name);
+            if let Some(s) = secret {
+                assert_eq!(s.default_mode, Some(0o400));
+                // What reconcile is told to read is under the Secret's mount.
+                let args = reconcile_args(&o);
+                assert!(
+                    args.iter()
+                        .any(|a| a.starts_with(&format!("{}/", m.mount_path))),
+                    "{args:?}"
+                );
+            }
+        }
+        assert_eq!(
+            secret_mounts(&o)
+                .iter()
+                .map(|s| s.secret)
+                .collect::<Vec<_>>(),
+            ["git-ssh", "members"]
+        );
     }
 
     #[test]
