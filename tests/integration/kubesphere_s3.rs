@@ -318,7 +318,7 @@ fn kubesphere_4_installs_from_the_packages_pitrix_puts_in_s3_and_prune_follows_i
         "KubeSphere did not delete {pruned} from S3 itself:\n{}",
         ks.log_tail(40)
     );
-    assert_eq!(s3.keys(BUCKET), [released.clone()]);
+    assert_eq!(s3.keys(BUCKET), std::slice::from_ref(&released));
     ks.assert_no_errors_about(&["hello", &released, &console_deleted, &pruned]);
 
     // And nothing changes on the next apply.
@@ -330,6 +330,63 @@ fn kubesphere_4_installs_from_the_packages_pitrix_puts_in_s3_and_prune_follows_i
         .filter(|r| r["outcome"] != "unchanged")
         .collect();
     assert!(changed.is_empty(), "a second apply changed {changed:#?}");
+}
+
+/// Marks every executor Job of `release` succeeded (no node runs them here), as the Job
+/// controller would once Helm is done.
+fn complete_jobs(ks: &KubeSphere, release: &str) {
+    for job in ks.executor_jobs(release) {
+        if job.pointer("/status/succeeded").and_then(Value::as_i64) != Some(1) {
+            ks.complete_job(
+                job["metadata"]["namespace"].as_str().unwrap(),
+                job["metadata"]["name"].as_str().unwrap(),
+            );
+        }
+    }
+}
+
+/// An app dropped together with its release. KubeSphere holds the release with its finalizer
+/// while the uninstall Job runs, and removes the finalizer with an update that its own release
+/// webhook admits only while the release's ApplicationVersion exists
+/// (`apprelease_webhook.go` `validateAppVersionState`, on UPDATE too). So the version (and its
+/// package) may go only once the release is gone; pruned in the same apply, the release is
+/// stuck in `deleting` for good, the webhook denying every attempt with "ApplicationVersion …
+/// not found". Not S3's doing: the same holds with storage ConfigMaps.
+#[test]
+#[ignore = "pitrix's prune deletes a version while KubeSphere still uninstalls its release \
+            (src/apply/prune.rs): the release is then stuck in `deleting`"]
+fn an_app_dropped_with_its_release_is_uninstalled_before_its_version_and_package_go() {
+    let s3 = S3Server::start();
+    s3.create_bucket(BUCKET);
+    let ks = KubeSphere::start_with_s3(&s3, BUCKET);
+    prepare(&ks);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = catalog(tmp.path(), Some(&s3.endpoint));
+    let id = pitrix::names::version_id("hello", "0.1.0");
+    apply_ok(&ks, &s3, &root);
+    assert_eq!(state(&wait_release_settled(&ks, "hello")), "created");
+    complete_jobs(&ks, "hello");
+
+    std::fs::remove_file(root.join("releases/host/default/hello.yaml")).unwrap();
+    std::fs::remove_dir_all(root.join("apps/hello")).unwrap();
+    let report = apply_ok(&ks, &s3, &root);
+    assert!(
+        common::outcomes_of(&report, "deleting")
+            .contains(&("ApplicationRelease".into(), "hello".into())),
+        "{report:#}"
+    );
+    // The uninstall Job done, KubeSphere lets the release go — if its version is still there.
+    ks.wait_for(CONVERGE, "the release uninstalled and gone", || {
+        complete_jobs(&ks, "hello");
+        ks.get_json(RELEASES, "hello").is_none().then_some(())
+    });
+    // Then the version and its package go too (at the latest on the next apply).
+    let report = apply_ok(&ks, &s3, &root);
+    ks.wait_for(CONVERGE, "the version gone", || {
+        ks.get_json(VERSIONS, &id).is_none().then_some(())
+    });
+    assert!(s3.object(BUCKET, &id).is_none(), "{report:#}");
+    assert_eq!(s3.keys(BUCKET), Vec::<String>::new());
 }
 
 #[test]
