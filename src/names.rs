@@ -8,6 +8,8 @@ use sha1::Sha1;
 pub const MAX_LABEL_VALUE: usize = 63;
 /// Longest release name: `helm-uninstall-<release>-<6>` must stay a 63-character label value.
 pub const MAX_RELEASE_NAME: usize = 41;
+/// Longest Helm release name (Helm's `chartutil.ValidateReleaseName`): KubeSphere 3.x's limit.
+pub const MAX_HELM_RELEASE_NAME: usize = 53;
 
 /// Why a name is not a DNS-1123 label, if it is not.
 pub fn dns1123_label(name: &str) -> Result<(), String> {

@@ -115,6 +115,19 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
 }
 
 fn check_releases(catalog: &Catalog, diags: &mut Diagnostics) {
+    // KubeSphere 3.x installs in process (no Job to name) and names each HelmRelease apart:
+    // Helm's own limit, and one name per namespace.
+    let v3 = catalog.settings.target() == crate::catalog::Target::KubesphereV3;
+    let (max_name, why) = match v3 {
+        true => (
+            names::MAX_HELM_RELEASE_NAME,
+            "Helm refuses release names over 53 characters",
+        ),
+        false => (
+            MAX_RELEASE_NAME,
+            "KubeSphere names the uninstall Job `helm-uninstall-<release>-<6 chars>`, which must fit 63 characters",
+        ),
+    };
     let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
     let mut checked_dirs = std::collections::BTreeSet::new();
     for r in &catalog.releases {
@@ -123,15 +136,22 @@ fn check_releases(catalog: &Catalog, diags: &mut Diagnostics) {
             label("cluster", &r.cluster, dir, None, diags);
             label("namespace", &r.namespace, dir, None, diags);
         }
-        if label("release", &r.name, &r.file, None, diags) && r.name.len() > MAX_RELEASE_NAME {
+        if label("release", &r.name, &r.file, None, diags) && r.name.len() > max_name {
             diags.push(
                 Diagnostic::error(
                     Code::NameTooLong,
-                    format!("release name `{}` is {} characters; at most {MAX_RELEASE_NAME} are allowed", r.name, r.name.len()),
+                    format!(
+                        "release name `{}` is {} characters; at most {max_name} are allowed",
+                        r.name,
+                        r.name.len()
+                    ),
                 )
                 .in_file(&r.file)
-                .hint("KubeSphere names the uninstall Job `helm-uninstall-<release>-<6 chars>`, which must fit 63 characters"),
+                .hint(why),
             );
+        }
+        if v3 {
+            continue;
         }
         if let Some(first) = seen.get(r.name.as_str()) {
             diags.push(

@@ -768,3 +768,48 @@ fn one_catalog_compiles_for_both_kubesphere_versions_side_by_side() {
         "the choices are named"
     );
 }
+
+#[test]
+fn release_names_follow_helm_on_kubesphere_3() {
+    let (_tmp, root) = v3_catalog("http://127.0.0.1:9");
+    let release = std::fs::read_to_string(root.join("releases/host/default/hello.yaml")).unwrap();
+    // 45 characters: over KubeSphere 4's 41 (its Job names), within Helm's 53; and the same name
+    // in two namespaces, which 3.x keeps apart.
+    let long = "a".repeat(45);
+    std::fs::write(
+        root.join(format!("releases/host/default/{long}.yaml")),
+        &release,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("releases/host/web")).unwrap();
+    std::fs::write(root.join("releases/host/web/hello.yaml"), &release).unwrap();
+    let (_, diags) = pitrix::pipeline::check(&root);
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        common::dump(&diags)
+    );
+    let compiled = compile(&root);
+    let releases = compiled
+        .objects
+        .iter()
+        .filter(|o| o.kind() == "HelmRelease")
+        .count();
+    assert_eq!(releases, 3);
+
+    let too_long = "b".repeat(54);
+    std::fs::write(
+        root.join(format!("releases/host/default/{too_long}.yaml")),
+        &release,
+    )
+    .unwrap();
+    let (_, diags) = pitrix::pipeline::check(&root);
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{}", common::dump(&diags));
+    assert_eq!(errors[0].code.as_str(), "name-too-long");
+    assert!(
+        errors[0].message.contains("at most 53"),
+        "{}",
+        errors[0].message
+    );
+}
