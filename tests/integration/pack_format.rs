@@ -1,6 +1,8 @@
-//! Versions stored under an earlier pack format (v2: libdeflate level 1 for every package) hold
-//! the same files as today's packages in other bytes: `pitrix apply` and `pitrix diff` treat
-//! them as unchanged, never as `package-changed`, and never replace a stored package.
+//! Versions stored under an earlier pack format (v2: libdeflate level 1 for every package; v3:
+//! level 6; both with the chart's files as committed, in path order, where v4 unpacks vendored
+//! subchart archives and drops Chart.yaml comments, as `helm package` does) hold the same chart
+//! as today's packages in other bytes: `pitrix apply` and `pitrix diff` treat them as
+//! unchanged, never as `package-changed`, and never replace a stored package.
 
 use crate::cluster;
 use crate::common;
@@ -31,10 +33,34 @@ fn compile(catalog: &Path, out: &Path) {
     );
 }
 
-/// Rewrites a compiled output as a pitrix of pack format v2 would have written it: every
-/// stored package re-packed at level 1, its ApplicationVersion's `spec.digest` and the
-/// inventory's digests to match. Returns the v2 packages by version ID.
-fn as_pack_format_v2(out: &Path) -> Vec<(String, Vec<u8>)> {
+/// Every chart directory of the catalog (`apps/<app>/<version>/`): today's package of it, and
+/// its files as committed.
+fn chart_sources(catalog: &Path) -> Vec<(Vec<u8>, pitrix::chart::ChartFiles)> {
+    let mut sources = Vec::new();
+    for app in std::fs::read_dir(catalog.join("apps")).unwrap() {
+        for version in std::fs::read_dir(app.unwrap().path()).unwrap() {
+            let dir = version.unwrap().path();
+            if !dir.join("Chart.yaml").is_file() {
+                continue;
+            }
+            let files = pitrix::chart::read_dir(&dir, &Default::default()).unwrap();
+            let meta: serde_yaml::Value =
+                serde_yaml::from_slice(files.get("Chart.yaml").unwrap()).unwrap();
+            let name = meta["name"].as_str().unwrap().to_string();
+            sources.push((pitrix::chart::pack(&name, &files), files));
+        }
+    }
+    sources
+}
+
+/// Rewrites a compiled output as a pitrix of pack format v3 would have written it: every
+/// stored package re-packed from the chart's files as committed (`sources`), in path order at
+/// level 6, its ApplicationVersion's `spec.digest` and the inventory's digests to match.
+/// Returns the v3 packages by version ID.
+fn as_pack_format_v3(
+    out: &Path,
+    sources: &[(Vec<u8>, pitrix::chart::ChartFiles)],
+) -> Vec<(String, Vec<u8>)> {
     let inventory_file = out.join(pitrix::emit::INVENTORY_FILE);
     let mut inventory: pitrix::emit::Inventory =
         serde_json::from_slice(&std::fs::read(&inventory_file).unwrap()).unwrap();
@@ -55,8 +81,12 @@ fn as_pack_format_v2(out: &Path) -> Vec<(String, Vec<u8>)> {
             continue;
         };
         let new = B64.decode(b64).unwrap();
-        let (name, files) = pitrix::chart::read_archive(&new, &Default::default()).unwrap();
-        let old = pitrix::chart::pack_with_level(&name, &files, 1);
+        let (name, _) = pitrix::chart::read_archive(&new, &Default::default()).unwrap();
+        let (_, committed) = sources
+            .iter()
+            .find(|(package, _)| *package == new)
+            .expect("a package of a chart directory of the catalog");
+        let old = pitrix::chart::pack_with_level(&name, committed, 6);
         assert_ne!(old, new, "{}: the formats give other bytes", e.name);
         body["binaryData"]["BinaryKey"] = B64.encode(&old).into();
         std::fs::write(out.join(&e.path), serde_yaml::to_string(&body).unwrap()).unwrap();
@@ -112,17 +142,39 @@ fn stored(k: &TestCluster, id: &str) -> (Vec<u8>, String) {
 }
 
 #[test]
-fn versions_stored_by_pack_format_v2_are_unchanged_for_apply_and_diff() {
+fn versions_stored_by_pack_format_v3_are_unchanged_for_apply_and_diff() {
     let k = TestCluster::start();
     k.install_crds(Path::new(env!("CARGO_BIN_EXE_pitrix")));
     let tmp = tempfile::tempdir().unwrap();
     let catalog = tmp.path().join("catalog");
     pitrix::scaffold::new_catalog(&catalog).unwrap();
+    // What v3 stored as committed and v4 does not: a Chart.yaml comment, a vendored subchart
+    // archive (undeclared: Helm installs it all the same).
+    let chart_yaml = catalog.join("apps/hello/0.1.0/Chart.yaml");
+    let text = std::fs::read_to_string(&chart_yaml).unwrap();
+    std::fs::write(
+        &chart_yaml,
+        format!("# Copyright the hello authors.\n{text}"),
+    )
+    .unwrap();
+    let mut sub = pitrix::chart::ChartFiles::new();
+    sub.insert(
+        "Chart.yaml",
+        b"apiVersion: v2\nname: common\nversion: 2.0.0\n".to_vec(),
+    )
+    .unwrap();
+    sub.insert("values.yaml", b"a: 1\n".to_vec()).unwrap();
+    std::fs::create_dir_all(catalog.join("apps/hello/0.1.0/charts")).unwrap();
+    std::fs::write(
+        catalog.join("apps/hello/0.1.0/charts/common-2.0.0.tgz"),
+        pitrix::chart::pack("common", &sub),
+    )
+    .unwrap();
 
     // The cluster as an earlier pitrix left it.
     let out = tmp.path().join("out");
     compile(&catalog, &out);
-    let packages = as_pack_format_v2(&out);
+    let packages = as_pack_format_v3(&out, &chart_sources(&catalog));
     let (code, report) = common::apply_json(
         &k.kubeconfig,
         Path::new("/nonexistent"),
