@@ -1,7 +1,9 @@
 //! `pitrix export`: a live KubeSphere App Store as a catalog that compiles back to it.
 //!
 //! Reading needs list rights on the five App Store kinds and on ConfigMaps in the storage
-//! namespace, nothing else ([`CLUSTER_ROLE`]). What was read is rendered by a pure function
+//! namespace, nothing else ([`CLUSTER_ROLE`]); where KubeSphere keeps packages in S3
+//! (`--s3-endpoint`), read access to its bucket too, with the credentials taken from the
+//! environment variables `[storage.s3]` names, never from the command line. What was read is rendered by a pure function
 //! ([`render::render`]), so exporting twice gives byte-identical files; the files are written
 //! into a temporary directory beside DIR and moved into place at the end, so a failure leaves
 //! no partial catalog. Secrets (repo credentials, secret-looking release values) are never
@@ -11,9 +13,12 @@ pub mod read;
 pub mod render;
 pub mod write;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::catalog::S3Location;
 use crate::error::Error;
+use crate::storage::s3::S3Client;
 
 pub use render::{Export, Live, Options, Skipped, Variable, render};
 pub use write::{Change, write_catalog};
@@ -51,6 +56,22 @@ pub struct ExportOptions {
     pub unpack: bool,
     /// Show which files would change; write nothing.
     pub dry_run: bool,
+    /// KubeSphere's S3 store (its kubesphere.yaml `s3:`), when it has one: packages and
+    /// attachments are read there first, the storage ConfigMaps only as fallback, and the
+    /// catalog gets `[storage.s3]` (where, and the names of the credential variables).
+    pub s3: Option<S3Location>,
+}
+
+/// The context names of the kubeconfig export connects with (none in-cluster).
+fn kubeconfig_contexts(cluster: &crate::cluster::ClusterOptions) -> BTreeSet<String> {
+    use kube::config::Kubeconfig;
+    let config = match &cluster.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path),
+        None => Kubeconfig::read(),
+    };
+    config
+        .map(|c| c.contexts.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default()
 }
 
 /// The catalog name: `--name`, else DIR's pitrix.toml's, else DIR's own name.
@@ -73,6 +94,13 @@ pub fn run(args: &ExportOptions) -> Result<(), Error> {
     let dir = args.dir.as_path();
     write::check_target(dir, &name)?;
     let cluster = &args.cluster;
+    // Before any request: a missing credential variable is a usage error.
+    let store = args
+        .s3
+        .as_ref()
+        .map(|s3| S3Client::from_location(s3, |var| std::env::var(var).ok()))
+        .transpose()
+        .map_err(|e| Error::InvalidValue(e.to_string()))?;
     let live = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,12 +109,15 @@ pub fn run(args: &ExportOptions) -> Result<(), Error> {
             let client = crate::cluster::client(cluster)
                 .await
                 .map_err(Error::Cluster)?;
-            read::read(&client, &args.storage_namespace).await
+            read::read(&client, &args.storage_namespace, store).await
         })?;
     let opts = Options {
         name,
         prefix: args.credentials_env_prefix.clone(),
         unpack: args.unpack,
+        s3: args.s3.clone(),
+        host_context: cluster.context.clone(),
+        contexts: kubeconfig_contexts(cluster),
     };
     let export = render(&live, &opts);
     if !export.skipped.is_empty() {

@@ -1,5 +1,6 @@
 //! Reading the live store: lists only (list rights on the five kinds and on ConfigMaps in the
-//! storage namespace).
+//! storage namespace), and, where KubeSphere keeps packages in S3, GETs of the uploaded
+//! versions' and attachments' objects there.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
@@ -10,6 +11,7 @@ use super::render::Live;
 use crate::cluster::{KindInfo, api, describe, retry};
 use crate::error::Error;
 use crate::objects::labels;
+use crate::storage::s3::{S3Client, S3Error};
 
 async fn list(client: &Client, kind: &str) -> Result<Vec<Value>, Error> {
     let info = KindInfo::of(kind).ok_or_else(|| Error::Cluster(format!("unknown kind {kind}")))?;
@@ -29,8 +31,13 @@ async fn list(client: &Client, kind: &str) -> Result<Vec<Value>, Error> {
         .collect())
 }
 
-/// Everything export needs from the host cluster.
-pub async fn read(client: &Client, storage_namespace: &str) -> Result<Live, Error> {
+/// Everything export needs from the host cluster, and from KubeSphere's S3 store when it has
+/// one (`store`).
+pub async fn read(
+    client: &Client,
+    storage_namespace: &str,
+    store: Option<S3Client>,
+) -> Result<Live, Error> {
     let mut live = Live {
         categories: list(client, "Category").await?,
         repos: list(client, "Repo").await?,
@@ -57,5 +64,57 @@ pub async fn read(client: &Client, storage_namespace: &str) -> Result<Live, Erro
         };
         live.stored.insert(name, bytes.0);
     }
+    if let Some(client) = store {
+        let keys = stored_keys(&live);
+        let found = tokio::task::spawn_blocking(move || read_s3(&client, keys))
+            .await
+            .map_err(|e| Error::Runtime(format!("reading S3 stopped: {e}")))??;
+        live.stored.extend(found);
+    }
     Ok(live)
+}
+
+/// The keys KubeSphere keeps in package storage for uploaded apps: each uploaded version's
+/// package (under the version ID) and each attachment (under its ID). Synced-repo versions
+/// are downloaded from their repo, never stored (`FromRepo` in store.go).
+pub fn stored_keys(live: &Live) -> Vec<String> {
+    let is_upload = |v: &&Value| labels::label(v, labels::REPO_NAME) == Some(labels::UPLOAD_REPO);
+    let name = |v: &Value| {
+        v.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let versions = live.versions.iter().filter(is_upload).filter_map(name);
+    let attachments = live.apps.iter().filter(is_upload).flat_map(|a| {
+        a.pointer("/spec/attachments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+    });
+    let mut keys: Vec<String> = versions.chain(attachments).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// What S3 holds under `keys`, as KubeSphere 4 reads it (`FailOverGet` in
+/// `pkg/simple/client/application/store.go`): the object when there is one; a key S3 does
+/// not hold is left to the storage ConfigMap of that name; any other failure (unreachable,
+/// refused credentials, no such bucket) fails the export, as it fails KubeSphere's read.
+fn read_s3(client: &S3Client, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let failed =
+        |e: S3Error| Error::Message(format!("cannot read KubeSphere's package store: {e}"));
+    client.check_bucket().map_err(failed)?;
+    let mut found = Vec::new();
+    for key in keys {
+        match client.get(&key) {
+            Ok(Some(bytes)) => found.push((key, bytes)),
+            // No such object; or an attachment ID no S3 key can be: the ConfigMap's, if any.
+            Ok(None) | Err(S3Error::InvalidKey { .. }) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(found)
 }

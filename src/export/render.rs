@@ -32,6 +32,13 @@ pub struct Options {
     pub prefix: String,
     /// Write each package as a chart directory where re-packing it loses nothing.
     pub unpack: bool,
+    /// KubeSphere's S3 store, where packages and attachments were read: written as
+    /// `[storage.s3]` so that the catalog compiles to S3 objects again.
+    pub s3: Option<crate::catalog::S3Location>,
+    /// The kubeconfig context export read the host through (`--context`), if one was named.
+    pub host_context: Option<String>,
+    /// The contexts of that kubeconfig: a member cluster's context is the one of its name.
+    pub contexts: BTreeSet<String>,
 }
 
 /// An object left out, or exported with a difference, and why.
@@ -267,6 +274,38 @@ fn settings(cx: &mut Ctx, clusters: &BTreeSet<String>) {
             toml_string(c)
         };
         text.push_str(&format!("\n[clusters.{key}]\n"));
+        let context = if c == labels::DEFAULT_CLUSTER {
+            cx.opts.host_context.as_ref()
+        } else {
+            cx.opts.contexts.get(c)
+        };
+        match context {
+            Some(context) => text.push_str(&format!("context = {}\n", toml_string(context))),
+            // Only `standalone` runs anything in a member cluster itself.
+            None if c != labels::DEFAULT_CLUSTER => text.push_str(&format!(
+                "# The kubeconfig export read has no context named {}: set `context` here if \
+                 pitrix must reach this cluster itself (target standalone).\n",
+                toml_string(c)
+            )),
+            None => {}
+        }
+    }
+    if let Some(s3) = &cx.opts.s3 {
+        // Where, and the names of the variables holding the credentials: never credentials.
+        text.push_str("\n[storage.s3]\n");
+        text.push_str(&format!("endpoint = {}\n", toml_string(&s3.endpoint)));
+        text.push_str(&format!("bucket = {}\n", toml_string(&s3.bucket)));
+        text.push_str(&format!("region = {}\n", toml_string(&s3.region)));
+        text.push_str(&format!("pathStyle = {}\n", s3.path_style));
+        use crate::catalog::S3Settings;
+        if s3.access_key_id_env != S3Settings::DEFAULT_ACCESS_KEY_ID_ENV {
+            let name = toml_string(&s3.access_key_id_env);
+            text.push_str(&format!("accessKeyIdEnv = {name}\n"));
+        }
+        if s3.secret_access_key_env != S3Settings::DEFAULT_SECRET_ACCESS_KEY_ENV {
+            let name = toml_string(&s3.secret_access_key_env);
+            text.push_str(&format!("secretAccessKeyEnv = {name}\n"));
+        }
     }
     cx.out.files.insert("pitrix.toml".into(), text.into_bytes());
 }
@@ -428,15 +467,35 @@ fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// The files of a package, when writing them as a chart directory loses nothing: pitrix's
-/// packer gives the same chart (name and files) back, and no .helmignore drops any of them.
-pub fn unpacked(package: &[u8]) -> Option<crate::chart::ChartFiles> {
-    let (_, files) = crate::chart::read_archive(package, &crate::chart::Limits::default()).ok()?;
-    if files.files.keys().any(|p| p.ends_with(".helmignore")) {
-        return None;
+/// packer gives the same chart (name and files) back, and no .helmignore drops any of them —
+/// and, where packages are kept in S3 (`in_s3`), the very same bytes, since a stored object
+/// is never replaced (a ConfigMap package with the same files is kept by `apply`). Else why not.
+pub fn unpacked(package: &[u8], in_s3: bool) -> Result<crate::chart::ChartFiles, String> {
+    let (_, files) = crate::chart::read_archive(package, &crate::chart::Limits::default())
+        .map_err(|e| format!("pitrix cannot read it as a chart archive ({e})"))?;
+    if let Some(ignore) = files.files.keys().find(|p| p.ends_with(".helmignore")) {
+        return Err(format!(
+            "it holds {ignore}, which would leave files out when the directory is packed again"
+        ));
     }
-    let chart: Value = serde_yaml::from_slice(files.get("Chart.yaml")?).ok()?;
-    let name = chart.get("name")?.as_str()?;
-    crate::chart::same_chart(&crate::chart::pack(name, &files), package).then_some(files)
+    let name = files
+        .get("Chart.yaml")
+        .and_then(|text| serde_yaml::from_slice::<Value>(text).ok())
+        .and_then(|chart| chart.get("name")?.as_str().map(str::to_string))
+        .ok_or("its Chart.yaml has no name")?;
+    let repacked = crate::chart::pack(&name, &files);
+    if !crate::chart::same_chart(&repacked, package) {
+        return Err(
+            "pitrix's packer gives other files back (the archive's root is not the chart's name, or its files are not as Helm packs them)"
+                .into(),
+        );
+    }
+    if in_s3 && repacked != package {
+        return Err(
+            "packed again it gives other bytes, and the package in S3 is never replaced".into(),
+        );
+    }
+    Ok(files)
 }
 
 /// Chart.yaml of a package, as JSON.
@@ -680,7 +739,11 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                 cx.skip(
                     "ApplicationVersion",
                     id,
-                    "it has no package: no storage ConfigMap of that name (or an S3 store, which export does not read)",
+                    if cx.opts.s3.is_some() {
+                        "it has no package: neither S3 nor package storage's ConfigMaps hold one of that name"
+                    } else {
+                        "it has no package: no storage ConfigMap of that name (packages in S3? pass --s3-endpoint and --s3-bucket)"
+                    },
                 );
                 continue;
             };
@@ -704,15 +767,26 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                     }
                 }
             } else {
-                match cx.opts.unpack.then(|| unpacked(package)).flatten() {
-                    Some(files) => {
+                match cx
+                    .opts
+                    .unpack
+                    .then(|| unpacked(package, cx.opts.s3.is_some()))
+                {
+                    Some(Ok(files)) => {
                         for (path, bytes) in files.files {
                             cx.out
                                 .files
                                 .insert(format!("{dir}/{version}/{path}"), bytes);
                         }
                     }
-                    None => {
+                    unpack => {
+                        if let Some(Err(why)) = unpack {
+                            cx.skip(
+                                "ApplicationVersion",
+                                id,
+                                format!("--unpack: kept as the stored {version}.tgz: {why}"),
+                            );
+                        }
                         cx.out
                             .files
                             .insert(format!("{dir}/{version}.tgz"), package.clone());
@@ -1147,6 +1221,9 @@ mod tests {
             name: "acme".into(),
             prefix: "ACME".into(),
             unpack: false,
+            s3: None,
+            host_context: None,
+            contexts: BTreeSet::new(),
         }
     }
 
@@ -1170,10 +1247,11 @@ mod tests {
             )
             .unwrap();
         files.insert(".helmignore", b"*.bak\n".to_vec()).unwrap();
-        assert!(unpacked(&crate::chart::pack("demo", &files)).is_none());
+        let why = unpacked(&crate::chart::pack("demo", &files), false).unwrap_err();
+        assert!(why.contains(".helmignore"), "{why}");
         files.files.remove(".helmignore");
-        assert!(unpacked(&crate::chart::pack("demo", &files)).is_some());
-        assert!(unpacked(&crate::chart::pack("other-root", &files)).is_none());
+        assert!(unpacked(&crate::chart::pack("demo", &files), false).is_ok());
+        assert!(unpacked(&crate::chart::pack("other-root", &files), false).is_err());
     }
 
     fn file(e: &Export, path: &str) -> String {
@@ -1326,6 +1404,99 @@ mod tests {
             .filter(|o| o.starts_with("ApplicationRelease/"))
             .collect();
         assert_eq!(releases, ["ApplicationRelease/edited"], "{:?}", e.skipped);
+    }
+
+    #[test]
+    fn settings_name_the_contexts_and_the_s3_store_but_no_credentials() {
+        let live = store();
+        let e = render(
+            &live,
+            &Options {
+                s3: Some(crate::catalog::S3Location {
+                    endpoint: "http://minio.kubesphere-system:9000".into(),
+                    bucket: "app-store".into(),
+                    region: "eu-west-1".into(),
+                    path_style: false,
+                    access_key_id_env: "PITRIX_S3_ACCESS_KEY_ID".into(),
+                    secret_access_key_env: "KS_S3_SECRET".into(),
+                }),
+                host_context: Some("ks-host".into()),
+                contexts: BTreeSet::from(["ks-host".to_string(), "edge".to_string()]),
+                ..opts()
+            },
+        );
+        let settings = file(&e, "pitrix.toml");
+        let parsed: crate::catalog::Settings = toml::from_str(&settings).unwrap();
+        assert_eq!(
+            parsed.clusters["host"].context.as_deref(),
+            Some("ks-host"),
+            "{settings}"
+        );
+        assert_eq!(parsed.clusters["edge"].context.as_deref(), Some("edge"));
+        let s3 = parsed.storage.s3.expect("[storage.s3]").location();
+        assert_eq!(s3.endpoint, "http://minio.kubesphere-system:9000");
+        assert_eq!(s3.bucket, "app-store");
+        assert_eq!(s3.region, "eu-west-1");
+        assert!(!s3.path_style);
+        assert_eq!(s3.access_key_id_env, "PITRIX_S3_ACCESS_KEY_ID");
+        assert_eq!(s3.secret_access_key_env, "KS_S3_SECRET");
+        assert!(!settings.contains("accessKeyIdEnv"), "{settings}");
+
+        // Without a context of its name, a member cluster is declared bare, with why.
+        let e = render(&live, &opts());
+        let settings = file(&e, "pitrix.toml");
+        let parsed: crate::catalog::Settings = toml::from_str(&settings).unwrap();
+        assert_eq!(parsed.clusters["edge"].context, None);
+        assert_eq!(parsed.clusters["host"].context, None);
+        assert!(settings.contains("no context named \"edge\""), "{settings}");
+        assert!(parsed.storage.s3.is_none());
+    }
+
+    #[test]
+    fn unpack_in_s3_keeps_a_package_whose_bytes_would_change_and_says_why() {
+        let mut live = store();
+        // Same files as pitrix packs them, other bytes (another compression level).
+        let mut files = crate::chart::ChartFiles::new();
+        files
+            .insert(
+                "Chart.yaml",
+                b"apiVersion: v2\nname: demo\nversion: 1.0.0\ndescription: Demo.\n".to_vec(),
+            )
+            .unwrap();
+        let other_bytes = crate::chart::pack_with_level("demo", &files, 1);
+        assert_ne!(other_bytes, crate::chart::pack("demo", &files));
+        live.stored
+            .insert("demo-abcde-1.0.0".into(), other_bytes.clone());
+        let s3 = crate::catalog::S3Location {
+            endpoint: "http://s3:9000".into(),
+            bucket: "b".into(),
+            region: "us-east-1".into(),
+            path_style: true,
+            access_key_id_env: "A".into(),
+            secret_access_key_env: "B".into(),
+        };
+        let with = |s3| Options {
+            unpack: true,
+            s3,
+            ..opts()
+        };
+        let in_s3 = render(&live, &with(Some(s3)));
+        assert_eq!(in_s3.files["apps/demo-abcde/1.0.0.tgz"], other_bytes);
+        assert!(in_s3.files.contains_key("apps/demo-abcde/0.9.0/Chart.yaml"));
+        let why: Vec<&Skipped> = in_s3
+            .skipped
+            .iter()
+            .filter(|s| s.object == "ApplicationVersion/demo-abcde-1.0.0")
+            .collect();
+        assert_eq!(why.len(), 1, "{:?}", in_s3.skipped);
+        assert!(why[0].reason.contains("never replaced"), "{:?}", why[0]);
+        // In ConfigMaps, apply keeps a stored package with the same files: unpacked.
+        let in_config_maps = render(&live, &with(None));
+        assert!(
+            in_config_maps
+                .files
+                .contains_key("apps/demo-abcde/1.0.0/Chart.yaml")
+        );
     }
 
     #[test]

@@ -444,6 +444,26 @@ pub(crate) struct ExportArgs {
     /// Show which files would change; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// KubeSphere's S3 store, when it has one (kubesphere.yaml `s3.endpoint`,
+    /// `http(s)://host[:port]`): packages and screenshots are read there first, the storage
+    /// ConfigMaps only as fallback, and pitrix.toml gets `[storage.s3]`.
+    #[arg(long, value_name = "URL", requires = "s3_bucket")]
+    pub(crate) s3_endpoint: Option<String>,
+    /// The bucket of KubeSphere's S3 store (`s3.bucket`).
+    #[arg(long, value_name = "BUCKET", requires = "s3_endpoint")]
+    pub(crate) s3_bucket: Option<String>,
+    /// Signing region of the S3 store (`s3.region`).
+    #[arg(long, value_name = "REGION", default_value = pitrix::catalog::S3Settings::DEFAULT_REGION)]
+    pub(crate) s3_region: String,
+    /// Path-style addressing, `endpoint/bucket/key` (`s3.forcePathStyle`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) s3_path_style: bool,
+    /// The environment variable holding the S3 access key id (never the key itself).
+    #[arg(long, value_name = "VAR", default_value = pitrix::catalog::S3Settings::DEFAULT_ACCESS_KEY_ID_ENV)]
+    pub(crate) s3_access_key_id_env: String,
+    /// The environment variable holding the S3 secret access key (never the key itself).
+    #[arg(long, value_name = "VAR", default_value = pitrix::catalog::S3Settings::DEFAULT_SECRET_ACCESS_KEY_ENV)]
+    pub(crate) s3_secret_access_key_env: String,
     /// Print the read-only ClusterRole export needs, and exit.
     #[arg(long, exclusive = true)]
     pub(crate) print_cluster_role: bool,
@@ -463,6 +483,17 @@ impl ExportArgs {
             storage_namespace: self.storage_namespace,
             unpack: self.unpack,
             dry_run: self.dry_run,
+            s3: self
+                .s3_endpoint
+                .zip(self.s3_bucket)
+                .map(|(endpoint, bucket)| pitrix::catalog::S3Location {
+                    endpoint,
+                    bucket,
+                    region: self.s3_region,
+                    path_style: self.s3_path_style,
+                    access_key_id_env: self.s3_access_key_id_env,
+                    secret_access_key_env: self.s3_secret_access_key_env,
+                }),
         }
     }
 }
