@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{AppRef, Catalog, Release, Repo};
 use crate::diagnostics::{Code, Diagnostic, Pos, did_you_mean};
+use crate::error::Error;
 use crate::repo::{ChartVersion, FetchOptions, Fetcher, Filter, Index, RepoError, repo_auth};
 
 pub const LOCK_FILE: &str = "pitrix.lock";
@@ -72,23 +73,25 @@ pub struct LockedChart {
 
 impl Lock {
     /// The lock of the catalog at `root`; `None` when there is none.
-    pub fn read(root: &Path) -> Result<Option<Lock>, String> {
+    pub fn read(root: &Path) -> Result<Option<Lock>, Error> {
         match crate::confine::read_to_string(root, Path::new(LOCK_FILE)) {
             Ok(text) => Lock::parse(&text).map(Some),
             Err(crate::confine::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(None)
             }
-            Err(e) => Err(format!("cannot read {LOCK_FILE}: {e}")),
+            Err(e) => Err(Error::Catalog(format!("cannot read {LOCK_FILE}: {e}"))),
         }
     }
 
-    pub fn parse(text: &str) -> Result<Lock, String> {
-        let lock: Lock = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    /// The lock in `text`; an [`Error::Catalog`] when it is not one this pitrix reads.
+    pub fn parse(text: &str) -> Result<Lock, Error> {
+        let lock: Lock =
+            toml::from_str(text).map_err(|e| Error::Catalog(e.message().to_string()))?;
         if lock.version != FORMAT_VERSION {
-            return Err(format!(
+            return Err(Error::Catalog(format!(
                 "format version {} (this pitrix reads {FORMAT_VERSION})",
                 lock.version
-            ));
+            )));
         }
         Ok(lock)
     }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::catalog::{App, AppRef, Catalog, Release, Version};
 use crate::duration::parse_seconds;
 use crate::emit::Files;
+use crate::error::Error;
 use crate::lock::Lock;
 use crate::objects::{ReviewState, labels};
 use crate::{names, publish, redact, yaml};
@@ -125,8 +126,13 @@ struct RepoView {
     private: bool,
 }
 
-/// Every file of the preview, under `site/`.
-pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, String> {
+/// Every file of the preview, under `site/`. What can fail is the catalog's own: its
+/// templates under [`OVERRIDE_DIR`] ([`Error::Catalog`]).
+pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, Error> {
+    render_files(root, catalog, lock).map_err(Error::Catalog)
+}
+
+fn render_files(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, String> {
     // A catalog may bring its own templates: each page renders within a budget that grows with
     // the catalog (see crate::template).
     let rows = catalog.apps.len()
