@@ -291,24 +291,38 @@ fn kubesphere_4_installs_from_the_packages_pitrix_puts_in_s3_and_prune_follows_i
             .then_some(())
     });
 
-    // A version deleted in the console: KubeSphere deletes its package from S3 itself. When the
-    // catalog then drops it, pitrix's prune finds nothing left to delete and does not fail.
-    ks.kubectl_ok(&["delete", VERSIONS, &console_deleted, "--wait=false"]);
-    ks.wait_for(
-        CONVERGE,
-        "KubeSphere deleting the version and its package",
-        || {
+    // A version deleted in the console: KubeSphere deletes its package from S3 itself. While
+    // the catalog holds it, the next apply makes both again, the package byte for byte; once
+    // the catalog drops it, pitrix's prune finds nothing left to delete and does not fail.
+    let delete_in_console = |what: &str| {
+        let mark = ks.log_mark();
+        ks.kubectl_ok(&["delete", VERSIONS, &console_deleted, "--wait=false"]);
+        ks.wait_for(CONVERGE, what, || {
             (ks.get_json(VERSIONS, &console_deleted).is_none()
                 && s3.object(BUCKET, &console_deleted).is_none())
             .then_some(())
-        },
+        });
+        assert!(
+            ks.log_since(mark)
+                .contains(&format!("delete from oss [{console_deleted}]")),
+            "{}",
+            ks.log_tail(40)
+        );
+    };
+    delete_in_console("KubeSphere deleting the version and its package");
+    let report = apply_ok(&ks, &s3, &root);
+    let created = common::outcomes_of(&report, "created");
+    for kind in ["S3Object", "ApplicationVersion"] {
+        assert!(
+            created.contains(&(kind.into(), console_deleted.clone())),
+            "{kind}/{console_deleted}: {created:?}\n{report:#}"
+        );
+    }
+    assert_eq!(
+        s3.object(BUCKET, &console_deleted),
+        Some(compiled_package(&root, &console_deleted))
     );
-    assert!(
-        ks.log_text()
-            .contains(&format!("delete from oss [{console_deleted}]")),
-        "{}",
-        ks.log_tail(40)
-    );
+    delete_in_console("KubeSphere deleting the version and its package again");
     std::fs::remove_dir_all(root.join("apps/hello/0.2.0")).unwrap();
     let report = apply_ok(&ks, &s3, &root);
     let pruned_now = common::outcomes_of(&report, "pruned");
