@@ -8,11 +8,16 @@
 //!
 //! What is checked: pitrix uploads each package under its version ID byte for byte and writes no
 //! storage ConfigMap; KubeSphere's release controller reads it from S3 (its log says so) and
-//! makes the executor Job; a version KubeSphere already deleted from S3, and one pitrix prunes
-//! while KubeSphere deletes it too, are pruned without a failure. And packages over 1 MiB:
-//! stored in S3 and read by KubeSphere — but installed by nobody, because KubeSphere's Helm
-//! executor hands the chart to its Job in a ConfigMap (`kubesphere.io/utils/helm`
-//! `createConfigMap`), which the API server caps at 1 MiB.
+//! makes the executor Job, for an upgrade too; a version deleted in the console loses its
+//! package to KubeSphere and gets both back on the next apply; a version KubeSphere already
+//! deleted from S3, and one pitrix prunes while KubeSphere deletes it too, are pruned without a
+//! failure. And packages over 1 MiB: stored in S3 and read by KubeSphere — but installed by
+//! nobody, because KubeSphere's Helm executor hands the chart to its Job in a ConfigMap
+//! (`kubesphere.io/utils/helm` `createConfigMap`), which the API server caps at 1 MiB.
+//!
+//! What does not work yet (an ignored test): an app dropped together with its release. The
+//! release's version must outlive the release, or KubeSphere's own webhook keeps the release's
+//! finalizer for good.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,7 +143,7 @@ fn apply_ok(ks: &KubeSphere, s3: &S3Server, root: &Path) -> Value {
     report
 }
 
-/// `pitrix validate ROOT --output json`: exit code and what it printed.
+/// `pitrix validate ROOT`: exit code and what it printed (stdout and stderr).
 fn validate(root: &Path) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
         .arg("validate")
@@ -519,7 +524,7 @@ fn a_package_over_1_mib_is_stored_and_read_from_s3_but_kubesphere_cannot_hand_it
         .and_then(Value::as_str)
         .unwrap_or("");
     assert!(
-        message.contains("1048576"),
+        message.contains("Too long: must have at most 1048576 bytes"),
         "not refused for its size: {release:#}"
     );
     assert!(ks.executor_jobs("bulky").is_empty());
