@@ -326,6 +326,16 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
     let k = v3_cluster();
     let (_tmp, root) = v3_catalog(&s3.endpoint);
 
+    // A dry run looks at the store and writes nothing.
+    let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &["--dry-run"]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let would = common::outcomes_of(&report, "wouldCreate");
+    assert!(
+        would.contains(&("S3Object".into(), "system-workspace/appv-hello-0.1.0".into())),
+        "{report:#}"
+    );
+    assert!(s3.keys(BUCKET).is_empty(), "{:?}", s3.keys(BUCKET));
+
     let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let created = common::outcomes_of(&report, "created");
