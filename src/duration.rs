@@ -3,10 +3,16 @@
 
 use std::time::Duration;
 
+use crate::error::Error;
+
 const UNITS: &str = "ms, s, m, h or d, e.g. `1h30m`";
 
-/// A duration, or why it does not parse.
-pub fn parse(text: &str) -> Result<Duration, String> {
+/// A duration, or why it does not parse ([`Error::InvalidValue`]).
+pub fn parse(text: &str) -> Result<Duration, Error> {
+    duration(text).map_err(Error::InvalidValue)
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration".into());
@@ -49,15 +55,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 /// Whole seconds, as KubeSphere's fields hold them (a repo's sync period).
-pub fn parse_seconds(text: &str) -> Result<i64, String> {
+pub fn parse_seconds(text: &str) -> Result<i64, Error> {
     let d = parse(text)?;
     if d.subsec_nanos() != 0 {
-        return Err(format!(
+        return Err(Error::InvalidValue(format!(
             "`{}` is not a whole number of seconds",
             text.trim()
-        ));
+        )));
     }
-    i64::try_from(d.as_secs()).map_err(|_| format!("`{}` is too long", text.trim()))
+    i64::try_from(d.as_secs())
+        .map_err(|_| Error::InvalidValue(format!("`{}` is too long", text.trim())))
 }
 
 fn seconds(n: f64, text: &str) -> Result<Duration, String> {
@@ -74,13 +81,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse("1d").unwrap(), Duration::from_secs(86400));
         for bad in [
             "", "1x", "s", "h", "10m5", "-1", "-5s", "NaN", "inf", "1e300", "1e300h",
         ] {
@@ -90,11 +97,11 @@ mod tests {
 
     #[test]
     fn whole_seconds() {
-        assert_eq!(parse_seconds("0"), Ok(0));
-        assert_eq!(parse_seconds("3600"), Ok(3600));
-        assert_eq!(parse_seconds("1h30m"), Ok(5400));
-        assert_eq!(parse_seconds("90s"), Ok(90));
-        assert_eq!(parse_seconds("1d"), Ok(86400));
+        assert_eq!(parse_seconds("0").unwrap(), 0);
+        assert_eq!(parse_seconds("3600").unwrap(), 3600);
+        assert_eq!(parse_seconds("1h30m").unwrap(), 5400);
+        assert_eq!(parse_seconds("90s").unwrap(), 90);
+        assert_eq!(parse_seconds("1d").unwrap(), 86400);
         assert!(parse_seconds("500ms").is_err());
         assert!(parse_seconds("-5").is_err());
         assert!(parse_seconds("10m5").is_err());

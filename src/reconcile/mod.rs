@@ -90,7 +90,7 @@ pub fn random_u64() -> u64 {
 
 /// `--interval`: a duration of at least 100ms.
 pub fn parse_interval(text: &str) -> Result<Duration, Error> {
-    let d = crate::duration::parse(text).map_err(Error::InvalidValue)?;
+    let d = crate::duration::parse(text)?;
     if d < MIN_INTERVAL {
         return Err(Error::InvalidValue(format!(
             "`{text}` is shorter than 100ms (e.g. `30s`, `1m`, `1h30m`)"
