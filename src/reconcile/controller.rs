@@ -788,19 +788,20 @@ impl Controller {
         }
         if drift != Drift::State {
             let body = self.store.get(&expected.digest)?;
-            if expected.kind.kind == "ApplicationVersion" {
+            // A version's owner (4.x Application, 3.x HelmApplication) by its UID, as apply sets it.
+            if let Some(owner_kind) = expected.kind.write.owner {
                 let app = body
                     .pointer(&super::index::label_pointer(labels::APP_ID))
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
                 if let std::collections::btree_map::Entry::Vacant(slot) = app_uids.entry(app) {
-                    let kind = KindInfo::of("Application").expect("a known kind");
+                    let kind = KindInfo::of(owner_kind).expect("a known kind");
                     let apps = api(self.clusters.host(), kind, None);
                     let name = slot.key().clone();
                     let uid = retry(3, || apps.get(&name))
                         .await
-                        .map_err(|e| format!("its Application {name}: {}", describe(&e)))?
+                        .map_err(|e| format!("its {owner_kind} {name}: {}", describe(&e)))?
                         .metadata
                         .uid
                         .unwrap_or_default();

@@ -209,13 +209,14 @@ impl State {
     /// The same test apply uses before writing a review state.
     pub fn matches(&self, live: &Value) -> bool {
         let status = live.get("status");
+        // 3.x keeps the message in the newest audit entry (apply's status::write_one).
+        let message =
+            status.and_then(|s| s.get("message").or_else(|| s.pointer("/audit/0/message")));
         status.and_then(|s| s.get("state")).and_then(Value::as_str) == Some(&*self.state)
-            && self.message.as_deref().is_none_or(|m| {
-                status
-                    .and_then(|s| s.get("message"))
-                    .and_then(Value::as_str)
-                    == Some(m)
-            })
+            && self
+                .message
+                .as_deref()
+                .is_none_or(|m| message.and_then(Value::as_str) == Some(m))
     }
 
     /// The status-subresource body apply writes (`apiVersion`, `kind`, `metadata.name`, `status`).
@@ -226,7 +227,7 @@ impl State {
             status.insert("message".into(), (**m).into());
         }
         json!({
-            "apiVersion": crate::objects::API_VERSION,
+            "apiVersion": KindInfo::of(kind).map_or(crate::objects::API_VERSION, |k| k.api_version),
             "kind": kind,
             "metadata": {"name": name},
             "status": status,
@@ -251,10 +252,8 @@ impl Index {
         }
         let mut states = HashMap::new();
         for s in &desired.status {
-            let kind = match s["kind"].as_str() {
-                Some("Application") => "Application",
-                Some("ApplicationVersion") => "ApplicationVersion",
-                _ => continue,
+            let Some(kind) = s["kind"].as_str().and_then(state_kind) else {
+                continue;
             };
             let name = s["metadata"]["name"]
                 .as_str()
@@ -291,12 +290,7 @@ impl Index {
     }
 
     pub fn state_of(&self, r: &ObjectRef) -> Option<&State> {
-        let kind = match r.kind.as_str() {
-            "Application" => "Application",
-            "ApplicationVersion" => "ApplicationVersion",
-            _ => return None,
-        };
-        self.states.get(&(kind, r.name.clone()))
+        self.states.get(&(state_kind(&r.kind)?, r.name.clone()))
     }
 
     /// Why the live object (None: it does not exist) is not as desired, if it is not.
@@ -341,6 +335,18 @@ impl Index {
         seen.dedup();
         seen.len()
     }
+}
+
+/// The kinds that carry a review state pitrix writes: 4.x's apps and versions, 3.x's versions
+/// (3.x derives the app's state from them, docs/kubesphere-v3.md §5.2).
+fn state_kind(kind: &str) -> Option<&'static str> {
+    [
+        "Application",
+        "ApplicationVersion",
+        "HelmApplicationVersion",
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
 }
 
 /// The key of a label in a JSON pointer.
@@ -425,6 +431,55 @@ mod tests {
             ..version.clone()
         };
         assert_eq!(index.drift(&other, None), None);
+    }
+
+    /// `kubesphere-v3`: review states live on HelmApplicationVersions (the message in the
+    /// newest audit entry), and S3 objects are in the index but never watched.
+    #[test]
+    fn kubesphere_3_states_and_s3_objects() {
+        let version = json!({
+            "apiVersion": "application.kubesphere.io/v1alpha1", "kind": "HelmApplicationVersion",
+            "metadata": {"name": "appv-hello-0.1.0", "labels": {"pitrix.io/catalog": "c"}},
+            "spec": {"name": "hello", "version": "0.1.0"},
+        });
+        let package = json!({
+            "apiVersion": "pitrix.io/v1alpha1", "kind": "S3Object",
+            "metadata": {"name": "system-workspace/appv-hello-0.1.0",
+                         "labels": {"pitrix.io/catalog": "c"}},
+            "data": "aGVsbG8=",
+        });
+        let d = Desired {
+            catalog: "c".into(),
+            objects: vec![
+                DesiredObject::of(version).unwrap(),
+                DesiredObject::of(package).unwrap(),
+            ],
+            standalone: None,
+            contexts: Default::default(),
+            object_store: None,
+            status: vec![json!({
+                "apiVersion": "application.kubesphere.io/v1alpha1",
+                "kind": "HelmApplicationVersion",
+                "metadata": {"name": "appv-hello-0.1.0"},
+                "status": {"state": "active", "message": "First release."},
+            })],
+        };
+        let index = Index::new(&d, "abc");
+        let r = d.objects[0].r.clone();
+        let state = index.state_of(&r).expect("a 3.x version's review state");
+        let mut v = live(&d, 0);
+        v["status"] = json!({"state": "active", "audit": [
+            {"state": "active", "message": "First release.", "operator": "pitrix"},
+        ]});
+        assert_eq!(index.drift(&r, Some(&v)), None);
+        v["status"]["state"] = "suspended".into();
+        assert_eq!(index.drift(&r, Some(&v)), Some(Drift::State));
+        let intent = state.intent("HelmApplicationVersion", "appv-hello-0.1.0");
+        assert_eq!(intent["apiVersion"], "application.kubesphere.io/v1alpha1");
+
+        assert!(index.objects.contains_key(&d.objects[1].r));
+        let watched: Vec<&str> = index.scopes().iter().map(|s| s.kind).collect();
+        assert_eq!(watched, ["HelmApplicationVersion"]);
     }
 
     #[test]

@@ -48,6 +48,7 @@ mod reconcile_faults;
 mod reconcile_redaction;
 mod reconcile_soak;
 mod reconcile_source;
+mod reconcile_v3;
 mod redaction;
 mod s3;
 mod schema;
