@@ -52,6 +52,30 @@ pub async fn prune(
             report.push(r.clone(), Outcome::Skipped("unknown kind".into()));
             continue;
         };
+        // A version, and its package, go only once no release names it: KubeSphere 4's webhook
+        // refuses every update of a release whose version is gone — the one that removes its
+        // finalizer included — so the release would stay `deleting` for good.
+        if let Some(version) = version_of(&r) {
+            match releases_naming(clusters, version).await {
+                Ok(names) if names.is_empty() => {}
+                Ok(names) => {
+                    report.push(
+                        r.clone(),
+                        Outcome::Deleting(format!(
+                            "kept until release {} (being uninstalled) is gone; the next apply prunes it",
+                            names.join(", ")
+                        )),
+                    );
+                    kept.push(r);
+                    continue;
+                }
+                Err(why) => {
+                    report.push(r.clone(), Outcome::Failed(why));
+                    kept.push(r);
+                    continue;
+                }
+            }
+        }
         // After the versions that named it (reverse stage order): nothing else deletes it.
         if kind.write.in_object_store {
             let outcome =
@@ -149,6 +173,31 @@ pub async fn prune(
         }
     }
     kept
+}
+
+/// The version ID a pruned object of KubeSphere 4 stands for, if it is a version or a stored
+/// package (a storage ConfigMap or an S3 object, named by its version's ID). KubeSphere 3
+/// uninstalls in process and needs neither.
+fn version_of(r: &ObjectRef) -> Option<&str> {
+    match r.kind.as_str() {
+        "ApplicationVersion" | "ConfigMap" => Some(&r.name),
+        "S3Object" if !r.name.contains('/') => Some(&r.name),
+        _ => None,
+    }
+}
+
+/// The ApplicationReleases whose version label names `version`.
+async fn releases_naming(clusters: &Clusters, version: &str) -> Result<Vec<String>, String> {
+    let kind = KindInfo::of("ApplicationRelease").expect("a known kind");
+    let params =
+        kube::api::ListParams::default().labels(&format!("{}={version}", labels::APP_VERSION_ID));
+    let list_api = api(clusters.host(), kind, None);
+    match retry(5, || list_api.list_metadata(&params)).await {
+        Ok(list) => Ok(list.items.into_iter().filter_map(|i| i.metadata.name).collect()),
+        // No KubeSphere 4 here (a 3.x cluster): no releases of it.
+        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(format!("cannot list {}: {}", kind.plural, describe(&e))),
+    }
 }
 
 /// Waits up to `wait` (once, without it) for a deleted object to be gone; `None` when it is,

@@ -15,9 +15,8 @@
 //! nobody, because KubeSphere's Helm executor hands the chart to its Job in a ConfigMap
 //! (`kubesphere.io/utils/helm` `createConfigMap`), which the API server caps at 1 MiB.
 //!
-//! What does not work yet (an ignored test): an app dropped together with its release. The
-//! release's version must outlive the release, or KubeSphere's own webhook keeps the release's
-//! finalizer for good.
+//! An app dropped together with its release: the release's version (and package) outlive the
+//! release, or KubeSphere's own webhook would keep the release's finalizer for good.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -437,8 +436,6 @@ fn complete_jobs(ks: &KubeSphere, release: &str) {
 /// stuck in `deleting` for good, the webhook denying every attempt with "ApplicationVersion …
 /// not found". Not S3's doing: the same holds with storage ConfigMaps.
 #[test]
-#[ignore = "pitrix's prune deletes a version while KubeSphere still uninstalls its release \
-            (src/apply/prune.rs): the release is then stuck in `deleting`"]
 fn an_app_dropped_with_its_release_is_uninstalled_before_its_version_and_package_go() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
