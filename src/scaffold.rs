@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::Path;
 
+use crate::error::Error;
 use crate::schema::catalog_schemas;
 
 /// The scaffold, embedded from `templates/new/`.
@@ -61,7 +62,7 @@ pub fn new_catalog(dir: &Path) -> std::io::Result<Vec<String>> {
 
 /// The catalog name `pitrix new DIR` gives: DIR's own name when it is a DNS-1123 label (the
 /// name labels every object the catalog owns, so two catalogs must not share one).
-pub fn name_for(dir: &Path) -> Result<String, String> {
+pub fn name_for(dir: &Path) -> Result<String, Error> {
     let base = dir
         .canonicalize()
         .ok()
@@ -70,7 +71,11 @@ pub fn name_for(dir: &Path) -> Result<String, String> {
         .unwrap_or_default();
     crate::names::dns1123_label(&base)
         .map(|()| base.clone())
-        .map_err(|why| format!("`{base}` cannot name the catalog ({why}); give one with --name"))
+        .map_err(|why| {
+            Error::InvalidValue(format!(
+                "`{base}` cannot name the catalog ({why}); give one with --name"
+            ))
+        })
 }
 
 /// Writes a new catalog named `name` into `dir`, which must not exist or be empty.
@@ -132,7 +137,8 @@ mod naming_tests {
         assert!(!toml.contains(&format!("name = \"{EXAMPLE_NAME}\"")));
 
         let why = name_for(&tmp.path().join("Team_A")).unwrap_err();
-        assert!(why.contains("--name"), "{why}");
+        assert_eq!(why.metric_label(), "invalid_value");
+        assert!(why.to_string().contains("--name"), "{why}");
         assert!(new_named(&tmp.path().join("x"), "Not A Label").is_err());
         assert!(!tmp.path().join("x").exists(), "written despite a bad name");
     }

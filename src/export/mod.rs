@@ -84,7 +84,7 @@ fn catalog_name(args: &ExportOptions) -> Result<String, Error> {
     if let Some(n) = write::existing_name(&args.dir) {
         return Ok(n);
     }
-    crate::scaffold::name_for(&args.dir).map_err(Error::InvalidValue)
+    crate::scaffold::name_for(&args.dir)
 }
 
 /// `pitrix export`: reads the store, writes the catalog and prints what changed, the variables

@@ -53,7 +53,7 @@ fn run(
         Command::New { dir, name } => {
             let name = match name {
                 Some(n) => n,
-                None => scaffold::name_for(&dir).map_err(Error::InvalidValue)?,
+                None => scaffold::name_for(&dir)?,
             };
             // Its messages name the directory already.
             let written =
