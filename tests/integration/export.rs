@@ -56,6 +56,11 @@ fn package(version: &str) -> Vec<u8> {
 }
 
 fn package_chart(name: &str, version: &str) -> Vec<u8> {
+    package_chart_with(name, version, &[])
+}
+
+/// [`package_chart`] with `extra` files (path, text) in the chart.
+fn package_chart_with(name: &str, version: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let src = tempfile::tempdir().unwrap();
     let chart = src.path().join(name);
     std::fs::create_dir_all(chart.join("templates")).unwrap();
@@ -73,6 +78,9 @@ fn package_chart(name: &str, version: &str) -> Vec<u8> {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicaCount | quote }}\n",
     )
     .unwrap();
+    for (path, text) in extra {
+        std::fs::write(chart.join(path), text).unwrap();
+    }
     let out = src.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let packaged =
@@ -1125,4 +1133,219 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
     let out = pitrix_s3(&kubeconfig, &s3, &args);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(tree(&again), files, "a second export differs");
+}
+
+// --- --unpack and YAML apps -----------------------------------------------------------------------
+
+const YAML_APP: &str = "hello-yaml";
+const YAML_RELEASE: &str = "hello-web";
+/// The manifests a user uploads as YAML app `hello-yaml` 1.0.0 (keys in sorted order).
+const MANIFESTS: &str =
+    "apiVersion: v1\ndata:\n  greeting: hi\nkind: ConfigMap\nmetadata:\n  name: hello\n";
+/// The same, placed in namespace `web`: what the console posts as the release's values.
+const PLACED: &str = "apiVersion: v1\ndata:\n  greeting: hi\nkind: ConfigMap\nmetadata:\n  name: hello\n  namespace: web\n";
+
+/// A store of ConfigMap packages: Helm app `APP` 1.0.0 as `helm package` makes it (re-packing
+/// it loses nothing), 0.9.0 with a `.helmignore` (re-packing could drop files), and YAML app
+/// `hello-yaml` with a release. `--unpack` writes 1.0.0 as a chart directory and keeps 0.9.0's
+/// `.tgz`, saying why; the YAML app's manifests are written byte for byte; the catalog
+/// compiles back to the same packages and `pitrix diff` shows nothing but ownership.
+#[test]
+fn export_unpack_writes_lossless_charts_as_directories_and_a_yaml_app_compiles_back() {
+    let ks = KubeSphere::start();
+    ks.create_workspace("team-a");
+    ks.create_namespace_in("web", "team-a");
+    ks.kubectl_ok(&["create", "namespace", "extension-openpitrix"]);
+    let packages: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
+        (
+            "0.9.0",
+            package_chart_with("demo", "0.9.0", &[(".helmignore", "*.bak\n")]),
+        ),
+        ("1.0.0", package("1.0.0")),
+    ]);
+    let config_map = |id: &str, bytes: &[u8]| {
+        create(
+            &ks,
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": id, "namespace": "extension-openpitrix"},
+                "binaryData": {"BinaryKey": b64(bytes)},
+            }),
+        )
+    };
+    upload_app(&ks, &[("0.9.0", "active"), ("1.0.0", "active")], |id, _| {
+        let version = id.rsplit('-').next().unwrap();
+        config_map(id, &packages[version]);
+    });
+    // The YAML app, as the console's handlers write it (appType yaml; the manifests stored
+    // under the version ID).
+    create(
+        &ks,
+        json!({
+            "apiVersion": "application.kubesphere.io/v2", "kind": "Application",
+            "metadata": {"name": YAML_APP,
+                "labels": {
+                    "application.kubesphere.io/repo-name": "upload",
+                    "application.kubesphere.io/app-type": "yaml",
+                    "application.kubesphere.io/app-category-name": "kubesphere-app-uncategorized",
+                    "kubesphere.io/workspace": "team-a"},
+                "annotations": {
+                    "kubesphere.io/alias-name": "Hello YAML",
+                    "kubesphere.io/description": "Greets.",
+                    "application.kubesphere.io/latest-app-version": "1.0.0"}},
+            "spec": {"appType": "yaml", "abstraction": "Greets."},
+        }),
+    );
+    let uid = ks.get_json(APPS, YAML_APP).unwrap()["metadata"]["uid"].clone();
+    let yaml_version = format!("{YAML_APP}-1.0.0");
+    create(
+        &ks,
+        json!({
+            "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationVersion",
+            "metadata": {"name": yaml_version,
+                "labels": {
+                    "application.kubesphere.io/repo-name": "upload",
+                    "application.kubesphere.io/app-id": YAML_APP,
+                    "application.kubesphere.io/app-type": "yaml",
+                    "kubesphere.io/workspace": "team-a"},
+                "annotations": {
+                    "kubesphere.io/alias-name": "Hello YAML",
+                    "kubesphere.io/description": "Greets."},
+                "finalizers": ["application.kubesphere.io/cleanup"],
+                "ownerReferences": [{"apiVersion": "application.kubesphere.io/v2",
+                    "kind": "Application", "name": YAML_APP, "uid": uid,
+                    "controller": true, "blockOwnerDeletion": true}]},
+            "spec": {"versionName": "1.0.0", "created": "2026-01-01T00:00:00Z",
+                "appType": "yaml"},
+        }),
+    );
+    config_map(&yaml_version, MANIFESTS.as_bytes());
+    patch_status(
+        &ks,
+        VERSIONS,
+        &yaml_version,
+        json!({"state": "active", "updated": "2026-01-01T00:00:00Z"}),
+    );
+    patch_status(
+        &ks,
+        APPS,
+        YAML_APP,
+        json!({"state": "active", "updateTime": "2026-01-02T00:00:00Z"}),
+    );
+    let release = json!({
+        "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationRelease",
+        "metadata": {"name": YAML_RELEASE,
+            "labels": {
+                "application.kubesphere.io/app-id": YAML_APP,
+                "application.kubesphere.io/appversion-id": yaml_version,
+                "application.kubesphere.io/app-type": "yaml",
+                "kubesphere.io/cluster": "host",
+                "kubesphere.io/namespace": "web",
+                "kubesphere.io/workspace": "team-a"},
+            "annotations": {"kubesphere.io/creator": "admin"}},
+        "spec": {"appID": YAML_APP, "appVersionID": yaml_version,
+            "values": b64(PLACED.as_bytes()), "appType": "yaml"},
+    });
+    ks.wait_for(
+        Duration::from_secs(60),
+        "the webhook admits the YAML release",
+        || {
+            ks.kubectl_stdin(&["create", "-f", "-"], release.to_string().as_bytes())
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    let before = live(&ks);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("acme");
+    let d = dir.to_str().unwrap();
+    let out = pitrix(&ks, &["export", d, "--name", "acme", "--unpack"]);
+    let printed = text(&out);
+    assert!(out.status.success(), "export --unpack:\n{printed}");
+    let files = tree(&dir);
+    let paths: Vec<String> = files.keys().map(|p| p.display().to_string()).collect();
+    // 1.0.0: a chart directory holding the package's files.
+    let (_, stored) =
+        pitrix::chart::read_archive(&packages["1.0.0"], &pitrix::chart::Limits::default()).unwrap();
+    assert!(!stored.files.is_empty());
+    for (path, bytes) in &stored.files {
+        assert_eq!(
+            files.get(Path::new(&format!("apps/{APP}/1.0.0/{path}"))),
+            Some(bytes),
+            "{path} of 1.0.0 unpacked: {paths:?}"
+        );
+    }
+    assert!(!files.contains_key(Path::new(&format!("apps/{APP}/1.0.0.tgz"))));
+    // 0.9.0: kept as stored, with the reason.
+    assert_eq!(
+        files[Path::new(&format!("apps/{APP}/0.9.0.tgz"))],
+        packages["0.9.0"]
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with(&format!("apps/{APP}/0.9.0/")))
+    );
+    assert!(
+        printed.contains(&format!(
+            "ApplicationVersion/{APP}-0.9.0: --unpack: kept as the stored 0.9.0.tgz: it holds .helmignore"
+        )),
+        "{printed}"
+    );
+    // The YAML app: its manifests byte for byte, its release without values.
+    assert_eq!(
+        files[Path::new(&format!("apps/{YAML_APP}/1.0.0/manifests.yaml"))],
+        MANIFESTS.as_bytes()
+    );
+    let app: Value =
+        serde_yaml::from_slice(&files[Path::new(&format!("apps/{YAML_APP}/app.yaml"))]).unwrap();
+    assert_eq!(app["type"], "yaml");
+    let rel: Value = serde_yaml::from_slice(
+        &files[Path::new(&format!("releases/host/web/{YAML_RELEASE}.yaml"))],
+    )
+    .unwrap();
+    assert_eq!(rel["app"], YAML_APP);
+    assert!(rel.get("values").is_none(), "{rel:?}");
+
+    // Compiled: the .tgz and the manifests byte for byte, the unpacked chart with the same
+    // files (apply keeps the stored bytes); the YAML release's values as live.
+    let out = pitrix(&ks, &["validate", d]);
+    assert!(out.status.success(), "validate:\n{}", text(&out));
+    let compiled = match pitrix::pipeline::build(&dir) {
+        Ok((compiled, _)) => compiled,
+        Err(diags) => panic!("the export is valid:\n{}", common::dump(&diags)),
+    };
+    let package_of = |id: &str| {
+        let object = compiled
+            .objects
+            .iter()
+            .find(|o| o.kind() == "ConfigMap" && o.name() == id)
+            .unwrap_or_else(|| panic!("no ConfigMap {id}"))
+            .to_json();
+        base64::engine::general_purpose::STANDARD
+            .decode(object["binaryData"]["BinaryKey"].as_str().unwrap())
+            .unwrap()
+    };
+    assert_eq!(package_of(&format!("{APP}-0.9.0")), packages["0.9.0"]);
+    assert!(pitrix::chart::same_chart(
+        &package_of(&format!("{APP}-1.0.0")),
+        &packages["1.0.0"]
+    ));
+    assert_eq!(package_of(&yaml_version), MANIFESTS.as_bytes());
+    let compiled_release = compiled
+        .objects
+        .iter()
+        .find(|o| o.kind() == "ApplicationRelease" && o.name() == YAML_RELEASE)
+        .unwrap()
+        .to_json();
+    let key = format!("ApplicationRelease/{YAML_RELEASE}");
+    assert_eq!(compiled_release["spec"], before[&key]["spec"]);
+
+    // `pitrix diff`: nothing but ownership.
+    let out = pitrix(&ks, &["diff", d, "--format", "json"]);
+    let diff: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("diff JSON: {e}\n{}", text(&out)));
+    assert_eq!(beyond_ownership(&diff), Vec::<String>::new(), "{diff:#}");
 }
