@@ -22,6 +22,60 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
         }
         check_version_intents(app, diags);
     }
+    check_install_budget(catalog, budgeted, diags);
+}
+
+/// What a KubeSphere 4 Helm executor's ConfigMap holds besides the chart and the values: the
+/// kubeconfig (2 KiB with a token, several with client certificates), the post-renderer and
+/// the kustomization (tests/integration/kubesphere_s3.rs measured 2,133 bytes), with room.
+const EXECUTOR_OVERHEAD_BYTES: usize = 16 * 1024;
+
+/// A release's chart travels to KubeSphere 4's Helm executor Job in one ConfigMap, with its
+/// values and a kubeconfig (`kubesphere.io/utils/helm` `createConfigMap`), and the API server
+/// caps a ConfigMap at 1 MiB: a package stored in S3 may be larger, but no release can install
+/// it, and one just under the storage budget may not fit either. (3.x installs in process.)
+fn check_install_budget(catalog: &Catalog, budgeted: bool, diags: &mut Diagnostics) {
+    if catalog.settings.target() == crate::catalog::Target::KubesphereV3 {
+        return;
+    }
+    for r in &catalog.releases {
+        let crate::catalog::AppRef::Catalog(name) = r.app_ref() else {
+            continue;
+        };
+        let Some(v) = catalog
+            .app(name)
+            .and_then(|a| a.version(&r.spec.version.value))
+        else {
+            continue;
+        };
+        // Over the storage budget already: that error says it.
+        if budgeted && v.package.len() > MAX_PACKAGE_BYTES {
+            continue;
+        }
+        let merged = r.merged_values();
+        let values = match merged.is_empty() {
+            true => 0,
+            false => serde_yaml::to_string(&merged).map(|t| t.len()).unwrap_or(0),
+        };
+        let needed = v.package.len() + values + EXECUTOR_OVERHEAD_BYTES;
+        if needed > MAX_PACKAGE_BYTES {
+            diags.push(
+                Diagnostic::error(
+                    Code::PackageTooLarge,
+                    format!(
+                        "release `{}` installs {} {}, whose package ({} bytes) and values ({values} bytes) do not fit the 1 MiB ConfigMap KubeSphere's Helm executor Job reads, with the kubeconfig it adds ({EXECUTOR_OVERHEAD_BYTES} bytes are kept for it)",
+                        r.name,
+                        name,
+                        v.name,
+                        v.package.len()
+                    ),
+                )
+                .in_file(&r.file)
+                .at(r.spec.version.pos)
+                .hint("KubeSphere can store it (in S3) but not install it: make the chart smaller (.helmignore, fewer vendored files) or install it another way"),
+            );
+        }
+    }
 }
 
 /// The share of the budget from which a package gets a warning: 90 %.
