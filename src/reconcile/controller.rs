@@ -105,6 +105,10 @@ pub struct Controller {
     catalog: Option<String>,
     /// Whether the first sync ran (readiness without leader election).
     first_done: bool,
+    /// S3 objects found deleted out of band, re-uploaded by the sync in flight, and when.
+    s3_missing: Vec<String>,
+    /// The last failure to check the S3 objects (logged once until it changes).
+    s3_check_failed: Option<String>,
 }
 
 /// Resolves once the lease is lost.
@@ -210,6 +214,8 @@ impl Controller {
             warned: HashSet::new(),
             catalog: None,
             first_done: false,
+            s3_missing: Vec::new(),
+            s3_check_failed: None,
         }
     }
 
@@ -405,12 +411,17 @@ impl Controller {
             && last.result.settled()
             && !resync_due
         {
+            let synced = last.result == SyncResult::Synced;
             log::debug(format!(
                 "{} unchanged ({})",
                 commit.short(),
                 last.result.as_str()
             ));
-            return;
+            // S3 objects have no watch: a package deleted from the bucket is looked for here,
+            // and re-uploaded by a sync of the same revision (which uploads only what is missing).
+            if !synced || !self.s3_objects_missing().await {
+                return;
+            }
         }
         log::info(format!(
             "syncing {} \"{}\" from {}",
@@ -419,6 +430,15 @@ impl Controller {
             self.source.describe()
         ));
         let result = self.sync_revision(&commit, started).await;
+        for key in std::mem::take(&mut self.s3_missing) {
+            if result == SyncResult::Synced {
+                self.metrics
+                    .drift_corrected("S3Object", started.elapsed().as_secs_f64());
+                log::info(format!(
+                    "drift corrected: S3Object {key} was deleted out of band"
+                ));
+            }
+        }
         self.last = Some(Attempt {
             revision: commit.id.clone(),
             result,
@@ -426,6 +446,47 @@ impl Controller {
         });
         self.first_done = true;
         self.metrics.set_ready(Ok(()));
+    }
+
+    /// Whether an S3 object of the applied revision is gone from its store (listed by prefix,
+    /// off the async threads); those found are kept for the sync that re-uploads them.
+    async fn s3_objects_missing(&mut self) -> bool {
+        let Some(index) = current(&self.index) else {
+            return false;
+        };
+        if index.s3_keys.is_empty() {
+            return false;
+        }
+        let Some(store) = index.object_store.clone() else {
+            return false;
+        };
+        let checked = tokio::task::spawn_blocking(move || {
+            super::index::missing_s3_objects(&store, &index.s3_keys)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the S3 check stopped: {e}")));
+        match checked {
+            Ok(missing) => {
+                self.s3_check_failed = None;
+                for key in &missing {
+                    self.metrics.drift_detected("S3Object");
+                    log::warn(format!(
+                        "drift: S3Object {key} was deleted out of band; uploading it again"
+                    ));
+                }
+                self.s3_missing = missing;
+                !self.s3_missing.is_empty()
+            }
+            Err(why) => {
+                self.metrics.error("drift");
+                let why = format!("cannot check the S3 objects: {why}");
+                if self.s3_check_failed.as_deref() != Some(why.as_str()) {
+                    log::warn(&why);
+                    self.s3_check_failed = Some(why);
+                }
+                false
+            }
+        }
     }
 
     /// Checkout and compile, off the async threads (they keep the lease renewed meanwhile).

@@ -4,15 +4,17 @@
 //! — and with package bytes reduced to their hash), and the desired review states. The full
 //! bodies stay on disk ([`super::store`]); a correction reads one back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::apply::{DIGEST_ANNOTATION, Desired, DesiredObject};
+use crate::catalog::S3Location;
 use crate::cluster::{KindInfo, ObjectRef};
 use crate::objects::labels;
+use crate::storage::s3::S3Client;
 
 /// Values under `data`/`binaryData` longer than this are compared by hash.
 const HEAVY: usize = 128;
@@ -81,6 +83,10 @@ pub struct Index {
     pub states: HashMap<(&'static str, String), State>,
     /// `standalone` target: the executor Jobs, whose progress the releases' status follows.
     pub jobs: Vec<DesiredObject>,
+    /// `kubesphere-v3` (or `[storage.s3]`): the store and the keys of the S3 objects, which no
+    /// watch sees; [`missing_s3_objects`] looks for them between syncs.
+    pub object_store: Option<S3Location>,
+    pub s3_keys: Vec<String>,
 }
 
 fn unescape(key: &str) -> String {
@@ -280,12 +286,20 @@ impl Index {
                 .collect(),
             None => Vec::new(),
         };
+        let s3_keys = desired
+            .objects
+            .iter()
+            .filter(|o| o.kind.write.in_object_store)
+            .map(|o| o.r.name.clone())
+            .collect();
         Index {
             catalog: desired.catalog.clone(),
             revision: revision.to_string(),
             objects,
             states,
             jobs,
+            object_store: desired.object_store.clone(),
+            s3_keys,
         }
     }
 
@@ -335,6 +349,31 @@ impl Index {
         seen.dedup();
         seen.len()
     }
+}
+
+/// The prefix an S3 key is listed under: its workspace (`<workspace>/<version>`, packages) or
+/// its kind (`att-<digest>`, images) — a few listings, not a request per key.
+fn list_prefix(key: &str) -> &str {
+    key.find('/')
+        .or_else(|| key.find('-'))
+        .map_or(key, |i| &key[..=i])
+}
+
+/// The `keys` the store does not hold (the store's client blocks: call it off the async
+/// threads). The credentials come from the environment, as apply's uploads take them.
+pub fn missing_s3_objects(store: &S3Location, keys: &[String]) -> Result<Vec<String>, String> {
+    let client =
+        S3Client::from_location(store, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;
+    let prefixes: BTreeSet<&str> = keys.iter().map(|k| list_prefix(k)).collect();
+    let mut held = HashSet::new();
+    for prefix in prefixes {
+        held.extend(client.list(prefix).map_err(|e| e.to_string())?);
+    }
+    Ok(keys
+        .iter()
+        .filter(|k| !held.contains(*k))
+        .cloned()
+        .collect())
 }
 
 /// The kinds that carry a review state pitrix writes: 4.x's apps and versions, 3.x's versions
@@ -477,6 +516,9 @@ mod tests {
         let intent = state.intent("HelmApplicationVersion", "appv-hello-0.1.0");
         assert_eq!(intent["apiVersion"], "application.kubesphere.io/v1alpha1");
 
+        assert_eq!(index.s3_keys, ["system-workspace/appv-hello-0.1.0"]);
+        assert_eq!(list_prefix(&index.s3_keys[0]), "system-workspace/");
+        assert_eq!(list_prefix("att-0123abcd"), "att-");
         assert!(index.objects.contains_key(&d.objects[1].r));
         let watched: Vec<&str> = index.scopes().iter().map(|s| s.kind).collect();
         assert_eq!(watched, ["HelmApplicationVersion"]);

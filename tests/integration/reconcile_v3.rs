@@ -158,7 +158,7 @@ fn uploads_then_objects_a_new_version_uploads_only_its_package_and_drift_is_undo
     s3.create_bucket(BUCKET);
     let k = v3_cluster();
     let (repo, first) = v3_repo(&s3.endpoint);
-    let r = reconciler("a", &k, &repo, &s3, &["--resync", "2s"]);
+    let r = reconciler("a", &k, &repo, &s3, &[]);
 
     // First sync: the package and the icon uploaded, the objects and the review state written.
     let status = wait_sync(&k, &first, "Synced", Duration::from_secs(60));
@@ -267,8 +267,8 @@ fn uploads_then_objects_a_new_version_uploads_only_its_package_and_drift_is_undo
         );
     }
 
-    // A package deleted from the bucket is uploaded again by the next resync (S3 has no
-    // watch: nothing notices it sooner).
+    // A package deleted from the bucket is uploaded again at the next interval (S3 has no
+    // watch: the keys are listed between syncs; no --resync here).
     std::fs::remove_file(s3.data_dir.join(BUCKET).join(PACKAGE_1)).unwrap();
     let again = wait_for(
         Duration::from_secs(30),
@@ -283,10 +283,24 @@ fn uploads_then_objects_a_new_version_uploads_only_its_package_and_drift_is_undo
         "drift corrected: HelmApplication app-hello was changed out of band",
         "drift corrected: HelmApplicationVersion appv-hello-0.1.0 was review state changed out of band",
         "drift corrected: HelmApplicationVersion appv-hello-0.2.0 was deleted out of band",
+        "drift: S3Object system-workspace/appv-hello-0.1.0 was deleted out of band",
+        "drift corrected: S3Object system-workspace/appv-hello-0.1.0 was deleted out of band",
     ] {
         assert!(log.contains(line), "no `{line}` in:\n{log}");
     }
     assert!(!log.contains("correcting it failed"), "{log}");
+    let m = r.metrics();
+    assert_eq!(
+        metric(&m, "pitrix_drift_corrections_total{kind=\"S3Object\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    // Only 0.1.0's package was missing: the icon and 0.2.0's were not written again.
+    assert_eq!(
+        metric(&m, "pitrix_drift_detected_total{kind=\"S3Object\"}"),
+        Some(1.0),
+        "{m}"
+    );
 }
 
 #[test]
@@ -300,8 +314,25 @@ fn an_s3_outage_fails_the_sync_with_its_reason_and_writes_nothing() {
     wait_sync(&k, &first, "Synced", Duration::from_secs(60));
     let before = v3_resource_versions(&k);
 
-    // The store goes away; a new version (and an edit of the app) is committed.
+    // The store goes away: between syncs the check of its objects fails, said once.
     drop(s3);
+    let unreachable = wait_for(Duration::from_secs(20), "the S3 check failing", || {
+        let log = r.log_text();
+        log.lines()
+            .find(|l| l.contains("cannot check the S3 objects"))
+            .map(str::to_string)
+    });
+    assert!(unreachable.contains(&endpoint), "{unreachable}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        r.log_text().matches("cannot check the S3 objects").count(),
+        1,
+        "{}",
+        r.log_text()
+    );
+    assert_eq!(v3_resource_versions(&k), before);
+
+    // A new version (and an edit of the app) is committed while it is down.
     add_version(&repo);
     repo.write(
         "apps/hello/app.yaml",
