@@ -219,17 +219,38 @@ pub fn member_clusters(previous: &ClusterInventory, desired: &Desired) -> BTreeS
         .collect()
 }
 
-/// The live objects of a catalog on the host and on every member cluster named in `members`
-/// (where only executor kinds live); namespaced kinds only in the `(kind, namespace)` pairs
-/// given, if any.
+/// The kinds a catalog's live objects can be of: its target's (KubeSphere 3.x's when it
+/// compiles to them, else 4.x's), and any kind the inventory tracks from before. Not every
+/// kind pitrix knows: a cluster of one KubeSphere has no CRDs of the other, and the
+/// controller's RBAC (`deploy-manifests`) grants its target's kinds only.
+pub fn kinds_of(desired: &Desired, previous: &ClusterInventory) -> Vec<&'static KindInfo> {
+    let v3 = |k: &KindInfo| k.api_version == crate::objects::v1alpha1::API_VERSION;
+    let target_v3 = desired.objects.iter().any(|o| v3(o.kind));
+    KINDS
+        .iter()
+        .filter(|k| v3(k) == target_v3 || previous.objects.keys().any(|key| key.0.kind == k.kind))
+        .collect()
+}
+
+/// The live objects of a catalog, of `kinds`, on the host and on every member cluster named
+/// in `members` (where only executor kinds live); namespaced kinds only in the
+/// `(kind, namespace)` pairs given, if any.
 pub async fn list_live(
     clusters: &Clusters,
     catalog: &str,
+    kinds: &[&'static KindInfo],
     namespaces: Option<&[(String, String)]>,
     members: &BTreeSet<String>,
     listing: Listing,
 ) -> Result<Live, String> {
-    let mut live = list_in(clusters.host(), catalog, namespaces, KINDS.iter(), listing).await?;
+    let mut live = list_in(
+        clusters.host(),
+        catalog,
+        namespaces,
+        kinds.iter().copied(),
+        listing,
+    )
+    .await?;
     for cluster in members.iter().filter(|c| !clusters.is_host(c)) {
         let client = clusters.client(Some(cluster)).await?;
         // What a member cluster holds: the executor Jobs and their ConfigMaps.

@@ -131,7 +131,8 @@ pub async fn live_diff(
     let (previous, _) = inventory::read(clusters.host(), inventory_namespace, catalog).await?;
     let want = Desired::from_compiled(desired);
     let members = member_clusters(&previous, &want);
-    let mut live = list_live(clusters, catalog, None, &members, Listing::Full).await?;
+    let kinds = super::live::kinds_of(&want, &previous);
+    let mut live = list_live(clusters, catalog, &kinds, None, &members, Listing::Full).await?;
     scan_foreign(clusters, &want, &mut live).await?;
     // What adopting changes: objects without this catalog's mark are compared in full.
     let live = super::stored::with_foreign(clusters, &want, &live, None).await?;

@@ -184,9 +184,11 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         return report;
     }
     let members = member_clusters(&previous, desired);
+    let kinds = live::kinds_of(desired, &previous);
     let mut live = match list_live(
         clusters,
         &desired.catalog,
+        &kinds,
         opts.live_namespaces.as_deref(),
         &members,
         Listing::Lean,
