@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::cluster::TestCluster;
 use crate::common;
+use crate::kubesphere_v3::KubeSphereV3;
 use crate::reconcile_support::{Reconciler, Repo, get, metric, sync_status, wait_for, wait_sync};
 
 const BUCKET: &str = "app-store";
@@ -394,5 +395,94 @@ fn an_s3_outage_fails_the_sync_with_its_reason_and_writes_nothing() {
     assert_eq!(
         sync_status(&k)["pitrix.io/applied-revision"],
         third.as_str()
+    );
+}
+
+/// Beside KubeSphere 3.4.1's own ks-controller-manager: what it writes (the app's derived
+/// state, the store copy's status and labels, finalizers, the release's status) is not drift,
+/// so the reconciler and KubeSphere do not fight, and the release is installed once.
+#[test]
+fn beside_kubesphere_3_its_own_writes_are_not_drift() {
+    let ks = KubeSphereV3::start_beside(TestCluster::start_with_controllers());
+    let repo = Repo::scaffold();
+    let text = repo
+        .read("pitrix.toml")
+        .replace("target = \"kubesphere\"", "target = \"kubesphere-v3\"");
+    repo.write(
+        "pitrix.toml",
+        &format!(
+            "{text}\n[storage.s3]\nendpoint = \"{}\"\nbucket = \"{}\"\n",
+            ks.s3.endpoint,
+            crate::kubesphere_v3::BUCKET
+        ),
+    );
+    // 3.x would fetch the synced repo from the internet; no kubelet: ready with no replicas.
+    std::fs::remove_file(repo.dir.join("repos/bitnami.yaml")).unwrap();
+    let release = "releases/host/default/hello.yaml";
+    repo.write(
+        release,
+        &repo.read(release).replace(
+            "  message: Hello from pitrix",
+            "  message: Hello from pitrix\n  replicaCount: 0",
+        ),
+    );
+    let head = repo.commit("for KubeSphere 3.4.1");
+    let r = reconciler("a", &ks, &repo, &ks.s3, &[]);
+    wait_sync(&ks, &head, "Synced", Duration::from_secs(60));
+
+    // KubeSphere takes the objects: the app's state derived, the release installed.
+    let react = Duration::from_secs(90);
+    wait_for(react, "the app active (KubeSphere derives it)", || {
+        (get(&ks, APPS, "app-hello")?["status"]["state"] == "active").then_some(())
+    });
+    wait_for(react, "the store copy active", || {
+        (get(&ks, APPS, "app-hello-store")?["status"]["state"] == "active").then_some(())
+    });
+    let mut last = Value::Null;
+    let deadline = std::time::Instant::now() + react;
+    let rls = loop {
+        let list: Value =
+            serde_json::from_str(&ks.kubectl_ok(&["get", RELEASES, "-o", "json"])).unwrap();
+        if let Some(item) = list["items"].as_array().and_then(|a| a.first()) {
+            if item["status"]["state"] == "active" {
+                break item.clone();
+            }
+            last = item.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release is not active after {react:?}: {last:#}\n{}",
+            ks.log_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let installed = rls["status"]["version"].clone();
+
+    // A while of both running: nothing pitrix manages is seen as drift, nothing re-applied.
+    std::thread::sleep(Duration::from_secs(8));
+    let m = r.metrics();
+    let drift: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("pitrix_drift_detected_total{"))
+        .collect();
+    assert!(
+        drift.is_empty(),
+        "KubeSphere's own writes seen as drift: {drift:?}\n{m}"
+    );
+    assert_eq!(
+        metric(&m, "pitrix_syncs_total{result=\"synced\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    let name = rls["metadata"]["name"].as_str().unwrap();
+    let now = get(&ks, RELEASES, name).unwrap();
+    assert_eq!(
+        now["status"]["version"], installed,
+        "upgraded again: {now:#}"
+    );
+    assert_eq!(now["status"]["state"], "active");
+    assert_eq!(
+        get(&ks, VERSIONS, "appv-hello-0.1.0").unwrap()["status"]["state"],
+        "active"
     );
 }
