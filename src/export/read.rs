@@ -118,3 +118,38 @@ fn read_s3(client: &S3Client, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_stored_keys_are_uploaded_versions_and_attachments_only() {
+        let upload = |name: &str| {
+            json!({"metadata": {"name": name,
+                "labels": {"application.kubesphere.io/repo-name": "upload"}}})
+        };
+        let live = Live {
+            apps: vec![
+                json!({"metadata": {"name": "demo",
+                    "labels": {"application.kubesphere.io/repo-name": "upload"}},
+                    "spec": {"attachments": ["shot-att-b", "shot-att-a"]}}),
+                json!({"metadata": {"name": "charts-redis",
+                    "labels": {"application.kubesphere.io/repo-name": "charts"}},
+                    "spec": {"attachments": ["not-stored"]}}),
+            ],
+            versions: vec![
+                upload("demo-1.0.0"),
+                upload("demo-0.9.0"),
+                json!({"metadata": {"name": "charts-redis-7.0.0",
+                    "labels": {"application.kubesphere.io/repo-name": "charts"}}}),
+            ],
+            ..Live::default()
+        };
+        assert_eq!(
+            stored_keys(&live),
+            ["demo-0.9.0", "demo-1.0.0", "shot-att-a", "shot-att-b"]
+        );
+    }
+}

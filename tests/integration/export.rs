@@ -696,6 +696,8 @@ const MEMBER: &str = "edge";
 /// The kubeconfig context of the host: another name than the catalog's `host`.
 const HOST_CONTEXT: &str = "ks-host";
 const MEMBER_RELEASE: &str = "demo-edge";
+/// A screenshot's ID as KubeSphere's CreateAttachment makes it (`<field>-att-<uuid36>`).
+const ATTACHMENT: &str = "screenshot-att-k3x9p2q7";
 
 /// `pitrix ARGS` with `kubeconfig` and the S3 credentials in pitrix's default variables.
 fn pitrix_s3(kubeconfig: &Path, s3: &S3Server, args: &[&str]) -> Output {
@@ -922,6 +924,19 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
             }
         },
     );
+    // A screenshot, uploaded as the console's CreateAttachment does: into S3 under its ID.
+    let screenshot = base64::engine::general_purpose::STANDARD
+        .decode(ICON)
+        .unwrap();
+    console_upload(&s3, ATTACHMENT, &screenshot);
+    ks.kubectl_ok(&[
+        "patch",
+        APPS,
+        APP,
+        "--type=merge",
+        "-p",
+        &json!({"spec": {"attachments": [ATTACHMENT]}}).to_string(),
+    ]);
     release_of(&ks, RELEASE, "host", "1.0.0");
     release_of(&ks, MEMBER_RELEASE, MEMBER, "0.8.0");
     // What KubeSphere itself read: 1.0.0 from S3, 0.8.0 from its ConfigMap after S3 had none.
@@ -969,6 +984,22 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
     );
     assert!(!dir.exists(), "a refused export wrote {}", dir.display());
 
+    // A key S3 refuses: the export fails (exit 2) naming the variables, and writes nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_pitrix"))
+        .args(export_args)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("PITRIX_S3_ACCESS_KEY_ID", &s3.access_key)
+        .env("PITRIX_S3_SECRET_ACCESS_KEY", "not-the-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("refused the credentials from PITRIX_S3_ACCESS_KEY_ID"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.exists(), "a failed export wrote {}", dir.display());
+
     let out = pitrix_s3(&kubeconfig, &s3, &export_args);
     let printed = text(&out);
     assert!(out.status.success(), "export:\n{printed}");
@@ -996,6 +1027,10 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         );
     }
     assert_eq!(s3.object(BUCKET, &format!("{APP}-0.8.0")), None);
+    assert_eq!(
+        files[Path::new(&format!("apps/{APP}/screenshots/{ATTACHMENT}.png"))],
+        screenshot
+    );
     let cm = &before[&format!("ConfigMap/{APP}-0.8.0")];
     assert_eq!(
         files[Path::new(&format!("apps/{APP}/0.8.0.tgz"))],
@@ -1076,7 +1111,29 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
     let out = pitrix_s3(&kubeconfig, &s3, &["diff", d, "--format", "json"]);
     let diff: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("diff JSON: {e}\n{}", text(&out)));
-    let changes = beyond_ownership(&diff);
+    // The screenshot's S3 object as compiled: under a content-derived ID (listed by export).
+    let attachment = compiled
+        .objects
+        .iter()
+        .find(|o| {
+            o.kind() == "S3Object"
+                && base64::engine::general_purpose::STANDARD
+                    .decode(o.to_json()["data"].as_str().unwrap())
+                    .unwrap()
+                    == screenshot
+        })
+        .expect("the screenshot compiled as an S3 object")
+        .name()
+        .to_string();
+    assert_ne!(attachment, ATTACHMENT);
+    assert!(
+        printed.contains("content-derived attachment IDs"),
+        "{printed}"
+    );
+    let (attachments, changes): (Vec<String>, Vec<String>) = beyond_ownership(&diff)
+        .into_iter()
+        .partition(|c| c.starts_with(&format!("Application/{APP} /spec/attachments")));
+    assert!(!attachments.is_empty(), "{diff:#}");
     // Known gap, outside export: for a package the console stored in a ConfigMap, apply
     // leaves `spec.digest` out of its version (apply/stored.rs keep_foreign_stored); for one
     // it stored in S3 (no x-amz-meta-sha256) it does not yet, so adopting adds the digest.
@@ -1085,7 +1142,19 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         .map(|v| format!("ApplicationVersion/{APP}-{v} /spec/digest"))
         .collect();
     expected.push(format!("added S3Object/{APP}-0.8.0"));
+    expected.push(format!("added S3Object/{attachment}"));
+    expected.sort();
+    let mut changes = changes;
+    changes.sort();
     assert_eq!(changes, expected, "{diff:#}");
+
+    // A second export (before adopting, which renames the screenshot) is byte-identical.
+    let again = tmp.path().join("again");
+    let mut args = export_args.to_vec();
+    args[1] = again.to_str().unwrap();
+    let out = pitrix_s3(&kubeconfig, &s3, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(tree(&again), files, "a second export differs");
 
     // Adopt: the console's S3 objects are the compiled bytes, so none is replaced; the
     // ConfigMap-only package is copied into S3; no release is installed again.
@@ -1125,14 +1194,12 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         .map(|r| ks.executor_jobs(r).len())
         .collect();
     assert_eq!(jobs, jobs_after, "adopt started an executor Job");
-
-    // A second export is byte-identical.
-    let again = tmp.path().join("again");
-    let mut args = export_args.to_vec();
-    args[1] = again.to_str().unwrap();
-    let out = pitrix_s3(&kubeconfig, &s3, &args);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(tree(&again), files, "a second export differs");
+    // The screenshot as listed: uploaded under its content-derived ID, which the app names now.
+    assert_eq!(s3.object(BUCKET, &attachment), Some(screenshot.clone()));
+    assert_eq!(
+        after[&format!("Application/{APP}")]["spec"]["attachments"],
+        json!([attachment])
+    );
 }
 
 // --- --unpack and YAML apps -----------------------------------------------------------------------
