@@ -144,6 +144,9 @@ codes! {
     /// A catalog KubeSphere 3.x (`target = "kubesphere-v3"`) cannot hold as it is: an app,
     /// release, category or repo outside 3.x's rules, or no `[storage.s3]`.
     KubesphereV3 => "kubesphere-v3",
+    /// A subchart in charts/ that the chart's `dependencies` do not name: Helm installs it,
+    /// `helm lint` fails (`chart metadata is missing these dependencies`).
+    ChartSubchartUndeclared => "chart-subchart-undeclared",
 }
 
 impl Serialize for Code {

@@ -201,7 +201,10 @@ pub fn check(files: &ChartFiles, version_path: &Path, in_archive: bool, diags: &
         let parsed: DepsFile = super::parse_yaml(&text, Path::new(rel)).ok()?;
         Some((rel, parsed.dependencies?))
     };
-    let Some((source, deps)) = from("requirements.yaml").or_else(|| from("Chart.yaml")) else {
+    let declared = from("requirements.yaml").or_else(|| from("Chart.yaml"));
+    let have = present(files);
+    check_undeclared(&have, declared.as_ref(), version_path, in_archive, diags);
+    let Some((source, deps)) = declared else {
         return;
     };
     if deps.is_empty() {
@@ -212,7 +215,6 @@ pub fn check(files: &ChartFiles, version_path: &Path, in_archive: bool, diags: &
     } else {
         version_path.join(source)
     };
-    let have = present(files);
     let at = |pos: Pos| if in_archive { None } else { Some(pos) };
     let inside = if in_archive {
         format!(" ({source} inside {})", version_path.display())
@@ -288,6 +290,65 @@ pub fn check(files: &ChartFiles, version_path: &Path, in_archive: bool, diags: &
             );
         }
     }
+}
+
+/// Subcharts in `charts/` that the chart's `dependencies` do not name: Helm loads and installs
+/// them, but `helm lint` fails the chart (pkg/lint/rules/dependencies.go,
+/// `validateDependencyInMetadata`: `chart metadata is missing these dependencies: a,b`), so a
+/// warning. Helm compares the subchart's own name with the declared names (not aliases).
+fn check_undeclared(
+    have: &BTreeMap<String, Vec<String>>,
+    declared: Option<&(&'static str, Vec<Dep>)>,
+    version_path: &Path,
+    in_archive: bool,
+    diags: &mut Diagnostics,
+) {
+    let named = |n: &str| {
+        declared.is_some_and(|(_, deps)| {
+            deps.iter()
+                .any(|d| d.name.as_ref().is_some_and(|x| x.value == n))
+        })
+    };
+    let missing: Vec<&str> = have
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !named(n))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let source = declared.map_or("Chart.yaml", |(source, _)| *source);
+    let (file, inside) = if in_archive {
+        (
+            version_path.to_path_buf(),
+            format!(" ({source} inside {})", version_path.display()),
+        )
+    } else {
+        (version_path.join(source), String::new())
+    };
+    let listed: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+    diags.push(
+        Diagnostic::warning(
+            Code::ChartSubchartUndeclared,
+            format!(
+                "charts/ holds {} {}, which {source} does not name in `dependencies`: Helm \
+                 installs it, but `helm lint` fails the chart (`chart metadata is missing these \
+                 dependencies: {}`){inside}",
+                if missing.len() == 1 {
+                    "subchart"
+                } else {
+                    "subcharts"
+                },
+                listed.join(", "),
+                missing.join(",")
+            ),
+        )
+        .in_file(&file)
+        .hint(format!(
+            "name each in {source} `dependencies` (name, version, repository), or take it out of \
+             charts/"
+        )),
+    );
 }
 
 #[cfg(test)]

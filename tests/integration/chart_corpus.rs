@@ -63,7 +63,7 @@ const KNOWN_DIFFERENCES: &[(&str, HelmRefusal, &str)] = &[
         "test-nacos",
         HelmRefusal::Lint,
         "charts/mysql is not declared in Chart.yaml: an error of `helm lint` only, Helm loads \
-         and installs the undeclared subchart",
+         and installs the undeclared subchart; pitrix warns (chart-subchart-undeclared)",
     ),
 ];
 
@@ -638,6 +638,34 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
             fail(format!(
                 "`helm lint` warns the version is not SemVer 2: {helm_semver}; pitrix: \
                  {pitrix_semver}"
+            ));
+        }
+        // A subchart the metadata does not name: `helm lint` fails it, Helm installs it;
+        // pitrix warns, naming the same subcharts as Helm's message.
+        let helm_undeclared: Vec<String> = h["lint_dir"]["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                m["message"]
+                    .as_str()?
+                    .split("chart metadata is missing these dependencies: ")
+                    .nth(1)
+                    .map(str::to_string)
+            })
+            .collect();
+        let pitrix_undeclared: Vec<String> = mine
+            .iter()
+            .filter(|d| d.code.as_str() == "chart-subchart-undeclared")
+            .filter_map(|d| {
+                let names = d.message.split("missing these dependencies: ").nth(1)?;
+                Some(names.split('`').next()?.to_string())
+            })
+            .collect();
+        if helm_undeclared != pitrix_undeclared {
+            fail(format!(
+                "`helm lint` finds undeclared subcharts {helm_undeclared:?}; pitrix warns of \
+                 {pitrix_undeclared:?}"
             ));
         }
         match (&helm_says, pitrix_refuses, known) {

@@ -642,3 +642,43 @@ fn invalid_utf8_inside_a_vendored_subchart_archive_is_refused_as_helm_refuses_it
     let helm = helm_oracle(&["load", cat.path(&dir).to_str().unwrap()]);
     assert_eq!(helm[0]["ok"], true, "{helm}");
 }
+
+#[test]
+fn an_undeclared_subchart_is_a_warning_as_helm_installs_it_and_only_lint_fails() {
+    // charts/redis is there, Chart.yaml names no dependencies (test-nacos in KubeSphere's store
+    // ships its mysql so); then the same with redis declared: no warning.
+    for declared in [false, true] {
+        let cat = scaffold();
+        let dir = cat.add_web("1.0.0", if declared { DEPS } else { "" });
+        cat.add_subchart_dir(&dir, "redis", "17.3.14");
+        let diags = cat.check();
+        let tmp = tempfile::tempdir().unwrap();
+        let package = cat.pack(&dir, tmp.path());
+        let lint = helm_oracle(&["lint", cat.path(&dir).to_str().unwrap()]);
+        let lint_says = lint[0]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["message"] == "chart metadata is missing these dependencies: redis");
+        assert_eq!(helm_template(&package)["ok"], true, "Helm installs it");
+        if declared {
+            assert_codes(&diags, &[], &[]);
+            assert!(!lint_says, "{lint}");
+            continue;
+        }
+        assert_codes(&diags, &[], &["chart-subchart-undeclared"]);
+        assert!(lint_says, "{lint}");
+        let d = &diags[0];
+        assert_eq!(
+            d.file.as_deref(),
+            Some(Path::new(&format!("{dir}/Chart.yaml")))
+        );
+        assert!(
+            d.message.contains("`redis`")
+                && d.message
+                    .contains("chart metadata is missing these dependencies: redis"),
+            "{}",
+            d.message
+        );
+    }
+}
