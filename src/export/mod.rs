@@ -3,11 +3,12 @@
 //! Reading needs list rights on the five App Store kinds and on ConfigMaps in the storage
 //! namespace, nothing else ([`CLUSTER_ROLE`]); where KubeSphere keeps packages in S3
 //! (`--s3-endpoint`), read access to its bucket too, with the credentials taken from the
-//! environment variables `[storage.s3]` names, never from the command line. What was read is rendered by a pure function
-//! ([`render::render`]), so exporting twice gives byte-identical files; the files are written
-//! into a temporary directory beside DIR and moved into place at the end, so a failure leaves
-//! no partial catalog. Secrets (repo credentials, secret-looking release values) are never
-//! written: the catalog names environment variables instead, and export prints their names.
+//! environment variables `[storage.s3]` names, never from the command line. What was read is
+//! rendered by a pure function ([`render::render`]), so exporting twice gives byte-identical
+//! files; the files are written into a temporary directory beside DIR and moved into place at
+//! the end, so a failure leaves no partial catalog. Secrets (repo credentials, secret-looking
+//! release values) are never written: the catalog names environment variables instead, and
+//! export prints their names.
 
 pub mod read;
 pub mod render;
@@ -94,9 +95,20 @@ pub fn run(args: &ExportOptions) -> Result<(), Error> {
     let dir = args.dir.as_path();
     write::check_target(dir, &name)?;
     let cluster = &args.cluster;
+    // Exporting again over a catalog with [storage.s3]: its packages are there, so read them
+    // there (else every one would look gone).
+    let s3 = args.s3.clone().or_else(|| {
+        let store = write::existing_store(dir)?;
+        eprintln!(
+            "reading packages from S3 as {}'s pitrix.toml says ([storage.s3]: {}, bucket {})",
+            dir.display(),
+            store.endpoint,
+            store.bucket
+        );
+        Some(store)
+    });
     // Before any request: a missing credential variable is a usage error.
-    let store = args
-        .s3
+    let store = s3
         .as_ref()
         .map(|s3| S3Client::from_location(s3, |var| std::env::var(var).ok()))
         .transpose()
@@ -115,7 +127,7 @@ pub fn run(args: &ExportOptions) -> Result<(), Error> {
         name,
         prefix: args.credentials_env_prefix.clone(),
         unpack: args.unpack,
-        s3: args.s3.clone(),
+        s3,
         host_context: cluster.context.clone(),
         contexts: kubeconfig_contexts(cluster),
     };

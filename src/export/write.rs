@@ -38,6 +38,14 @@ pub fn existing_name(dir: &Path) -> Option<String> {
     v.get("catalog")?.get("name")?.as_str().map(str::to_string)
 }
 
+/// The `[storage.s3]` of `dir/pitrix.toml`, if it has one: where an earlier export (or the
+/// catalog's author) said the packages are.
+pub fn existing_store(dir: &Path) -> Option<crate::catalog::S3Location> {
+    let text = fs::read_to_string(dir.join("pitrix.toml")).ok()?;
+    let settings: crate::catalog::Settings = toml::from_str(&text).ok()?;
+    settings.storage.s3.map(|s3| s3.location())
+}
+
 fn is_empty_dir(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
@@ -277,6 +285,21 @@ mod tests {
         assert!(!dir.join("categories").exists());
         assert_eq!(fs::read_to_string(dir.join("README.md")).unwrap(), "mine");
         assert!(write_catalog(&dir, &second, false).unwrap().is_empty());
+        assert_eq!(existing_store(&dir), None);
+        fs::write(
+            dir.join("pitrix.toml"),
+            "[catalog]\nname = \"store\"\n\n[storage.s3]\nendpoint = \"http://s3:9000\"\nbucket = \"app-store\"\n",
+        )
+        .unwrap();
+        let store = existing_store(&dir).unwrap();
+        assert_eq!(
+            (
+                store.endpoint.as_str(),
+                store.bucket.as_str(),
+                store.region.as_str()
+            ),
+            ("http://s3:9000", "app-store", "us-east-1")
+        );
         // Nothing left beside it.
         let siblings: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(siblings.len(), 1);

@@ -1155,6 +1155,16 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
     let out = pitrix_s3(&kubeconfig, &s3, &args);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(tree(&again), files, "a second export differs");
+    // Exported again into the catalog without the --s3-* flags: its [storage.s3] says where
+    // the packages are, so nothing changes.
+    let out = pitrix_s3(
+        &kubeconfig,
+        &s3,
+        &["export", d, "--name", "acme", "--context", HOST_CONTEXT],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("(0 changed)"), "{}", text(&out));
+    assert_eq!(tree(&dir), files);
 
     // Adopt: the console's S3 objects are the compiled bytes, so none is replaced; the
     // ConfigMap-only package is copied into S3; no release is installed again.
