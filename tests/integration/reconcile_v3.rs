@@ -271,12 +271,17 @@ fn uploads_then_objects_a_new_version_uploads_only_its_package_and_drift_is_undo
     // A package deleted from the bucket is uploaded again at the next interval (S3 has no
     // watch: the keys are listed between syncs; no --resync here).
     std::fs::remove_file(s3.data_dir.join(BUCKET).join(PACKAGE_1)).unwrap();
-    let again = wait_for(
+    // The sync that uploads it logs the correction once it is over.
+    wait_for(
         Duration::from_secs(30),
         "0.1.0's package re-uploaded",
-        || s3.object(BUCKET, PACKAGE_1),
+        || {
+            r.log_text()
+                .contains("drift corrected: S3Object system-workspace/appv-hello-0.1.0")
+                .then_some(())
+        },
     );
-    assert_eq!(again, package_1);
+    assert_eq!(s3.object(BUCKET, PACKAGE_1), Some(package_1));
 
     // Each edit was undone by the drift watch itself, not only by a later resync.
     let log = r.log_text();
@@ -485,4 +490,30 @@ fn beside_kubesphere_3_its_own_writes_are_not_drift() {
         get(&ks, VERSIONS, "appv-hello-0.1.0").unwrap()["status"]["state"],
         "active"
     );
+}
+
+/// The controller's Pod without the store's credentials (a Secret not mounted): every sync is
+/// refused naming the variables to set, and nothing is written or uploaded.
+#[test]
+fn without_the_s3_credentials_each_sync_is_refused_naming_the_variables() {
+    let s3 = S3Server::start();
+    s3.create_bucket(BUCKET);
+    let k = v3_cluster();
+    let (repo, head) = v3_repo(&s3.endpoint);
+    let r = Reconciler::start_with_env(
+        "a",
+        &k.kubeconfig,
+        repo.path(),
+        &["--no-leader-election"],
+        &[],
+    );
+    let status = wait_sync(&k, &head, "Refused", Duration::from_secs(60));
+    let message = status["pitrix.io/last-sync-message"].as_str().unwrap();
+    assert!(
+        message.contains("PITRIX_S3_ACCESS_KEY_ID") && message.contains(&s3.endpoint),
+        "{message}"
+    );
+    assert!(v3_resource_versions(&k).is_empty(), "objects were written");
+    assert!(s3.keys(BUCKET).is_empty(), "{:?}", s3.keys(BUCKET));
+    assert_eq!(metric(&r.metrics(), "pitrix_last_sync_success"), Some(0.0));
 }
