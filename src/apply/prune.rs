@@ -193,7 +193,11 @@ async fn releases_naming(clusters: &Clusters, version: &str) -> Result<Vec<Strin
         kube::api::ListParams::default().labels(&format!("{}={version}", labels::APP_VERSION_ID));
     let list_api = api(clusters.host(), kind, None);
     match retry(5, || list_api.list_metadata(&params)).await {
-        Ok(list) => Ok(list.items.into_iter().filter_map(|i| i.metadata.name).collect()),
+        Ok(list) => Ok(list
+            .items
+            .into_iter()
+            .filter_map(|i| i.metadata.name)
+            .collect()),
         // No KubeSphere 4 here (a 3.x cluster): no releases of it.
         Err(e) if is_not_found(&e) => Ok(Vec::new()),
         Err(e) => Err(format!("cannot list {}: {}", kind.plural, describe(&e))),
