@@ -331,7 +331,10 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     let would = common::outcomes_of(&report, "wouldCreate");
     assert!(
-        would.contains(&("S3Object".into(), "system-workspace/appv-hello-0.1.0".into())),
+        would.contains(&(
+            "S3Object".into(),
+            "system-workspace/appv-hello-0.1.0".into()
+        )),
         "{report:#}"
     );
     assert!(s3.keys(BUCKET).is_empty(), "{:?}", s3.keys(BUCKET));
