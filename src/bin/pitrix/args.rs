@@ -18,10 +18,21 @@ pub(crate) struct Cli {
     /// Build for an environment of pitrix.toml (`[env.<name>]`: vars, workspace, clusters).
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) env: Option<String>,
+}
+
+/// `--target`, on the commands that build a catalog.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct TargetArgs {
     /// Compile for this target instead of pitrix.toml's: one catalog for KubeSphere 4.x
     /// (`kubesphere`) and 3.x (`kubesphere-v3`) side by side.
-    #[arg(long, global = true, value_enum, value_name = "TARGET")]
+    #[arg(long, value_enum, value_name = "TARGET")]
     pub(crate) target: Option<TargetArg>,
+}
+
+impl TargetArgs {
+    pub(crate) fn target(self) -> Option<pitrix::catalog::Target> {
+        self.target.map(Into::into)
+    }
 }
 
 /// `--target`: [`Target`](pitrix::catalog::Target).
@@ -73,6 +84,8 @@ pub(crate) enum Command {
         online: bool,
         #[command(flatten)]
         cache: CacheArgs,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Validate, then write the compiled objects to the output directory; with --diff, print
     /// what would change against a git revision instead.
@@ -126,6 +139,8 @@ pub(crate) enum Command {
         online: bool,
         #[command(flatten)]
         cache: CacheArgs,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Bring charts from a Helm repository into the catalog (apps/<chart>/<version>.tgz and
     /// app.yaml), idempotently: what the catalog has is never overwritten.
@@ -275,6 +290,8 @@ pub(crate) struct ApplyArgs {
     /// The catalog directory.
     #[arg(default_value = ".")]
     pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
     /// Apply an output directory compiled earlier instead (what was reviewed is what is applied).
     #[arg(long, value_name = "OUT")]
     pub(crate) from: Option<PathBuf>,
@@ -335,6 +352,8 @@ pub(crate) struct LiveDiffArgs {
     /// The catalog directory.
     #[arg(default_value = ".")]
     pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
     /// Namespace of the inventory ConfigMap.

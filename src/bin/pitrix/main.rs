@@ -16,7 +16,7 @@ use pitrix::Error;
 use pitrix::diagnostics::{Diagnostic, Format};
 use pitrix::{objects, pipeline, scaffold, schema};
 
-use args::{Cli, Command};
+use args::{Cli, Command, TargetArgs};
 use catalog::{BuildFor, catalog_root, check_options, report};
 use commands::{
     DiffRequest, apply, compile, compile_diff, import_charts, live_diff, lock_catalog,
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
-    match run(cli.command, cli.env, cli.target.map(Into::into)) {
+    match run(cli.command, cli.env) {
         Ok(code) => code,
         // The one place a library error becomes an exit status.
         Err(e) => {
@@ -40,14 +40,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    command: Command,
-    env: Option<String>,
-    target: Option<pitrix::catalog::Target>,
-) -> Result<ExitCode, Error> {
-    let build_for = BuildFor {
+fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
+    let build_for = |target: TargetArgs| BuildFor {
         env: env.as_deref(),
-        target,
+        target: target.target(),
     };
     match command {
         Command::New { dir, name } => {
@@ -74,11 +70,12 @@ fn run(
             format,
             online,
             cache,
+            target,
         } => {
             let format = Format::from(format);
             let checks = pipeline::CheckOptions {
                 package_cache: cache.package_cache(),
-                ..check_options(online, build_for)
+                ..check_options(online, build_for(target))
             };
             let dir = catalog_root(&dir);
             let (_catalog, diags) = pipeline::check_with(&dir, &checks);
@@ -102,6 +99,7 @@ fn run(
             exit_code,
             diff_out,
             full_diff_url,
+            target,
             ..
         } if diff => compile_diff(
             &catalog_root(&dir),
@@ -112,7 +110,7 @@ fn run(
                 exit_code,
                 diff_out: &diff_out,
                 full_diff_url,
-                build_for,
+                build_for: build_for(target),
             },
         ),
         Command::Compile {
@@ -123,6 +121,7 @@ fn run(
             base_url,
             online,
             cache,
+            target,
             ..
         } => {
             let dir = catalog_root(&dir);
@@ -131,14 +130,20 @@ fn run(
             let publish = publish.then_some(pitrix::publish::PublishOptions { base_url });
             let checks = pipeline::CheckOptions {
                 package_cache: cache.package_cache(),
-                ..check_options(online, build_for)
+                ..check_options(online, build_for(target))
             };
             compile(&dir, &out, format, &checks, publish.as_ref())
         }
         Command::Import(args) => import_charts(args),
         Command::Lock { dir, update, net } => lock_catalog(&dir, update, &net),
-        Command::Apply(args) => apply(args, build_for),
-        Command::Diff(args) => live_diff(args, build_for),
+        Command::Apply(args) => {
+            let build = build_for(args.target);
+            apply(args, build)
+        }
+        Command::Diff(args) => {
+            let build = build_for(args.target);
+            live_diff(args, build)
+        }
         Command::WriteStatus(args) => write_status(&args),
         Command::Export(args) if args.print_cluster_role => {
             print!("{}", pitrix::export::CLUSTER_ROLE);
