@@ -75,6 +75,12 @@ pub struct DeployOptions {
     pub env: Option<String>,
     /// Memory limit of the container (a Kubernetes quantity).
     pub memory_limit: String,
+    /// The catalog's target is KubeSphere 3.x: the ClusterRole grants its kinds
+    /// (`application.kubesphere.io/v1alpha1`) instead of 4.x's.
+    pub kubesphere_v3: bool,
+    /// Secret with keys `accessKeyId` and `secretAccessKey`: the S3 credentials of
+    /// `[storage.s3]`, as `PITRIX_S3_ACCESS_KEY_ID` / `PITRIX_S3_SECRET_ACCESS_KEY`.
+    pub s3_credentials_secret: Option<String>,
 }
 
 impl Default for DeployOptions {
@@ -101,6 +107,8 @@ impl Default for DeployOptions {
             // A sync compiles the whole catalog: the first sync of the 1,000 apps × 5 versions
             // synthetic catalog peaks at 1.5 GiB; idle, pitrix holds ~45 MiB.
             memory_limit: "2Gi".into(),
+            kubesphere_v3: false,
+            s3_credentials_secret: None,
         }
     }
 }
@@ -234,18 +242,31 @@ pub fn manifests(o: &DeployOptions) -> Vec<Manifest> {
         rules: Some(vec![
             rule(
                 &[app_group],
-                &[
-                    "categories",
-                    "repos",
-                    "applications",
-                    "applicationversions",
-                    "applicationreleases",
-                ],
+                &if o.kubesphere_v3 {
+                    vec![
+                        "helmcategories",
+                        "helmrepos",
+                        "helmapplications",
+                        "helmapplicationversions",
+                        "helmreleases",
+                    ]
+                } else {
+                    vec![
+                        "categories",
+                        "repos",
+                        "applications",
+                        "applicationversions",
+                        "applicationreleases",
+                    ]
+                },
                 &["get", "list", "watch", "create", "patch", "delete"],
             ),
             rule(
                 &[app_group],
-                &if o.release_namespaces.is_empty() {
+                &if o.kubesphere_v3 {
+                    // 3.x derives the app's state; pitrix writes the versions'.
+                    vec!["helmapplicationversions/status"]
+                } else if o.release_namespaces.is_empty() {
                     vec!["applications/status", "applicationversions/status"]
                 } else {
                     vec![
@@ -506,20 +527,38 @@ fn env(o: &DeployOptions) -> Vec<EnvVar> {
         field_env("POD_NAMESPACE", "metadata.namespace"),
     ];
     if let Some(secret) = &o.git_token_secret {
-        env.push(EnvVar {
-            name: "PITRIX_GIT_TOKEN".into(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: secret.clone(),
-                    key: "token".into(),
-                    ..SecretKeySelector::default()
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        });
+        env.push(secret_env("PITRIX_GIT_TOKEN", secret, "token"));
+    }
+    // Not optional: a Pod without them would only fail every sync.
+    if let Some(secret) = &o.s3_credentials_secret {
+        env.push(secret_env(
+            crate::catalog::S3Settings::DEFAULT_ACCESS_KEY_ID_ENV,
+            secret,
+            "accessKeyId",
+        ));
+        env.push(secret_env(
+            crate::catalog::S3Settings::DEFAULT_SECRET_ACCESS_KEY_ENV,
+            secret,
+            "secretAccessKey",
+        ));
     }
     env
+}
+
+/// Variable `name` from key `key` of Secret `secret`.
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                ..SecretKeySelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
 }
 
 /// Every key of `--env-secret` and `--env-config-map` as a variable (none: the field is
@@ -875,6 +914,54 @@ mod tests {
             assert!(docs.iter().any(|d| d["kind"] == "RoleBinding"
                 && d["metadata"]["namespace"] == o.storage_namespace.as_str()));
         }
+    }
+
+    #[test]
+    fn kubesphere_3_gets_its_own_kinds_and_the_s3_credentials() {
+        let o = DeployOptions {
+            kubesphere_v3: true,
+            s3_credentials_secret: Some("pitrix-s3".into()),
+            ..options("/srv/c")
+        };
+        let docs = documents(&o);
+        let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+        let resources: Vec<&str> = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["resources"].as_array().unwrap())
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert!(resources.contains(&"helmapplications"), "{resources:?}");
+        assert!(
+            resources.contains(&"helmapplicationversions/status"),
+            "{resources:?}"
+        );
+        assert!(
+            !resources.contains(&"applications"),
+            "4.x's kinds too: {resources:?}"
+        );
+        let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let env = &deploy["spec"]["template"]["spec"]["containers"][0]["env"];
+        let from = |name: &str| {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["valueFrom"]["secretKeyRef"].clone())
+        };
+        assert_eq!(
+            from("PITRIX_S3_ACCESS_KEY_ID").unwrap(),
+            serde_json::json!({"name": "pitrix-s3", "key": "accessKeyId"})
+        );
+        assert_eq!(
+            from("PITRIX_S3_SECRET_ACCESS_KEY").unwrap(),
+            serde_json::json!({"name": "pitrix-s3", "key": "secretAccessKey"})
+        );
+        // Without the option, no S3 variables; without the target, 4.x's kinds.
+        let plain = documents(&options("/srv/c"));
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("PITRIX_S3_") && !text.contains("helmapplications"));
     }
 
     #[test]

@@ -304,6 +304,15 @@ pub(crate) struct DeployArgs {
     /// ~45 MiB.
     #[arg(long, default_value = "2Gi")]
     pub(crate) memory_limit: String,
+    /// The catalog's target: which App Store kinds the controller's ClusterRole grants
+    /// (KubeSphere 4.x's, or 3.x's with `kubesphere-v3`).
+    #[arg(long, value_enum, value_name = "TARGET", default_value = "kubesphere")]
+    pub(crate) target: crate::args::TargetArg,
+    /// Secret with keys `accessKeyId` and `secretAccessKey`, the S3 credentials of the
+    /// catalog's `[storage.s3]` (given to pitrix as PITRIX_S3_ACCESS_KEY_ID and
+    /// PITRIX_S3_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "SECRET")]
+    pub(crate) s3_credentials_secret: Option<String>,
 }
 
 impl DeployArgs {
@@ -328,6 +337,8 @@ impl DeployArgs {
             release_namespaces: self.release_namespaces,
             env,
             memory_limit: self.memory_limit,
+            kubesphere_v3: self.target == crate::args::TargetArg::KubesphereV3,
+            s3_credentials_secret: self.s3_credentials_secret,
         }
     }
 }
