@@ -108,6 +108,13 @@ pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
     let mut kept = Vec::new();
     let mut foreign = Vec::new();
     for (i, o) in desired.objects.iter().enumerate() {
+        // A package in S3 (KubeSphere 4's S3 mode) whose version exists without a digest: the
+        // console stored it, and adopting it adds nothing KubeSphere looks at (apply refuses
+        // other bytes under its key, so the package itself is the compiled one or refused).
+        if o.kind.kind == "S3Object" && console_version(desired, live, &o.r.name) {
+            foreign.push(i);
+            continue;
+        }
         if o.kind.kind != "ConfigMap" || live.is_metadata_only(&o.r) {
             continue;
         }
@@ -168,6 +175,23 @@ pub fn keep_stored(desired: &Desired, live: &Live) -> Option<Desired> {
 /// the compiled bytes, but neither `immutable` nor a digest in its version's `spec.digest`:
 /// adopting it writes neither, so that no spec changes (`foreign`: indices of such storage
 /// ConfigMaps in `out`).
+/// Whether the version `id` of `desired` exists live without a `spec.digest` (made by the
+/// console, not by pitrix, which always writes one).
+fn console_version(desired: &Desired, live: &Live, id: &str) -> bool {
+    desired
+        .objects
+        .iter()
+        .filter(|v| v.kind.kind == "ApplicationVersion" && v.r.name == id)
+        .any(|v| {
+            live.get(&v.r).is_some_and(|l| {
+                l.pointer("/spec/digest")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .is_empty()
+            })
+        })
+}
+
 fn keep_foreign_stored(out: &mut Desired, live: &Live, foreign: &[usize]) {
     for &i in foreign {
         let Some(cm) = out.objects.get_mut(i) else {
