@@ -147,6 +147,9 @@ codes! {
     /// A subchart in charts/ that the chart's `dependencies` do not name: Helm installs it,
     /// `helm lint` fails (`chart metadata is missing these dependencies`).
     ChartSubchartUndeclared => "chart-subchart-undeclared",
+    /// A vendored subchart archive (`charts/*.tgz`, at any depth) that cannot be unpacked or
+    /// has no Chart.yaml: Helm refuses to load the chart.
+    ChartSubchartUnreadable => "chart-subchart-unreadable",
 }
 
 impl Serialize for Code {

@@ -54,6 +54,32 @@ fn check_utf8(files: &ChartFiles, path: &Path, in_archive: bool, diags: &mut Dia
     // loader unpacks and loads the same way (`error unpacking subchart …: yaml: invalid
     // trailing UTF-8 octet`).
     let archives = chart::subchart_archives(files);
+    // One Helm cannot unpack, or without a Chart.yaml, fails the whole chart
+    // (`error unpacking subchart <name> in <chart>`), declared as a dependency or not.
+    for (archive, read) in &archives {
+        let why = match read {
+            Err(e) => e.to_string(),
+            Ok(sub) if sub.get(CHART_FILE).is_none() => "it has no Chart.yaml".to_string(),
+            Ok(_) => continue,
+        };
+        let outermost = archive
+            .find(".tgz/")
+            .map_or(archive.as_str(), |at| &archive[..at + 4]);
+        let (file, inside) = match in_archive {
+            false => (path.join(outermost), String::new()),
+            true => (path.to_path_buf(), " inside the archive".to_string()),
+        };
+        diags.push(
+            Diagnostic::error(
+                Code::ChartSubchartUnreadable,
+                format!(
+                    "subchart archive {archive}{inside} cannot be loaded ({why}): Helm refuses to load the chart (`error unpacking subchart`)"
+                ),
+            )
+            .in_file(file)
+            .hint("replace it with the subchart `helm dependency build` writes, or remove it from charts/"),
+        );
+    }
     let vendored = archives.iter().flat_map(|(archive, read)| {
         read.iter().flat_map(move |sub| {
             sub.files

@@ -682,3 +682,44 @@ fn an_undeclared_subchart_is_a_warning_as_helm_installs_it_and_only_lint_fails()
         );
     }
 }
+
+#[test]
+fn a_vendored_subchart_archive_helm_cannot_load_is_refused_as_helm_refuses_it() {
+    // Undeclared (so no dependency check speaks for it): garbage bytes named .tgz, and a real
+    // archive of a directory without Chart.yaml.
+    for broken in ["garbage", "no-chart-yaml"] {
+        let cat = scaffold();
+        let dir = cat.add_web("1.0.0", "");
+        let archive = format!("{dir}/charts/cache-1.0.0.tgz");
+        match broken {
+            "garbage" => cat.write(&archive, b"this is not a gzip stream"),
+            _ => {
+                let build = tempfile::tempdir().unwrap();
+                let sub = build.path().join("cache");
+                fs::create_dir_all(&sub).unwrap();
+                fs::write(sub.join("values.yaml"), "a: 1\n").unwrap();
+                tar_gz(&sub, &cat.path(&archive));
+            }
+        }
+        let diags = cat.check();
+        assert_codes(&diags, &["chart-subchart-unreadable"], &[]);
+        assert_eq!(
+            diags[0].file.as_deref(),
+            Some(Path::new(&archive)),
+            "{broken}: {diags:#?}"
+        );
+        // Helm refuses to load the same chart directory.
+        let helm = helm_oracle(&["load", cat.path(&dir).to_str().unwrap()]);
+        assert_eq!(helm[0]["ok"], false, "{broken}: Helm loads it: {helm}");
+    }
+    // Named `_…`, Helm's loader skips it, and so does pitrix.
+    let cat = scaffold();
+    let dir = cat.add_web("1.0.0", "");
+    cat.write(
+        &format!("{dir}/charts/_cache-1.0.0.tgz"),
+        b"not a gzip stream",
+    );
+    assert_codes(&cat.check(), &[], &[]);
+    let helm = helm_oracle(&["load", cat.path(&dir).to_str().unwrap()]);
+    assert_eq!(helm[0]["ok"], true, "{helm}");
+}
