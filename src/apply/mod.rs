@@ -323,7 +323,9 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
             status::write_all(client, &held, &live, opts, &mut report).await;
             // Synced repos are triggered before the releases of their charts, which
             // KubeSphere's webhook refuses until the sync has made their versions.
-            sync_repos::trigger_if(opts, client, desired, &mut report).await;
+            if kind.kind == "ApplicationRelease" {
+                sync_repos::trigger_if(opts, client, desired, &mut report).await;
+            }
         }
         let unsynced = match kind.kind == "ApplicationRelease" && opts.sync_repos {
             true => sync_repos::wait_for_versions(client, desired, opts, &mut report).await,

@@ -57,6 +57,11 @@ fn check_install_budget(catalog: &Catalog, budgeted: bool, diags: &mut Diagnosti
             true => 0,
             false => serde_yaml::to_string(&merged).map(|t| t.len()).unwrap_or(0),
         };
+        // Values too large for the release object itself (base64 in its spec): one root
+        // cause, which `object-too-large` names after compiling.
+        if values.div_ceil(3) * 4 > crate::compile::size::MAX_OBJECT_BYTES {
+            continue;
+        }
         let needed = v.package.len() + values + EXECUTOR_OVERHEAD_BYTES;
         if needed > MAX_PACKAGE_BYTES {
             diags.push(
