@@ -49,6 +49,8 @@ pub use inventory::{
 pub use lock::{holder_identity, lock_name};
 pub use standalone::sync_release_status;
 pub use status::write_all as write_review_states;
+// For reconcile: which S3 objects the store still holds, between syncs.
+pub use upload::{held_keys as held_s3_keys, list_prefix as s3_list_prefix};
 
 use crate::cluster::{Clusters, api, api_as, create_for_metadata, describe, is_not_found, retry};
 

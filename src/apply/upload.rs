@@ -127,17 +127,31 @@ pub async fn stored_keys(desired: &Desired) -> Result<BTreeSet<String>, String> 
         return Ok(BTreeSet::new());
     }
     let store = desired.object_store.clone();
-    blocking(move || {
-        let client = client(store.as_ref())?;
-        let mut held = BTreeSet::new();
-        for key in keys {
-            if client.head(&key).map_err(|e| e.to_string())?.is_some() {
-                held.insert(key);
-            }
-        }
-        Ok(held)
-    })
-    .await
+    blocking(move || held_keys(store.as_ref(), &keys)).await
+}
+
+/// Which of `keys` the store holds: a listing per prefix ([`list_prefix`]), not a request per
+/// key. The client blocks: call it off the async threads.
+pub fn held_keys(store: Option<&S3Location>, keys: &[String]) -> Result<BTreeSet<String>, String> {
+    let client = client(store)?;
+    let prefixes: BTreeSet<&str> = keys.iter().map(|k| list_prefix(k)).collect();
+    let mut listed = BTreeSet::new();
+    for prefix in prefixes {
+        listed.extend(client.list(prefix).map_err(|e| e.to_string())?);
+    }
+    Ok(keys
+        .iter()
+        .filter(|k| listed.contains(*k))
+        .cloned()
+        .collect())
+}
+
+/// The prefix an S3 key is listed under: its workspace (`<workspace>/<version>`, packages) or
+/// its kind (`att-<digest>`, images) — a few listings, not a request per key.
+pub fn list_prefix(key: &str) -> &str {
+    key.find('/')
+        .or_else(|| key.find('-'))
+        .map_or(key, |i| &key[..=i])
 }
 
 /// Deletes one S3 object the catalog no longer holds (prune).

@@ -9,21 +9,16 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use sha2::{Digest as _, Sha256};
 
 use super::meta::MetaFactory;
+use super::store::text;
 use super::{Object, StatusIntent};
 use crate::catalog::{App, Catalog, ChartMeta, Maintainer, Version};
 use crate::names;
 use crate::objects::{self, ApplicationSpec, ApplicationVersionSpec, ReviewState, labels};
-use crate::yaml::{self, Spanned};
+use crate::yaml::Spanned;
 
 pub struct CompiledApp {
     pub objects: Vec<Object>,
     pub status: Vec<StatusIntent>,
-}
-
-fn text(s: &Option<Spanned<String>>) -> Option<String> {
-    Some(yaml::text(s))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 /// The version whose chart speaks for the app where app.yaml is silent: the newest active

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::{Digest as _, Sha256};
 
 use super::meta::MetaFactory;
+use super::store::text;
 use super::{Object, StatusIntent, Stored};
 use crate::catalog::{App, AppRef, AppType, Catalog, ChartMeta, Release, Version};
 use crate::names;
@@ -22,7 +23,7 @@ use crate::objects::v1alpha1::{
     HelmRelease, HelmReleaseSpec, HelmRepo, HelmRepoSpec,
 };
 use crate::objects::{ReviewState, labels};
-use crate::yaml::{self, Spanned};
+use crate::yaml::Spanned;
 
 /// The HelmCategory of a catalog category; KubeSphere's `uncategorized` for its own.
 pub fn category_id(name: &str) -> String {
@@ -75,12 +76,6 @@ fn fit_label(id: String, identity: &str) -> String {
     format!("{head}-{}", &hash[..8])
 }
 
-fn text(s: &Option<Spanned<String>>) -> Option<String> {
-    Some(yaml::text(s))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
 /// A version's review state on 3.x: an app suspended as a whole suspends its active versions
 /// (3.x's app `suspend` action does exactly that, §5.1).
 pub fn version_state(app: &App, version: &str) -> ReviewState {
@@ -126,15 +121,6 @@ pub fn compile(catalog: &Catalog, meta: &MetaFactory) -> (Vec<Object>, Vec<Statu
 
 fn repo(catalog: &Catalog, r: &crate::catalog::Repo, meta: &MetaFactory) -> Object {
     let id = format!("repo-{}", r.name);
-    let sync_period = r
-        .spec
-        .sync_period
-        .as_ref()
-        .and_then(|p| crate::duration::parse_seconds(&p.value).ok());
-    let creds = r.spec.credentials.as_ref().map(|c| &c.value);
-    let env = |v: Option<&Spanned<String>>| v.map(|s| s.value.clone()).unwrap_or_default();
-    let username_env = env(creds.and_then(|c| c.username_env.as_ref()));
-    let password_env = env(creds.and_then(|c| c.password_env.as_ref()));
     let mut repo = HelmRepo::new(
         &id,
         HelmRepoSpec {
@@ -142,20 +128,11 @@ fn repo(catalog: &Catalog, r: &crate::catalog::Repo, meta: &MetaFactory) -> Obje
             url: r.spec.url.value.clone(),
             credential: None,
             description: r.spec.description.as_ref().map(|d| d.value.clone()),
-            sync_period,
+            sync_period: super::store::sync_period(r),
             version: None,
         },
     );
-    // Credentials never land in the output: the applier reads these variables.
-    repo.metadata = meta.meta(
-        &id,
-        None,
-        &[(labels::WORKSPACE, catalog.workspace_of(&r.spec.workspace))],
-        &[
-            (labels::PITRIX_USERNAME_ENV, &username_env),
-            (labels::PITRIX_PASSWORD_ENV, &password_env),
-        ],
-    );
+    repo.metadata = super::store::repo_meta(catalog, r, meta, &id);
     Object::HelmRepo(repo)
 }
 

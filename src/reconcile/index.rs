@@ -4,7 +4,7 @@
 //! — and with package bytes reduced to their hash), and the desired review states. The full
 //! bodies stay on disk ([`super::store`]); a correction reads one back.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -14,7 +14,6 @@ use crate::apply::{DIGEST_ANNOTATION, Desired, DesiredObject};
 use crate::catalog::S3Location;
 use crate::cluster::{KindInfo, ObjectRef};
 use crate::objects::labels;
-use crate::storage::s3::S3Client;
 
 /// Values under `data`/`binaryData` longer than this are compared by hash.
 const HEAVY: usize = 128;
@@ -351,24 +350,10 @@ impl Index {
     }
 }
 
-/// The prefix an S3 key is listed under: its workspace (`<workspace>/<version>`, packages) or
-/// its kind (`att-<digest>`, images) — a few listings, not a request per key.
-fn list_prefix(key: &str) -> &str {
-    key.find('/')
-        .or_else(|| key.find('-'))
-        .map_or(key, |i| &key[..=i])
-}
-
 /// The `keys` the store does not hold (the store's client blocks: call it off the async
 /// threads). The credentials come from the environment, as apply's uploads take them.
 pub fn missing_s3_objects(store: &S3Location, keys: &[String]) -> Result<Vec<String>, String> {
-    let client =
-        S3Client::from_location(store, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;
-    let prefixes: BTreeSet<&str> = keys.iter().map(|k| list_prefix(k)).collect();
-    let mut held = HashSet::new();
-    for prefix in prefixes {
-        held.extend(client.list(prefix).map_err(|e| e.to_string())?);
-    }
+    let held = crate::apply::held_s3_keys(Some(store), keys)?;
     Ok(keys
         .iter()
         .filter(|k| !held.contains(*k))
@@ -517,8 +502,11 @@ mod tests {
         assert_eq!(intent["apiVersion"], "application.kubesphere.io/v1alpha1");
 
         assert_eq!(index.s3_keys, ["system-workspace/appv-hello-0.1.0"]);
-        assert_eq!(list_prefix(&index.s3_keys[0]), "system-workspace/");
-        assert_eq!(list_prefix("att-0123abcd"), "att-");
+        assert_eq!(
+            crate::apply::s3_list_prefix(&index.s3_keys[0]),
+            "system-workspace/"
+        );
+        assert_eq!(crate::apply::s3_list_prefix("att-0123abcd"), "att-");
         assert!(index.objects.contains_key(&d.objects[1].r));
         let watched: Vec<&str> = index.scopes().iter().map(|s| s.kind).collect();
         assert_eq!(watched, ["HelmApplicationVersion"]);

@@ -5,7 +5,6 @@
 //! only its own package, out-of-band edits are undone, a deleted package is uploaded again at
 //! the next resync, and an S3 outage fails the sync without writing anything.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use pitrix_testkit::s3::S3Server;
@@ -23,40 +22,6 @@ const RELEASES: &str = "helmreleases.application.kubesphere.io";
 const CATEGORIES: &str = "helmcategories.application.kubesphere.io";
 const PACKAGE_1: &str = "system-workspace/appv-hello-0.1.0";
 const PACKAGE_2: &str = "system-workspace/appv-hello-0.2.0";
-
-/// A fresh API server with KubeSphere 3.4.1's five App Store CRDs (its own, built from its
-/// source by scripts/setup-test-env.sh) — as `target_v3::v3_cluster`.
-fn v3_cluster() -> TestCluster {
-    let k = TestCluster::start();
-    let cache = std::env::var_os("PITRIX_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join(".cache"));
-    let crds = cache.join("kubesphere-v3/crds");
-    for plural in [
-        "helmapplications",
-        "helmapplicationversions",
-        "helmcategories",
-        "helmreleases",
-        "helmrepos",
-    ] {
-        let file = crds.join(format!("application.kubesphere.io_{plural}.yaml"));
-        assert!(
-            file.exists(),
-            "no {} — run scripts/setup-test-env.sh",
-            file.display()
-        );
-        k.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
-    }
-    k.kubectl_ok(&[
-        "wait",
-        "--for",
-        "condition=established",
-        "--timeout=60s",
-        "crd",
-        "--all",
-    ]);
-    k
-}
 
 /// The scaffold (`pitrix new`) retargeted at KubeSphere 3.x and `endpoint`'s bucket,
 /// committed; returns the repository and the commit.
@@ -157,7 +122,7 @@ fn patch(k: &TestCluster, resource: &str, name: &str, body: &str, status: bool) 
 fn uploads_then_objects_a_new_version_uploads_only_its_package_and_drift_is_undone() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (repo, first) = v3_repo(&s3.endpoint);
     let r = reconciler("a", &k, &repo, &s3, &[]);
 
@@ -313,7 +278,7 @@ fn uploads_then_objects_a_new_version_uploads_only_its_package_and_drift_is_undo
 fn an_s3_outage_fails_the_sync_with_its_reason_and_writes_nothing() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (repo, first) = v3_repo(&s3.endpoint);
     let endpoint = s3.endpoint.clone();
     let r = reconciler("a", &k, &repo, &s3, &[]);
@@ -498,7 +463,7 @@ fn beside_kubesphere_3_its_own_writes_are_not_drift() {
 fn without_the_s3_credentials_each_sync_is_refused_naming_the_variables() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (repo, head) = v3_repo(&s3.endpoint);
     let r = Reconciler::start_with_env(
         "a",

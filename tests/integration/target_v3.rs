@@ -252,43 +252,6 @@ fn what_kubesphere_3_cannot_hold_is_refused_with_the_reason() {
     assert!(v3.iter().all(|d| d.hint.is_some()), "{text}");
 }
 
-/// A fresh API server with KubeSphere 3.4.1's five App Store CRDs (its own, built from its
-/// source by scripts/setup-test-env.sh).
-fn v3_cluster() -> TestCluster {
-    let k = TestCluster::start();
-    let cache = std::env::var_os("PITRIX_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join(".cache"));
-    let crds = cache.join("kubesphere-v3/crds");
-    let mut found = 0;
-    for plural in [
-        "helmapplications",
-        "helmapplicationversions",
-        "helmcategories",
-        "helmreleases",
-        "helmrepos",
-    ] {
-        let file = crds.join(format!("application.kubesphere.io_{plural}.yaml"));
-        assert!(
-            file.exists(),
-            "no {} — run scripts/setup-test-env.sh",
-            file.display()
-        );
-        k.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
-        found += 1;
-    }
-    assert_eq!(found, 5);
-    k.kubectl_ok(&[
-        "wait",
-        "--for",
-        "condition=established",
-        "--timeout=60s",
-        "crd",
-        "--all",
-    ]);
-    k
-}
-
 /// `pitrix apply` with the S3 credentials in the environment.
 fn apply(
     k: &TestCluster,
@@ -323,7 +286,7 @@ fn get(k: &TestCluster, resource: &str, name: &str) -> Value {
 fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (_tmp, root) = v3_catalog(&s3.endpoint);
 
     // A dry run looks at the store and writes nothing.
@@ -452,7 +415,7 @@ fn apply_uploads_first_writes_the_objects_and_a_second_apply_changes_nothing() {
 #[test]
 fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
     let s3 = S3Server::start();
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (_tmp, root) = v3_catalog(&s3.endpoint);
 
     // No bucket.
@@ -525,7 +488,7 @@ fn refused_credentials_or_a_missing_bucket_apply_nothing_and_say_where() {
 fn prune_deletes_the_s3_objects_of_versions_the_catalog_dropped() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (_tmp, root) = v3_catalog(&s3.endpoint);
     // A second version, released by nothing.
     common::copy_tree(
@@ -689,7 +652,7 @@ fn the_3x_lifecycle_as_commits_diffs_readably() {
 fn a_kubesphere_3_object_the_catalog_does_not_own_is_refused_unless_adopted() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let k = v3_cluster();
+    let k = crate::kubesphere_v3::crds_only_cluster();
     let (_tmp, root) = v3_catalog(&s3.endpoint);
     // Made in the console: the category pitrix would write, without the catalog's mark.
     k.kubectl_stdin_ok(

@@ -113,6 +113,14 @@ pub fn install_dir() -> PathBuf {
     dir
 }
 
+/// A fresh API server with KubeSphere 3.4.1's five App Store CRDs and no controller: for what
+/// pitrix writes on its own (apply, diff, reconcile), without KubeSphere reacting.
+pub fn crds_only_cluster() -> TestCluster {
+    let k = TestCluster::start();
+    install_crds(&k, &install_dir().join("crds"));
+    k
+}
+
 /// The API server KubeSphere 3 runs against: the test binary's shared one, or one of the test's.
 pub enum Cluster {
     Shared(&'static TestCluster),
