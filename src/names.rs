@@ -48,6 +48,44 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
         })
 }
 
+/// Why `id` is not an attachment ID as KubeSphere 4.x makes them, if it is not:
+/// `<field>-att-<5 of a-z0-9>` (`GetUuid36` in CreateAttachment, `pkg/kapis/application/v2`),
+/// and a ConfigMap name, which is where KubeSphere keeps it without S3.
+pub fn attachment_id(id: &str) -> Result<(), String> {
+    let Some((field, tail)) = id.rsplit_once("-att-") else {
+        return Err("has no `-att-`".into());
+    };
+    if field.is_empty() {
+        return Err("has nothing before `-att-`".into());
+    }
+    if tail.len() != 5
+        || !tail
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return Err("must end in `-att-` and 5 lowercase letters or digits".into());
+    }
+    if !is_dns1123_subdomain(id) {
+        return Err(
+            "must be a ConfigMap name: lowercase letters, digits, '-' and '.', at most 253 characters"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Why `id` is not an attachment ID as KubeSphere 3.x makes them, if it is not: `att-` and
+/// letters and digits (`idutils.GetUuid("att-")`; pitrix's own are `att-<20 hex>`).
+pub fn attachment_id_v3(id: &str) -> Result<(), String> {
+    let Some(tail) = id.strip_prefix("att-") else {
+        return Err("does not start with `att-`".into());
+    };
+    if tail.is_empty() || !tail.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("must be `att-` and letters or digits".into());
+    }
+    Ok(())
+}
+
 /// `GenerateShortNameMD5Hash`: a chart's name as KubeSphere shortens it for app IDs.
 pub fn short_name(chart: &str) -> String {
     let lower = chart.to_lowercase();
@@ -152,6 +190,39 @@ pub fn image_reference(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachment_ids() {
+        // As KubeSphere 4's CreateAttachment makes them, and as pitrix derives them.
+        for ok in [
+            "screenshot-att-k3x9p",
+            "file-att-0a1b2",
+            "demo.v2-att-abcde",
+        ] {
+            assert_eq!(attachment_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "screenshot-att-k3x9p2q7",
+            "screenshot-att-K3X9P",
+            "-att-k3x9p",
+            "att-k3x9p",
+            "Shot-att-k3x9p",
+            "shot_1-att-k3x9p",
+            "",
+        ] {
+            assert!(attachment_id(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "att-B6BZVN3mOPvx",
+            "att-300m50zn91nwz5",
+            "att-0123456789abcdef0123",
+        ] {
+            assert_eq!(attachment_id_v3(ok), Ok(()), "{ok}");
+        }
+        for bad in ["screenshot-att-k3x9p", "att-", "att-a/b", "att-a-b"] {
+            assert!(attachment_id_v3(bad).is_err(), "{bad}");
+        }
+    }
 
     // The examples of reference §3, computed by KubeSphere's own functions.
     #[test]

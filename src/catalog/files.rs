@@ -86,9 +86,10 @@ pub struct AppFile {
     pub category: Option<Spanned<String>>,
     /// Icon file in the app directory: png, jpg or svg, ≤ 512 KiB, ≤ 512×512.
     pub icon: Option<Spanned<String>>,
-    /// Screenshot files in the app directory.
+    /// Screenshots: a file in the app directory, or `{file, id}` where the store already
+    /// holds the screenshot under the attachment ID `id` (what `pitrix export` writes).
     #[serde(default)]
-    pub screenshots: Vec<Spanned<String>>,
+    pub screenshots: Vec<ScreenshotEntry>,
     /// `helm` (chart versions) or `yaml` (plain manifests).
     #[serde(rename = "type")]
     pub app_type: Option<Spanned<AppType>>,
@@ -101,6 +102,103 @@ pub struct AppFile {
     /// Desired review state per version (a version not listed is `active`).
     #[serde(default)]
     pub versions: BTreeMap<Spanned<String>, VersionIntent>,
+}
+
+/// A screenshot of `app.yaml`: `screenshots/home.png`, or
+/// `{file: screenshots/home.png, id: screenshot-att-k3x9p}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenshotEntry {
+    /// The image file, relative to the app directory.
+    pub file: Spanned<String>,
+    /// The attachment ID the store keeps it under (KubeSphere 4: `<field>-att-<5 of a-z0-9>`,
+    /// KubeSphere 3: `att-<id>`); none: an ID derived from the image.
+    pub id: Option<Spanned<String>>,
+}
+
+/// A screenshot: an image file in the app directory (stored under an attachment ID derived
+/// from it), or `{file, id}` (stored under the attachment ID the store already keeps it under).
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum ScreenshotForm {
+    /// The image file, relative to the app directory.
+    File(String),
+    Stored(StoredScreenshot),
+}
+
+/// A screenshot the store already holds under an attachment ID.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct StoredScreenshot {
+    /// The image file, relative to the app directory.
+    file: Spanned<String>,
+    /// The attachment ID the store keeps it under (`<field>-att-<5 of a-z0-9>` on KubeSphere
+    /// 4, `att-<id>` on 3.x), as `pitrix export` writes it: kept, so that adopting the store
+    /// changes no `spec.attachments` and stores no copy.
+    id: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for ScreenshotEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A plain file name takes the entry's position; a mapping, its keys' own.
+        struct Form(ScreenshotForm);
+        impl<'de> Deserialize<'de> for Form {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Form;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a file name, or a mapping with `file` and `id`")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Form, E> {
+                        Ok(Form(ScreenshotForm::File(s.to_string())))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<Form, A::Error> {
+                        StoredScreenshot::deserialize(serde::de::value::MapAccessDeserializer::new(
+                            map,
+                        ))
+                        .map(|s| Form(ScreenshotForm::Stored(s)))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        let entry = Spanned::<Form>::deserialize(d)?;
+        Ok(match entry.value.0 {
+            ScreenshotForm::File(file) => ScreenshotEntry {
+                file: Spanned::new(file, entry.pos),
+                id: None,
+            },
+            ScreenshotForm::Stored(s) => ScreenshotEntry {
+                file: s.file,
+                id: s.id,
+            },
+        })
+    }
+}
+
+impl Serialize for ScreenshotEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.id {
+            None => self.file.serialize(s),
+            Some(id) => StoredScreenshot {
+                file: self.file.clone(),
+                id: Some(id.clone()),
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl JsonSchema for ScreenshotEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Screenshot".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ScreenshotForm::json_schema(generator)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

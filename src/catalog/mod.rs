@@ -8,7 +8,8 @@ mod settings;
 use std::path::PathBuf;
 
 pub use files::{
-    AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile, VersionIntent,
+    AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile,
+    ScreenshotEntry, VersionIntent,
 };
 pub use settings::{
     CatalogSettings, ClusterSettings, EnvSettings, S3Location, S3Settings, Settings,
@@ -122,7 +123,7 @@ pub struct App {
     /// The icon file named by app.yaml, if it could be read.
     pub icon: Option<Asset>,
     /// The screenshots named by app.yaml that could be read, in order.
-    pub screenshots: Vec<Asset>,
+    pub screenshots: Vec<Screenshot>,
     /// Sorted by SemVer where versions parse, by name otherwise.
     pub versions: Vec<Version>,
     /// Versions whose directory or archive did not load (no Chart.yaml, a broken archive):
@@ -242,6 +243,32 @@ pub struct Asset {
     /// Relative to the catalog root.
     pub file: PathBuf,
     pub bytes: Vec<u8>,
+}
+
+/// A screenshot of an app: its file, read, and the attachment ID app.yaml gives it.
+#[derive(Debug, Clone)]
+pub struct Screenshot {
+    pub asset: Asset,
+    /// Its entry in app.yaml.
+    pub entry: ScreenshotEntry,
+}
+
+impl Screenshot {
+    /// The attachment ID it is stored under: the one app.yaml names, else one derived from
+    /// the image (`derive`, the target's rule), so that it is stable.
+    pub fn id(&self, derive: impl FnOnce(&[u8]) -> String) -> String {
+        match &self.entry.id {
+            Some(id) => id.value.clone(),
+            None => derive(&self.asset.bytes),
+        }
+    }
+}
+
+impl std::ops::Deref for Screenshot {
+    type Target = Asset;
+    fn deref(&self) -> &Asset {
+        &self.asset
+    }
 }
 
 /// A values file a release names, parsed.

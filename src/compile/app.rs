@@ -108,7 +108,7 @@ pub fn compile_app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> Compiled
 
     let mut attachments = Vec::new();
     for shot in &app.screenshots {
-        let id = attachment_id(&app.name, &shot.bytes);
+        let id = shot.id(|bytes| attachment_id(&app.name, bytes));
         objects.push(stored(catalog, meta, &id, &shot.bytes));
         attachments.push(id);
     }

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::catalog::Catalog;
 
+pub use app::attachment_id;
 pub use object::{Object, StatusIntent, Stored};
 pub(crate) use release::manifests_in_namespace;
 

@@ -215,7 +215,7 @@ fn compile_app(
     };
     let mut attachments = Vec::new();
     for shot in &app.screenshots {
-        let key = attachment_key(catalog.settings.catalog.name.get_ref(), &shot.bytes);
+        let key = shot.id(|bytes| attachment_key(catalog.settings.catalog.name.get_ref(), bytes));
         objects.push(stored(meta, key.clone(), &shot.bytes));
         attachments.push(key);
     }

@@ -150,6 +150,11 @@ codes! {
     /// A vendored subchart archive (`charts/*.tgz`, at any depth) that cannot be unpacked or
     /// has no Chart.yaml: Helm refuses to load the chart.
     ChartSubchartUnreadable => "chart-subchart-unreadable",
+    /// A screenshot `id` that is not an attachment ID of the target's KubeSphere
+    /// (4.x: `<field>-att-<5 of a-z0-9>`, a ConfigMap name; 3.x: `att-<letters and digits>`).
+    InvalidAttachmentId => "invalid-attachment-id",
+    /// Two screenshots stored under one attachment ID (IDs are store-wide, not per app).
+    DuplicateAttachmentId => "duplicate-attachment-id",
 }
 
 impl Serialize for Code {

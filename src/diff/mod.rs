@@ -399,6 +399,17 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
         .filter(|o| matches!(o, Object::Application(_) | Object::HelmApplication(_)))
         .map(Object::name)
         .collect();
+    // Screenshot (attachment) ID → its app, whatever the ID looks like (app.yaml may name one).
+    let attachments: BTreeMap<&str, &str> = old
+        .objects
+        .iter()
+        .chain(&new.objects)
+        .filter_map(|o| match o {
+            Object::Application(a) => Some((&a.spec.attachments, o.name())),
+            _ => None,
+        })
+        .flat_map(|(ids, app)| ids.iter().map(move |id| (id.as_str(), app)))
+        .collect();
     let old_packages = package::packages(&old.objects);
     let new_packages = package::packages(&new.objects);
     let mut charts = package::ChartCache::default();
@@ -431,15 +442,17 @@ pub fn diff(old: &Compiled, new: &Compiled) -> Diff {
             Object::ApplicationVersion(_) | Object::HelmApplicationVersion(_) => {
                 label(any, labels::APP_ID).map(str::to_string)
             }
-            Object::Stored(_) => version.map(|v| v.app.to_string()),
-            Object::ConfigMap(_) => version.map(|v| v.app.to_string()).or_else(|| {
-                // Screenshots: `<app>-att-<5>`.
-                any.name()
-                    .rsplit_once("-att-")
-                    .map(|(a, _)| a)
-                    .filter(|a| apps.contains(a))
-                    .map(str::to_string)
-            }),
+            Object::Stored(_) | Object::ConfigMap(_) => version
+                .map(|v| v.app.to_string())
+                .or_else(|| attachments.get(any.name()).map(|a| a.to_string()))
+                .or_else(|| {
+                    // Screenshots no app names any more: `<app>-att-<5>`.
+                    any.name()
+                        .rsplit_once("-att-")
+                        .map(|(a, _)| a)
+                        .filter(|a| apps.contains(a))
+                        .map(str::to_string)
+                }),
             _ => None,
         };
 

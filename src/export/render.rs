@@ -862,12 +862,20 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
             })
             .unwrap_or_default();
         let mut shots = Vec::new();
+        let mut renamed = false;
         for id in &attachments {
             match cx.live.stored.get(id).and_then(|b| image_extension(b).map(|e| (b, e))) {
                 Some((bytes, ext)) => {
                     let file = format!("screenshots/{id}.{ext}");
                     cx.out.files.insert(format!("{dir}/{file}"), bytes.clone());
-                    shots.push(Value::from(file));
+                    // The ID it has: adopting keeps it (spec.attachments unchanged, no copy
+                    // stored). One the catalog cannot name is left to the content rule.
+                    if crate::names::attachment_id(id).is_ok() {
+                        shots.push(serde_json::json!({"file": file, "id": id}));
+                    } else {
+                        renamed = true;
+                        shots.push(Value::from(file));
+                    }
                 }
                 None => cx.skip(
                     "Application",
@@ -876,13 +884,15 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                 ),
             }
         }
-        if !shots.is_empty() {
-            obj.insert("screenshots".into(), Value::Array(shots));
+        if renamed {
             cx.skip(
                 "Application",
                 &app,
-                "its screenshots get content-derived attachment IDs: adopting changes spec.attachments (no release is affected)",
+                "an attachment ID that is not KubeSphere 4's `<field>-att-<5>`: that screenshot gets a content-derived ID, and adopting changes spec.attachments (no release is affected)",
             );
+        }
+        if !shots.is_empty() {
+            obj.insert("screenshots".into(), Value::Array(shots));
         }
         obj.insert("type".into(), if yaml_app { "yaml" } else { "helm" }.into());
         if let Some(m) = newest.map(maintainers).filter(|m| !m.is_empty()) {
@@ -1252,6 +1262,46 @@ mod tests {
         files.files.remove(".helmignore");
         assert!(unpacked(&crate::chart::pack("demo", &files), false).is_ok());
         assert!(unpacked(&crate::chart::pack("other-root", &files), false).is_err());
+    }
+
+    #[test]
+    fn screenshots_keep_the_attachment_ids_they_have() {
+        const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-a-png";
+        let mut live = store();
+        live.apps[0]["spec"]["attachments"] = json!(["screenshot-att-k3x9p", "Shot_1-att-abcde"]);
+        live.stored
+            .insert("screenshot-att-k3x9p".into(), PNG.to_vec());
+        live.stored.insert("Shot_1-att-abcde".into(), PNG.to_vec());
+        let e = render(&live, &opts());
+        let app: Value = serde_yaml::from_slice(&e.files["apps/demo-abcde/app.yaml"]).unwrap();
+        // The live ID, where the catalog can name it; else the file alone (a derived ID).
+        assert_eq!(
+            app["screenshots"],
+            json!([
+                {"file": "screenshots/screenshot-att-k3x9p.png", "id": "screenshot-att-k3x9p"},
+                "screenshots/Shot_1-att-abcde.png",
+            ])
+        );
+        assert_eq!(
+            e.files["apps/demo-abcde/screenshots/screenshot-att-k3x9p.png"],
+            PNG
+        );
+        let notes: Vec<&Skipped> = e
+            .skipped
+            .iter()
+            .filter(|s| s.object == "Application/demo-abcde")
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].reason.contains("content-derived"), "{notes:?}");
+        // Both parse back as app.yaml's entries, the first with its ID.
+        let node = crate::yaml::parse(&file(&e, "apps/demo-abcde/app.yaml")).unwrap();
+        let parsed: crate::catalog::AppFile = crate::yaml::from_node(&node).unwrap();
+        let ids: Vec<Option<&str>> = parsed
+            .screenshots
+            .iter()
+            .map(|s| s.id.as_ref().map(|i| i.value.as_str()))
+            .collect();
+        assert_eq!(ids, [Some("screenshot-att-k3x9p"), None]);
     }
 
     fn file(e: &Export, path: &str) -> String {

@@ -542,7 +542,14 @@ fn load_app(
     let screenshots = spec
         .screenshots
         .iter()
-        .filter_map(|s| read_asset(root, &dir_rel, s, "screenshot", &file, diags))
+        .filter_map(|s| {
+            read_asset(root, &dir_rel, &s.file, "screenshot", &file, diags).map(|asset| {
+                crate::catalog::Screenshot {
+                    asset,
+                    entry: s.clone(),
+                }
+            })
+        })
         .collect();
 
     let reserved: Vec<&str> = spec

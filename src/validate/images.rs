@@ -1,7 +1,10 @@
 //! Icons and screenshots: formats the console shows and sizes KubeSphere can store.
 
-use crate::catalog::{Asset, Catalog};
-use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::catalog::{Asset, Catalog, Target};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Pos};
 
 /// The console's icon limits (reference §9).
 const MAX_ICON_BYTES: usize = 512 * 1024;
@@ -98,13 +101,101 @@ pub fn check(catalog: &Catalog, diags: &mut Diagnostics) {
                 )),
             }
         }
-        for (shot, spec) in app.screenshots.iter().zip(&app.spec.screenshots) {
+        for shot in &app.screenshots {
             if let Err(why) = check_image(shot, MAX_SCREENSHOT_BYTES, None) {
                 diags.push(
                     Diagnostic::error(Code::InvalidImage, format!("screenshot {}: {why}", shot.file.display()))
                         .in_file(&app.file)
-                        .at(spec.pos)
+                        .at(shot.entry.file.pos)
                         .hint("screenshots are png, jpg or svg of at most 1 MiB (they are stored in a ConfigMap)"),
+                );
+            }
+        }
+    }
+}
+
+/// Screenshot IDs app.yaml names: each the target's form of attachment ID, and each the ID of
+/// one screenshot only — attachment IDs are store-wide (a ConfigMap name in the storage
+/// namespace, or an S3 key), so no two screenshots of any apps may share one.
+pub fn check_attachment_ids(catalog: &Catalog, diags: &mut Diagnostics) {
+    let v3 = catalog.settings.target() == Target::KubesphereV3;
+    // ID → where it is first named (app.yaml, position, file).
+    let mut named: BTreeMap<&str, (&Path, Pos, &str)> = BTreeMap::new();
+    for app in &catalog.apps {
+        for entry in &app.spec.screenshots {
+            let Some(id) = &entry.id else { continue };
+            let valid = if v3 {
+                crate::names::attachment_id_v3(&id.value)
+            } else {
+                crate::names::attachment_id(&id.value)
+            };
+            if let Err(why) = valid {
+                let hint = if v3 {
+                    "on KubeSphere 3.x an attachment ID is `att-` and letters or digits, as in spec.attachments of the HelmApplication; or leave `id` out for one derived from the image"
+                } else {
+                    "on KubeSphere 4.x an attachment ID is `<field>-att-<5 lowercase letters or digits>`, as in spec.attachments of the Application (`pitrix export` writes them); or leave `id` out for one derived from the image"
+                };
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidAttachmentId,
+                        format!(
+                            "screenshot {}: `{}` is not an attachment ID: it {why}",
+                            entry.file.value, id.value
+                        ),
+                    )
+                    .in_file(&app.file)
+                    .at(id.pos)
+                    .hint(hint),
+                );
+                continue;
+            }
+            match named.get(id.value.as_str()) {
+                Some((file, pos, shot)) => diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateAttachmentId,
+                        format!(
+                            "screenshot {}: attachment ID `{}` is already that of {shot} ({}:{})",
+                            entry.file.value,
+                            id.value,
+                            file.display(),
+                            pos.line
+                        ),
+                    )
+                    .in_file(&app.file)
+                    .at(id.pos)
+                    .hint("one attachment ID stores one image: give each screenshot its own, or leave `id` out for one derived from the image"),
+                ),
+                None => {
+                    named.insert(&id.value, (&app.file, id.pos, &entry.file.value));
+                }
+            }
+        }
+    }
+    // An ID derived from an image may not be one that is named either.
+    for app in &catalog.apps {
+        for shot in app.screenshots.iter().filter(|s| s.entry.id.is_none()) {
+            let id = if v3 {
+                crate::compile::v3::attachment_key(
+                    catalog.settings.catalog.name.get_ref(),
+                    &shot.bytes,
+                )
+            } else {
+                crate::compile::attachment_id(&app.name, &shot.bytes)
+            };
+            if let Some((file, pos, other)) = named.get(id.as_str()) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateAttachmentId,
+                        format!(
+                            "screenshot {}: the attachment ID derived from it, `{id}`, is the one {other} names ({}:{})",
+                            shot.entry.file.value,
+                            file.display(),
+                            pos.line
+                        ),
+                    )
+                    .in_file(&app.file)
+                    .at(shot.entry.file.pos)
+                    .hint("name another `id` for one of them"),
                 );
             }
         }

@@ -20,6 +20,7 @@ pub fn validate(catalog: &Catalog) -> Diagnostics {
     repos::check(catalog, &mut diags);
     charts::check(catalog, &mut diags);
     images::check(catalog, &mut diags);
+    images::check_attachment_ids(catalog, &mut diags);
     references::check(catalog, &mut diags);
     values::check(catalog, &mut diags);
     v3::check(catalog, &mut diags);

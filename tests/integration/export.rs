@@ -27,6 +27,9 @@ const REPO_USER: &str = "acme-ci";
 const REPO_SECRET: &str = "planted-repo-s3cret-7f3a";
 const VALUES_SECRET: &str = "planted-values-s3cret-91bd";
 const PREFIX: &str = "ACME";
+/// A screenshot's ID as KubeSphere 4's CreateAttachment makes it (`<field>-att-<5 of a-z0-9>`,
+/// `GetUuid36`).
+const ATTACHMENT: &str = "screenshot-att-k3x9p";
 /// A 1×1 PNG, as the console uploads an icon (raw base64, no `data:` prefix).
 const ICON: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
@@ -141,7 +144,17 @@ fn build_store(ks: &KubeSphere, repo_url: &str) {
                     "application.kubesphere.io/app-maintainers": "Jane Doe",
                     "application.kubesphere.io/latest-app-version": "1.0.0"}},
             "spec": {"icon": ICON, "appHome": "https://example.test/demo", "appType": "helm",
-                "abstraction": "Says hello, twice."},
+                "abstraction": "Says hello, twice.", "attachments": [ATTACHMENT]},
+        }),
+    );
+    // Its screenshot, as CreateAttachment stores it without S3 (`CmStore.Upload`): a
+    // ConfigMap named by the attachment ID, not immutable.
+    create(
+        ks,
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ATTACHMENT, "namespace": "extension-openpitrix"},
+            "binaryData": {"BinaryKey": ICON},
         }),
     );
     patch_status(
@@ -336,6 +349,13 @@ fn live(ks: &KubeSphere) -> BTreeMap<String, Value> {
     out
 }
 
+/// The names of the ConfigMaps of package storage in [`live`]'s listing.
+fn config_maps(live: &BTreeMap<String, Value>) -> Vec<&str> {
+    live.keys()
+        .filter_map(|k| k.strip_prefix("ConfigMap/"))
+        .collect()
+}
+
 /// Ownership: what adopting adds and nothing else — pitrix's own labels and annotations.
 fn is_ownership(path: &str) -> bool {
     path.contains("pitrix.io") || path.contains("app.kubernetes.io~1managed-by")
@@ -461,6 +481,17 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
     assert_eq!(app["displayName"], "Demo App");
     assert_eq!(app["category"], "databases");
     assert_eq!(app["icon"], "icon.png");
+    // The screenshot under the ID it has, so that adopting keeps it.
+    assert_eq!(
+        app["screenshots"],
+        json!([{"file": format!("screenshots/{ATTACHMENT}.png"), "id": ATTACHMENT}])
+    );
+    assert_eq!(
+        files[Path::new(&format!("apps/{APP}/screenshots/{ATTACHMENT}.png"))],
+        base64::engine::general_purpose::STANDARD
+            .decode(ICON)
+            .unwrap()
+    );
     assert_eq!(app["versions"]["0.9.0"]["state"], "suspended");
     assert_eq!(app["versions"]["0.9.0"]["message"], "CVE-2026-0001");
     assert_eq!(app["versions"]["1.0.0"]["state"], "active");
@@ -538,7 +569,11 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
             }
         }
     }
-    assert!(compared >= 8, "compared {compared} objects");
+    assert!(compared >= 9, "compared {compared} objects");
+    assert!(
+        compiled_keys.contains(&format!("ConfigMap/{ATTACHMENT}")),
+        "the screenshot compiles to its live ConfigMap: {compiled_keys:?}"
+    );
     assert!(
         differences.is_empty(),
         "compile differs from live:\n{}",
@@ -603,6 +638,16 @@ fn an_exported_console_store_compiles_back_and_is_adopted_without_change() {
         );
     }
     let after_adopt = live(&ks);
+    // No ConfigMap added: the screenshot keeps its own (and its ID, in the app's spec).
+    assert_eq!(
+        config_maps(&after_adopt),
+        config_maps(&before),
+        "adopt stored a ConfigMap: {report:#}"
+    );
+    assert_eq!(
+        after_adopt[&format!("Application/{APP}")]["spec"]["attachments"],
+        json!([ATTACHMENT])
+    );
     for (key, l) in &before {
         let a = after_adopt
             .get(key)
@@ -696,8 +741,6 @@ const MEMBER: &str = "edge";
 /// The kubeconfig context of the host: another name than the catalog's `host`.
 const HOST_CONTEXT: &str = "ks-host";
 const MEMBER_RELEASE: &str = "demo-edge";
-/// A screenshot's ID as KubeSphere's CreateAttachment makes it (`<field>-att-<uuid36>`).
-const ATTACHMENT: &str = "screenshot-att-k3x9p2q7";
 
 /// `pitrix ARGS` with `kubeconfig` and the S3 credentials in pitrix's default variables.
 fn pitrix_s3(kubeconfig: &Path, s3: &S3Server, args: &[&str]) -> Output {
@@ -1107,43 +1150,41 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         MEMBER
     );
 
-    // `pitrix diff` against the same cluster and S3: ownership, and the upload of 0.8.0.
+    // The screenshot: named by the ID it has, and compiled to the S3 object of that key.
+    let app: Value =
+        serde_yaml::from_slice(&files[Path::new(&format!("apps/{APP}/app.yaml"))]).unwrap();
+    assert_eq!(
+        app["screenshots"],
+        json!([{"file": format!("screenshots/{ATTACHMENT}.png"), "id": ATTACHMENT}])
+    );
+    let shot = compiled
+        .objects
+        .iter()
+        .find(|o| o.kind() == "S3Object" && o.name() == ATTACHMENT)
+        .expect("the screenshot compiled as the S3 object of its ID")
+        .to_json();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap(),
+        screenshot
+    );
+    assert!(!printed.contains("content-derived"), "{printed}");
+
+    // `pitrix diff` against the same cluster and S3: ownership, and the upload of 0.8.0 —
+    // the console's versions have no `spec.digest`, and adopting adds none (apply/stored.rs),
+    // whether their package is in S3 or, for 0.8.0, only in a ConfigMap; the app's
+    // attachments and the screenshot's object are as they are.
     let out = pitrix_s3(&kubeconfig, &s3, &["diff", d, "--format", "json"]);
     let diff: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("diff JSON: {e}\n{}", text(&out)));
-    // The screenshot's S3 object as compiled: under a content-derived ID (listed by export).
-    let attachment = compiled
-        .objects
-        .iter()
-        .find(|o| {
-            o.kind() == "S3Object"
-                && base64::engine::general_purpose::STANDARD
-                    .decode(o.to_json()["data"].as_str().unwrap())
-                    .unwrap()
-                    == screenshot
-        })
-        .expect("the screenshot compiled as an S3 object")
-        .name()
-        .to_string();
-    assert_ne!(attachment, ATTACHMENT);
-    assert!(
-        printed.contains("content-derived attachment IDs"),
-        "{printed}"
+    assert_eq!(
+        beyond_ownership(&diff),
+        [format!("added S3Object/{APP}-0.8.0")],
+        "{diff:#}"
     );
-    let (attachments, changes): (Vec<String>, Vec<String>) = beyond_ownership(&diff)
-        .into_iter()
-        .partition(|c| c.starts_with(&format!("Application/{APP} /spec/attachments")));
-    assert!(!attachments.is_empty(), "{diff:#}");
-    // The console's versions have no `spec.digest`, and adopting adds none (apply/stored.rs),
-    // whether their package is in S3 or, for 0.8.0, only in a ConfigMap.
-    let mut expected = vec![format!("added S3Object/{APP}-0.8.0")];
-    expected.push(format!("added S3Object/{attachment}"));
-    expected.sort();
-    let mut changes = changes;
-    changes.sort();
-    assert_eq!(changes, expected, "{diff:#}");
 
-    // A second export (before adopting, which renames the screenshot) is byte-identical.
+    // A second export (before adopting) is byte-identical.
     let again = tmp.path().join("again");
     let mut args = export_args.to_vec();
     args[1] = again.to_str().unwrap();
@@ -1167,6 +1208,7 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         .iter()
         .map(|r| ks.executor_jobs(r).len())
         .collect();
+    let keys_before = s3.keys(BUCKET);
     let out = pitrix_s3(
         &kubeconfig,
         &s3,
@@ -1199,11 +1241,29 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         .map(|r| ks.executor_jobs(r).len())
         .collect();
     assert_eq!(jobs, jobs_after, "adopt started an executor Job");
-    // The screenshot as listed: uploaded under its content-derived ID, which the app names now.
-    assert_eq!(s3.object(BUCKET, &attachment), Some(screenshot.clone()));
+    // The screenshot keeps its ID and its S3 object; the one new object is 0.8.0's copy.
+    assert_eq!(s3.object(BUCKET, ATTACHMENT), Some(screenshot.clone()));
     assert_eq!(
         after[&format!("Application/{APP}")]["spec"]["attachments"],
-        json!([attachment])
+        json!([ATTACHMENT])
+    );
+    let mut expected_keys = keys_before.clone();
+    expected_keys.push(format!("{APP}-0.8.0"));
+    expected_keys.sort();
+    let mut keys_after = s3.keys(BUCKET);
+    keys_after.sort();
+    assert_eq!(keys_after, expected_keys, "adopt stored new S3 objects");
+    for (key, l) in &before {
+        assert_eq!(
+            l.get("spec"),
+            after.get(key).and_then(|a| a.get("spec")),
+            "{key}: adopt changed its spec"
+        );
+    }
+    assert_eq!(
+        config_maps(&after),
+        config_maps(&before),
+        "adopt stored a ConfigMap"
     );
 }
 

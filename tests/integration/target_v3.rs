@@ -789,3 +789,68 @@ fn release_names_follow_helm_on_kubesphere_3() {
         errors[0].message
     );
 }
+
+/// A screenshot KubeSphere 3.x's console already stored (`att-` + `GetUuid`, an S3 object
+/// without pitrix's checksum) and that app.yaml names by that ID: the app lists the ID, and
+/// apply stores nothing new for it and leaves the stored object as it is. A 4.x-style ID is
+/// refused on this target, with the 3.x form in the hint.
+#[test]
+fn a_screenshot_named_by_its_kubesphere_3_id_keeps_its_s3_object() {
+    const SHOT: &str = "att-B6BZVN3mOPvx";
+    let s3 = S3Server::start();
+    s3.create_bucket(BUCKET);
+    let k = crate::kubesphere_v3::crds_only_cluster();
+    let (_tmp, root) = v3_catalog(&s3.endpoint);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0".to_vec();
+    std::fs::create_dir_all(root.join("apps/hello/screenshots")).unwrap();
+    std::fs::write(root.join("apps/hello/screenshots/home.png"), &png).unwrap();
+    let app_yaml = root.join("apps/hello/app.yaml");
+    let text = std::fs::read_to_string(&app_yaml).unwrap();
+    let with_id = |id: &str| {
+        text.replace(
+            "icon: icon.svg\n",
+            &format!(
+                "icon: icon.svg\nscreenshots:\n  - {{file: screenshots/home.png, id: {id}}}\n"
+            ),
+        )
+    };
+
+    std::fs::write(&app_yaml, with_id("screenshot-att-k3x9p")).unwrap();
+    let (_, diags) = pitrix::pipeline::check(&root);
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["invalid-attachment-id"], "{}", common::dump(&diags));
+    assert!(
+        diags[0]
+            .hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("`att-`"),
+        "{:?}",
+        diags[0].hint
+    );
+
+    std::fs::write(&app_yaml, with_id(SHOT)).unwrap();
+    // As 3.x's console stores it: an object without user metadata (s3s-fs serves its data
+    // directory's files as the objects).
+    std::fs::write(s3.data_dir.join(BUCKET).join(SHOT), &png).unwrap();
+    let compiled = compile(&root);
+    let app = find(&compiled, "HelmApplication", "app-hello");
+    assert_eq!(app["spec"]["attachments"], serde_json::json!([SHOT]));
+    find(&compiled, "S3Object", SHOT);
+    let (code, report, stderr) = apply(&k, &s3, &root, &s3.secret_key, &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let app = get(
+        &k,
+        "helmapplications.application.kubesphere.io",
+        "app-hello",
+    );
+    assert_eq!(app["spec"]["attachments"], serde_json::json!([SHOT]));
+    assert_eq!(s3.object(BUCKET, SHOT), Some(png.clone()));
+    // No other object holds the screenshot: it was not stored again under a derived key.
+    let copies: Vec<String> = s3
+        .keys(BUCKET)
+        .into_iter()
+        .filter(|k| s3.object(BUCKET, k).as_deref() == Some(png.as_slice()))
+        .collect();
+    assert_eq!(copies, [SHOT]);
+}

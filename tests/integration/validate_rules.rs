@@ -1512,6 +1512,116 @@ fn invalid_image_screenshot_that_is_not_an_image() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// invalid-attachment-id, duplicate-attachment-id: a screenshot's `id`
+
+/// The scaffold's app with `screenshots` (YAML lines after `screenshots:`) and the PNG
+/// `screenshots/home.png`; returns app.yaml's text.
+fn with_screenshots(cat: &Cat, entries: &str) -> String {
+    cat.write("apps/hello/screenshots/home.png", png_header(64, 64));
+    cat.edit(
+        APP,
+        "icon: icon.svg\n",
+        &format!("icon: icon.svg\nscreenshots:\n{entries}"),
+    )
+}
+
+#[test]
+fn a_screenshot_id_is_the_attachment_id_it_compiles_to() {
+    let cat = scaffold();
+    with_screenshots(
+        &cat,
+        "  - {file: screenshots/home.png, id: screenshot-att-k3x9p}\n",
+    );
+    let (compiled, _) =
+        pitrix::pipeline::build(&cat.root).unwrap_or_else(|d| panic!("valid:\n{}", dump(&d)));
+    let app = compiled
+        .objects
+        .iter()
+        .find(|o| o.kind() == "Application" && o.name() == "hello")
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        app["spec"]["attachments"],
+        serde_json::json!(["screenshot-att-k3x9p"])
+    );
+    let stored = compiled
+        .objects
+        .iter()
+        .find(|o| o.kind() == "ConfigMap" && o.name() == "screenshot-att-k3x9p")
+        .expect("the screenshot stored under its ID")
+        .to_json();
+    assert!(stored["binaryData"]["BinaryKey"].is_string());
+    // Without an `id`, one derived from the image, as before.
+    let cat = scaffold();
+    with_screenshots(&cat, "  - screenshots/home.png\n");
+    let (compiled, _) =
+        pitrix::pipeline::build(&cat.root).unwrap_or_else(|d| panic!("valid:\n{}", dump(&d)));
+    let app = compiled
+        .objects
+        .iter()
+        .find(|o| o.kind() == "Application" && o.name() == "hello")
+        .unwrap()
+        .to_json();
+    let id = app["spec"]["attachments"][0].as_str().unwrap();
+    assert!(
+        id.starts_with("hello-att-") && id.len() == "hello-att-".len() + 5,
+        "{id}"
+    );
+}
+
+#[test]
+fn invalid_attachment_id() {
+    let cat = scaffold();
+    let text = with_screenshots(
+        &cat,
+        "  - file: screenshots/home.png\n    id: Screenshot-att-k3x9p2q7\n",
+    );
+    let diags = cat.check();
+    assert_errors(&diags, &["invalid-attachment-id"]);
+    let d = the(&diags, "invalid-attachment-id");
+    assert_at(d, APP, Some(at(&text, "Screenshot-att-k3x9p2q7")));
+    assert!(
+        d.message.contains("Screenshot-att-k3x9p2q7"),
+        "{}",
+        d.message
+    );
+    assert_hint_contains(d, "<field>-att-<5 lowercase letters or digits>");
+}
+
+#[test]
+fn duplicate_attachment_id_across_apps() {
+    let cat = scaffold();
+    with_screenshots(
+        &cat,
+        "  - {file: screenshots/home.png, id: screenshot-att-k3x9p}\n",
+    );
+    cat.add_helm_app("other", "other", "1.0.0");
+    cat.write("apps/other/screenshots/shot.png", png_header(32, 32));
+    let text = cat.write(
+        "apps/other/app.yaml",
+        "displayName: Another app\nscreenshots:\n  - file: screenshots/shot.png\n    id: screenshot-att-k3x9p\n",
+    );
+    let diags = cat.check();
+    assert_errors(&diags, &["duplicate-attachment-id"]);
+    let d = the(&diags, "duplicate-attachment-id");
+    assert_at(d, "apps/other/app.yaml", Some(after(&text, "    id: ")));
+    assert!(d.message.contains("apps/hello/app.yaml"), "{}", d.message);
+    hint(d);
+}
+
+#[test]
+fn a_screenshot_entry_with_an_unknown_key() {
+    let cat = scaffold();
+    let text = with_screenshots(
+        &cat,
+        "  - {file: screenshots/home.png, ident: screenshot-att-k3x9p}\n",
+    );
+    let diags = cat.check();
+    assert_errors(&diags, &["unknown-key"]);
+    assert_at(the(&diags, "unknown-key"), APP, Some(at(&text, "ident")));
+}
+
+// ---------------------------------------------------------------------------------------------
 // invalid-values
 
 #[test]
