@@ -6,6 +6,7 @@
 //! `pitrix apply --adopt` changes no spec and starts no executor Job; a second export is
 //! byte-identical; the planted secrets are in no file and no output.
 
+use crate::cluster::TestCluster;
 use crate::common;
 use crate::kubesphere::{self, APPS, CATEGORIES, KubeSphere, RELEASES, REPOS, VERSIONS};
 use crate::repo_server;
@@ -763,18 +764,19 @@ fn console_upload(s3: &S3Server, key: &str, body: &[u8]) {
     assert_eq!(s3.object(BUCKET, key).as_deref(), Some(body));
 }
 
-/// A kubeconfig with two contexts on this API server: [`HOST_CONTEXT`] and [`MEMBER`] (the
-/// member Cluster object stands in for another cluster the same way).
-fn kubeconfig_with_member(ks: &KubeSphere, path: &Path) {
-    let text = std::fs::read_to_string(&ks.kubeconfig).unwrap();
-    let mut config: Value = serde_yaml::from_str(&text).unwrap();
-    let context = config["contexts"][0]["context"].clone();
-    config["contexts"] = json!([
-        {"name": HOST_CONTEXT, "context": context},
-        {"name": MEMBER, "context": context},
+/// The executor Jobs KubeSphere made for release `release` in cluster `k` (any namespace).
+fn executor_jobs_in(k: &TestCluster, release: &str) -> usize {
+    let out = k.kubectl_ok(&[
+        "get",
+        "jobs.batch",
+        "--all-namespaces",
+        "-l",
+        &format!("application.kubesphere.io/app-release-name={release}"),
+        "-o",
+        "json",
     ]);
-    config["current-context"] = HOST_CONTEXT.into();
-    std::fs::write(path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"].as_array().map_or(0, Vec::len)
 }
 
 /// An uploaded Helm app `APP` with `versions` (version, review state), made as the console's
@@ -851,8 +853,9 @@ fn upload_app(ks: &KubeSphere, versions: &[(&str, &str)], store: impl Fn(&str, &
     ]);
 }
 
-/// A release of `APP` `version` in namespace `web` of `cluster`, as the console posts it.
-fn release_of(ks: &KubeSphere, name: &str, cluster: &str, version: &str) {
+/// A release of `APP` `version` in namespace `web` of `cluster`, as the console posts it;
+/// waits for KubeSphere's executor Job in `runs_in`, the API server of that cluster.
+fn release_of(ks: &KubeSphere, name: &str, cluster: &str, version: &str, runs_in: &TestCluster) {
     let release = json!({
         "apiVersion": "application.kubesphere.io/v2", "kind": "ApplicationRelease",
         "metadata": {"name": name,
@@ -880,7 +883,7 @@ fn release_of(ks: &KubeSphere, name: &str, cluster: &str, version: &str) {
     ks.wait_for(
         Duration::from_secs(90),
         &format!("KubeSphere's executor Job for {name}"),
-        || (!ks.executor_jobs(name).is_empty()).then_some(()),
+        || (executor_jobs_in(runs_in, name) > 0).then_some(()),
     );
 }
 
@@ -931,18 +934,43 @@ fn beyond_ownership(d: &Value) -> Vec<String> {
 /// KubeSphere 4 with S3 configured keeps uploaded packages in S3 under the version ID and
 /// writes no storage ConfigMap (`FailOverUpload`); an older version stored before S3 was
 /// configured is still a ConfigMap, which KubeSphere reads when S3 has no such key
-/// (`FailOverGet`). A release runs on a member cluster. Export reads both stores, writes
-/// `[storage.s3]` (no credential) and the contexts; the catalog compiles to S3 objects holding
-/// the stored bytes; `pitrix diff` shows nothing but ownership — and the copy of the
-/// ConfigMap-only package adopting would put into S3, where KubeSphere reads it first.
+/// (`FailOverGet`). A release runs on a member cluster: a second API server (etcd and
+/// kube-apiserver of its own), joined as KubeSphere joins a member (Cluster, direct
+/// connection), where KubeSphere's controller runs that release's executor Job; the host's
+/// kubeconfig context is not named `host`. Export reads both stores, writes `[storage.s3]` (no
+/// credential) and each cluster's context; the catalog compiles to S3 objects holding the
+/// stored bytes; `pitrix diff` shows nothing but ownership — and the copy of the ConfigMap-only
+/// package adopting would put into S3, where KubeSphere reads it first.
 #[test]
 fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trips() {
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
     let ks = KubeSphere::start_with_s3(&s3, BUCKET);
-    ks.add_member_cluster(MEMBER);
+    let started = std::time::Instant::now();
+    let edge = TestCluster::start();
+    eprintln!(
+        "[export] member API server ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    ks.add_member(MEMBER, &edge);
+    // Joined as itself: KubeSphere's Cluster carries the member's kube-system UID.
+    let uid = |k: &TestCluster| -> Value {
+        serde_json::from_str::<Value>(&k.kubectl_ok(&[
+            "get",
+            "namespace",
+            "kube-system",
+            "-o",
+            "json",
+        ]))
+        .unwrap()["metadata"]["uid"]
+            .clone()
+    };
+    let joined = ks.get_json(kubesphere::CLUSTERS, MEMBER).unwrap();
+    assert_eq!(joined["status"]["uid"], uid(&edge));
+    assert_ne!(joined["status"]["uid"], uid(&ks.cluster));
     ks.create_workspace("team-a");
     ks.create_namespace_in("web", "team-a");
+    edge.kubectl_ok(&["create", "namespace", "web"]);
     ks.kubectl_ok(&["create", "namespace", "extension-openpitrix"]);
     // 0.8.0 from before S3: a ConfigMap. 0.9.0 and 1.0.0: in S3 only.
     upload_app(
@@ -980,8 +1008,12 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         "-p",
         &json!({"spec": {"attachments": [ATTACHMENT]}}).to_string(),
     ]);
-    release_of(&ks, RELEASE, "host", "1.0.0");
-    release_of(&ks, MEMBER_RELEASE, MEMBER, "0.8.0");
+    release_of(&ks, RELEASE, "host", "1.0.0", &ks);
+    release_of(&ks, MEMBER_RELEASE, MEMBER, "0.8.0", &edge);
+    // The member's release is installed in the member (its ApplicationRelease is the host's,
+    // as KubeSphere 4's handler writes it), the host's in the host.
+    assert_eq!(executor_jobs_in(&ks, MEMBER_RELEASE), 0);
+    assert_eq!(executor_jobs_in(&edge, RELEASE), 0);
     // What KubeSphere itself read: 1.0.0 from S3, 0.8.0 from its ConfigMap after S3 had none.
     let log = ks.log_text();
     assert!(
@@ -995,7 +1027,10 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
     let before = live(&ks);
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = tmp.path().join("kubeconfig");
-    kubeconfig_with_member(&ks, &kubeconfig);
+    pitrix_testkit::cluster::kubeconfig_with_contexts(
+        &[(HOST_CONTEXT, &ks.cluster), (MEMBER, &edge)],
+        &kubeconfig,
+    );
     let dir = tmp.path().join("acme");
     let d = dir.to_str().unwrap();
     let export_args = [
@@ -1204,10 +1239,10 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
 
     // Adopt: the console's S3 objects are the compiled bytes, so none is replaced; the
     // ConfigMap-only package is copied into S3; no release is installed again.
-    let jobs: Vec<usize> = [RELEASE, MEMBER_RELEASE]
-        .iter()
-        .map(|r| ks.executor_jobs(r).len())
-        .collect();
+    let jobs = [
+        executor_jobs_in(&ks, RELEASE),
+        executor_jobs_in(&edge, MEMBER_RELEASE),
+    ];
     let keys_before = s3.keys(BUCKET);
     let out = pitrix_s3(
         &kubeconfig,
@@ -1236,10 +1271,10 @@ fn an_exported_store_with_packages_in_s3_and_a_member_cluster_release_round_trip
         );
     }
     std::thread::sleep(Duration::from_secs(5));
-    let jobs_after: Vec<usize> = [RELEASE, MEMBER_RELEASE]
-        .iter()
-        .map(|r| ks.executor_jobs(r).len())
-        .collect();
+    let jobs_after = [
+        executor_jobs_in(&ks, RELEASE),
+        executor_jobs_in(&edge, MEMBER_RELEASE),
+    ];
     assert_eq!(jobs, jobs_after, "adopt started an executor Job");
     // The screenshot keeps its ID and its S3 object; the one new object is 0.8.0's copy.
     assert_eq!(s3.object(BUCKET, ATTACHMENT), Some(screenshot.clone()));

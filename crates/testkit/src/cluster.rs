@@ -97,11 +97,18 @@ pub fn unique_name(prefix: &str) -> String {
 /// One kubeconfig with a context per test cluster, `host` (the current one) and `edge`: a
 /// catalog's `[clusters.edge] context = "edge"` reaches the second.
 pub fn two_cluster_kubeconfig(host: &TestCluster, edge: &TestCluster, path: &Path) {
+    kubeconfig_with_contexts(&[("host", host), ("edge", edge)], path);
+}
+
+/// One kubeconfig with a context of each name for its test cluster (cluster and user of the
+/// same name), the first the current one.
+pub fn kubeconfig_with_contexts(contexts: &[(&str, &TestCluster)], path: &Path) {
     let mut merged = serde_json::json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": "host",
+        "apiVersion": "v1", "kind": "Config",
+        "current-context": contexts.first().map(|(name, _)| *name).unwrap_or_default(),
         "clusters": [], "users": [], "contexts": [],
     });
-    for (name, k) in [("host", host), ("edge", edge)] {
+    for &(name, k) in contexts {
         let text = fs::read_to_string(&k.kubeconfig).unwrap();
         let one: serde_json::Value = serde_yaml::from_str(&text).unwrap();
         let mut cluster = one["clusters"][0].clone();

@@ -156,6 +156,8 @@ pub struct KubeSphere {
     server: Option<Server>,
     janitor: Option<(Child, ChildStdin)>,
     stand_in: Option<StandIn>,
+    /// The stand-in ks-apiservers of member clusters on their own API servers.
+    member_stand_ins: std::sync::Mutex<Vec<StandIn>>,
     /// Last field: released after everything above has stopped.
     _lock: File,
 }
@@ -236,6 +238,7 @@ impl KubeSphere {
             server: None,
             janitor: Some(janitor),
             stand_in,
+            member_stand_ins: Default::default(),
             _lock: lock,
         };
         ks.create_workspace("system-workspace");
@@ -560,6 +563,59 @@ impl KubeSphere {
         });
     }
 
+    /// Member Cluster `name` on its own API server `member`, joined as KubeSphere joins a
+    /// member with ks-core already installed in it: a direct connection with `member`'s
+    /// kubeconfig, condition `KSCoreReady` and the config hash KubeSphere writes after
+    /// installing ks-core (so its cluster controller does not try to install it: no chart in
+    /// this environment), namespace `kubesphere-system` and, as on the host, a stand-in
+    /// ks-apiserver there, whose version makes the member Ready. KubeSphere runs the executor
+    /// Jobs of the releases labelled with this cluster in `member`. Waits until KubeSphere
+    /// joined it (`status.uid`, the member's kube-system UID) and, with the stand-in, until it
+    /// is Ready.
+    pub fn add_member(&self, name: &str, member: &TestCluster) {
+        member.kubectl_stdin_ok(
+            &["apply", "-f", "-"],
+            br#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubesphere-system"}}"#,
+        );
+        let ready = match StandIn::start(member) {
+            Some(stand_in) => {
+                self.member_stand_ins
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(stand_in);
+                true
+            }
+            None => false,
+        };
+        let kubeconfig = fs::read(&member.kubeconfig).unwrap();
+        let object = json!({
+            "apiVersion": "cluster.kubesphere.io/v1alpha1",
+            "kind": "Cluster",
+            "metadata": {"name": name,
+                "labels": {"cluster-role.kubesphere.io/member": ""},
+                // hashutil.FNVString(spec.config), spec.config empty: FNV-64a's offset basis.
+                "annotations": {"kubesphere.io/config-hash": "cbf29ce484222325"}},
+            "spec": {
+                "provider": "kubesphere",
+                "connection": {
+                    "type": "direct",
+                    "kubeconfig": base64::engine::general_purpose::STANDARD.encode(kubeconfig),
+                },
+            },
+            // No status subresource: KubeSphere keeps what it is created with.
+            "status": {"conditions": [{"type": "KSCoreReady", "status": "True",
+                "reason": "KSCoreReady", "message": "KS Core is available now",
+                "lastUpdateTime": "2026-01-01T00:00:00Z",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+        });
+        self.kubectl_stdin_ok(&["apply", "-f", "-"], object.to_string().as_bytes());
+        self.wait_for(ready_timeout(), &format!("Cluster {name} joined"), || {
+            let v = self.get_json(CLUSTERS, name)?;
+            let joined = v.pointer("/status/uid").is_some_and(|u| u != "");
+            (joined && (!ready || self.cluster_ready(name))).then_some(())
+        });
+    }
+
     /// Whether Cluster `name` has condition Ready=True.
     pub fn cluster_ready(&self, name: &str) -> bool {
         self.get_json(CLUSTERS, name).is_some_and(|v| {
@@ -657,6 +713,14 @@ impl Drop for KubeSphere {
             let _ = janitor.wait();
         }
         if let Some(stand_in) = self.stand_in.take() {
+            stand_in.stop();
+        }
+        let members = std::mem::take(
+            self.member_stand_ins
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for stand_in in members {
             stand_in.stop();
         }
         // Then the fields: the API server stops, the temp dir goes, the lock is released.
