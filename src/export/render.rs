@@ -672,6 +672,8 @@ fn predict(
 /// Uploaded apps; returns the version IDs exported, by app.
 fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
     let mut exported = BTreeMap::new();
+    // Attachment IDs written so far: one ID names one screenshot in a catalog.
+    let mut attachment_ids: BTreeSet<String> = BTreeSet::new();
     let uploads: Vec<&Value> = sorted(&cx.live.apps)
         .into_iter()
         .filter(|a| label(a, labels::REPO_NAME) == labels::UPLOAD_REPO)
@@ -870,7 +872,8 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
                     cx.out.files.insert(format!("{dir}/{file}"), bytes.clone());
                     // The ID it has: adopting keeps it (spec.attachments unchanged, no copy
                     // stored). One the catalog cannot name is left to the content rule.
-                    if crate::names::attachment_id(id).is_ok() {
+                    if crate::names::attachment_id(id).is_ok() && attachment_ids.insert(id.clone())
+                    {
                         shots.push(serde_json::json!({"file": file, "id": id}));
                     } else {
                         renamed = true;
@@ -888,7 +891,7 @@ fn apps(cx: &mut Ctx) -> BTreeMap<String, BTreeSet<String>> {
             cx.skip(
                 "Application",
                 &app,
-                "an attachment ID that is not KubeSphere 4's `<field>-att-<5>`: that screenshot gets a content-derived ID, and adopting changes spec.attachments (no release is affected)",
+                "an attachment ID that is not KubeSphere 4's `<field>-att-<5>`, or that another screenshot has too: that screenshot gets a content-derived ID, and adopting changes spec.attachments (no release is affected)",
             );
         }
         if !shots.is_empty() {
@@ -1302,6 +1305,25 @@ mod tests {
             .map(|s| s.id.as_ref().map(|i| i.value.as_str()))
             .collect();
         assert_eq!(ids, [Some("screenshot-att-k3x9p"), None]);
+
+        // Another app naming the same ID (not the console's doing): that one is left to the
+        // content rule, so that the catalog validates.
+        let mut other = live.apps[0].clone();
+        other["metadata"]["name"] = "other-abcde".into();
+        other["spec"]["attachments"] = json!(["screenshot-att-k3x9p"]);
+        live.apps.push(other);
+        let mut version = live.versions[0].clone();
+        version["metadata"]["name"] = "other-abcde-1.0.0".into();
+        version["metadata"]["labels"]["application.kubesphere.io/app-id"] = "other-abcde".into();
+        live.versions.push(version);
+        live.stored
+            .insert("other-abcde-1.0.0".into(), package("1.0.0"));
+        let e = render(&live, &opts());
+        let other: Value = serde_yaml::from_slice(&e.files["apps/other-abcde/app.yaml"]).unwrap();
+        assert_eq!(
+            other["screenshots"],
+            json!(["screenshots/screenshot-att-k3x9p.png"])
+        );
     }
 
     fn file(e: &Export, path: &str) -> String {
