@@ -574,7 +574,7 @@ fn phases(catalog: &Path, out: &Path) -> Result<Vec<(&'static str, Duration)>, S
         return Err(format!("{} errors in-process", diags.errors()));
     }
     let t = Instant::now();
-    let compiled = pitrix::compile::compile(&loaded);
+    let compiled = pitrix::compile::compile(&loaded).map_err(|e| e.to_string())?;
     p.push(("compile", t.elapsed()));
     let t = Instant::now();
     pitrix::emit::write(out, &compiled, &Vec::new()).map_err(|e| e.to_string())?;

@@ -21,8 +21,18 @@ pub struct DesiredObject {
     /// `sha256:<hex>` of the compiled object, as in inventory.json.
     pub digest: String,
     body: OnceLock<Result<Value, String>>,
-    /// The file the body is parsed from when first asked for (read from an output directory).
-    source: Option<(PathBuf, String)>,
+    /// Where the body is parsed from when asked for.
+    source: Option<Source>,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    /// An output directory's file, read (and checked against its file digest) with the
+    /// inventory: what was reviewed is what is applied.
+    Output { file: PathBuf, text: String },
+    /// A controller's store of compiled bodies (JSON named by digest), read each time: a sync
+    /// never holds every package of the catalog at once.
+    Stored { file: PathBuf },
 }
 
 impl DesiredObject {
@@ -33,6 +43,17 @@ impl DesiredObject {
             digest,
             body: OnceLock::from(Ok(body)),
             source: None,
+        }
+    }
+
+    /// An object whose body is in a store file ([`read_stored`]), read only when needed.
+    pub fn stored(r: ObjectRef, kind: &'static KindInfo, digest: String, file: PathBuf) -> Self {
+        DesiredObject {
+            r,
+            kind,
+            digest,
+            body: OnceLock::new(),
+            source: Some(Source::Stored { file }),
         }
     }
 
@@ -75,10 +96,14 @@ impl DesiredObject {
     }
 
     fn parse(&self) -> Result<Value, String> {
-        let Some((file, text)) = &self.source else {
-            return Err(format!("{} {} has no body", self.r.kind, self.r.name));
+        let (file, body) = match &self.source {
+            None => return Err(format!("{} {} has no body", self.r.kind, self.r.name)),
+            Some(Source::Output { file, text }) => (file, parse_checked(file, text, &self.digest)?),
+            Some(Source::Stored { file }) => (
+                file,
+                read_stored(file, &self.digest).map_err(|e| e.to_string())?,
+            ),
         };
-        let body = parse_checked(file, text, &self.digest)?;
         if ObjectRef::of_json(&body) != self.r {
             return Err(another_object(&self.r, file));
         }
@@ -91,6 +116,20 @@ impl DesiredObject {
         self.body = OnceLock::from(Ok(body));
         self.source = None;
     }
+}
+
+/// A compiled body stored as JSON, checked against its digest.
+pub fn read_stored(file: &Path, digest: &str) -> Result<Value, crate::Error> {
+    let bytes = std::fs::read(file).map_err(|e| crate::Error::io(file, e))?;
+    let body: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| crate::Error::Corrupt(format!("{}: {e}", file.display())))?;
+    if emit::digest(&body) != digest {
+        return Err(crate::Error::Corrupt(format!(
+            "{} does not match its digest (the cache was altered)",
+            file.display()
+        )));
+    }
+    Ok(body)
 }
 
 /// Parses an output file and checks it against the digest its inventory recorded.
@@ -151,13 +190,28 @@ impl Desired {
                 DesiredObject::new(o.object_ref(), kind, body, digest)
             })
             .collect();
-        Desired {
+        Desired::of(Compiled {
             catalog: compiled.catalog.clone(),
             objects,
-            status: compiled.status.iter().map(|s| s.to_json()).collect(),
+            status: compiled.status.clone(),
             standalone: compiled.standalone.clone(),
+            environment: None,
             contexts: compiled.contexts.clone(),
+            status_image: None,
             object_store: compiled.object_store.clone(),
+        })
+    }
+
+    /// A compile whose objects were made into [`DesiredObject`]s as they were compiled
+    /// ([`crate::compile::compile_each`]).
+    pub fn of(compiled: Compiled<DesiredObject>) -> Desired {
+        Desired {
+            catalog: compiled.catalog,
+            objects: compiled.objects,
+            status: compiled.status.iter().map(|s| s.to_json()).collect(),
+            standalone: compiled.standalone,
+            contexts: compiled.contexts,
+            object_store: compiled.object_store,
         }
     }
 
@@ -223,7 +277,7 @@ impl Desired {
                     kind,
                     digest: e.digest.clone(),
                     body: OnceLock::new(),
-                    source: Some((file, text)),
+                    source: Some(Source::Output { file, text }),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

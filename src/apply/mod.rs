@@ -32,7 +32,7 @@ use crate::cluster::{KINDS, ObjectRef};
 use crate::objects::labels;
 
 pub use compare::contains;
-pub use desired::{Desired, DesiredObject};
+pub use desired::{Desired, DesiredObject, read_stored};
 pub use inventory::{ClusterInventory, ObjectKey, decode as decode_inventory, inventory_name};
 pub use live::{Foreign, Listing, Live, list_live};
 use live::{member_clusters, scan_foreign};

@@ -6,6 +6,7 @@
 //! the whole apply, and what was uploaded is referenced by nothing.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use base64::Engine as _;
 
@@ -47,27 +48,38 @@ pub async fn upload_all(
     }
     let store = desired.object_store.clone();
     let dry_run = opts.dry_run;
-    let work: Vec<(ObjectRef, Result<Vec<u8>, String>)> =
-        objects.iter().map(|o| (o.r.clone(), bytes(o))).collect();
-    // The S3 client blocks: all of it on a thread of its own, PARALLEL uploads at a time.
-    let results = blocking(move || {
+    // The S3 client blocks: all of it on threads of their own, PARALLEL uploads at a time.
+    let (client, pool) = blocking(move || {
         let client = client(store.as_ref())?;
         client.check_bucket().map_err(|e| e.to_string())?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(PARALLEL)
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(pool.install(|| {
-            use rayon::prelude::*;
-            work.into_par_iter()
-                .map(|(r, bytes)| {
-                    let outcome = bytes.and_then(|b| put(&client, &r.name, &b, dry_run));
-                    (r, outcome)
-                })
-                .collect::<Vec<_>>()
-        }))
+        Ok((Arc::new(client), Arc::new(pool)))
     })
     .await?;
+    // A few rounds' packages in memory at a time, read as their turn comes.
+    let mut results = Vec::with_capacity(objects.len());
+    for chunk in objects.chunks(PARALLEL * 4) {
+        let work: Vec<(ObjectRef, Result<Vec<u8>, String>)> =
+            chunk.iter().map(|o| (o.r.clone(), bytes(o))).collect();
+        let (client, pool) = (client.clone(), pool.clone());
+        results.extend(
+            blocking(move || {
+                Ok(pool.install(|| {
+                    use rayon::prelude::*;
+                    work.into_par_iter()
+                        .map(|(r, bytes)| {
+                            let outcome = bytes.and_then(|b| put(&client, &r.name, &b, dry_run));
+                            (r, outcome)
+                        })
+                        .collect::<Vec<_>>()
+                }))
+            })
+            .await?,
+        );
+    }
     let mut failed = Vec::new();
     for (r, outcome) in results {
         match outcome {

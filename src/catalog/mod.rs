@@ -3,6 +3,7 @@
 //! keep the position of every value for diagnostics.
 
 mod files;
+mod package;
 mod settings;
 
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ pub use files::{
     AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile,
     ScreenshotEntry, VersionIntent,
 };
+pub use package::{Package, retain_spooled, spool_error};
 pub use settings::{
     CatalogSettings, ClusterSettings, EnvSettings, S3Location, S3Settings, Settings,
     StorageSettings, Target,
@@ -184,7 +186,7 @@ pub struct Version {
     /// Chart.yaml, for chart versions that have a readable one.
     pub chart: Option<ChartMeta>,
     /// The bytes KubeSphere stores: the chart package, or the manifests as one YAML stream.
-    pub package: Vec<u8>,
+    pub package: Package,
     /// sha256 hex of `package` (Helm's digest for charts).
     pub digest: String,
 }
@@ -197,7 +199,8 @@ impl Version {
         if self.source == VersionSource::Manifests {
             return None;
         }
-        let (_, files) = chart::read_archive(&self.package, &chart::Limits::default()).ok()?;
+        let bytes = self.package.bytes().ok()?;
+        let (_, files) = chart::read_archive(&bytes, &chart::Limits::default()).ok()?;
         Some(files)
     }
 

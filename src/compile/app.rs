@@ -10,16 +10,12 @@ use sha2::{Digest as _, Sha256};
 
 use super::meta::MetaFactory;
 use super::store::text;
-use super::{Object, StatusIntent};
+use super::{Object, Part, StatusIntent};
 use crate::catalog::{App, Catalog, ChartMeta, Maintainer, Version};
+use crate::error::Error;
 use crate::names;
 use crate::objects::{self, ApplicationSpec, ApplicationVersionSpec, ReviewState, labels};
 use crate::yaml::Spanned;
-
-pub struct CompiledApp {
-    pub objects: Vec<Object>,
-    pub status: Vec<StatusIntent>,
-}
 
 /// The version whose chart speaks for the app where app.yaml is silent: the newest active
 /// one, else the newest.
@@ -70,7 +66,7 @@ fn stored(catalog: &Catalog, meta: &MetaFactory, name: &str, bytes: &[u8]) -> Ob
     })
 }
 
-pub fn compile_app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> CompiledApp {
+pub fn compile_app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> Result<Part, Error> {
     let mut objects = Vec::new();
     let mut status = Vec::new();
     let latest = latest(app);
@@ -199,7 +195,7 @@ pub fn compile_app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> Compiled
             ],
         );
         objects.push(Object::ApplicationVersion(version));
-        objects.push(stored(catalog, meta, &id, &v.package));
+        objects.push(stored(catalog, meta, &id, &v.package.bytes()?));
         let intent = app.spec.versions.get(v.name.as_str());
         status.push(StatusIntent {
             kind: "ApplicationVersion",
@@ -208,5 +204,5 @@ pub fn compile_app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> Compiled
             message: intent.and_then(|i| text(&i.message)),
         });
     }
-    CompiledApp { objects, status }
+    Ok(Part { objects, status })
 }

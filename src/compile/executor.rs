@@ -46,9 +46,9 @@ pub fn install_job_name(release: &str, spec: &ApplicationReleaseSpec) -> String 
 }
 
 /// What the executor works on: a Helm chart, or a YAML app's manifest stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Payload<'a> {
-    Chart(&'a [u8]),
+    Chart(std::borrow::Cow<'a, [u8]>),
     Manifests,
 }
 

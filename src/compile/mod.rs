@@ -16,18 +16,19 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use crate::catalog::Catalog;
+use crate::error::Error;
 
 pub use app::attachment_id;
 pub use object::{Object, StatusIntent, Stored};
 pub(crate) use release::manifests_in_namespace;
 
-/// What a catalog compiles to.
+/// What a catalog compiles to: its objects ([`Object`]s, or what [`compile_each`] made of each).
 #[derive(Debug, Clone)]
-pub struct Compiled {
+pub struct Compiled<T = Object> {
     /// The catalog's name, which labels every object.
     pub catalog: String,
     /// In apply order (dependencies first), then by namespace and name.
-    pub objects: Vec<Object>,
+    pub objects: Vec<T>,
     /// Desired review states, written through `/status` after the objects are applied.
     pub status: Vec<StatusIntent>,
     /// Set for the `standalone` target: pitrix runs the Helm executor Jobs itself.
@@ -42,73 +43,127 @@ pub struct Compiled {
     pub object_store: Option<crate::catalog::S3Location>,
 }
 
-/// Compiles a catalog that validated without errors.
-pub fn compile(catalog: &Catalog) -> Compiled {
+/// The objects and review states of one part of a catalog: what apps share, one app, the
+/// releases.
+#[derive(Debug, Default)]
+pub(crate) struct Part {
+    pub objects: Vec<Object>,
+    pub status: Vec<StatusIntent>,
+}
+
+/// An object's place in apply order, owned (the object itself is handed on).
+type Place = (u8, Option<String>, String);
+
+/// Compiles a catalog that validated without errors. It fails only when a spooled package
+/// cannot be read back.
+pub fn compile(catalog: &Catalog) -> Result<Compiled, Error> {
+    compile_each(catalog, Ok)
+}
+
+/// [`compile`], handing each object to `each` as soon as it is made, in parallel, and keeping
+/// what `each` returns: a controller stores each body and keeps a handle, so that no more
+/// than a few apps' packages are in memory at once.
+pub fn compile_each<T: Send>(
+    catalog: &Catalog,
+    each: impl Fn(Object) -> Result<T, Error> + Sync,
+) -> Result<Compiled<T>, Error> {
     let name = catalog.settings.catalog.name.get_ref().clone();
     let meta = meta::MetaFactory::new(&name);
-    let mut objects = Vec::new();
-    let mut status = Vec::new();
-
-    if catalog.settings.target() == crate::catalog::Target::KubesphereV3 {
-        (objects, status) = v3::compile(catalog, &meta);
-        objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        status.sort_by(|a, b| (a.order(), &a.name).cmp(&(b.order(), &b.name)));
-        return Compiled {
-            catalog: name,
+    let v3 = catalog.settings.target() == crate::catalog::Target::KubesphereV3;
+    let standalone = (!v3).then(|| executor::Standalone::of(catalog)).flatten();
+    let placed = |part: Part| -> Result<(Vec<(Place, T)>, Vec<StatusIntent>), Error> {
+        let objects = part
+            .objects
+            .into_iter()
+            .map(|o| {
+                let place = (
+                    o.stage(),
+                    o.namespace().map(str::to_string),
+                    o.name().into(),
+                );
+                Ok((place, each(o)?))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok((objects, part.status))
+    };
+    let shared = if v3 {
+        v3::shared(catalog, &meta)
+    } else {
+        let mut objects: Vec<Object> = store::storage_namespace(catalog, &meta)
+            .into_iter()
+            .collect();
+        objects.extend(store::categories(catalog, &meta));
+        objects.extend(store::repos(catalog, &meta));
+        Part {
             objects,
-            status,
-            standalone: None,
-            environment: catalog.environment.clone(),
-            contexts: catalog.cluster_contexts(),
-            status_image: None,
-            object_store: object_store(catalog),
-        };
-    }
-    objects.extend(store::storage_namespace(catalog, &meta));
-    objects.extend(store::categories(catalog, &meta));
-    objects.extend(store::repos(catalog, &meta));
-    // In parallel: each app copies its packages into storage ConfigMaps.
-    let apps: Vec<app::CompiledApp> = catalog
+            status: Vec::new(),
+        }
+    };
+    let mut parts = vec![placed(shared)?];
+    // In parallel: each app copies its packages into storage objects.
+    let apps = catalog
         .apps
         .par_iter()
-        .map(|a| app::compile_app(catalog, a, &meta))
-        .collect();
-    for compiled in apps {
-        objects.extend(compiled.objects);
-        status.extend(compiled.status);
+        .map(|a| match v3 {
+            true => v3::app(catalog, a, &meta),
+            false => app::compile_app(catalog, a, &meta),
+        })
+        .map(|part| placed(part?))
+        .collect::<Result<Vec<_>, Error>>()?;
+    parts.extend(apps);
+    let releases = match v3 {
+        true => v3::releases(catalog, &meta),
+        false => releases(catalog, &meta, standalone.as_ref())?,
+    };
+    parts.push(placed(releases)?);
+
+    let (mut objects, mut status): (Vec<(Place, T)>, Vec<StatusIntent>) = (Vec::new(), Vec::new());
+    for (o, s) in parts {
+        objects.extend(o);
+        status.extend(s);
     }
-    let standalone = executor::Standalone::of(catalog);
+    objects.sort_by(|a, b| a.0.cmp(&b.0));
+    status.sort_by(|a, b| (a.order(), &a.name).cmp(&(b.order(), &b.name)));
+    Ok(Compiled {
+        catalog: name,
+        objects: objects.into_iter().map(|(_, o)| o).collect(),
+        status,
+        standalone,
+        environment: catalog.environment.clone(),
+        contexts: catalog.cluster_contexts(),
+        status_image: (!v3)
+            .then(|| catalog.settings.catalog.status_image.as_ref())
+            .flatten()
+            .map(|i| i.get_ref().clone()),
+        object_store: object_store(catalog),
+    })
+}
+
+/// KubeSphere 4's releases, and with the `standalone` target the executor Job and ConfigMap
+/// of each.
+fn releases(
+    catalog: &Catalog,
+    meta: &meta::MetaFactory,
+    standalone: Option<&executor::Standalone>,
+) -> Result<Part, Error> {
+    let mut objects = Vec::new();
     for r in &catalog.releases {
-        let release = release::compile_release(catalog, r, &meta);
-        if let Some(standalone) = &standalone
+        let release = release::compile_release(catalog, r, meta)?;
+        if let Some(standalone) = standalone
             && let Object::ApplicationRelease(ar) = &release
-            && let Some(payload) = release::executor_payload(catalog, r)
+            && let Some(payload) = release::executor_payload(catalog, r)?
             // Validation reported any template error; a valid catalog renders.
-            && let Ok((job, config_map)) = standalone.install(r, &ar.spec, payload, &meta)
+            && let Ok((job, config_map)) = standalone.install(r, &ar.spec, payload, meta)
         {
             objects.push(Object::ConfigMap(config_map));
             objects.push(Object::Job(Box::new(job)));
         }
         objects.push(release);
     }
-
-    objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    status.sort_by(|a, b| (a.order(), &a.name).cmp(&(b.order(), &b.name)));
-    Compiled {
-        catalog: name,
+    Ok(Part {
         objects,
-        status,
-        standalone,
-        environment: catalog.environment.clone(),
-        contexts: catalog.cluster_contexts(),
-        status_image: catalog
-            .settings
-            .catalog
-            .status_image
-            .as_ref()
-            .map(|i| i.get_ref().clone()),
-        object_store: object_store(catalog),
-    }
+        status: Vec::new(),
+    })
 }
 
 fn object_store(catalog: &Catalog) -> Option<crate::catalog::S3Location> {
@@ -139,10 +194,20 @@ pub fn standalone_problems(catalog: &Catalog) -> Vec<crate::diagnostics::Diagnos
             );
             continue;
         }
-        let Object::ApplicationRelease(ar) = release::compile_release(catalog, r, &meta) else {
+        let (release, payload) = match (
+            release::compile_release(catalog, r, &meta),
+            release::executor_payload(catalog, r),
+        ) {
+            (Ok(release), Ok(payload)) => (release, payload),
+            (Err(e), _) | (_, Err(e)) => {
+                problems.push(crate::catalog::spool_error(&e, Some(&r.file)));
+                continue;
+            }
+        };
+        let Object::ApplicationRelease(ar) = release else {
             continue;
         };
-        if let Some(payload) = release::executor_payload(catalog, r)
+        if let Some(payload) = payload
             && let Err(d) = standalone.install(r, &ar.spec, payload, &meta)
         {
             problems.push(d);

@@ -10,6 +10,7 @@ use super::Object;
 use super::executor::Payload;
 use super::meta::MetaFactory;
 use crate::catalog::{AppRef, AppType, Catalog, Release};
+use crate::error::Error;
 use crate::names;
 use crate::objects::{self, ApplicationReleaseSpec, labels};
 use crate::yaml;
@@ -31,7 +32,11 @@ const CLUSTER_SCOPED: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
-pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Object {
+pub fn compile_release(
+    catalog: &Catalog,
+    r: &Release,
+    meta: &MetaFactory,
+) -> Result<Object, Error> {
     let (app_id, app_type, values) = match r.app_ref() {
         AppRef::Repo { repo, chart } => (
             names::repo_app_id(repo, chart),
@@ -42,7 +47,9 @@ pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Ob
             let app = catalog.app(name);
             let app_type = app.map(|a| a.app_type()).unwrap_or_default();
             let values = match (app_type, app.and_then(|a| a.version(&r.spec.version.value))) {
-                (AppType::Yaml, Some(v)) => manifests_in_namespace(&v.package, &r.namespace),
+                (AppType::Yaml, Some(v)) => {
+                    manifests_in_namespace(&v.package.bytes()?, &r.namespace)
+                }
                 _ => helm_values(r),
             };
             (name.to_string(), app_type, values)
@@ -80,7 +87,7 @@ pub fn compile_release(catalog: &Catalog, r: &Release, meta: &MetaFactory) -> Ob
         .metadata
         .annotations
         .get_or_insert_with(BTreeMap::new);
-    Object::ApplicationRelease(release)
+    Ok(Object::ApplicationRelease(release))
 }
 
 fn helm_values(r: &Release) -> String {
@@ -120,16 +127,23 @@ pub(crate) fn manifests_in_namespace(package: &[u8], namespace: &str) -> String 
 /// The chart a Helm release of a catalog app installs, as stored.
 /// What a standalone release's executor works on: the chart the catalog holds (Helm apps) or
 /// the manifest stream in the release's values (YAML apps); `None` for a synced repo's chart.
-pub fn executor_payload<'a>(catalog: &'a Catalog, r: &Release) -> Option<Payload<'a>> {
+pub fn executor_payload<'a>(
+    catalog: &'a Catalog,
+    r: &Release,
+) -> Result<Option<Payload<'a>>, Error> {
     let AppRef::Catalog(name) = r.app_ref() else {
-        return None;
+        return Ok(None);
     };
-    let app = catalog.app(name)?;
-    let version = app.version(&r.spec.version.value)?;
-    Some(match app.app_type() {
-        AppType::Helm => Payload::Chart(version.package.as_slice()),
+    let Some((app, version)) = catalog
+        .app(name)
+        .and_then(|a| Some((a, a.version(&r.spec.version.value)?)))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(match app.app_type() {
+        AppType::Helm => Payload::Chart(version.package.bytes()?),
         AppType::Yaml => Payload::Manifests,
-    })
+    }))
 }
 
 #[cfg(test)]

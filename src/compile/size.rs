@@ -19,20 +19,30 @@ pub const MAX_OBJECT_BYTES: usize = 1_572_864;
 
 /// An `object-too-large` error for each compiled object over [`MAX_OBJECT_BYTES`].
 pub fn problems(catalog: &Catalog, compiled: &Compiled) -> Vec<Diagnostic> {
-    let mut found: Vec<Diagnostic> = compiled
+    let found = compiled
         .objects
         .par_iter()
-        // ConfigMaps hold packages (the 1 MiB package budget bounds them) or a release's
-        // executor files (its values are the release's, checked on the release): skipped, so
-        // that the check does not base64-encode every package of the catalog once more.
-        // S3 objects are not the API server's to store.
-        .filter(|o| !matches!(o, Object::ConfigMap(_) | Object::Stored(_)))
-        .filter_map(|o| {
-            let json = o.to_json();
-            let size = serialized_len(&json);
-            (size > MAX_OBJECT_BYTES).then(|| too_large(catalog, o, &json, size))
-        })
+        .filter_map(|o| problem(catalog, o))
         .collect();
+    sorted(found)
+}
+
+/// [`problems`] of one object.
+pub fn problem(catalog: &Catalog, o: &Object) -> Option<Diagnostic> {
+    // ConfigMaps hold packages (the 1 MiB package budget bounds them) or a release's executor
+    // files (its values are the release's, checked on the release): skipped, so that the
+    // check does not base64-encode every package of the catalog once more. S3 objects are not
+    // the API server's to store.
+    if matches!(o, Object::ConfigMap(_) | Object::Stored(_)) {
+        return None;
+    }
+    let json = o.to_json();
+    let size = serialized_len(&json);
+    (size > MAX_OBJECT_BYTES).then(|| too_large(catalog, o, &json, size))
+}
+
+/// Diagnostics in file and position order.
+pub fn sorted(mut found: Vec<Diagnostic>) -> Vec<Diagnostic> {
     found.sort_by(|a, b| (&a.file, a.pos, &a.message).cmp(&(&b.file, b.pos, &b.message)));
     found
 }

@@ -14,8 +14,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::meta::MetaFactory;
 use super::store::text;
-use super::{Object, StatusIntent, Stored};
+use super::{Object, Part, StatusIntent, Stored};
 use crate::catalog::{App, AppRef, AppType, Catalog, ChartMeta, Release, Version};
+use crate::error::Error;
 use crate::names;
 use crate::objects::v1alpha1::{
     self, ChartMaintainer, ChartMetadata, HelmApplication, HelmApplicationSpec,
@@ -86,9 +87,9 @@ pub fn version_state(app: &App, version: &str) -> ReviewState {
 }
 
 /// Compiles a valid catalog for KubeSphere 3.x.
-pub fn compile(catalog: &Catalog, meta: &MetaFactory) -> (Vec<Object>, Vec<StatusIntent>) {
+/// The objects apps share: categories and repos.
+pub(crate) fn shared(catalog: &Catalog, meta: &MetaFactory) -> Part {
     let mut objects = Vec::new();
-    let mut status = Vec::new();
     for c in &catalog.categories {
         if c.name == labels::UNCATEGORIZED {
             continue; // KubeSphere's own `ctg-uncategorized`, which its controller keeps.
@@ -108,15 +109,20 @@ pub fn compile(catalog: &Catalog, meta: &MetaFactory) -> (Vec<Object>, Vec<Statu
     for r in &catalog.repos {
         objects.push(repo(catalog, r, meta));
     }
-    for app in &catalog.apps {
-        compile_app(catalog, app, meta, &mut objects, &mut status);
+    Part {
+        objects,
+        status: Vec::new(),
     }
-    for r in &catalog.releases {
-        if let Some(release) = release(catalog, r, meta) {
-            objects.push(release);
-        }
+}
+
+/// The releases: one HelmRelease each.
+pub(crate) fn releases(catalog: &Catalog, meta: &MetaFactory) -> Part {
+    Part {
+        objects: (catalog.releases.iter())
+            .filter_map(|r| release(catalog, r, meta))
+            .collect(),
+        status: Vec::new(),
     }
-    (objects, status)
 }
 
 fn repo(catalog: &Catalog, r: &crate::catalog::Repo, meta: &MetaFactory) -> Object {
@@ -186,13 +192,10 @@ fn cut(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
-fn compile_app(
-    catalog: &Catalog,
-    app: &App,
-    meta: &MetaFactory,
-    objects: &mut Vec<Object>,
-    status: &mut Vec<StatusIntent>,
-) {
+/// An app: its HelmApplication (and the store copy), its versions, their S3 objects.
+pub(crate) fn app(catalog: &Catalog, app: &App, meta: &MetaFactory) -> Result<Part, Error> {
+    let mut objects = Vec::new();
+    let mut status = Vec::new();
     let id = app_id(&app.name);
     let workspace = catalog.workspace_of(&app.spec.workspace);
     let latest = app
@@ -276,7 +279,11 @@ fn compile_app(
         }
         version.metadata = meta.meta(&vid, None, &version_labels, &[]);
         objects.push(Object::HelmApplicationVersion(version));
-        objects.push(stored(meta, package_key(workspace, &vid), &v.package));
+        objects.push(stored(
+            meta,
+            package_key(workspace, &vid),
+            &v.package.bytes()?,
+        ));
         let intent = app.spec.versions.get(v.name.as_str());
         status.push(StatusIntent {
             kind: "HelmApplicationVersion",
@@ -285,6 +292,7 @@ fn compile_app(
             message: intent.and_then(|i| text(&i.message)),
         });
     }
+    Ok(Part { objects, status })
 }
 
 /// The App Store's copy of a released app, in the shape KubeSphere's app controller gives it

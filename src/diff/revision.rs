@@ -319,7 +319,7 @@ fn compile_base(
 
     let mut diags = load_diags;
     diags.extend(validate::validate(&catalog));
-    let compiled = compile(&catalog);
+    let compiled = compile(&catalog).map_err(|e| Error::Io(e.to_string()))?;
     let mut problems: Vec<Diagnostic> = diags
         .into_sorted()
         .into_iter()

@@ -32,6 +32,9 @@ pub struct LoadOptions {
     /// The target to compile for, over pitrix.toml's (`compile --target`): one catalog for
     /// KubeSphere 4.x and 3.x side by side.
     pub target: Option<crate::catalog::Target>,
+    /// Where to keep packages instead of memory (a controller's first sync of thousands of
+    /// versions): compile reads each back when it stores it.
+    pub spool: Option<PathBuf>,
 }
 
 /// Loads the catalog at `root`. The catalog is returned even when there are errors, so that
@@ -59,7 +62,7 @@ pub fn load_with(root: &Path, opts: &LoadOptions) -> (Catalog, Diagnostics) {
         .into_iter()
         .map(|(name, file, spec)| Repo { name, file, spec })
         .collect();
-    let (apps, unloaded_apps) = load_apps(root, opts.package_cache.as_ref(), &mut diags);
+    let (apps, unloaded_apps) = load_apps(root, opts, &mut diags);
     let scope = release::TemplateScope {
         settings: &settings,
         environment: environment.as_deref(),
@@ -471,7 +474,7 @@ fn duplicate(file: &Path, first: &Path, what: &str) -> Diagnostic {
 /// The apps that loaded, and the names of those that did not.
 fn load_apps(
     root: &Path,
-    cache: Option<&PackageCache>,
+    opts: &LoadOptions,
     diags: &mut Diagnostics,
 ) -> (Vec<App>, std::collections::BTreeSet<String>) {
     let dirs: Vec<PathBuf> = read_dir_sorted(root, &root.join("apps"), diags)
@@ -492,7 +495,7 @@ fn load_apps(
         .par_iter()
         .map(|dir| {
             let mut d = Diagnostics::default();
-            let app = load_app(root, dir, cache, &mut d);
+            let app = load_app(root, dir, opts, &mut d);
             (app, d)
         })
         .collect();
@@ -510,12 +513,7 @@ fn load_apps(
     (apps, unloaded)
 }
 
-fn load_app(
-    root: &Path,
-    dir: &Path,
-    cache: Option<&PackageCache>,
-    diags: &mut Diagnostics,
-) -> Option<App> {
+fn load_app(root: &Path, dir: &Path, opts: &LoadOptions, diags: &mut Diagnostics) -> Option<App> {
     let name = file_name(dir);
     let dir_rel = rel(root, dir);
     let file = dir_rel.join(APP_FILE);
@@ -568,7 +566,9 @@ fn load_app(
         let version_rel = rel(root, &path);
         let loaded = if path.is_dir() {
             match app_type {
-                AppType::Helm => version::load_chart_dir(root, &version_rel, cache, diags),
+                AppType::Helm => {
+                    version::load_chart_dir(root, &version_rel, opts.package_cache.as_ref(), diags)
+                }
                 AppType::Yaml => version::load_manifests(root, &version_rel, diags),
             }
         } else if fname.ends_with(".tgz") && app_type == AppType::Helm {
@@ -580,7 +580,20 @@ fn load_app(
             ));
             continue;
         };
-        match loaded {
+        let spooled = match (loaded, &opts.spool) {
+            (Some(mut v), Some(spool)) => match v.package.clone().spool(spool, &v.digest) {
+                Ok(package) => {
+                    v.package = package;
+                    Some(v)
+                }
+                Err(e) => {
+                    diags.push(crate::catalog::spool_error(&e, Some(&version_rel)));
+                    None
+                }
+            },
+            (loaded, _) => loaded,
+        };
+        match spooled {
             Some(v) => versions.push(v),
             None => {
                 unloaded_versions.insert(fname.trim_end_matches(".tgz").to_string());

@@ -265,7 +265,7 @@ pub fn load_chart_dir(
         source: VersionSource::ChartDir,
         chart: meta,
         digest,
-        package,
+        package: package.into(),
     })
 }
 
@@ -303,7 +303,7 @@ pub fn load_chart_archive(root: &Path, path: &Path, diags: &mut Diagnostics) -> 
         source: VersionSource::ChartArchive,
         chart: meta,
         digest: chart::digest(&bytes),
-        package: bytes,
+        package: bytes.into(),
     })
 }
 
@@ -368,7 +368,7 @@ pub fn load_manifests(root: &Path, path: &Path, diags: &mut Diagnostics) -> Opti
         source: VersionSource::Manifests,
         chart: None,
         digest: chart::digest(&package),
-        package,
+        package: package.into(),
     })
 }
 

@@ -148,7 +148,10 @@ pub fn render(
             .entry(name)
             .or_default()
             .push((semver, Value::Object(entry.into_iter().collect())));
-        files.push((PathBuf::from(CHARTS_DIR).join(file), v.package.clone()));
+        match v.package.bytes() {
+            Ok(bytes) => files.push((PathBuf::from(CHARTS_DIR).join(file), bytes.into_owned())),
+            Err(e) => errors.push(crate::catalog::spool_error(&e, Some(&v.path))),
+        }
     }
     if !errors.is_empty() {
         return Err(errors);

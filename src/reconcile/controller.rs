@@ -494,33 +494,45 @@ impl Controller {
         let source = self.source.clone();
         let store = self.store.clone();
         let dir = self.settings.work_dir.join(&commit.id);
+        let spool = self
+            .settings
+            .work_dir
+            .join(format!("{}.packages", commit.id));
         let id = commit.id.clone();
         let check = crate::pipeline::CheckOptions {
             online: None,
             env: self.settings.env.clone(),
+            // Packages wait on disk, and each compiled body goes straight to the store: a sync
+            // holds a few apps' packages at a time, not the catalog's (issue #20).
+            spool: Some(spool.clone()),
             ..Default::default()
         };
         tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_dir_all(&dir);
-            if let Err(e) = source.checkout(&id, &dir) {
+            let clean = || {
                 let _ = std::fs::remove_dir_all(&dir);
+                let _ = std::fs::remove_dir_all(&spool);
+            };
+            clean();
+            if let Err(e) = source.checkout(&id, &dir) {
+                clean();
                 return Built::Failed(None, e.to_string());
             }
             let name = catalog_name(&dir);
-            let built = match crate::pipeline::build_with(&dir, &check) {
+            let stored = |o: crate::compile::Object| {
+                let body = o.to_json();
+                let digest = crate::emit::digest(&body);
+                let kind =
+                    crate::cluster::KindInfo::of(o.kind()).expect("compiled kinds are known");
+                let file = store.put(&body, &digest)?;
+                Ok(DesiredObject::stored(o.object_ref(), kind, digest, file))
+            };
+            let built = match crate::pipeline::build_each(&dir, &check, stored) {
                 Err(diags) => Built::Failed(name, summarise(&diags, &dir, 30)),
                 Ok((_, compiled, warnings)) => {
-                    let desired = Desired::from_compiled(&compiled);
-                    drop(compiled);
-                    match store.put_all(&desired) {
-                        Ok(_) => Built::Ok(Box::new(desired), warnings.len()),
-                        Err(e) => {
-                            Built::Failed(name, format!("cannot cache the compiled objects: {e}"))
-                        }
-                    }
+                    Built::Ok(Box::new(Desired::of(compiled)), warnings.len())
                 }
             };
-            let _ = std::fs::remove_dir_all(&dir);
+            clean();
             built
         })
         .await

@@ -245,9 +245,8 @@ impl Index {
         let mut objects = HashMap::with_capacity(desired.objects.len());
         let mut skeletons = HashMap::new();
         for o in &desired.objects {
-            // Compiled objects always have their body.
-            let Ok(body) = o.body() else { continue };
-            let mut body = body.clone();
+            // Compiled objects always have their body; read one at a time, not kept.
+            let Ok(mut body) = o.to_body() else { continue };
             body["metadata"]["annotations"][DIGEST_ANNOTATION] = o.digest.clone().into();
             let shape = reduce(body);
             objects.insert(

@@ -4,12 +4,11 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::apply::Desired;
+use crate::apply::read_stored;
 use crate::error::Error;
 
 pub struct Store {
@@ -29,48 +28,30 @@ impl Store {
         })
     }
 
-    /// Writes the bodies that are not stored yet.
-    pub fn put_all(&self, desired: &Desired) -> Result<usize, Error> {
-        let mut written = 0;
-        for o in &desired.objects {
-            let Some(name) = file_name(&o.digest) else {
-                return Err(Error::Corrupt(format!(
-                    "bad digest `{}` of {}",
-                    o.digest, o.r.name
-                )));
-            };
-            let path = self.dir.join(&name);
-            if path.is_file() {
-                continue;
-            }
-            let bytes = serde_json::to_vec(o.body()?).unwrap_or_default();
-            let tmp = self.dir.join(format!(".{name}.tmp"));
-            let write = || -> std::io::Result<()> {
-                let mut f = fs::File::create(&tmp)?;
-                f.write_all(&bytes)?;
-                fs::rename(&tmp, &path)
-            };
-            write().map_err(|e| Error::io(&path, e))?;
-            written += 1;
+    /// Stores a body under its digest (once: an unchanged object keeps its file) and says
+    /// where.
+    pub fn put(&self, body: &Value, digest: &str) -> Result<PathBuf, Error> {
+        let name =
+            file_name(digest).ok_or_else(|| Error::Corrupt(format!("bad digest `{digest}`")))?;
+        let path = self.dir.join(&name);
+        if path.is_file() {
+            return Ok(path);
         }
-        Ok(written)
+        let write = || -> std::io::Result<()> {
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            serde_json::to_writer(std::io::BufWriter::new(&mut tmp), body)?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(|e| Error::io(&path, e))?;
+        Ok(path)
     }
 
     /// The body with this digest, checked against it.
     pub fn get(&self, digest: &str) -> Result<Value, Error> {
         let name =
             file_name(digest).ok_or_else(|| Error::Corrupt(format!("bad digest `{digest}`")))?;
-        let path = self.dir.join(name);
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
-        if crate::emit::digest(&body) != digest {
-            return Err(Error::Corrupt(format!(
-                "{} does not match its digest (the cache was altered)",
-                path.display()
-            )));
-        }
-        Ok(body)
+        read_stored(&self.dir.join(name), digest)
     }
 
     /// Removes the bodies no digest in `keep` names.
@@ -102,24 +83,27 @@ mod tests {
         let body =
             serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
         let digest = crate::emit::digest(&body);
-        let desired = Desired {
-            catalog: "c".into(),
-            objects: vec![DesiredObject::of(body.clone()).unwrap()],
-            status: vec![],
-            standalone: None,
-            contexts: Default::default(),
-            object_store: None,
-        };
-        assert_eq!(store.put_all(&desired).unwrap(), 1);
-        assert_eq!(store.put_all(&desired).unwrap(), 0);
+        let path = store.put(&body, &digest).unwrap();
+        let modified = fs::metadata(&path).unwrap().modified().unwrap();
+        assert_eq!(store.put(&body, &digest).unwrap(), path);
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified);
         assert_eq!(store.get(&digest).unwrap(), body);
+        assert!(store.put(&body, "sha256:../x").is_err());
+        // A desired object backed by the store reads it when asked, and does not keep it.
+        let o = DesiredObject::stored(
+            crate::cluster::ObjectRef::of_json(&body),
+            crate::cluster::KindInfo::of("Namespace").unwrap(),
+            digest.clone(),
+            path.clone(),
+        );
+        assert_eq!(o.to_body().unwrap(), body);
         assert!(store.get("sha256:../../etc/passwd").is_err());
         // Tampering is noticed.
-        let path = tmp.path().join("objects").join(file_name(&digest).unwrap());
         fs::write(&path, br#"{"kind":"Other"}"#).unwrap();
         let altered = store.get(&digest).unwrap_err();
         assert_eq!(altered.metric_label(), "corrupt");
         assert!(altered.to_string().contains("does not match"), "{altered}");
+        assert!(o.to_body().unwrap_err().contains("does not match"));
         store.retain(&HashSet::new());
         assert!(!path.exists());
     }

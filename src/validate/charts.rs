@@ -386,7 +386,7 @@ mod size_tests {
             source: VersionSource::ChartDir,
             chart: None,
             digest: crate::chart::digest(&package),
-            package,
+            package: package.into(),
         }
     }
 

@@ -472,7 +472,7 @@ fn every_chart_of_kubesphere_s_store_compiles_as_helm_packages_renders_and_judge
         if let Some(bytes) = package {
             let path = work.join(format!("{}.pitrix.tgz", c.app));
             pitrix_bytes.insert(c.app.clone(), bytes.len());
-            fs::write(&path, bytes).unwrap();
+            fs::write(&path, bytes.bytes().unwrap()).unwrap();
             spec["pitrix_package"] = Value::from(path.to_string_lossy().into_owned());
         }
         specs.push(spec);

@@ -61,6 +61,6 @@ fn synthetic_catalog_is_valid_and_deterministic() {
     let (catalog, diags) = pitrix::pipeline::check(&a);
     assert!(diags.is_empty(), "{diags:#?}");
     assert_eq!(catalog.apps.len(), 12);
-    let compiled = pitrix::compile::compile(&catalog);
+    let compiled = pitrix::compile::compile(&catalog).unwrap();
     assert_eq!(compiled.catalog, synth::CATALOG_NAME);
 }

@@ -72,6 +72,7 @@ pub(crate) fn check_options(online: bool, build: BuildFor) -> pipeline::CheckOpt
         env: build.env.map(str::to_string),
         package_cache: None,
         target: build.target,
+        spool: None,
     }
 }
 

@@ -192,7 +192,8 @@ pub fn catalog_loader(data: &[u8]) {
         let _ = diagnostics::render(&diags, root, format);
     }
     if !diags.iter().any(Diagnostic::is_error) {
-        let compiled = pitrix::compile::compile(&catalog);
+        let compiled =
+            pitrix::compile::compile(&catalog).expect("packages in memory are always readable");
         let _ = pitrix::emit::render(&compiled);
     }
 }
