@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 
+use crate::storage::S3Error;
+
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -51,6 +53,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The S3-compatible object store of `[storage.s3]`, its kind kept (refused credentials,
+    /// a missing bucket, the network, a key that holds other bytes), after what pitrix was
+    /// doing when there is more to say than the store's own message.
+    #[error("{}{source}", context.map(|c| format!("{c}: ")).unwrap_or_default())]
+    Storage {
+        context: Option<&'static str>,
+        #[source]
+        source: Box<S3Error>,
+    },
     /// The async runtime or one of its tasks failed.
     #[error("{0}")]
     Runtime(String),
@@ -73,6 +84,7 @@ impl Error {
             | Error::Status(_)
             | Error::Corrupt(_)
             | Error::Listen { .. }
+            | Error::Storage { .. }
             | Error::Runtime(_)
             | Error::Message(_) => 2,
         }
@@ -91,8 +103,17 @@ impl Error {
             Error::Status(_) => "status",
             Error::Corrupt(_) => "corrupt",
             Error::Listen { .. } => "listen",
+            Error::Storage { source, .. } => source.metric_label(),
             Error::Runtime(_) => "runtime",
             Error::Message(_) => "other",
+        }
+    }
+
+    /// An [`Error::Storage`] that says what pitrix was doing: "`context`: `source`".
+    pub fn storage(context: &'static str, source: S3Error) -> Error {
+        Error::Storage {
+            context: Some(context),
+            source: Box::new(source),
         }
     }
 
@@ -101,6 +122,16 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// `?` on the object store's calls: the store's message as it is.
+impl From<S3Error> for Error {
+    fn from(source: S3Error) -> Error {
+        Error::Storage {
+            context: None,
+            source: Box::new(source),
         }
     }
 }
@@ -140,6 +171,25 @@ mod tests {
         );
         let lease = Error::Lease("forbidden".into());
         assert_eq!((lease.metric_label(), lease.exit_code()), ("lease", 2));
+        let refused = crate::storage::S3Client::new(
+            "http://127.0.0.1:9000",
+            "Bad_Bucket",
+            "us-east-1",
+            true,
+            "AK",
+            "secret",
+        )
+        .unwrap_err();
+        let shown = refused.to_string();
+        let storage = Error::storage("cannot read KubeSphere's package store", refused);
+        assert_eq!(
+            storage.to_string(),
+            format!("cannot read KubeSphere's package store: {shown}")
+        );
+        assert_eq!(
+            (storage.metric_label(), storage.exit_code()),
+            ("storage_config", 2)
+        );
         let message = Error::from("apply failed".to_string());
         assert_eq!(message.metric_label(), "other");
     }

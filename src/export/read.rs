@@ -104,8 +104,7 @@ pub fn stored_keys(live: &Live) -> Vec<String> {
 /// not hold is left to the storage ConfigMap of that name; any other failure (unreachable,
 /// refused credentials, no such bucket) fails the export, as it fails KubeSphere's read.
 fn read_s3(client: &S3Client, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let failed =
-        |e: S3Error| Error::Message(format!("cannot read KubeSphere's package store: {e}"));
+    let failed = |e: S3Error| Error::storage("cannot read KubeSphere's package store", e);
     client.check_bucket().map_err(failed)?;
     let mut found = Vec::new();
     for key in keys {

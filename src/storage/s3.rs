@@ -174,6 +174,26 @@ pub enum S3Error {
     },
 }
 
+impl S3Error {
+    /// What kind of failure this is, for `pitrix_errors_total{stage=…}` (see
+    /// [`crate::Error::metric_label`]): stable whatever the message says.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            S3Error::MissingCredential { .. }
+            | S3Error::InvalidEndpoint { .. }
+            | S3Error::InvalidBucket { .. }
+            | S3Error::InvalidKey { .. } => "storage_config",
+            S3Error::Unreachable { .. } | S3Error::Timeout { .. } => "storage_network",
+            S3Error::NoSuchBucket { .. } => "storage_bucket",
+            S3Error::CredentialsRefused { .. } => "storage_credentials",
+            S3Error::Conflict { .. } => "storage_conflict",
+            S3Error::TooLarge { .. } | S3Error::Response { .. } | S3Error::Protocol { .. } => {
+                "storage_response"
+            }
+        }
+    }
+}
+
 /// "`key` in bucket `b`" or "bucket `b`", for messages.
 fn target(bucket: &str, key: &Option<String>) -> String {
     match key {
@@ -302,7 +322,7 @@ impl S3Client {
         if base.host_str().is_none() {
             return Err(invalid("it has no host".into()));
         }
-        if let Err(reason) = check_bucket_name(bucket) {
+        if let Some(reason) = bucket_name_problem(bucket) {
             return Err(S3Error::InvalidBucket {
                 endpoint: shown,
                 bucket: bucket.into(),
@@ -607,9 +627,7 @@ impl S3Client {
                 return Err(self.error_from(response, "LIST", None));
             }
             let body = self.read_bounded(response, MAX_DOCUMENT_BYTES, "LIST", None)?;
-            let page = parse_list_page(&body).map_err(|reason| {
-                self.protocol("LIST", None, &format!("unreadable listing: {reason}"))
-            })?;
+            let page = self.parse_list_page(&body)?;
             let page_len = page.keys.len();
             keys.extend(page.keys);
             match page.next_token {
@@ -633,6 +651,43 @@ impl S3Client {
                 _ => return Ok(keys),
             }
         }
+    }
+
+    /// One ListObjectsV2 answer (`ListBucketResult`); one that cannot be read is an
+    /// [`S3Error::Protocol`].
+    fn parse_list_page(&self, body: &[u8]) -> Result<ListPage, S3Error> {
+        let unreadable =
+            |reason: &str| self.protocol("LIST", None, &format!("unreadable listing: {reason}"));
+        let text =
+            std::str::from_utf8(body).map_err(|e| unreadable(&format!("not UTF-8 ({e})")))?;
+        let doc = roxmltree::Document::parse(text).map_err(|e| unreadable(&e.to_string()))?;
+        let root = doc.root_element();
+        if root.tag_name().name() != "ListBucketResult" {
+            return Err(unreadable(&format!(
+                "<{}> instead of <ListBucketResult>",
+                root.tag_name().name()
+            )));
+        }
+        let child_text = |node: roxmltree::Node, name: &str| {
+            node.children()
+                .find(|n| n.tag_name().name() == name)
+                .map(|n| n.text().unwrap_or_default().to_string())
+        };
+        let mut keys = Vec::new();
+        for contents in root
+            .children()
+            .filter(|n| n.tag_name().name() == "Contents")
+        {
+            keys.push(
+                child_text(contents, "Key")
+                    .ok_or_else(|| unreadable("a <Contents> without <Key>"))?,
+            );
+        }
+        Ok(ListPage {
+            keys,
+            truncated: child_text(root, "IsTruncated").is_some_and(|t| t.trim() == "true"),
+            next_token: child_text(root, "NextContinuationToken").filter(|t| !t.is_empty()),
+        })
     }
 
     /// Signs and sends one request. Transport failures become [`S3Error::Unreachable`] or
@@ -892,27 +947,28 @@ fn shown_endpoint(endpoint: &str) -> String {
     }
 }
 
-/// S3's bucket naming rules (what MinIO and s3s check before anything else).
-fn check_bucket_name(name: &str) -> Result<(), String> {
+/// What breaks S3's bucket naming rules (what MinIO and s3s check before anything else), if
+/// anything does: the reason of an [`S3Error::InvalidBucket`].
+fn bucket_name_problem(name: &str) -> Option<String> {
     if !(3..=63).contains(&name.len()) {
-        return Err("it must be 3 to 63 characters long".into());
+        return Some("it must be 3 to 63 characters long".into());
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
     {
-        return Err(format!(
+        return Some(format!(
             "`{c}` is not allowed (lowercase letters, digits, `-` and `.` only)"
         ));
     }
     let bytes = name.as_bytes();
     if !bytes[0].is_ascii_alphanumeric() || !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
-        return Err("it must start and end with a letter or a digit".into());
+        return Some("it must start and end with a letter or a digit".into());
     }
     if name.contains("..") {
-        return Err("it must not contain `..`".into());
+        return Some("it must not contain `..`".into());
     }
-    Ok(())
+    None
 }
 
 /// The innermost cause of an error chain, e.g. "Connection refused (os error 111)".
@@ -947,36 +1003,6 @@ struct ListPage {
     keys: Vec<String>,
     truncated: bool,
     next_token: Option<String>,
-}
-
-/// One ListObjectsV2 answer (`ListBucketResult`).
-fn parse_list_page(body: &[u8]) -> Result<ListPage, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8 ({e})"))?;
-    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "ListBucketResult" {
-        return Err(format!(
-            "<{}> instead of <ListBucketResult>",
-            root.tag_name().name()
-        ));
-    }
-    let child_text = |node: roxmltree::Node, name: &str| {
-        node.children()
-            .find(|n| n.tag_name().name() == name)
-            .map(|n| n.text().unwrap_or_default().to_string())
-    };
-    let mut keys = Vec::new();
-    for contents in root
-        .children()
-        .filter(|n| n.tag_name().name() == "Contents")
-    {
-        keys.push(child_text(contents, "Key").ok_or("a <Contents> without <Key>")?);
-    }
-    Ok(ListPage {
-        keys,
-        truncated: child_text(root, "IsTruncated").is_some_and(|t| t.trim() == "true"),
-        next_token: child_text(root, "NextContinuationToken").filter(|t| !t.is_empty()),
-    })
 }
 
 #[cfg(test)]
@@ -1103,7 +1129,9 @@ mod tests {
         assert_eq!(message.as_deref(), Some("gone"));
         assert_eq!(parse_error(b""), (None, None));
 
-        let page = parse_list_page(
+        let client = client("http://127.0.0.1:9000", "packages").unwrap();
+        let page = client
+            .parse_list_page(
             br#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>
             <KeyCount>2</KeyCount><IsTruncated>true</IsTruncated>
             <NextContinuationToken>t1</NextContinuationToken>
@@ -1114,6 +1142,12 @@ mod tests {
         assert_eq!(page.keys, ["a & b", "c"]);
         assert!(page.truncated);
         assert_eq!(page.next_token.as_deref(), Some("t1"));
-        assert!(parse_list_page(b"<Error/>").is_err());
+        let e = client.parse_list_page(b"<Error/>").err().unwrap();
+        assert!(matches!(e, S3Error::Protocol { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("unreadable listing: <Error> instead of <ListBucketResult>"),
+            "{e}"
+        );
     }
 }
