@@ -29,7 +29,7 @@ const DEFAULT_RULE: &str = "templates/.?*";
 
 /// A parse failure: 1-based line number, the trimmed rule, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RuleError {
+pub struct RuleError {
     pub(crate) line: usize,
     pub(crate) rule: String,
     pub(crate) detail: &'static str,
@@ -264,9 +264,8 @@ pub mod fuzzing {
     pub fn decide(
         text: &[u8],
         paths: &[(&[u8], bool)],
-    ) -> Result<(Vec<bool>, Vec<(bool, bool)>), String> {
-        let mut rules = super::Rules::parse(text)
-            .map_err(|e| format!("line {}: {:?}: {}", e.line, e.rule, e.detail))?;
+    ) -> Result<(Vec<bool>, Vec<(bool, bool)>), super::RuleError> {
+        let mut rules = super::Rules::parse(text)?;
         rules.add_defaults();
         let ignored = paths.iter().map(|(p, d)| rules.ignore(p, *d)).collect();
         let mut matches = Vec::new();
