@@ -129,10 +129,6 @@ struct RepoView {
 /// Every file of the preview, under `site/`. What can fail is the catalog's own: its
 /// templates under [`OVERRIDE_DIR`] ([`Error::Catalog`]).
 pub fn render(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, Error> {
-    render_files(root, catalog, lock).map_err(Error::Catalog)
-}
-
-fn render_files(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<Files, String> {
     // A catalog may bring its own templates: each page renders within a budget that grows with
     // the catalog (see crate::template).
     let rows = catalog.apps.len()
@@ -162,7 +158,7 @@ fn render_files(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<F
             Err(crate::confine::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 builtin.to_string()
             }
-            Err(e) => return Err(format!("{OVERRIDE_DIR}/{name}: {e}")),
+            Err(e) => return Err(Error::Catalog(format!("{OVERRIDE_DIR}/{name}: {e}"))),
         };
         sources.insert(name.to_string(), text);
     }
@@ -237,7 +233,7 @@ fn render_files(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<F
     let categories = categories(catalog, &cards);
     let repos = repos(catalog);
 
-    let page = |template: &str, ctx: minijinja::Value| -> Result<Vec<u8>, String> {
+    let page = |template: &str, ctx: minijinja::Value| -> Result<Vec<u8>, Error> {
         env.get_template(template)
             .and_then(|t| t.render(ctx))
             .and_then(|html| crate::template::check_output(&html, limits).map(|()| html))
@@ -362,7 +358,7 @@ fn render_files(root: &Path, catalog: &Catalog, lock: Option<&Lock>) -> Result<F
     Ok(files)
 }
 
-fn template_error(name: &str, e: &minijinja::Error) -> String {
+fn template_error(name: &str, e: &minijinja::Error) -> Error {
     let mut message = format!("site template {name}: {e}");
     if crate::template::exceeded(e).is_some() {
         message = format!("{message} ({})", crate::template::HINT);
@@ -372,7 +368,7 @@ fn template_error(name: &str, e: &minijinja::Error) -> String {
         message.push_str(&format!(": {s}"));
         source = s.source();
     }
-    message
+    Error::Catalog(message)
 }
 
 fn escape_html(text: &str) -> String {
