@@ -64,19 +64,19 @@ pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, Erro
     // One GET per object, a few at once and reported in order: the Job's rights name each
     // object, so it cannot list them.
     let concurrency = opts.concurrency.max(1);
-    let read: Vec<(Value, ObjectRef, Result<Value, String>)> = stream::iter(intents)
+    let read: Vec<(Value, ObjectRef, Result<Value, Error>)> = stream::iter(intents)
         .map(|intent| {
             let client = client.clone();
             async move {
                 let r = ObjectRef::of_json(&intent);
                 let got = match KindInfo::of(&r.kind) {
-                    None => Err("not an app or a version".to_string()),
+                    None => Err(Error::InvalidValue("not an app or a version".to_string())),
                     Some(kind) => {
                         let api = api(&client, kind, None);
                         retry(5, || api.get(&r.name))
                             .await
                             .map(|o| serde_json::to_value(&o).unwrap_or_default())
-                            .map_err(|e| describe(&e))
+                            .map_err(|e| Error::Cluster(describe(&e)))
                     }
                 };
                 (intent, r, got)
@@ -93,7 +93,7 @@ pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, Erro
                 live.insert(r, o);
                 present.push(intent);
             }
-            Err(why) => report.push(r, Outcome::Failed(why)),
+            Err(why) => report.push(r, Outcome::Failed(why.to_string())),
         }
     }
     let apply = ApplyOptions {
