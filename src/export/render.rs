@@ -466,34 +466,45 @@ fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// Why a package is kept as its `.tgz` rather than written as a chart directory
+/// ([`unpacked`]): what would not come back the same.
+#[derive(Debug, thiserror::Error)]
+pub enum NotUnpacked {
+    #[error("pitrix cannot read it as a chart archive ({0})")]
+    Unreadable(crate::chart::ChartError),
+    #[error("it holds {0}, which would leave files out when the directory is packed again")]
+    HelmIgnore(String),
+    #[error("its Chart.yaml has no name")]
+    NoName,
+    #[error(
+        "pitrix's packer gives other files back (the archive's root is not the chart's name, or its files are not as Helm packs them)"
+    )]
+    OtherFiles,
+    #[error("packed again it gives other bytes, and the package in S3 is never replaced")]
+    OtherBytes,
+}
+
 /// The files of a package, when writing them as a chart directory loses nothing: pitrix's
 /// packer gives the same chart (name and files) back, and no .helmignore drops any of them —
 /// and, where packages are kept in S3 (`in_s3`), the very same bytes, since a stored object
 /// is never replaced (a ConfigMap package with the same files is kept by `apply`). Else why not.
-pub fn unpacked(package: &[u8], in_s3: bool) -> Result<crate::chart::ChartFiles, String> {
+pub fn unpacked(package: &[u8], in_s3: bool) -> Result<crate::chart::ChartFiles, NotUnpacked> {
     let (_, files) = crate::chart::read_archive(package, &crate::chart::Limits::default())
-        .map_err(|e| format!("pitrix cannot read it as a chart archive ({e})"))?;
+        .map_err(NotUnpacked::Unreadable)?;
     if let Some(ignore) = files.files.keys().find(|p| p.ends_with(".helmignore")) {
-        return Err(format!(
-            "it holds {ignore}, which would leave files out when the directory is packed again"
-        ));
+        return Err(NotUnpacked::HelmIgnore(ignore.clone()));
     }
     let name = files
         .get("Chart.yaml")
         .and_then(|text| serde_yaml::from_slice::<Value>(text).ok())
         .and_then(|chart| chart.get("name")?.as_str().map(str::to_string))
-        .ok_or("its Chart.yaml has no name")?;
+        .ok_or(NotUnpacked::NoName)?;
     let repacked = crate::chart::pack(&name, &files);
     if !crate::chart::same_chart(&repacked, package) {
-        return Err(
-            "pitrix's packer gives other files back (the archive's root is not the chart's name, or its files are not as Helm packs them)"
-                .into(),
-        );
+        return Err(NotUnpacked::OtherFiles);
     }
     if in_s3 && repacked != package {
-        return Err(
-            "packed again it gives other bytes, and the package in S3 is never replaced".into(),
-        );
+        return Err(NotUnpacked::OtherBytes);
     }
     Ok(files)
 }
@@ -1260,7 +1271,9 @@ mod tests {
             )
             .unwrap();
         files.insert(".helmignore", b"*.bak\n".to_vec()).unwrap();
-        let why = unpacked(&crate::chart::pack("demo", &files), false).unwrap_err();
+        let why = unpacked(&crate::chart::pack("demo", &files), false)
+            .unwrap_err()
+            .to_string();
         assert!(why.contains(".helmignore"), "{why}");
         files.files.remove(".helmignore");
         assert!(unpacked(&crate::chart::pack("demo", &files), false).is_ok());
