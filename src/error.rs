@@ -62,6 +62,17 @@ pub enum Error {
         #[source]
         source: Box<S3Error>,
     },
+    /// Objects the store must hold before anything names them were not all uploaded (or
+    /// could not be: a key that holds other bytes). Nothing that names them was applied.
+    #[error("{0}")]
+    Upload(String),
+    /// An apply that a guard stops before it writes anything (a mass prune not allowed).
+    #[error("{0}")]
+    Refused(String),
+    /// One failure met by several callers (a compiled body that could not be read, kept for
+    /// everyone who asks for it): its message, kind and label.
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
     /// The async runtime or one of its tasks failed.
     #[error("{0}")]
     Runtime(String),
@@ -75,6 +86,7 @@ impl Error {
     /// as for diff(1) and `kubectl diff`: 1 is kept for findings (a catalog's errors, changes).
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Shared(e) => e.exit_code(),
             Error::InvalidValue(_)
             | Error::Io { .. }
             | Error::Catalog(_)
@@ -85,6 +97,8 @@ impl Error {
             | Error::Corrupt(_)
             | Error::Listen { .. }
             | Error::Storage { .. }
+            | Error::Upload(_)
+            | Error::Refused(_)
             | Error::Runtime(_)
             | Error::Message(_) => 2,
         }
@@ -94,6 +108,7 @@ impl Error {
     /// `pitrix_errors_total{stage=…}` counts it (a git failure is the `fetch` stage's).
     pub fn metric_label(&self) -> &'static str {
         match self {
+            Error::Shared(e) => e.metric_label(),
             Error::InvalidValue(_) => "invalid_value",
             Error::Io { .. } => "io",
             Error::Catalog(_) => "catalog",
@@ -104,6 +119,8 @@ impl Error {
             Error::Corrupt(_) => "corrupt",
             Error::Listen { .. } => "listen",
             Error::Storage { source, .. } => source.metric_label(),
+            Error::Upload(_) => "upload",
+            Error::Refused(_) => "refused",
             Error::Runtime(_) => "runtime",
             Error::Message(_) => "other",
         }

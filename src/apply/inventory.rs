@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ObjectRef;
 use crate::cluster::{describe, is_not_found, is_transient, retry};
+use crate::error::Error;
 use crate::objects::labels;
 
 /// The first format: JSON in `data` (still read).
@@ -90,18 +91,18 @@ pub async fn read(
     client: &Client,
     namespace: &str,
     catalog: &str,
-) -> Result<(ClusterInventory, Option<String>), String> {
+) -> Result<(ClusterInventory, Option<String>), Error> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let name = inventory_name(catalog);
     match retry(5, || api.get(&name)).await {
         Ok(cm) => decode(&cm)
             .map(|inventory| (inventory, cm.metadata.resource_version.clone()))
-            .map_err(|e| format!("inventory {namespace}/{name} is damaged: {e}")),
+            .map_err(|e| Error::Corrupt(format!("inventory {namespace}/{name} is damaged: {e}"))),
         Err(e) if is_not_found(&e) => Ok((ClusterInventory::default(), None)),
-        Err(e) => Err(format!(
+        Err(e) => Err(Error::Cluster(format!(
             "cannot read inventory {namespace}/{name}: {}",
             describe(&e)
-        )),
+        ))),
     }
 }
 
@@ -216,7 +217,7 @@ pub async fn write(
     let Some(expected) = expected else {
         ensure_namespace(client, namespace)
             .await
-            .map_err(WriteError::Failed)?;
+            .map_err(|e| WriteError::Failed(e.to_string()))?;
         let cm: ConfigMap = serde_json::from_value(body).map_err(|e| {
             WriteError::Failed(format!("cannot build inventory {namespace}/{name}: {e}"))
         })?;
@@ -241,7 +242,7 @@ pub async fn write(
     }
 }
 
-async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), String> {
+async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), Error> {
     let ns_api: Api<Namespace> = Api::all(client.clone());
     match retry(5, || ns_api.get(namespace)).await {
         Ok(_) => Ok(()),
@@ -252,12 +253,17 @@ async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), String
             retry(5, || ns_api.patch(namespace, &params, &patch))
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("cannot create namespace {namespace}: {}", describe(&e)))
+                .map_err(|e| {
+                    Error::Cluster(format!(
+                        "cannot create namespace {namespace}: {}",
+                        describe(&e)
+                    ))
+                })
         }
-        Err(e) => Err(format!(
+        Err(e) => Err(Error::Cluster(format!(
             "cannot read namespace {namespace}: {}",
             describe(&e)
-        )),
+        ))),
     }
 }
 
@@ -274,7 +280,7 @@ pub async fn update(
     catalog: &str,
     mut seen: Option<(ClusterInventory, Option<String>)>,
     mut merge: impl FnMut(&ClusterInventory) -> ClusterInventory,
-) -> Result<ClusterInventory, String> {
+) -> Result<ClusterInventory, Error> {
     let mut attempt = 1;
     loop {
         let (inventory, version) = match seen.take() {
@@ -289,14 +295,16 @@ pub async fn update(
             Ok(_) => return Ok(next),
             Err(WriteError::Conflict(why)) => {
                 if attempt >= UPDATE_ATTEMPTS {
-                    return Err(format!("{why} (still after {attempt} attempts)"));
+                    return Err(Error::Cluster(format!(
+                        "{why} (still after {attempt} attempts)"
+                    )));
                 }
                 // Writers that collided retry at different times.
                 let jitter = u64::from(std::process::id() % 7) * 15 + u64::from(attempt) * 25;
                 tokio::time::sleep(Duration::from_millis(jitter)).await;
                 attempt += 1;
             }
-            Err(WriteError::Failed(why)) => return Err(why),
+            Err(WriteError::Failed(why)) => return Err(Error::Cluster(why)),
         }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::{ClusterInventory, Clusters, DIGEST_ANNOTATION, Desired, FIELD_MANAGER};
 use crate::cluster::{KINDS, KindInfo, ObjectRef};
 use crate::cluster::{api, describe, is_not_found, retry};
+use crate::error::Error;
 use crate::objects::labels;
 
 /// How much of each object to read.
@@ -138,7 +139,7 @@ pub async fn scan_foreign(
     clusters: &Clusters,
     desired: &Desired,
     live: &mut Live,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     type Scope = (Option<String>, &'static str, Option<String>);
     let mut wanted: BTreeMap<Scope, (&'static KindInfo, BTreeSet<&str>)> = BTreeMap::new();
     let in_cluster = |o: &&super::DesiredObject| !o.kind.write.in_object_store;
@@ -159,11 +160,16 @@ pub async fn scan_foreign(
         ..ListParams::default()
     };
     for ((cluster, _, namespace), (kind, names)) in wanted {
-        let client = clusters.client(cluster.as_deref()).await?;
+        let client = clusters
+            .client(cluster.as_deref())
+            .await
+            .map_err(Error::Cluster)?;
         let list_api = api(&client, kind, namespace.as_deref());
         let list = retry(5, || list_api.list_metadata(&cached))
             .await
-            .map_err(|e| format!("cannot list {}: {}", kind.plural, describe(&e)))?;
+            .map_err(|e| {
+                Error::Cluster(format!("cannot list {}: {}", kind.plural, describe(&e)))
+            })?;
         for item in list.items {
             if !item
                 .metadata
@@ -242,7 +248,7 @@ pub async fn list_live(
     namespaces: Option<&[(String, String)]>,
     members: &BTreeSet<String>,
     listing: Listing,
-) -> Result<Live, String> {
+) -> Result<Live, Error> {
     let mut live = list_in(
         clusters.host(),
         catalog,
@@ -252,14 +258,17 @@ pub async fn list_live(
     )
     .await?;
     for cluster in members.iter().filter(|c| !clusters.is_host(c)) {
-        let client = clusters.client(Some(cluster)).await?;
+        let client = clusters
+            .client(Some(cluster))
+            .await
+            .map_err(Error::Cluster)?;
         // What a member cluster holds: the executor Jobs and their ConfigMaps.
         let executor_kinds = KINDS
             .iter()
             .filter(|k| matches!(k.kind, "ConfigMap" | "Job"));
         let found = list_in(&client, catalog, namespaces, executor_kinds, listing)
             .await
-            .map_err(|e| format!("cluster `{cluster}`: {e}"))?;
+            .map_err(|e| Error::Cluster(format!("cluster `{cluster}`: {e}")))?;
         live.extend(found);
     }
     Ok(live)
@@ -272,7 +281,7 @@ async fn list_in(
     namespaces: Option<&[(String, String)]>,
     kinds: impl Iterator<Item = &'static KindInfo>,
     listing: Listing,
-) -> Result<Live, String> {
+) -> Result<Live, Error> {
     let selector = format!("{}={catalog}", labels::PITRIX_CATALOG);
     let params = ListParams::default().labels(&selector);
     let mut live = Live::new();
@@ -285,7 +294,9 @@ async fn list_in(
                 .collect(),
             _ => vec![None],
         };
-        let cannot = |e: kube::Error| format!("cannot list {}: {}", kind.plural, describe(&e));
+        let cannot = |e: kube::Error| {
+            Error::Cluster(format!("cannot list {}: {}", kind.plural, describe(&e)))
+        };
         // Lists leave apiVersion and kind out of their items.
         let typed = |mut v: Value| {
             v["apiVersion"] = kind.api_version.into();

@@ -19,6 +19,7 @@ use crate::cluster::{api, describe, is_not_found, retry};
 use crate::compile::{Compiled, Object, StatusIntent};
 use crate::diagnostics::Code;
 use crate::diff::{self, Diff, DiffError, Side};
+use crate::error::Error;
 use crate::objects::{ReviewState, labels};
 
 /// Annotations others write that are no difference of the catalog's.
@@ -45,9 +46,9 @@ fn normalise(mut v: Value) -> Value {
     v
 }
 
-fn typed(v: Value) -> Result<Object, String> {
+fn typed(v: Value) -> Result<Object, Error> {
     let kind = v["kind"].as_str().unwrap_or_default().to_string();
-    let err = |e: serde_json::Error| format!("live {kind} does not decode: {e}");
+    let err = |e: serde_json::Error| Error::Corrupt(format!("live {kind} does not decode: {e}"));
     Ok(match kind.as_str() {
         "Namespace" => Object::Namespace(serde_json::from_value(v).map_err(err)?),
         "Category" => Object::Category(serde_json::from_value(v).map_err(err)?),
@@ -71,10 +72,10 @@ fn typed(v: Value) -> Result<Object, String> {
                 metadata: serde_json::from_value(v["metadata"].clone()).map_err(err)?,
                 bytes: base64::engine::general_purpose::STANDARD
                     .decode(data)
-                    .map_err(|e| format!("S3 object does not decode: {e}"))?,
+                    .map_err(|e| Error::Corrupt(format!("S3 object does not decode: {e}")))?,
             })
         }
-        other => return Err(format!("unknown kind {other}")),
+        other => return Err(Error::Corrupt(format!("unknown kind {other}"))),
     })
 }
 
@@ -126,7 +127,7 @@ pub async fn live_diff(
     desired: &Compiled,
     inventory_namespace: &str,
     cluster_label: &str,
-) -> Result<Diff, String> {
+) -> Result<Diff, Error> {
     let catalog = &desired.catalog;
     let (previous, _) = inventory::read(clusters.host(), inventory_namespace, catalog).await?;
     let want = Desired::from_compiled(desired);
@@ -170,7 +171,10 @@ pub async fn live_diff(
                 continue;
             }
         }
-        let client = clusters.client(o.r.cluster.as_deref()).await?;
+        let client = clusters
+            .client(o.r.cluster.as_deref())
+            .await
+            .map_err(Error::Cluster)?;
         let api = api(&client, o.kind, o.r.namespace.as_deref());
         let patch = Patch::Apply(&body);
         let after = match retry(5, || api.patch(&o.r.name, &params, &patch)).await {
@@ -178,12 +182,12 @@ pub async fn live_diff(
             // Its namespace comes with this apply: the dry run cannot see it yet.
             Err(e) if is_not_found(&e) && current.is_none() => body,
             Err(e) => {
-                return Err(format!(
+                return Err(Error::Cluster(format!(
                     "dry-run of {} {}: {}",
                     o.r.kind,
                     o.r.name,
                     describe(&e)
-                ));
+                )));
             }
         };
         new.push(typed(normalise(after))?);

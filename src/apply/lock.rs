@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use super::ApplyOptions;
 use crate::cluster::ObjectRef;
 use crate::cluster::lease::{Elector, LeaseConfig, Observation, host_name};
+use crate::error::Error;
 
 /// How long a holder that stopped renewing keeps the lock.
 /// (client-go's default for leader election.)
@@ -79,7 +80,7 @@ pub async fn acquire(
     client: &Client,
     catalog: &str,
     opts: &ApplyOptions,
-) -> Result<ApplyLock, String> {
+) -> Result<ApplyLock, Error> {
     let cfg = LeaseConfig {
         name: lock_name(catalog),
         namespace: opts.inventory_namespace.clone(),
@@ -119,12 +120,12 @@ pub async fn acquire(
                         continue;
                     }
                     if waited >= opts.lock_timeout {
-                        return Err(format!(
+                        return Err(Error::Lease(format!(
                             "could not take the apply lock of catalog {catalog} (Lease {}/{}) within {}",
                             opts.inventory_namespace,
                             lock_name(catalog),
                             seconds(opts.lock_timeout)
-                        ));
+                        )));
                     }
                     tokio::time::sleep(POLL.min(opts.lock_timeout - waited)).await;
                     continue;
@@ -134,12 +135,12 @@ pub async fn acquire(
                     .unwrap_or("an unknown time")
                     .to_string();
                 if waited >= opts.lock_timeout {
-                    return Err(format!(
+                    return Err(Error::Lease(format!(
                         "the apply lock of catalog {catalog} is held by {holder} since {since} (Lease {}/{}); waited {} (--lock-timeout)",
                         opts.inventory_namespace,
                         lock_name(catalog),
                         seconds(opts.lock_timeout)
-                    ));
+                    )));
                 }
                 if !told && opts.lock_notice {
                     eprintln!(
@@ -152,11 +153,11 @@ pub async fn acquire(
             Err(e) => {
                 errors += 1;
                 if errors >= 3 || waited >= opts.lock_timeout {
-                    return Err(format!(
+                    return Err(Error::Lease(format!(
                         "cannot take the apply lock of catalog {catalog} (Lease {}/{}): {e}",
                         opts.inventory_namespace,
                         lock_name(catalog)
-                    ));
+                    )));
                 }
             }
         }
@@ -207,7 +208,7 @@ async fn renew(elector: Arc<Mutex<Elector>>, mut stopped: watch::Receiver<bool>)
 impl ApplyLock {
     /// Stops renewing and frees the lock; an error when it was lost meanwhile (the apply ran
     /// partly unprotected) or cannot be freed (it then expires after [`LOCK_DURATION`]).
-    pub async fn release(mut self) -> Result<(), String> {
+    pub async fn release(mut self) -> Result<(), Error> {
         let _ = self.stop.send(true);
         let lost = match self.renewer.take() {
             Some(task) => task.await.unwrap_or(None),
@@ -215,8 +216,10 @@ impl ApplyLock {
         };
         let freed = self.elector.lock().await.release().await;
         match (lost, freed) {
-            (Some(why), _) => Err(why),
-            (None, Err(why)) => Err(format!("cannot release the apply lock: {why}")),
+            (Some(why), _) => Err(Error::Lease(why)),
+            (None, Err(why)) => Err(Error::Lease(format!(
+                "cannot release the apply lock: {why}"
+            ))),
             (None, Ok(())) => Ok(()),
         }
     }

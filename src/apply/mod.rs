@@ -53,6 +53,7 @@ pub use status::write_all as write_review_states;
 pub use upload::{held_keys as held_s3_keys, list_prefix as s3_list_prefix};
 
 use crate::cluster::{Clusters, api, api_as, create_for_metadata, describe, is_not_found, retry};
+use crate::error::Error;
 
 /// Annotation on every applied object: the digest of the compiled object it was applied from.
 pub const DIGEST_ANNOTATION: &str = "pitrix.io/digest";
@@ -131,7 +132,7 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
             return ApplyReport {
                 catalog: desired.catalog.clone(),
                 dry_run: opts.dry_run,
-                refused: Some(why),
+                refused: Some(why.to_string()),
                 ..ApplyReport::default()
             };
         }
@@ -140,7 +141,7 @@ pub async fn apply(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions) 
     if let Err(why) = held.release().await {
         report.push(
             lock::lease_ref(&opts.inventory_namespace, &desired.catalog),
-            Outcome::Failed(why),
+            Outcome::Failed(why.to_string()),
         );
     }
     report
@@ -154,7 +155,9 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         dry_run: opts.dry_run,
         ..ApplyReport::default()
     };
-    let fail_all = |report: &mut ApplyReport, why: String| report.refused = Some(why);
+    fn fail_all(report: &mut ApplyReport, why: impl ToString) {
+        report.refused = Some(why.to_string());
+    }
 
     let (previous, previous_version) =
         match inventory::read(client, &opts.inventory_namespace, &desired.catalog).await {
@@ -302,7 +305,7 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
         .filter(|o| o.kind.write.in_object_store)
         .collect();
     if let Err(why) = upload::upload_all(desired, uploads, opts, &mut report).await {
-        fail_all(&mut report, why);
+        fail_all(&mut report, why.to_string());
         return report;
     }
 
@@ -415,7 +418,7 @@ async fn apply_held(clusters: &Clusters, desired: &Desired, opts: &ApplyOptions)
                     name: inventory_name(&desired.catalog),
                     cluster: None,
                 },
-                Outcome::Failed(e),
+                Outcome::Failed(e.to_string()),
             );
         }
     }
@@ -643,7 +646,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The body pitrix sends: the compiled object plus what only the cluster can supply.
-    fn body(&self, o: &DesiredObject) -> Result<Value, String> {
+    fn body(&self, o: &DesiredObject) -> Result<Value, Error> {
         let mut body = o.to_applied()?;
         let rules = &o.kind.write;
         // KubeSphere's helper makes each version a controller-owned child of its app.
@@ -666,7 +669,11 @@ impl Ctx<'_> {
                     }]);
                 }
                 None if self.opts.dry_run => {}
-                None => return Err(format!("its {owner_kind} `{app}` was not applied")),
+                None => {
+                    return Err(Error::Cluster(format!(
+                        "its {owner_kind} `{app}` was not applied"
+                    )));
+                }
             }
         }
         // Credentials come from the environment at apply time, never from the output.
@@ -678,7 +685,9 @@ impl Ctx<'_> {
         {
             let read = |var: &str| {
                 std::env::var(var).map_err(|_| {
-                    format!("environment variable {var} (repo credentials) is not set")
+                    Error::InvalidValue(format!(
+                        "environment variable {var} (repo credentials) is not set"
+                    ))
                 })
             };
             body["spec"]["credential"] = json!({
@@ -725,7 +734,7 @@ impl Ctx<'_> {
         }
         let body = match self.body(o) {
             Ok(b) => b,
-            Err(why) => return (r, Outcome::Failed(why), None),
+            Err(why) => return (r, Outcome::Failed(why.to_string()), None),
         };
         let write = match plan::with_body(o, &body, live, seen.foreign.is_some(), self.opts) {
             Step::Write(w) => w,

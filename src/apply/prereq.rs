@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::{Clusters, Desired};
 use crate::cluster::{describe, is_not_found, retry};
+use crate::error::Error;
 use crate::objects::labels;
 
 /// A prerequisite that is not there, and how to make it so.
@@ -184,26 +185,29 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
 }
 
 /// Whether the API server serves `group/version`.
-async fn serves(client: &Client, group_version: &str) -> Result<bool, String> {
+async fn serves(client: &Client, group_version: &str) -> Result<bool, Error> {
     match client.list_api_group_resources(group_version).await {
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
-        Err(e) => Err(format!("cannot discover {group_version}: {}", describe(&e))),
+        Err(e) => Err(Error::Cluster(format!(
+            "cannot discover {group_version}: {}",
+            describe(&e)
+        ))),
     }
 }
 
-async fn list(client: &Client, r: &ApiResource) -> Result<Vec<DynamicObject>, String> {
+async fn list(client: &Client, r: &ApiResource) -> Result<Vec<DynamicObject>, Error> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), r);
     let params = ListParams::default();
     retry(5, || api.list(&params))
         .await
         .map(|l| l.items)
-        .map_err(|e| format!("cannot list {}: {}", r.plural, describe(&e)))
+        .map_err(|e| Error::Cluster(format!("cannot list {}: {}", r.plural, describe(&e))))
 }
 
 /// Checks the live prerequisites of `desired` on the host: nothing when the cluster has no
 /// KubeSphere tenant API. (A synced-repo release's repo is the catalog's: validation checks it.)
-pub async fn check(clusters: &Clusters, desired: &Desired) -> Result<Vec<Missing>, String> {
+pub async fn check(clusters: &Clusters, desired: &Desired) -> Result<Vec<Missing>, Error> {
     let client = clusters.host();
     if !serves(client, "tenant.kubesphere.io/v1beta1").await? {
         return Ok(Vec::new());
@@ -227,7 +231,7 @@ pub async fn check(clusters: &Clusters, desired: &Desired) -> Result<Vec<Missing
         let params = ListParams::default();
         let list = retry(5, || namespaces.list_metadata(&params))
             .await
-            .map_err(|e| format!("cannot list namespaces: {}", describe(&e)))?;
+            .map_err(|e| Error::Cluster(format!("cannot list namespaces: {}", describe(&e))))?;
         found.namespaces = list
             .items
             .into_iter()

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{ApplyOptions, ApplyReport, Clusters, Desired, Outcome};
 use crate::cluster::{KindInfo, ObjectRef};
 use crate::cluster::{api, describe, is_not_found, retry};
+use crate::error::Error;
 use crate::objects::labels;
 
 /// Refuses to delete more than max(5, 25 %) of what the inventory tracks, or anything when
@@ -17,20 +18,20 @@ pub fn guard(
     desired: usize,
     to_prune: usize,
     opts: &ApplyOptions,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if opts.allow_mass_prune || to_prune == 0 {
         return Ok(());
     }
     if desired == 0 {
-        return Err(format!(
+        return Err(Error::Refused(format!(
             "the catalog compiled to no objects and {to_prune} would be deleted; pass --allow-mass-prune if that is really wanted"
-        ));
+        )));
     }
     let limit = 5.max(tracked / 4);
     if to_prune > limit {
-        return Err(format!(
+        return Err(Error::Refused(format!(
             "{to_prune} of {tracked} tracked objects would be deleted (the limit is {limit}); pass --allow-mass-prune if that is really wanted"
-        ));
+        )));
     }
     Ok(())
 }
@@ -70,7 +71,7 @@ pub async fn prune(
                     continue;
                 }
                 Err(why) => {
-                    report.push(r.clone(), Outcome::Failed(why));
+                    report.push(r.clone(), Outcome::Failed(why.to_string()));
                     kept.push(r);
                     continue;
                 }
@@ -187,7 +188,7 @@ fn version_of(r: &ObjectRef) -> Option<&str> {
 }
 
 /// The ApplicationReleases whose version label names `version`.
-async fn releases_naming(clusters: &Clusters, version: &str) -> Result<Vec<String>, String> {
+async fn releases_naming(clusters: &Clusters, version: &str) -> Result<Vec<String>, Error> {
     let kind = KindInfo::of("ApplicationRelease").expect("a known kind");
     let params =
         kube::api::ListParams::default().labels(&format!("{}={version}", labels::APP_VERSION_ID));
@@ -200,7 +201,11 @@ async fn releases_naming(clusters: &Clusters, version: &str) -> Result<Vec<Strin
             .collect()),
         // No KubeSphere 4 here (a 3.x cluster): no releases of it.
         Err(e) if is_not_found(&e) => Ok(Vec::new()),
-        Err(e) => Err(format!("cannot list {}: {}", kind.plural, describe(&e))),
+        Err(e) => Err(Error::Cluster(format!(
+            "cannot list {}: {}",
+            kind.plural,
+            describe(&e)
+        ))),
     }
 }
 

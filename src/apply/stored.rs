@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::desired::Desired;
 use super::live::{Live, applied_as_is};
 use crate::cluster::{Clusters, ObjectRef, api, describe, retry};
+use crate::error::Error;
 use crate::objects::labels;
 
 /// The package a storage ConfigMap (desired or live) holds, base64 as in its JSON.
@@ -39,7 +40,7 @@ pub async fn fetch_packages(
     clusters: &Clusters,
     desired: &Desired,
     live: &mut Live,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let wanted: Vec<_> = desired
         .objects
         .iter()
@@ -49,12 +50,19 @@ pub async fn fetch_packages(
         .collect();
     let fetched: Vec<_> = stream::iter(wanted)
         .map(|(r, kind)| async move {
-            let client = clusters.client(r.cluster.as_deref()).await?;
-            let api = api(&client, kind, r.namespace.as_deref());
-            let o = retry(5, || api.get(&r.name))
+            let client = clusters
+                .client(r.cluster.as_deref())
                 .await
-                .map_err(|e| format!("cannot read {}: {}", r.display_name(), describe(&e)))?;
-            Ok::<_, String>((typed(&r, &o), r))
+                .map_err(Error::Cluster)?;
+            let api = api(&client, kind, r.namespace.as_deref());
+            let o = retry(5, || api.get(&r.name)).await.map_err(|e| {
+                Error::Cluster(format!(
+                    "cannot read {}: {}",
+                    r.display_name(),
+                    describe(&e)
+                ))
+            })?;
+            Ok::<_, Error>((typed(&r, &o), r))
         })
         .buffer_unordered(16)
         .try_collect()
@@ -73,7 +81,7 @@ pub async fn with_foreign(
     desired: &Desired,
     live: &Live,
     kinds: Option<&[&str]>,
-) -> Result<Live, String> {
+) -> Result<Live, Error> {
     let mut out = live.clone();
     let wanted: Vec<_> = desired
         .objects
@@ -83,17 +91,20 @@ pub async fn with_foreign(
         .map(|o| (o.r.clone(), o.kind))
         .collect();
     for (r, kind) in wanted {
-        let client = clusters.client(r.cluster.as_deref()).await?;
+        let client = clusters
+            .client(r.cluster.as_deref())
+            .await
+            .map_err(Error::Cluster)?;
         let api = api(&client, kind, r.namespace.as_deref());
         let o = match retry(5, || api.get(&r.name)).await {
             Ok(o) => o,
             Err(e) if crate::cluster::is_not_found(&e) => continue,
             Err(e) => {
-                return Err(format!(
+                return Err(Error::Cluster(format!(
                     "cannot read {}: {}",
                     r.display_name(),
                     describe(&e)
-                ));
+                )));
             }
         };
         out.insert(r.clone(), typed(&r, &o));

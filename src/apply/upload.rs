@@ -13,26 +13,32 @@ use base64::Engine as _;
 use super::{ApplyOptions, ApplyReport, Desired, DesiredObject, Outcome};
 use crate::catalog::S3Location;
 use crate::cluster::ObjectRef;
+use crate::error::Error;
 use crate::storage::s3::{PutOutcome, S3Client};
 
 /// Objects uploaded at once: S3 servers take parallel PUTs well, and each holds a package.
 const PARALLEL: usize = 8;
 
 /// The client of the catalog's object store, with credentials from the environment.
-pub fn client(store: Option<&S3Location>) -> Result<S3Client, String> {
-    let store = store.ok_or(
-        "the catalog has S3 objects but names no object store: pitrix.toml needs [storage.s3]",
-    )?;
-    S3Client::from_location(store, |var| std::env::var(var).ok()).map_err(|e| e.to_string())
+pub fn client(store: Option<&S3Location>) -> Result<S3Client, Error> {
+    let store = store.ok_or_else(|| {
+        Error::InvalidValue(
+            "the catalog has S3 objects but names no object store: pitrix.toml needs [storage.s3]"
+                .into(),
+        )
+    })?;
+    Ok(S3Client::from_location(store, |var| {
+        std::env::var(var).ok()
+    })?)
 }
 
 /// The bytes an S3 object of the output carries.
-fn bytes(o: &DesiredObject) -> Result<Vec<u8>, String> {
+fn bytes(o: &DesiredObject) -> Result<Vec<u8>, Error> {
     let body = o.to_body()?;
     let data = body["data"].as_str().unwrap_or_default();
     base64::engine::general_purpose::STANDARD
         .decode(data)
-        .map_err(|e| format!("{} is not base64: {e}", o.r.display_name()))
+        .map_err(|e| Error::Corrupt(format!("{} is not base64: {e}", o.r.display_name())))
 }
 
 /// Uploads `objects` where they are missing (a dry run only looks). `Err` when any upload
@@ -42,7 +48,7 @@ pub async fn upload_all(
     objects: Vec<&DesiredObject>,
     opts: &ApplyOptions,
     report: &mut ApplyReport,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if objects.is_empty() {
         return Ok(());
     }
@@ -51,18 +57,18 @@ pub async fn upload_all(
     // The S3 client blocks: all of it on threads of their own, PARALLEL uploads at a time.
     let (client, pool) = blocking(move || {
         let client = client(store.as_ref())?;
-        client.check_bucket().map_err(|e| e.to_string())?;
+        client.check_bucket()?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(PARALLEL)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Runtime(e.to_string()))?;
         Ok((Arc::new(client), Arc::new(pool)))
     })
     .await?;
     // A few rounds' packages in memory at a time, read as their turn comes.
     let mut results = Vec::with_capacity(objects.len());
     for chunk in objects.chunks(PARALLEL * 4) {
-        let work: Vec<(ObjectRef, Result<Vec<u8>, String>)> =
+        let work: Vec<(ObjectRef, Result<Vec<u8>, Error>)> =
             chunk.iter().map(|o| (o.r.clone(), bytes(o))).collect();
         let (client, pool) = (client.clone(), pool.clone());
         results.extend(
@@ -86,49 +92,46 @@ pub async fn upload_all(
             Ok(o) => report.push(r, o),
             Err(why) => {
                 failed.push(format!("{}: {why}", r.name));
-                report.push(r, Outcome::Failed(why));
+                report.push(r, Outcome::Failed(why.to_string()));
             }
         }
     }
     match failed.len() {
         0 => Ok(()),
-        n => Err(format!(
+        n => Err(Error::Upload(format!(
             "{n} upload(s) to S3 failed, so nothing that names them was applied: {}",
             failed.join("; ")
-        )),
+        ))),
     }
 }
 
 /// Runs S3 work off the async runtime (the client is blocking).
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| format!("the S3 work stopped: {e}"))?
+        .map_err(|e| Error::Runtime(format!("the S3 work stopped: {e}")))?
 }
 
-fn put(client: &S3Client, key: &str, bytes: &[u8], dry_run: bool) -> Result<Outcome, String> {
+fn put(client: &S3Client, key: &str, bytes: &[u8], dry_run: bool) -> Result<Outcome, Error> {
     if dry_run {
-        return match client.head(key).map_err(|e| e.to_string())? {
+        return match client.head(key)? {
             None => Ok(Outcome::WouldCreate),
             Some(stored) if stored.size == bytes.len() as u64 => Ok(Outcome::Unchanged),
-            Some(_) => Err(format!(
+            Some(_) => Err(Error::Upload(format!(
                 "S3 already holds other bytes under `{key}`; a stored package is never overwritten"
-            )),
+            ))),
         };
     }
-    match client
-        .put_if_absent(key, bytes)
-        .map_err(|e| e.to_string())?
-    {
+    match client.put_if_absent(key, bytes)? {
         PutOutcome::Uploaded => Ok(Outcome::Created),
         PutOutcome::Unchanged => Ok(Outcome::Unchanged),
     }
 }
 
 /// The keys of `desired`'s S3 objects that the store holds (for `pitrix diff`).
-pub async fn stored_keys(desired: &Desired) -> Result<BTreeSet<String>, String> {
+pub async fn stored_keys(desired: &Desired) -> Result<BTreeSet<String>, Error> {
     let keys: Vec<String> = desired
         .objects
         .iter()
@@ -144,12 +147,12 @@ pub async fn stored_keys(desired: &Desired) -> Result<BTreeSet<String>, String> 
 
 /// Which of `keys` the store holds: a listing per prefix ([`list_prefix`]), not a request per
 /// key. The client blocks: call it off the async threads.
-pub fn held_keys(store: Option<&S3Location>, keys: &[String]) -> Result<BTreeSet<String>, String> {
+pub fn held_keys(store: Option<&S3Location>, keys: &[String]) -> Result<BTreeSet<String>, Error> {
     let client = client(store)?;
     let prefixes: BTreeSet<&str> = keys.iter().map(|k| list_prefix(k)).collect();
     let mut listed = BTreeSet::new();
     for prefix in prefixes {
-        listed.extend(client.list(prefix).map_err(|e| e.to_string())?);
+        listed.extend(client.list(prefix)?);
     }
     Ok(keys
         .iter()
@@ -172,15 +175,15 @@ pub async fn delete(store: Option<&S3Location>, key: &str, dry_run: bool) -> Out
     let key = key.to_string();
     let deleted = blocking(move || {
         let client = client(store.as_ref())?;
-        if client.head(&key).map_err(|e| e.to_string())?.is_none() {
+        if client.head(&key)?.is_none() {
             return Ok(Outcome::Pruned);
         }
         if dry_run {
             return Ok(Outcome::WouldPrune);
         }
-        client.delete(&key).map_err(|e| e.to_string())?;
+        client.delete(&key)?;
         Ok(Outcome::Pruned)
     })
     .await;
-    deleted.unwrap_or_else(Outcome::Failed)
+    deleted.unwrap_or_else(|e| Outcome::Failed(e.to_string()))
 }

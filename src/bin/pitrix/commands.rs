@@ -363,13 +363,15 @@ pub(crate) fn live_diff(args: LiveDiffArgs, build_for: BuildFor) -> Result<ExitC
     );
     let format = diff::Format::from(args.format);
     let result = runtime()?.block_on(async {
-        let clusters = pitrix::cluster::Clusters::connect(&cluster, &compiled.contexts).await?;
+        let clusters = pitrix::cluster::Clusters::connect(&cluster, &compiled.contexts)
+            .await
+            .map_err(Error::Cluster)?;
         apply::live_diff(&clusters, &compiled, &args.inventory_namespace, &label).await
     });
     let d = match result {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {}", pitrix::redact::text(&e));
+            eprintln!("error: {}", pitrix::redact::text(&e.to_string()));
             return Ok(failure);
         }
     };
