@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -13,6 +13,7 @@ use crate::cluster::{KindInfo, ObjectRef};
 use crate::compile::Compiled;
 use crate::compile::executor::Standalone;
 use crate::emit::{self, INVENTORY_FILE, Inventory};
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct DesiredObject {
@@ -20,7 +21,8 @@ pub struct DesiredObject {
     pub kind: &'static KindInfo,
     /// `sha256:<hex>` of the compiled object, as in inventory.json.
     pub digest: String,
-    body: OnceLock<Result<Value, String>>,
+    /// Parsed once, shared by every caller (the failure too).
+    body: OnceLock<Result<Value, Arc<Error>>>,
     /// Where the body is parsed from when asked for.
     source: Option<Source>,
 }
@@ -71,38 +73,40 @@ impl DesiredObject {
 
     /// The object as compiled. From an output directory it is parsed (and checked against its
     /// digest) only now, and kept: a no-op apply sends nothing, and most bytes are packages.
-    pub fn body(&self) -> Result<&Value, String> {
+    pub fn body(&self) -> Result<&Value, Error> {
         self.body
-            .get_or_init(|| self.parse())
+            .get_or_init(|| self.parse().map_err(Arc::new))
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(|e| Error::Shared(e.clone()))
     }
 
     /// The object as compiled, owned. One read from an output directory is parsed afresh and
     /// not kept: an apply sends each body once, and keeping thousands of packages parsed
     /// would hold them all in memory twice.
-    pub fn to_body(&self) -> Result<Value, String> {
+    pub fn to_body(&self) -> Result<Value, Error> {
         match self.body.get() {
-            Some(body) => body.clone(),
+            Some(body) => body.clone().map_err(Error::Shared),
             None => self.parse(),
         }
     }
 
     /// The body sent to a cluster: the compiled object, annotated with its digest.
-    pub fn to_applied(&self) -> Result<Value, String> {
+    pub fn to_applied(&self) -> Result<Value, Error> {
         let mut body = self.to_body()?;
         body["metadata"]["annotations"][super::DIGEST_ANNOTATION] = self.digest.clone().into();
         Ok(body)
     }
 
-    fn parse(&self) -> Result<Value, String> {
+    fn parse(&self) -> Result<Value, Error> {
         let (file, body) = match &self.source {
-            None => return Err(format!("{} {} has no body", self.r.kind, self.r.name)),
+            None => {
+                return Err(Error::Corrupt(format!(
+                    "{} {} has no body",
+                    self.r.kind, self.r.name
+                )));
+            }
             Some(Source::Output { file, text }) => (file, parse_checked(file, text, &self.digest)?),
-            Some(Source::Stored { file }) => (
-                file,
-                read_stored(file, &self.digest).map_err(|e| e.to_string())?,
-            ),
+            Some(Source::Stored { file }) => (file, read_stored(file, &self.digest)?),
         };
         if ObjectRef::of_json(&body) != self.r {
             return Err(another_object(&self.r, file));
@@ -133,8 +137,9 @@ pub fn read_stored(file: &Path, digest: &str) -> Result<Value, crate::Error> {
 }
 
 /// Parses an output file and checks it against the digest its inventory recorded.
-fn parse_checked(file: &Path, text: &str, digest: &str) -> Result<Value, String> {
-    let not_yaml = |e: serde_yaml::Error| format!("{} is not YAML: {e}", file.display());
+fn parse_checked(file: &Path, text: &str, digest: &str) -> Result<Value, Error> {
+    let not_yaml =
+        |e: serde_yaml::Error| Error::Corrupt(format!("{} is not YAML: {e}", file.display()));
     let body: Value = emit::from_yaml(text).map_err(not_yaml)?;
     // The fast reading is checked by the digest; the plain one has the last word.
     if emit::digest(&body) == digest {
@@ -147,20 +152,20 @@ fn parse_checked(file: &Path, text: &str, digest: &str) -> Result<Value, String>
     Ok(body)
 }
 
-fn edited(file: &Path) -> String {
-    format!(
+fn edited(file: &Path) -> Error {
+    Error::Corrupt(format!(
         "{} does not match the digest in {INVENTORY_FILE}: the output was edited after compiling",
         file.display()
-    )
+    ))
 }
 
-fn another_object(r: &ObjectRef, file: &Path) -> String {
-    format!(
+fn another_object(r: &ObjectRef, file: &Path) -> Error {
+    Error::Corrupt(format!(
         "{INVENTORY_FILE} lists {} {} for {}, which holds another object: the output was edited after compiling",
         r.kind,
         r.name,
         file.display()
-    )
+    ))
 }
 
 #[derive(Debug, Clone)]
@@ -217,28 +222,29 @@ impl Desired {
 
     /// Reads an output directory written by `pitrix compile`, checking every file against the
     /// digest its inventory recorded.
-    pub fn from_output_dir(dir: &Path) -> Result<Desired, String> {
+    pub fn from_output_dir(dir: &Path) -> Result<Desired, Error> {
         let inventory_path = dir.join(INVENTORY_FILE);
-        let text = std::fs::read_to_string(&inventory_path)
-            .map_err(|e| format!("cannot read {}: {e}", inventory_path.display()))?;
+        let text = std::fs::read_to_string(&inventory_path).map_err(|e| {
+            Error::InvalidValue(format!("cannot read {}: {e}", inventory_path.display()))
+        })?;
         let inventory: Inventory = serde_json::from_str(&text).map_err(|e| {
-            format!(
+            Error::Corrupt(format!(
                 "{} is not a pitrix inventory: {e}",
                 inventory_path.display()
-            )
+            ))
         })?;
         // The inventory names the files; it is read like a catalog: nothing outside the
         // output directory (an absolute path, `..`, a link out) is ever opened.
-        let read = |path: &str| -> Result<(PathBuf, String), String> {
+        let read = |path: &str| -> Result<(PathBuf, String), Error> {
             let file = dir.join(path);
             let text =
                 crate::confine::read_to_string(dir, Path::new(path)).map_err(|e| match e {
-                    crate::confine::ReadError::Escape => format!(
+                    crate::confine::ReadError::Escape => Error::Corrupt(format!(
                         "{INVENTORY_FILE} names `{path}`, which is outside {}",
                         dir.display()
-                    ),
+                    )),
                     crate::confine::ReadError::Io(e) => {
-                        format!("cannot read {}: {e}", file.display())
+                        Error::InvalidValue(format!("cannot read {}: {e}", file.display()))
                     }
                 })?;
             Ok((file, text))
@@ -250,7 +256,10 @@ impl Desired {
             .par_iter()
             .map(|e| {
                 let kind = KindInfo::of(&e.kind).ok_or_else(|| {
-                    format!("{INVENTORY_FILE} lists an unknown kind `{}`", e.kind)
+                    Error::Corrupt(format!(
+                        "{INVENTORY_FILE} lists an unknown kind `{}`",
+                        e.kind
+                    ))
                 })?;
                 let (file, text) = read(&e.path)?;
                 let listed = ObjectRef {
@@ -280,7 +289,7 @@ impl Desired {
                     source: Some(Source::Output { file, text }),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         let status = inventory
             .status
             .iter()
@@ -350,6 +359,8 @@ mod tests {
         // The same object, written differently.
         std::fs::write(&file, format!("# reviewed\n{text}")).unwrap();
         let err = Desired::from_output_dir(dir.path()).unwrap_err();
+        assert_eq!(err.metric_label(), "corrupt");
+        let err = err.to_string();
         assert!(err.contains("does not match the digest"), "{err}");
     }
 
@@ -365,6 +376,8 @@ mod tests {
         std::fs::write(dir.path().join(INVENTORY_FILE), inv.to_bytes()).unwrap();
         let desired = Desired::from_output_dir(dir.path()).unwrap();
         let err = desired.objects[0].body().unwrap_err();
+        assert_eq!(err.metric_label(), "corrupt");
+        let err = err.to_string();
         assert!(err.contains("holds another object"), "{err}");
     }
 
@@ -379,7 +392,8 @@ mod tests {
             std::fs::write(dir.path().join(INVENTORY_FILE), inv.to_bytes()).unwrap();
             let err = Desired::from_output_dir(dir.path())
                 .err()
-                .unwrap_or_else(|| panic!("{outside} was read"));
+                .unwrap_or_else(|| panic!("{outside} was read"))
+                .to_string();
             assert!(err.contains("which is outside"), "{outside}: {err}");
         }
     }
@@ -395,6 +409,8 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap().replace("a", "z");
         std::fs::write(&file, text).unwrap();
         let err = Desired::from_output_dir(dir.path()).unwrap_err();
+        assert_eq!(err.metric_label(), "corrupt");
+        let err = err.to_string();
         assert!(err.contains("does not match the digest"), "{err}");
     }
 }

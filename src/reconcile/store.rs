@@ -103,7 +103,12 @@ mod tests {
         let altered = store.get(&digest).unwrap_err();
         assert_eq!(altered.metric_label(), "corrupt");
         assert!(altered.to_string().contains("does not match"), "{altered}");
-        assert!(o.to_body().unwrap_err().contains("does not match"));
+        assert!(
+            o.to_body()
+                .unwrap_err()
+                .to_string()
+                .contains("does not match")
+        );
         store.retain(&HashSet::new());
         assert!(!path.exists());
     }

@@ -90,7 +90,7 @@ pub(crate) fn desired(
     dir: &Path,
     from: Option<&Path>,
     build_for: BuildFor,
-) -> Result<Result<apply::Desired, ExitCode>, String> {
+) -> Result<Result<apply::Desired, ExitCode>, pitrix::Error> {
     if let Some(out) = from {
         return apply::Desired::from_output_dir(out).map(Ok);
     }
