@@ -207,6 +207,16 @@ mod tests {
             (storage.metric_label(), storage.exit_code()),
             ("storage_config", 2)
         );
+        let shared = Error::Shared(std::sync::Arc::new(Error::Corrupt("edited".into())));
+        assert_eq!(
+            (shared.to_string().as_str(), shared.metric_label()),
+            ("edited", "corrupt")
+        );
+        assert_eq!(Error::Upload("1 upload(s)".into()).metric_label(), "upload");
+        assert_eq!(
+            Error::Refused("mass prune".into()).metric_label(),
+            "refused"
+        );
         let message = Error::from("apply failed".to_string());
         assert_eq!(message.metric_label(), "other");
     }
