@@ -9,13 +9,9 @@ const UNITS: &str = "ms, s, m, h or d, e.g. `1h30m`";
 
 /// A duration, or why it does not parse ([`Error::InvalidValue`]).
 pub fn parse(text: &str) -> Result<Duration, Error> {
-    duration(text).map_err(Error::InvalidValue)
-}
-
-fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration".into());
+        return Err(Error::InvalidValue("empty duration".into()));
     }
     if let Ok(n) = text.parse::<f64>() {
         return seconds(n, text);
@@ -26,9 +22,11 @@ fn duration(text: &str) -> Result<Duration, String> {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(rest.len());
-        let n: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: a number must come before each unit ({UNITS})"))?;
+        let n: f64 = rest[..digits].parse().map_err(|_| {
+            Error::InvalidValue(format!(
+                "`{text}`: a number must come before each unit ({UNITS})"
+            ))
+        })?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -40,15 +38,19 @@ fn duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600.0,
             "d" => 86_400.0,
             "" => {
-                return Err(format!(
+                return Err(Error::InvalidValue(format!(
                     "`{text}`: a unit must follow each number ({UNITS})"
-                ));
+                )));
             }
-            other => return Err(format!("`{text}`: unknown unit `{other}` (use {UNITS})")),
+            other => {
+                return Err(Error::InvalidValue(format!(
+                    "`{text}`: unknown unit `{other}` (use {UNITS})"
+                )));
+            }
         };
         total = total
             .checked_add(seconds(n * unit, text)?)
-            .ok_or_else(|| format!("`{text}` is too long"))?;
+            .ok_or_else(|| Error::InvalidValue(format!("`{text}` is too long")))?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -67,12 +69,15 @@ pub fn parse_seconds(text: &str) -> Result<i64, Error> {
         .map_err(|_| Error::InvalidValue(format!("`{}` is too long", text.trim())))
 }
 
-fn seconds(n: f64, text: &str) -> Result<Duration, String> {
+fn seconds(n: f64, text: &str) -> Result<Duration, Error> {
     if n < 0.0 {
-        return Err(format!("`{text}` must not be negative"));
+        return Err(Error::InvalidValue(format!(
+            "`{text}` must not be negative"
+        )));
     }
     // NaN, infinities and values past Duration's range are refused, never a panic.
-    Duration::try_from_secs_f64(n).map_err(|_| format!("`{text}` is not a usable duration"))
+    Duration::try_from_secs_f64(n)
+        .map_err(|_| Error::InvalidValue(format!("`{text}` is not a usable duration")))
 }
 
 #[cfg(test)]
