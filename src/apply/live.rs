@@ -160,10 +160,7 @@ pub async fn scan_foreign(
         ..ListParams::default()
     };
     for ((cluster, _, namespace), (kind, names)) in wanted {
-        let client = clusters
-            .client(cluster.as_deref())
-            .await
-            .map_err(Error::Cluster)?;
+        let client = clusters.client(cluster.as_deref()).await?;
         let list_api = api(&client, kind, namespace.as_deref());
         let list = retry(5, || list_api.list_metadata(&cached))
             .await
@@ -258,10 +255,7 @@ pub async fn list_live(
     )
     .await?;
     for cluster in members.iter().filter(|c| !clusters.is_host(c)) {
-        let client = clusters
-            .client(Some(cluster))
-            .await
-            .map_err(Error::Cluster)?;
+        let client = clusters.client(Some(cluster)).await?;
         // What a member cluster holds: the executor Jobs and their ConfigMaps.
         let executor_kinds = KINDS
             .iter()

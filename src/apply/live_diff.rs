@@ -171,10 +171,7 @@ pub async fn live_diff(
                 continue;
             }
         }
-        let client = clusters
-            .client(o.r.cluster.as_deref())
-            .await
-            .map_err(Error::Cluster)?;
+        let client = clusters.client(o.r.cluster.as_deref()).await?;
         let api = api(&client, o.kind, o.r.namespace.as_deref());
         let patch = Patch::Apply(&body);
         let after = match retry(5, || api.patch(&o.r.name, &params, &patch)).await {

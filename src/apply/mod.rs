@@ -441,7 +441,7 @@ pub async fn apply_object(
     if live.get(&o.r).is_none() {
         let client = match clusters.client(o.r.cluster.as_deref()).await {
             Ok(c) => c,
-            Err(why) => return Outcome::Failed(why),
+            Err(why) => return Outcome::Failed(why.to_string()),
         };
         let api = api(&client, o.kind, o.r.namespace.as_deref());
         match retry(5, || api.get_metadata_opt(&o.r.name)).await {
@@ -720,7 +720,7 @@ impl Ctx<'_> {
         }
         let client = match self.clusters.client(r.cluster.as_deref()).await {
             Ok(c) => c,
-            Err(why) => return (r, Outcome::Failed(why), None),
+            Err(why) => return (r, Outcome::Failed(why.to_string()), None),
         };
         let api = api(&client, o.kind, r.namespace.as_deref());
         let mut live = seen.live;

@@ -90,7 +90,7 @@ pub async fn prune(
         let client = match clusters.client(r.cluster.as_deref()).await {
             Ok(c) => c,
             Err(why) => {
-                report.push(r.clone(), Outcome::Failed(why));
+                report.push(r.clone(), Outcome::Failed(why.to_string()));
                 kept.push(r);
                 continue;
             }

@@ -53,7 +53,7 @@ pub async fn sync_release_status(clusters: &Clusters, desired: &Desired, report:
         let client = match clusters.client(o.r.cluster.as_deref()).await {
             Ok(c) => c,
             Err(why) => {
-                report.push(o.r.clone(), Outcome::Failed(why));
+                report.push(o.r.clone(), Outcome::Failed(why.to_string()));
                 continue;
             }
         };
@@ -139,7 +139,7 @@ pub async fn uninstall(
         let r = ObjectRef::of_json(&body);
         let client = match clusters.client(r.cluster.as_deref()).await {
             Ok(c) => c,
-            Err(why) => return report.push(r, failed(why)),
+            Err(why) => return report.push(r, failed(why.to_string())),
         };
         let kind = KindInfo::of(&r.kind).expect("ConfigMap and Job are known");
         let api = api(&client, kind, r.namespace.as_deref());

@@ -50,10 +50,7 @@ pub async fn fetch_packages(
         .collect();
     let fetched: Vec<_> = stream::iter(wanted)
         .map(|(r, kind)| async move {
-            let client = clusters
-                .client(r.cluster.as_deref())
-                .await
-                .map_err(Error::Cluster)?;
+            let client = clusters.client(r.cluster.as_deref()).await?;
             let api = api(&client, kind, r.namespace.as_deref());
             let o = retry(5, || api.get(&r.name)).await.map_err(|e| {
                 Error::Cluster(format!(
@@ -91,10 +88,7 @@ pub async fn with_foreign(
         .map(|o| (o.r.clone(), o.kind))
         .collect();
     for (r, kind) in wanted {
-        let client = clusters
-            .client(r.cluster.as_deref())
-            .await
-            .map_err(Error::Cluster)?;
+        let client = clusters.client(r.cluster.as_deref()).await?;
         let api = api(&client, kind, r.namespace.as_deref());
         let o = match retry(5, || api.get(&r.name)).await {
             Ok(o) => o,

@@ -15,6 +15,7 @@ use kube::{Client, Config};
 
 use super::KindInfo;
 use super::protobuf;
+use crate::error::Error;
 use crate::objects::labels;
 
 /// Where the cluster is: like kubectl, `--kubeconfig`, else `KUBECONFIG`, else
@@ -28,27 +29,32 @@ pub struct ClusterOptions {
     pub member_kubeconfig: Option<PathBuf>,
 }
 
-pub async fn client(opts: &ClusterOptions) -> Result<Client, String> {
+/// A client for `opts`; a configuration that does not give one is an [`Error::Cluster`].
+pub async fn client(opts: &ClusterOptions) -> Result<Client, Error> {
     let kc_opts = KubeConfigOptions {
         context: opts.context.clone(),
         ..KubeConfigOptions::default()
     };
     let config = match &opts.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
+            let kc = Kubeconfig::read_from(path).map_err(|e| {
+                Error::Cluster(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
             Config::from_custom_kubeconfig(kc, &kc_opts)
                 .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+                .map_err(|e| Error::Cluster(format!("kubeconfig {}: {e}", path.display())))?
         }
         None if opts.context.is_some() => Config::from_kubeconfig(&kc_opts)
             .await
-            .map_err(|e| format!("kubeconfig: {e}"))?,
-        None => Config::infer()
-            .await
-            .map_err(|e| format!("no cluster configured (kubeconfig or in-cluster): {e}"))?,
+            .map_err(|e| Error::Cluster(format!("kubeconfig: {e}")))?,
+        None => Config::infer().await.map_err(|e| {
+            Error::Cluster(format!(
+                "no cluster configured (kubeconfig or in-cluster): {e}"
+            ))
+        })?,
     };
-    Client::try_from(config).map_err(|e| format!("cannot create a Kubernetes client: {e}"))
+    Client::try_from(config)
+        .map_err(|e| Error::Cluster(format!("cannot create a Kubernetes client: {e}")))
 }
 
 /// The clusters one apply talks to. The host holds the App Store's objects, the inventory and
@@ -75,7 +81,7 @@ impl Clusters {
     pub async fn connect(
         opts: &ClusterOptions,
         contexts: &BTreeMap<String, String>,
-    ) -> Result<Clusters, String> {
+    ) -> Result<Clusters, Error> {
         let host_context = opts
             .context
             .clone()
@@ -87,10 +93,10 @@ impl Clusters {
         })
         .await
         .map_err(|e| match (&opts.context, &host_context) {
-            (None, Some(context)) => format!(
+            (None, Some(context)) => Error::Cluster(format!(
                 "{e}\n  (the host's context `{context}` comes from [clusters.{}] in pitrix.toml; pass --context to use another)",
                 labels::DEFAULT_CLUSTER
-            ),
+            )),
             _ => e,
         })?;
         Ok(Clusters {
@@ -138,14 +144,14 @@ impl Clusters {
     }
 
     /// The client of a catalog cluster (`None`: the host).
-    pub async fn client(&self, cluster: Option<&str>) -> Result<Client, String> {
+    pub async fn client(&self, cluster: Option<&str>) -> Result<Client, Error> {
         let Some(cluster) = cluster.filter(|c| !self.is_host(c)) else {
             return Ok(self.host.clone());
         };
         let Some(context) = self.contexts.get(cluster) else {
-            return Err(format!(
+            return Err(Error::Cluster(format!(
                 "cluster `{cluster}` has no kubeconfig context: add [clusters.{cluster}] context = \"...\" to pitrix.toml"
-            ));
+            )));
         };
         let mut members = self.members.lock().await;
         if let Some(c) = members.get(context) {
@@ -157,7 +163,7 @@ impl Clusters {
             member_kubeconfig: None,
         })
         .await
-        .map_err(|e| format!("cluster `{cluster}` (context `{context}`): {e}"))?;
+        .map_err(|e| Error::Cluster(format!("cluster `{cluster}` (context `{context}`): {e}")))?;
         members.insert(context.clone(), c.clone());
         Ok(c)
     }

@@ -118,9 +118,7 @@ pub fn run(args: &ExportOptions) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?
         .block_on(async {
-            let client = crate::cluster::client(cluster)
-                .await
-                .map_err(Error::Cluster)?;
+            let client = crate::cluster::client(cluster).await?;
             read::read(&client, &args.storage_namespace, store).await
         })?;
     let opts = Options {

@@ -31,7 +31,7 @@ pub struct WriteStatusOptions {
 /// is a failure in the report: the engine applies apps and versions before it runs the Job,
 /// and the Job's retries cover a slow API server.
 pub async fn write_status(opts: &WriteStatusOptions) -> Result<ApplyReport, Error> {
-    let client = client(&opts.cluster).await.map_err(Error::Cluster)?;
+    let client = client(&opts.cluster).await?;
     let name = opts
         .config_map
         .clone()

@@ -403,8 +403,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         },
         &Default::default(),
     )
-    .await
-    .map_err(Error::Cluster)?;
+    .await?;
     let client = clusters.host().clone();
     let identity = opts
         .identity

@@ -64,7 +64,7 @@ pub(crate) fn apply(args: ApplyArgs, build_for: BuildFor) -> Result<ExitCode, Er
     };
     let report = runtime()?.block_on(async {
         let clusters = pitrix::cluster::Clusters::connect(&cluster, &desired.contexts).await?;
-        Ok::<_, String>(apply::apply(&clusters, &desired, &opts).await)
+        Ok::<_, Error>(apply::apply(&clusters, &desired, &opts).await)
     })?;
     match args.output {
         OutputFormat::Text => print!("{}", report.to_text()),
@@ -363,9 +363,7 @@ pub(crate) fn live_diff(args: LiveDiffArgs, build_for: BuildFor) -> Result<ExitC
     );
     let format = diff::Format::from(args.format);
     let result = runtime()?.block_on(async {
-        let clusters = pitrix::cluster::Clusters::connect(&cluster, &compiled.contexts)
-            .await
-            .map_err(Error::Cluster)?;
+        let clusters = pitrix::cluster::Clusters::connect(&cluster, &compiled.contexts).await?;
         apply::live_diff(&clusters, &compiled, &args.inventory_namespace, &label).await
     });
     let d = match result {

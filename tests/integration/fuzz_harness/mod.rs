@@ -1210,7 +1210,9 @@ pub fn kubeconfig_clients(data: &[u8]) -> Vec<Result<(), String>> {
             member_kubeconfig: None,
         };
         for context in std::iter::once(None).chain(contexts.iter().cloned().map(Some)) {
-            let made = pitrix::cluster::client(&opts(context)).await;
+            let made = pitrix::cluster::client(&opts(context))
+                .await
+                .map_err(|e| e.to_string());
             if let Err(e) = &made {
                 check("client", e);
             }
@@ -1225,11 +1227,11 @@ pub fn kubeconfig_clients(data: &[u8]) -> Vec<Result<(), String>> {
                 for cluster in ["edge", "unmapped"] {
                     let _ = clusters.is_host(cluster);
                     if let Err(e) = clusters.client(Some(cluster)).await {
-                        check("member client", &e);
+                        check("member client", &e.to_string());
                     }
                 }
             }
-            Err(e) => check("connect", &e),
+            Err(e) => check("connect", &e.to_string()),
         }
         results
     })
