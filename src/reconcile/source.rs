@@ -224,12 +224,6 @@ impl Source {
         }
     }
 
-    /// [`Source::fetch_revision`] with its error as a message, for the callers that still
-    /// read one (tests/integration/reconcile_source.rs).
-    pub fn fetch(&self) -> Result<Commit, String> {
-        self.fetch_revision().map_err(String::from)
-    }
-
     /// Fetches the reference; returns the commit it names. Blocking (run it off the runtime).
     pub fn fetch_revision(&self) -> Result<Commit, Error> {
         const LOCAL: &str = "refs/pitrix/source";
@@ -614,7 +608,7 @@ mod tests {
             cache_dir: tmp.path().join("cache"),
         };
         let source = Source::new(opts.clone()).unwrap();
-        let first = source.fetch().unwrap();
+        let first = source.fetch_revision().unwrap();
         assert_eq!(first.summary, "first");
         let out = tmp.path().join("out");
         source.checkout(&first.id, &out).unwrap();
@@ -623,7 +617,7 @@ mod tests {
 
         fs::write(upstream.join("catalog/sub/a.txt"), "two").unwrap();
         git(&upstream, &["commit", "-q", "-am", "second"]);
-        let second = source.fetch().unwrap();
+        let second = source.fetch_revision().unwrap();
         assert_ne!(first.id, second.id);
         assert_eq!(second.summary, "second");
 
@@ -633,7 +627,7 @@ mod tests {
             ..opts.clone()
         })
         .unwrap();
-        assert_eq!(tagged.fetch().unwrap().id, first.id);
+        assert_eq!(tagged.fetch_revision().unwrap().id, first.id);
 
         // A missing branch or an unreachable source is an error, not the last commit.
         let missing = Source::new(SourceOptions {
@@ -641,7 +635,7 @@ mod tests {
             ..opts.clone()
         })
         .unwrap();
-        assert!(missing.fetch().is_err());
+        assert!(missing.fetch_revision().is_err());
         // Through file://, the same revisions land in the private cache.
         let cached = Source::new(SourceOptions {
             url: format!("file://{}", upstream.display()),
@@ -649,7 +643,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cached.transport(), &Transport::File);
-        assert_eq!(cached.fetch().unwrap(), second);
+        assert_eq!(cached.fetch_revision().unwrap(), second);
         assert!(tmp.path().join("cache/git").is_dir());
 
         fs::rename(&upstream, tmp.path().join("moved")).unwrap();

@@ -213,7 +213,7 @@ fn https_with_a_token_from_the_environment() {
         "PITRIX_TEST_GIT_TOKEN_OK",
     ))
     .unwrap();
-    let commit = source.fetch().expect("fetch with the token");
+    let commit = source.fetch_revision().expect("fetch with the token");
     assert_eq!(commit.id, head);
     let out = tmp.path().join("out");
     source.checkout(&commit.id, &out).unwrap();
@@ -230,7 +230,9 @@ fn https_with_a_token_from_the_environment() {
         "PITRIX_TEST_GIT_TOKEN_UNSET",
     ))
     .unwrap();
-    let err = none.fetch().unwrap_err();
+    let err = none.fetch_revision().unwrap_err();
+    assert_eq!(err.metric_label(), "fetch");
+    let err = err.to_string();
     assert!(err.contains("PITRIX_TEST_GIT_TOKEN_UNSET"), "{err}");
 
     // A wrong token: refused a bounded number of times, and never printed.
@@ -241,7 +243,7 @@ fn https_with_a_token_from_the_environment() {
         "PITRIX_TEST_GIT_TOKEN_BAD",
     ))
     .unwrap();
-    let err = bad.fetch().unwrap_err();
+    let err = bad.fetch_revision().unwrap_err().to_string();
     assert!(
         err.contains("authentication failed") || err.contains("401"),
         "{err}"
