@@ -25,9 +25,9 @@ use commands::{
 use memory::limit_memory;
 
 fn main() -> ExitCode {
-    if let Err(message) = limit_memory() {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
+    if let Err(e) = limit_memory() {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.exit_code());
     }
     let cli = Cli::parse();
     match run(cli.command, cli.env) {

@@ -55,10 +55,12 @@ fn out_of_memory() -> ! {
 }
 
 /// Applies `PITRIX_MEMORY_LIMIT` (see [`BoundedAlloc`]); only ever lowers the limit.
-pub(crate) fn limit_memory() -> Result<(), String> {
+pub(crate) fn limit_memory() -> Result<(), pitrix::Error> {
     let limit = match std::env::var("PITRIX_MEMORY_LIMIT") {
         Ok(text) => parse_bytes(&text).ok_or_else(|| {
-            format!("PITRIX_MEMORY_LIMIT={text}: not a size like 4GiB, 512MiB or 0")
+            pitrix::Error::InvalidValue(format!(
+                "PITRIX_MEMORY_LIMIT={text}: not a size like 4GiB, 512MiB or 0"
+            ))
         })?,
         // SAFETY: sysconf has no memory effects.
         Err(_) => unsafe {
