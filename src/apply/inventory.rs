@@ -108,12 +108,13 @@ pub async fn read(
 
 /// The inventory an inventory ConfigMap holds: gzip'd JSON keys in `binaryData`, else the first
 /// format's JSON in `data`; the error says what is wrong with it.
-pub fn decode(cm: &ConfigMap) -> Result<ClusterInventory, String> {
+pub fn decode(cm: &ConfigMap) -> Result<ClusterInventory, Error> {
+    let damaged = |e: &dyn std::fmt::Display| Error::Corrupt(e.to_string());
     if let Some(gz) = cm.binary_data.as_ref().and_then(|b| b.get(GZ_KEY)) {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.0[..]), &mut text)
-            .map_err(|e| e.to_string())?;
-        let keys: Vec<ObjectKey> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            .map_err(|e| damaged(&e))?;
+        let keys: Vec<ObjectKey> = serde_json::from_str(&text).map_err(|e| damaged(&e))?;
         return Ok(ClusterInventory {
             objects: keys.into_iter().map(|k| (k, String::new())).collect(),
         });
@@ -124,7 +125,7 @@ pub fn decode(cm: &ConfigMap) -> Result<ClusterInventory, String> {
         .and_then(|d| d.get(KEY))
         .map(String::as_str)
         .unwrap_or_default();
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    serde_json::from_str(text).map_err(|e| damaged(&e))
 }
 
 fn gzip(inventory: &ClusterInventory) -> Vec<u8> {

@@ -1270,7 +1270,7 @@ pub fn inventory(data: &[u8]) {
         has_cm = true;
     }
     let decode = |v: Value| match typed(v) {
-        Some(Object::ConfigMap(cm)) => decode_inventory(&cm),
+        Some(Object::ConfigMap(cm)) => decode_inventory(&cm).map_err(|e| e.to_string()),
         _ => panic!("an inventory ConfigMap does not type"),
     };
     if has_cm {
