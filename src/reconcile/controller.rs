@@ -464,7 +464,7 @@ impl Controller {
             super::index::missing_s3_objects(&store, &index.s3_keys)
         })
         .await
-        .unwrap_or_else(|e| Err(format!("the S3 check stopped: {e}")));
+        .unwrap_or_else(|e| Err(Error::Runtime(format!("the S3 check stopped: {e}"))));
         match checked {
             Ok(missing) => {
                 self.s3_check_failed = None;

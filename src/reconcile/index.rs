@@ -351,7 +351,10 @@ impl Index {
 
 /// The `keys` the store does not hold (the store's client blocks: call it off the async
 /// threads). The credentials come from the environment, as apply's uploads take them.
-pub fn missing_s3_objects(store: &S3Location, keys: &[String]) -> Result<Vec<String>, String> {
+pub fn missing_s3_objects(
+    store: &S3Location,
+    keys: &[String],
+) -> Result<Vec<String>, crate::Error> {
     let held = crate::apply::held_s3_keys(Some(store), keys)?;
     Ok(keys
         .iter()
