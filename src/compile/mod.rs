@@ -54,6 +54,9 @@ pub(crate) struct Part {
 /// An object's place in apply order, owned (the object itself is handed on).
 type Place = (u8, Option<String>, String);
 
+/// A part's objects, each with its place, and its review states.
+type Placed<T> = (Vec<(Place, T)>, Vec<StatusIntent>);
+
 /// Compiles a catalog that validated without errors. It fails only when a spooled package
 /// cannot be read back.
 pub fn compile(catalog: &Catalog) -> Result<Compiled, Error> {
@@ -71,7 +74,7 @@ pub fn compile_each<T: Send>(
     let meta = meta::MetaFactory::new(&name);
     let v3 = catalog.settings.target() == crate::catalog::Target::KubesphereV3;
     let standalone = (!v3).then(|| executor::Standalone::of(catalog)).flatten();
-    let placed = |part: Part| -> Result<(Vec<(Place, T)>, Vec<StatusIntent>), Error> {
+    let placed = |part: Part| -> Result<Placed<T>, Error> {
         let objects = part
             .objects
             .into_iter()
@@ -132,7 +135,7 @@ pub fn compile_each<T: Send>(
         environment: catalog.environment.clone(),
         contexts: catalog.cluster_contexts(),
         status_image: (!v3)
-            .then(|| catalog.settings.catalog.status_image.as_ref())
+            .then_some(catalog.settings.catalog.status_image.as_ref())
             .flatten()
             .map(|i| i.get_ref().clone()),
         object_store: object_store(catalog),

@@ -31,6 +31,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::objects::labels;
 
 /// `pitrix deploy-manifests`.
@@ -104,9 +105,9 @@ impl Default for DeployOptions {
             env_config_map: None,
             release_namespaces: Vec::new(),
             env: None,
-            // A sync compiles the whole catalog: the first sync of the 1,000 apps × 5 versions
-            // synthetic catalog peaks at 1.5 GiB; idle, pitrix holds ~45 MiB.
-            memory_limit: "2Gi".into(),
+            // The first sync of the 1,000 apps × 5 versions synthetic catalog peaks at ~100 MiB
+            // (bench/soak.sh); idle, pitrix holds ~45-60 MiB.
+            memory_limit: "256Mi".into(),
             kubesphere_v3: false,
             s3_credentials_secret: None,
         }
@@ -622,6 +623,49 @@ fn http_probe(path: &str, period: i32) -> Probe {
     }
 }
 
+/// The container's memory request: what an idle controller holds, with room.
+const MEMORY_REQUEST: &str = "64Mi";
+const MEMORY_REQUEST_BYTES: u64 = 64 << 20;
+
+/// A memory quantity for `--memory-limit`, in Kubernetes' form (`256Mi`, `1Gi`, `500M`, a
+/// plain number of bytes), no smaller than the request (the API server refuses a limit below
+/// its request).
+pub fn parse_memory_limit(text: &str) -> Result<String, Error> {
+    let invalid = |why: &str| {
+        Error::InvalidValue(format!(
+            "`{text}` is not a memory limit {why}: give a Kubernetes quantity such as 256Mi, 1Gi or 512M"
+        ))
+    };
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return Err(invalid("(units: Ki, Mi, Gi, Ti, k, M, G, T)")),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 12 {
+        return Err(invalid("(a whole number and a unit)"));
+    }
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| invalid("(too large)"))?;
+    if bytes < MEMORY_REQUEST_BYTES {
+        return Err(invalid(&format!(
+            "(below the container's request, {MEMORY_REQUEST})"
+        )));
+    }
+    Ok(text.to_string())
+}
+
 /// A small request; the memory limit of `--memory-limit` (a sync compiles the catalog).
 fn resources(o: &DeployOptions) -> ResourceRequirements {
     let quantity = |s: &str| Quantity(s.to_string());
@@ -629,7 +673,7 @@ fn resources(o: &DeployOptions) -> ResourceRequirements {
         requests: Some(
             [
                 ("cpu".to_string(), quantity("50m")),
-                ("memory".to_string(), quantity("64Mi")),
+                ("memory".to_string(), quantity(MEMORY_REQUEST)),
             ]
             .into(),
         ),
@@ -781,6 +825,24 @@ pub fn to_yaml(manifests: &[Manifest]) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn memory_limits_are_kubernetes_quantities_above_the_request() {
+        for good in ["256Mi", "1Gi", "512M", "67108864", "2Gi"] {
+            assert_eq!(parse_memory_limit(good).unwrap(), good);
+        }
+        for (bad, why) in [
+            ("banana", "a whole number"),
+            ("256MB", "units"),
+            ("1.5Gi", "a whole number"),
+            ("", "a whole number"),
+            ("32Mi", "below the container's request"),
+            ("99999999999999Ti", "whole number"),
+        ] {
+            let e = parse_memory_limit(bad).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("256Mi"), "{bad}: {e}");
+        }
+    }
 
     fn container_args(c: &serde_json::Value) -> Vec<&str> {
         c["args"]

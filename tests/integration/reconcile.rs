@@ -117,6 +117,62 @@ fn each_commit_is_applied_and_a_bad_one_changes_nothing() {
     assert!(r.log_text().contains("does not compile"));
 }
 
+/// A sync keeps compiled bodies in its cache, not memory (issue #20): a cache it cannot write
+/// to fails the revision with the reason, and changes nothing in the cluster.
+#[test]
+fn a_cache_that_cannot_be_written_fails_the_sync_and_changes_nothing() {
+    let k = cluster();
+    let repo = Repo::scaffold();
+    let first = repo.head();
+    let r = Reconciler::start("a", &k.kubeconfig, repo.path(), FAST_LEASE);
+    wait_sync(&k, &first, "Synced", Duration::from_secs(30));
+    let before = resource_versions(&k);
+
+    // The bodies' store replaced by a file: nothing can be stored under it.
+    let objects = r.cache_dir().join("objects");
+    std::fs::remove_dir_all(&objects).unwrap();
+    std::fs::write(&objects, "not a directory").unwrap();
+    repo.write(
+        "apps/hello/app.yaml",
+        &repo
+            .read("apps/hello/app.yaml")
+            .replace("Says hello", "Says hi"),
+    );
+    let second = repo.commit("a change the cache cannot hold");
+    let status = wait_sync(&k, &second, "CompileFailed", Duration::from_secs(30));
+    let message = status["pitrix.io/last-sync-message"].as_str().unwrap();
+    assert!(
+        message.contains("objects") && message.contains("nothing applied"),
+        "{message}"
+    );
+    assert_eq!(status["pitrix.io/applied-revision"], first.as_str());
+    assert_eq!(
+        resource_versions(&k),
+        before,
+        "a failed sync changed the cluster"
+    );
+    // No package left spooled by the failed build.
+    let work = r.cache_dir().join("work");
+    let left: Vec<_> = std::fs::read_dir(&work)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", work.display());
+
+    // With the cache usable again, the next revision applies.
+    std::fs::remove_file(&objects).unwrap();
+    std::fs::create_dir(&objects).unwrap();
+    repo.write(
+        "apps/hello/app.yaml",
+        &repo
+            .read("apps/hello/app.yaml")
+            .replace("Says hi", "Says hi again"),
+    );
+    let third = repo.commit("another commit");
+    wait_sync(&k, &third, "Synced", Duration::from_secs(30));
+    let app = get(&k, APPS, "hello").unwrap();
+    assert!(app.to_string().contains("Says hi again"), "{app:#}");
+}
+
 #[test]
 fn drift_is_corrected_within_seconds_or_only_reported_with_warn() {
     let k = cluster();

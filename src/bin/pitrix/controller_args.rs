@@ -299,10 +299,10 @@ pub(crate) struct DeployArgs {
     /// Helm executor Jobs and their ConfigMaps there, and writes the releases' status.
     #[arg(long = "release-namespace", value_name = "NAMESPACE")]
     pub(crate) release_namespaces: Vec<String>,
-    /// Memory limit of the container. A sync compiles the whole catalog: the first sync of
-    /// the 1,000 apps × 5 versions synthetic catalog peaks at 1.5 GiB; idle, pitrix holds
-    /// ~45 MiB.
-    #[arg(long, default_value = "2Gi")]
+    /// Memory limit of the container. A sync keeps packages on disk and compiled bodies in
+    /// its cache, not in memory: the first sync of the 1,000 apps × 5 versions synthetic
+    /// catalog peaks at ~100 MiB (bench/soak.sh); idle, pitrix holds ~45-60 MiB.
+    #[arg(long, default_value = "256Mi", value_parser = pitrix::reconcile::deploy::parse_memory_limit)]
     pub(crate) memory_limit: String,
     /// The catalog's target: which App Store kinds the controller's ClusterRole grants
     /// (KubeSphere 4.x's, or 3.x's with `kubesphere-v3`).

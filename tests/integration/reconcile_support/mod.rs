@@ -233,6 +233,11 @@ impl Reconciler {
         self.child.id()
     }
 
+    /// The controller's private cache (`--cache-dir`).
+    pub fn cache_dir(&self) -> PathBuf {
+        self._cache.path().join("cache")
+    }
+
     /// GET `path`: status code and body.
     pub fn http(&self, path: &str) -> std::io::Result<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
