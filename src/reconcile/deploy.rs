@@ -638,6 +638,9 @@ pub fn parse_memory_limit(text: &str) -> Result<String, Error> {
     };
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &text[digits.len()..];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 12 {
+        return Err(invalid("(a whole number and a unit)"));
+    }
     let scale: u64 = match unit {
         "" => 1,
         "k" => 1_000,
@@ -650,9 +653,6 @@ pub fn parse_memory_limit(text: &str) -> Result<String, Error> {
         "Ti" => 1 << 40,
         _ => return Err(invalid("(units: Ki, Mi, Gi, Ti, k, M, G, T)")),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 12 {
-        return Err(invalid("(a whole number and a unit)"));
-    }
     let bytes = digits
         .parse::<u64>()
         .ok()
