@@ -48,14 +48,21 @@ impl DesiredObject {
         }
     }
 
-    /// An object whose body is in a store file ([`read_stored`]), read only when needed.
-    pub fn stored(r: ObjectRef, kind: &'static KindInfo, digest: String, file: PathBuf) -> Self {
+    /// A compiled object, with its body's digest.
+    pub fn compiled(o: &crate::compile::Object) -> Self {
+        let body = o.to_json();
+        let digest = emit::digest(&body);
+        let kind = KindInfo::of(o.kind()).expect("compiled kinds are known");
+        DesiredObject::new(o.object_ref(), kind, body, digest)
+    }
+
+    /// This object with its body left in a store file ([`read_stored`]), read only when
+    /// needed and never kept.
+    pub fn stored_at(self, file: PathBuf) -> Self {
         DesiredObject {
-            r,
-            kind,
-            digest,
             body: OnceLock::new(),
             source: Some(Source::Stored { file }),
+            ..self
         }
     }
 
@@ -188,12 +195,7 @@ impl Desired {
         let objects = compiled
             .objects
             .iter()
-            .map(|o| {
-                let body = o.to_json();
-                let digest = emit::digest(&body);
-                let kind = KindInfo::of(o.kind()).expect("compiled kinds are known");
-                DesiredObject::new(o.object_ref(), kind, body, digest)
-            })
+            .map(DesiredObject::compiled)
             .collect();
         Desired::of(Compiled {
             catalog: compiled.catalog.clone(),

@@ -12,7 +12,7 @@ pub use files::{
     AppFile, AppType, CategoryFile, Credentials, Maintainer, ReleaseFile, RepoFile,
     ScreenshotEntry, VersionIntent,
 };
-pub use package::{Package, retain_spooled, spool_error};
+pub use package::{Package, spool_error};
 pub use settings::{
     CatalogSettings, ClusterSettings, EnvSettings, S3Location, S3Settings, Settings,
     StorageSettings, Target,

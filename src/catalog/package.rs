@@ -3,7 +3,6 @@
 //! back by the one stage that needs the bytes (compile), one version at a time.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -80,49 +79,19 @@ impl Package {
         let path: Arc<Path> = dir.join(format!("{digest}.tgz")).into();
         let present = std::fs::metadata(&path).is_ok_and(|m| m.len() == self.len as u64);
         if !present {
-            let write = || -> std::io::Result<()> {
-                std::fs::create_dir_all(dir)?;
-                let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-                tmp.write_all(bytes)?;
-                tmp.persist(&path).map_err(|e| e.error)?;
-                Ok(())
-            };
-            write().map_err(|e| Error::io(path.as_ref(), e))?;
+            crate::lock::write_file_atomic(&path, bytes)
+                .map_err(|e| Error::io(path.as_ref(), e))?;
         }
         Ok(Package {
             len: self.len,
             data: Data::Spooled(path),
         })
     }
-
-    /// Where the bytes are, when spooled.
-    pub fn spooled_at(&self) -> Option<&Path> {
-        match &self.data {
-            Data::Memory(_) => None,
-            Data::Spooled(path) => Some(path),
-        }
-    }
 }
 
 impl From<Vec<u8>> for Package {
     fn from(bytes: Vec<u8>) -> Package {
         Package::new(bytes)
-    }
-}
-
-/// A spool directory's files that `keep` (digests) does not name, removed.
-pub fn retain_spooled(dir: &Path, keep: &std::collections::HashSet<&str>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name
-            .strip_suffix(".tgz")
-            .is_none_or(|digest| !keep.contains(digest))
-        {
-            let _ = std::fs::remove_file(e.path());
-        }
     }
 }
 
@@ -139,8 +108,8 @@ mod tests {
         assert_eq!(&*p.bytes().unwrap(), bytes.as_slice());
         let spooled = p.spool(dir.path(), &digest).unwrap();
         assert_eq!(spooled.len(), bytes.len());
-        let file = spooled.spooled_at().unwrap().to_path_buf();
-        assert_eq!(file, dir.path().join(format!("{digest}.tgz")));
+        let file = dir.path().join(format!("{digest}.tgz"));
+        assert_eq!(std::fs::read(&file).unwrap(), bytes);
         assert_eq!(&*spooled.bytes().unwrap(), bytes.as_slice());
         // Spooling the same package again writes nothing new.
         let again = Package::new(bytes.clone())
@@ -153,11 +122,5 @@ mod tests {
         assert_eq!(err.metric_label(), "corrupt");
         std::fs::remove_file(&file).unwrap();
         assert_eq!(spooled.bytes().unwrap_err().metric_label(), "io");
-        // What a sync no longer needs goes.
-        Package::new(bytes).spool(dir.path(), &digest).unwrap();
-        std::fs::write(dir.path().join("stale.tgz"), b"x").unwrap();
-        retain_spooled(dir.path(), &[digest.as_str()].into());
-        assert!(file.exists());
-        assert!(!dir.path().join("stale.tgz").exists());
     }
 }

@@ -11,7 +11,6 @@
 //! or written is packed anew, silently.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{ChartFiles, digest, pack};
@@ -91,16 +90,11 @@ fn read_entry(path: &Path) -> Option<(Vec<u8>, String)> {
 /// Writes the entry beside its place and renames it in, so that a reader (another compile
 /// running at the same time) never sees half of one.
 fn write_entry(path: &Path, sha: &str, package: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
     let mut entry = Vec::with_capacity(sha.len() + 1 + package.len());
     entry.extend_from_slice(sha.as_bytes());
     entry.push(b'\n');
     entry.extend_from_slice(package);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&entry)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::lock::write_file_atomic(path, &entry)
 }
 
 #[cfg(test)]

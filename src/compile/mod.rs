@@ -79,11 +79,8 @@ pub fn compile_each<T: Send>(
             .objects
             .into_iter()
             .map(|o| {
-                let place = (
-                    o.stage(),
-                    o.namespace().map(str::to_string),
-                    o.name().into(),
-                );
+                let (stage, namespace, name) = o.sort_key();
+                let place = (stage, namespace.map(str::to_string), name.to_string());
                 Ok((place, each(o)?))
             })
             .collect::<Result<_, Error>>()?;

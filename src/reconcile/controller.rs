@@ -519,12 +519,9 @@ impl Controller {
             }
             let name = catalog_name(&dir);
             let stored = |o: crate::compile::Object| {
-                let body = o.to_json();
-                let digest = crate::emit::digest(&body);
-                let kind =
-                    crate::cluster::KindInfo::of(o.kind()).expect("compiled kinds are known");
-                let file = store.put(&body, &digest)?;
-                Ok(DesiredObject::stored(o.object_ref(), kind, digest, file))
+                let o = DesiredObject::compiled(&o);
+                let file = store.put(o.body()?, &o.digest)?;
+                Ok(o.stored_at(file))
             };
             let built = match crate::pipeline::build_each(&dir, &check, stored) {
                 Err(diags) => Built::Failed(name, summarise(&diags, &dir, 30)),

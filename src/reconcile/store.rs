@@ -37,13 +37,8 @@ impl Store {
         if path.is_file() {
             return Ok(path);
         }
-        let write = || -> std::io::Result<()> {
-            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-            serde_json::to_writer(std::io::BufWriter::new(&mut tmp), body)?;
-            tmp.persist(&path).map_err(|e| e.error)?;
-            Ok(())
-        };
-        write().map_err(|e| Error::io(&path, e))?;
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        crate::lock::write_file_atomic(&path, &bytes).map_err(|e| Error::io(&path, e))?;
         Ok(path)
     }
 
@@ -90,12 +85,9 @@ mod tests {
         assert_eq!(store.get(&digest).unwrap(), body);
         assert!(store.put(&body, "sha256:../x").is_err());
         // A desired object backed by the store reads it when asked, and does not keep it.
-        let o = DesiredObject::stored(
-            crate::cluster::ObjectRef::of_json(&body),
-            crate::cluster::KindInfo::of("Namespace").unwrap(),
-            digest.clone(),
-            path.clone(),
-        );
+        let o = DesiredObject::of(body.clone())
+            .unwrap()
+            .stored_at(path.clone());
         assert_eq!(o.to_body().unwrap(), body);
         assert!(store.get("sha256:../../etc/passwd").is_err());
         // Tampering is noticed.
