@@ -364,7 +364,7 @@ impl Controller {
             Err(e) => {
                 self.metrics.error(e.metric_label());
                 let why = e.to_string();
-                self.metrics.fetch_failed(&why);
+                self.metrics.fetch_failed(Arc::new(e));
                 let kept = match &self.applied {
                     Some((r, _)) => format!("; the cluster stays at {}", &r[..r.len().min(12)]),
                     None => String::new(),

@@ -1,4 +1,5 @@
-//! The HTTP endpoint: `/healthz` (liveness), `/readyz` (readiness), `/metrics` (Prometheus).
+//! The HTTP endpoint: `/healthz` (liveness), `/readyz` (readiness), `/metrics` (Prometheus
+//! text or OpenMetrics, by the scraper's `Accept`).
 //! hyper's HTTP/1 server directly — it is already in the dependency tree through kube's
 //! client, so serving three read-only paths costs no new crate.
 
@@ -14,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::log;
-use super::metrics::Metrics;
+use super::metrics::{Exposition, Metrics};
 use crate::error::Error;
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -32,22 +33,31 @@ fn handle(metrics: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "GET only\n".into());
     }
-    let check = |r: Result<(), String>| match r {
-        Ok(()) => respond(StatusCode::OK, TEXT, "ok\n".into()),
-        Err(why) => respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            TEXT,
-            format!("{}\n", crate::redact::text(&why)),
-        ),
-    };
+    let ok = || respond(StatusCode::OK, TEXT, "ok\n".into());
     match req.uri().path() {
-        "/healthz" | "/livez" => check(metrics.health()),
-        "/readyz" => check(metrics.readiness()),
-        "/metrics" => respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        ),
+        // Answered while the process serves: the controller retries what it meets, so nothing
+        // leaves it alive but unable to work.
+        "/healthz" | "/livez" => ok(),
+        "/readyz" => match metrics.readiness() {
+            Ok(()) => ok(),
+            Err(why) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                format!("{}\n", crate::redact::text(&why.to_string())),
+            ),
+        },
+        "/metrics" => {
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|a| a.to_str().ok());
+            let exposition = Exposition::negotiate(accept);
+            respond(
+                StatusCode::OK,
+                exposition.content_type(),
+                metrics.render(exposition),
+            )
+        }
         _ => respond(
             StatusCode::NOT_FOUND,
             TEXT,

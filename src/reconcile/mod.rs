@@ -70,7 +70,7 @@ use crate::error::Error;
 pub use controller::DriftMode;
 use controller::{Controller, Settings, Stop};
 use lease::{Elector, LeaseConfig};
-use metrics::Metrics;
+use metrics::{Metrics, NotReady};
 use source::{GitRef, Source, SourceOptions};
 use status::Reporter;
 use store::Store;
@@ -538,9 +538,9 @@ async fn lead(
                 }
                 Err(e) => {
                     metrics.error(e.metric_label());
-                    metrics.set_ready(Err(format!("cannot reach the API server: {e}")));
                     // The same failure every retry period: log it when it changes.
                     let why = e.to_string();
+                    metrics.set_ready(Err(NotReady::ApiServer(Arc::new(e))));
                     if last_error.as_deref() != Some(why.as_str()) {
                         log::warn(&why);
                         last_error = Some(why);
