@@ -189,6 +189,17 @@ fn failures(report: &apply::ApplyReport, max: usize) -> String {
     out
 }
 
+/// Apply's outcome for one object as the drift correction's error: apply reports a message per
+/// object, so its kind is told by the outcome — a write it left alone (an object not this
+/// catalog's, a guard) is refused, any other failure a request to the cluster that failed.
+fn not_applied(outcome: Outcome) -> Result<(), Error> {
+    match outcome {
+        Outcome::Skipped(why) => Err(Error::Refused(why)),
+        Outcome::Failed(why) => Err(Error::Cluster(why)),
+        _ => Ok(()),
+    }
+}
+
 impl Controller {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -850,7 +861,7 @@ impl Controller {
         drift: Drift,
         live: Option<Value>,
         app_uids: &mut BTreeMap<String, String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let expected = &index.objects[r];
         let mut live_map = Live::new();
         if let Some(l) = &live {
@@ -871,7 +882,9 @@ impl Controller {
                     let name = slot.key().clone();
                     let uid = retry(3, || apps.get(&name))
                         .await
-                        .map_err(|e| format!("its {owner_kind} {name}: {}", describe(&e)))?
+                        .map_err(|e| {
+                            Error::Cluster(format!("its {owner_kind} {name}: {}", describe(&e)))
+                        })?
                         .metadata
                         .uid
                         .unwrap_or_default();
@@ -879,19 +892,15 @@ impl Controller {
                 }
             }
             let o = DesiredObject::new(r.clone(), expected.kind, body, expected.digest.to_string());
-            match apply::apply_object(
+            let outcome = apply::apply_object(
                 &self.clusters,
                 &o,
                 &live_map,
                 app_uids,
                 &self.settings.apply,
             )
-            .await
-            {
-                Outcome::Failed(why) => return Err(why),
-                Outcome::Skipped(why) => return Err(why),
-                _ => {}
-            }
+            .await;
+            not_applied(outcome)?;
         }
         // The review state: wrong, or gone with the object it belonged to.
         if let Some(state) = index.state_of(r)
@@ -911,7 +920,7 @@ impl Controller {
             )
             .await;
             if report.failed() {
-                return Err(failures(&report, 1));
+                return Err(Error::Cluster(failures(&report, 1)));
             }
         }
         Ok(())

@@ -340,7 +340,11 @@ impl Metrics {
         self.with(|s| s.ready = ready);
     }
 
-    /// A failure at `stage`: a fixed stage name, or [`Error::metric_label`].
+    /// A failure at `stage`: the part of the controller's work that failed (`apply`, `drift`,
+    /// `watch`, ...), or [`Error::metric_label`] where that names it (a fetch's git error is
+    /// `fetch`, a lease's `lease`). A drift correction or a watch that meets an [`Error`] is
+    /// still counted as `drift` or `watch`: the error's kind (`cluster`, `io`) would hide which
+    /// work failed, and its message is in the log and the Event.
     pub fn error(&self, stage: &'static str) {
         self.errors.get_or_create(&StageLabel { stage }).inc();
     }
