@@ -6,10 +6,11 @@ Usage: pitrix_action.py run         (the mode comes from INPUT_MODE)
 
 Everything comes from the environment, as GitHub provides it to a composite action's step:
   INPUT_CATALOG, INPUT_MODE (pr | apply | publish), INPUT_BASE, INPUT_KUBECONFIG, INPUT_COMMENT,
-  INPUT_ARGS, INPUT_GITHUB_TOKEN, INPUT_PUBLISH_BRANCH;
+  INPUT_ARGS, INPUT_GITHUB_TOKEN, INPUT_PUBLISH_BRANCH, INPUT_PACKAGE_CACHE;
   GITHUB_EVENT_PATH, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, GITHUB_API_URL, GITHUB_REPOSITORY,
   GITHUB_SERVER_URL, GITHUB_RUN_ID, RUNNER_TEMP; PITRIX_BIN (the pitrix binary, default
-  `pitrix` on PATH).
+  `pitrix` on PATH); PITRIX_PACKAGE_CACHE (the package cache directory action.yml restores and
+  saves: every compile and validate packs through it unless `args` names its own cache).
 
 Modes:
   pr       validate (annotations), compile --diff against the pull request's base commit, write
@@ -128,9 +129,20 @@ def extra_args():
 VALIDATE_FLAGS = {"--env": True, "--online": False, "--cache-dir": True, "--no-cache": False}
 
 
+def cache_args():
+    """`--cache-dir` for the package cache action.yml keeps between runs, unless it is switched
+    off or `args` chooses (`--cache-dir DIR`, `--no-cache`)."""
+    directory = env("PITRIX_PACKAGE_CACHE")
+    if not directory or not truthy(env("INPUT_PACKAGE_CACHE", "true")):
+        return []
+    if any(a.partition("=")[0] in ("--cache-dir", "--no-cache") for a in extra_args()):
+        return []
+    return ["--cache-dir", directory]
+
+
 def validate_args():
-    """The part of `args` that `pitrix validate` understands, in order."""
-    out, args = [], extra_args()
+    """The part of `args` that `pitrix validate` understands, in order, after the cache."""
+    out, args = cache_args(), extra_args()
     i = 0
     while i < len(args):
         flag, _, inline = args[i].partition("=")
@@ -312,7 +324,7 @@ def mode_pr():
         args += ["--base", base]
     if run_url:
         args += ["--full-diff-url", f"in the `pitrix-diff` artifact of {run_url}"]
-    args += extra_args()
+    args += cache_args() + extra_args()
     diff = run(args, capture=True)
     markdown = diff.stdout or ""
     annotate_diff_errors(catalog, os.path.join(out_dir, "diff.json"))
@@ -348,7 +360,7 @@ def mode_pr():
 
 
 def compile_to(catalog, out):
-    result = run([pitrix_bin(), "compile", catalog, "-o", out])
+    result = run([pitrix_bin(), "compile", catalog, "-o", out] + cache_args())
     if result.returncode != 0:
         raise SystemExit(result.returncode)
 

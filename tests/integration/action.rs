@@ -406,6 +406,71 @@ fn pr_mode_without_changes_and_without_a_token_still_writes_the_summary() {
     );
 }
 
+/// The package cache files under `dir` (`<key[..2]>/<key>.tgz`) with their modification times.
+fn cache_entries(dir: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tgz"))
+        .map(|e| (e.path().to_path_buf(), e.metadata().unwrap().modified().unwrap()))
+        .collect()
+}
+
+/// The package cache action.yml restores and saves (`PITRIX_PACKAGE_CACHE`): the validate and
+/// both compiles of `compile --diff` pack through it, a second run packs nothing again, and the
+/// `package-cache` input or a cache of the user's own in `args` leaves it alone.
+#[test]
+fn pr_mode_packs_through_the_package_cache_the_action_keeps() {
+    let (repo, base, head) = pull_request_repo();
+    let runner = tempfile::tempdir().unwrap();
+    let cache = runner.path().join("pitrix-packages");
+    let event = event_file(runner.path(), &base, &head);
+    let pr = |extra: &[(&str, &str)]| {
+        let mut env = vec![
+            ("INPUT_MODE", "pr"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_API_URL", "http://127.0.0.1:9"),
+            ("PITRIX_PACKAGE_CACHE", cache.to_str().unwrap()),
+        ];
+        env.extend_from_slice(extra);
+        let run = run_action(&repo, runner.path(), &env);
+        assert!(run.out.status.success(), "{}", show(&run.out));
+        assert_eq!(run.outputs["changed"], "true");
+        run
+    };
+    let first = pr(&[("INPUT_PACKAGE_CACHE", "true")]);
+    let flag = format!("--cache-dir {}", cache.display());
+    let stderr = String::from_utf8_lossy(&first.out.stderr);
+    for command in ["validate catalog", "compile catalog --diff"] {
+        assert!(
+            stderr.lines().any(|l| l.contains(command) && l.contains(&flag)),
+            "`{command}` does not pack through the cache:\n{stderr}"
+        );
+    }
+    // hello 0.1.0 (base and head) and 0.2.0 (head).
+    let packed = cache_entries(&cache);
+    assert_eq!(packed.len(), 2, "{packed:?}");
+
+    // The next run (the cache restored) takes every package from it.
+    pr(&[("INPUT_PACKAGE_CACHE", "true")]);
+    assert_eq!(cache_entries(&cache), packed, "a package was packed again");
+
+    // Switched off, or the user's own cache: the action's is not passed.
+    fs::remove_dir_all(&cache).unwrap();
+    for extra in [
+        vec![("INPUT_PACKAGE_CACHE", "false")],
+        vec![("INPUT_PACKAGE_CACHE", "true"), ("INPUT_ARGS", "--no-cache")],
+    ] {
+        let run = pr(&extra);
+        assert!(
+            !String::from_utf8_lossy(&run.out.stderr).contains(&flag),
+            "{extra:?}: {}",
+            show(&run.out)
+        );
+        assert!(!cache.exists(), "{extra:?}");
+    }
+}
+
 #[test]
 fn pr_mode_validates_with_the_args_the_diff_compiles_with() {
     let repo = Repo::with_new_catalog("catalog");
@@ -779,6 +844,28 @@ fn the_action_metadata_the_script_and_the_example_agree() {
         .expect("a cache step");
     assert_eq!(cache["with"]["path"], "${{ steps.resolve.outputs.dir }}");
     assert_eq!(cache["with"]["key"], "${{ steps.resolve.outputs.key }}");
+    // The package cache: restored where the run step packs, per pitrix build, newest first.
+    let packages = steps
+        .iter()
+        .find(|s| s["name"] == "Restore chart packages")
+        .expect("the package cache step");
+    assert!(
+        packages["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("actions/cache@")
+    );
+    assert_eq!(packages["if"], "inputs.package-cache == 'true'");
+    assert_eq!(packages["with"]["path"], run_step["env"]["PITRIX_PACKAGE_CACHE"]);
+    let restore = packages["with"]["restore-keys"].as_str().unwrap();
+    assert!(restore.contains("${{ steps.resolve.outputs.key }}"), "{restore}");
+    assert!(
+        packages["with"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with(restore),
+        "a saved cache is found by its restore key"
+    );
     assert_eq!(
         run_step["env"]["PITRIX_BIN"],
         "${{ steps.install.outputs.bin }}"
