@@ -412,7 +412,12 @@ fn cache_entries(dir: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tgz"))
-        .map(|e| (e.path().to_path_buf(), e.metadata().unwrap().modified().unwrap()))
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                e.metadata().unwrap().modified().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -443,7 +448,9 @@ fn pr_mode_packs_through_the_package_cache_the_action_keeps() {
     let stderr = String::from_utf8_lossy(&first.out.stderr);
     for command in ["validate catalog", "compile catalog --diff"] {
         assert!(
-            stderr.lines().any(|l| l.contains(command) && l.contains(&flag)),
+            stderr
+                .lines()
+                .any(|l| l.contains(command) && l.contains(&flag)),
             "`{command}` does not pack through the cache:\n{stderr}"
         );
     }
@@ -459,7 +466,10 @@ fn pr_mode_packs_through_the_package_cache_the_action_keeps() {
     fs::remove_dir_all(&cache).unwrap();
     for extra in [
         vec![("INPUT_PACKAGE_CACHE", "false")],
-        vec![("INPUT_PACKAGE_CACHE", "true"), ("INPUT_ARGS", "--no-cache")],
+        vec![
+            ("INPUT_PACKAGE_CACHE", "true"),
+            ("INPUT_ARGS", "--no-cache"),
+        ],
     ] {
         let run = pr(&extra);
         assert!(
@@ -856,9 +866,15 @@ fn the_action_metadata_the_script_and_the_example_agree() {
             .starts_with("actions/cache@")
     );
     assert_eq!(packages["if"], "inputs.package-cache == 'true'");
-    assert_eq!(packages["with"]["path"], run_step["env"]["PITRIX_PACKAGE_CACHE"]);
+    assert_eq!(
+        packages["with"]["path"],
+        run_step["env"]["PITRIX_PACKAGE_CACHE"]
+    );
     let restore = packages["with"]["restore-keys"].as_str().unwrap();
-    assert!(restore.contains("${{ steps.resolve.outputs.key }}"), "{restore}");
+    assert!(
+        restore.contains("${{ steps.resolve.outputs.key }}"),
+        "{restore}"
+    );
     assert!(
         packages["with"]["key"]
             .as_str()
