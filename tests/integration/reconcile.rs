@@ -54,6 +54,33 @@ fn each_commit_is_applied_and_a_bad_one_changes_nothing() {
     );
     assert_eq!(metric(&m, "pitrix_last_sync_success"), Some(1.0));
     assert!(metric(&m, "pitrix_process_resident_memory_bytes").unwrap() > 0.0);
+    let content_type = |head: &str| {
+        head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+    };
+    let (_, head, _) = r.http_get("/metrics", "").unwrap();
+    assert_eq!(
+        content_type(&head).as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    // What Prometheus asks for, it gets: OpenMetrics, the same samples.
+    let (code, head, om) = r
+        .http_get(
+            "/metrics",
+            "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n",
+        )
+        .unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(
+        content_type(&head).as_deref(),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert_eq!(metric(&om, "pitrix_leader"), Some(1.0), "{om}");
+    assert_eq!(metric(&om, "pitrix_last_sync_success"), Some(1.0), "{om}");
 
     // A commit that does not compile: nothing applied, the status says why.
     let before = resource_versions(&k);

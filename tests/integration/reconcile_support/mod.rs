@@ -240,11 +240,18 @@ impl Reconciler {
 
     /// GET `path`: status code and body.
     pub fn http(&self, path: &str) -> std::io::Result<(u16, String)> {
+        self.http_get(path, "")
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// GET `path` with `headers` (each line ending `\r\n`): status code, the response's
+    /// header lines, body.
+    pub fn http_get(&self, path: &str, headers: &str) -> std::io::Result<(u16, String, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
         )?;
         let mut text = String::new();
         s.read_to_string(&mut text)?;
@@ -253,11 +260,8 @@ impl Reconciler {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string();
-        Ok((status, body))
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        Ok((status, head.to_string(), body.to_string()))
     }
 
     pub fn metrics(&self) -> String {
