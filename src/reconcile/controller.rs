@@ -155,7 +155,22 @@ fn catalog_name(dir: &std::path::Path) -> Option<String> {
 
 enum Built {
     Ok(Box<Desired>, usize),
-    Failed(Option<String>, String),
+    /// The catalog's name when it was read, why, and whose fault: the catalog's
+    /// (`CompileFailed`, settled) or the controller's checkout or store (`BuildFailed`, tried
+    /// again).
+    Failed(Option<String>, String, SyncResult),
+}
+
+/// Whose fault a failed build is: an `io` diagnostic is the controller's (its own checkout
+/// could not be read, its spool or store not written), everything else the catalog's.
+fn build_failure(diags: &[Diagnostic]) -> SyncResult {
+    let io = diags
+        .iter()
+        .any(|d| d.is_error() && d.code == crate::diagnostics::Code::Io);
+    match io {
+        true => SyncResult::BuildFailed,
+        false => SyncResult::CompileFailed,
+    }
 }
 
 /// A summary of diagnostics: the errors first, at most `max` lines.
@@ -526,7 +541,7 @@ impl Controller {
             clean();
             if let Err(e) = source.checkout(&id, &dir) {
                 clean();
-                return Built::Failed(None, e.to_string());
+                return Built::Failed(None, e.to_string(), SyncResult::BuildFailed);
             }
             let name = catalog_name(&dir);
             let stored = |o: crate::compile::Object| {
@@ -535,7 +550,9 @@ impl Controller {
                 Ok(o.stored_at(file))
             };
             let built = match crate::pipeline::build_each(&dir, &check, stored) {
-                Err(diags) => Built::Failed(name, summarise(&diags, &dir, 30)),
+                Err(diags) => {
+                    Built::Failed(name, summarise(&diags, &dir, 30), build_failure(&diags))
+                }
                 Ok((_, compiled, warnings)) => {
                     Built::Ok(Box::new(Desired::of(compiled)), warnings.len())
                 }
@@ -544,23 +561,27 @@ impl Controller {
             built
         })
         .await
-        .unwrap_or_else(|e| Built::Failed(None, format!("compile task failed: {e}")))
+        .unwrap_or_else(|e| {
+            let why = format!("compile task failed: {e}");
+            Built::Failed(None, why, SyncResult::BuildFailed)
+        })
     }
 
     async fn sync_revision(&mut self, commit: &Commit, started: Instant) -> SyncResult {
         let short = commit.short().to_string();
         let (desired, warnings) = match self.build(commit).await {
             Built::Ok(d, w) => (*d, w),
-            Built::Failed(name, why) => {
+            Built::Failed(name, why, result) => {
                 if name.is_some() {
                     self.catalog = name;
                 }
-                self.metrics.error("compile");
-                self.metrics.sync(
-                    SyncResult::CompileFailed,
-                    started.elapsed().as_secs_f64(),
-                    None,
-                );
+                let (stage, failed) = match result {
+                    SyncResult::BuildFailed => ("build", "could not be built"),
+                    _ => ("compile", "does not compile"),
+                };
+                self.metrics.error(stage);
+                self.metrics
+                    .sync(result, started.elapsed().as_secs_f64(), None);
                 let kept = match &self.applied {
                     Some((r, _)) => format!(
                         "nothing applied; the cluster stays at {}",
@@ -568,16 +589,18 @@ impl Controller {
                     ),
                     None => "nothing applied".into(),
                 };
-                log::error(format!(
-                    "revision {short} does not compile ({kept}):\n{why}"
-                ));
+                let retry = match result {
+                    SyncResult::BuildFailed => "; tried again at the next poll",
+                    _ => "",
+                };
+                log::error(format!("revision {short} {failed} ({kept}{retry}):\n{why}"));
                 let catalog = self.inventory_catalog();
-                let message = format!("revision {short} does not compile, {kept}.\n{why}");
+                let message = format!("revision {short} {failed}, {kept}{retry}.\n{why}");
                 self.record(
                     catalog.as_deref(),
                     SyncStatus {
                         revision: commit.id.clone(),
-                        result: SyncResult::CompileFailed,
+                        result,
                         message: message.clone(),
                         applied: self.applied.clone(),
                     },
@@ -586,13 +609,13 @@ impl Controller {
                 self.event(
                     catalog.as_deref(),
                     EventType::Warning,
-                    SyncResult::CompileFailed.reason(),
+                    result.reason(),
                     "Compile",
                     &message,
                     None,
                 )
                 .await;
-                return SyncResult::CompileFailed;
+                return result;
             }
         };
         if let Some(old) = current(&self.index)

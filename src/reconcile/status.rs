@@ -40,6 +40,9 @@ pub enum SyncResult {
     Synced,
     FetchFailed,
     CompileFailed,
+    /// The revision could not be checked out, or its compiled objects not stored: the
+    /// controller's disk, not the catalog. Nothing applied; the next poll tries it again.
+    BuildFailed,
     /// Nothing applied: the apply refused before writing (ownership, prerequisites, the prune
     /// guard, the lock).
     Refused,
@@ -54,6 +57,7 @@ impl SyncResult {
             SyncResult::Synced => "Synced",
             SyncResult::FetchFailed => "FetchFailed",
             SyncResult::CompileFailed => "CompileFailed",
+            SyncResult::BuildFailed => "BuildFailed",
             SyncResult::Refused => "Refused",
             SyncResult::ApplyFailed => "ApplyFailed",
         }
@@ -73,12 +77,14 @@ impl SyncResult {
             SyncResult::Synced => "synced",
             SyncResult::FetchFailed => "fetch_failed",
             SyncResult::CompileFailed => "compile_failed",
+            SyncResult::BuildFailed => "build_failed",
             SyncResult::Refused => "refused",
             SyncResult::ApplyFailed => "apply_failed",
         }
     }
 
-    /// Whether the same revision is worth no second attempt: applied, or cannot compile.
+    /// Whether the same revision is worth no second attempt: applied, or cannot compile (a
+    /// failure of the controller's own checkout or store is worth one).
     pub fn settled(self) -> bool {
         matches!(self, SyncResult::Synced | SyncResult::CompileFailed)
     }
