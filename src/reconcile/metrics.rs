@@ -287,7 +287,7 @@ impl Metrics {
         registry.register("syncs", "Syncs by result", syncs.clone());
         registry.register(
             "errors",
-            "Failures by stage (fetch, compile, apply, drift, watch, lease, status; a fetch \
+            "Failures by stage (fetch, compile, build, apply, drift, watch, lease, status; a fetch \
              that fails outside git by its kind of error: io, invalid_value, runtime)",
             errors.clone(),
         );
