@@ -154,6 +154,7 @@ fn run(command: Command, env: Option<String>) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile(args) => {
+            memory::few_arenas();
             server_runtime()?.block_on(pitrix::reconcile::run(args.options(env)))?;
             Ok(ExitCode::SUCCESS)
         }
