@@ -12,7 +12,7 @@ use crate::error::Error;
 /// A package that could not be spooled or read back, as a diagnostic (on the version's
 /// `file` when known).
 pub fn spool_error(e: &Error, file: Option<&Path>) -> Diagnostic {
-    let d = Diagnostic::error(Code::Io, e.to_string()).hint(
+    let d = Diagnostic::error(Code::CacheIo, e.to_string()).hint(
         "packages are spooled in pitrix's own cache directory: check its disk space and permissions",
     );
     match file {

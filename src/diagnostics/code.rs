@@ -32,6 +32,9 @@ macro_rules! codes {
 codes! {
     /// A file could not be read.
     Io => "io",
+    /// pitrix's own spool or cache (not the catalog) could not be written or read back: its
+    /// disk space or permissions.
+    CacheIo => "cache-io",
     /// A YAML file does not parse.
     YamlSyntax => "yaml-syntax",
     /// pitrix.toml does not parse.

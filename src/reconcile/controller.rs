@@ -161,13 +161,14 @@ enum Built {
     Failed(Option<String>, String, SyncResult),
 }
 
-/// Whose fault a failed build is: an `io` diagnostic is the controller's (its own checkout
-/// could not be read, its spool or store not written), everything else the catalog's.
+/// Whose fault a failed build is: a `cache-io` diagnostic is the controller's (its spool or
+/// store could not be written or read back), everything else — an `io` one included, a file of
+/// the catalog that cannot be read, such as a committed link loop — the catalog's.
 fn build_failure(diags: &[Diagnostic]) -> SyncResult {
-    let io = diags
+    let cache = diags
         .iter()
-        .any(|d| d.is_error() && d.code == crate::diagnostics::Code::Io);
-    match io {
+        .any(|d| d.is_error() && d.code == crate::diagnostics::Code::CacheIo);
+    match cache {
         true => SyncResult::BuildFailed,
         false => SyncResult::CompileFailed,
     }
@@ -947,5 +948,33 @@ impl Controller {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Code;
+
+    #[test]
+    fn only_the_controllers_own_cache_failures_are_tried_again() {
+        let spool = Diagnostic::error(Code::CacheIo, "No space left on device");
+        // A file of the catalog that cannot be read (a committed link loop, say) is the
+        // catalog's: retrying the same revision every poll would fail the same way.
+        let catalog = Diagnostic::error(Code::Io, "more than 40 symbolic links on the way");
+        let invalid = Diagnostic::error(Code::UnknownKey, "unknown key `foo`");
+        assert_eq!(
+            build_failure(&[invalid.clone(), spool.clone()]),
+            SyncResult::BuildFailed
+        );
+        assert_eq!(
+            build_failure(&[catalog, invalid]),
+            SyncResult::CompileFailed
+        );
+        assert_eq!(
+            build_failure(&[Diagnostic::warning(Code::CacheIo, "slow disk")]),
+            SyncResult::CompileFailed
+        );
+        assert!(!SyncResult::BuildFailed.settled() && SyncResult::CompileFailed.settled());
     }
 }
