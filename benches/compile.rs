@@ -594,10 +594,10 @@ fn phases(catalog: &Path, out: &Path) -> Result<Vec<(&'static str, Duration)>, S
 fn pack_alone(catalog: &pitrix::catalog::Catalog) -> Duration {
     let mut packing = Duration::ZERO;
     for version in catalog.apps.iter().flat_map(|a| &a.versions) {
-        let name = version.chart.as_ref().and_then(|c| c.name.as_ref());
         if version.source != pitrix::catalog::VersionSource::ChartDir {
             continue;
         }
+        let name = version.chart.as_ref().and_then(|c| c.name.as_ref());
         let (Some(name), Some(files)) = (name, version.chart_files()) else {
             continue;
         };

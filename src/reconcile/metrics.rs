@@ -361,7 +361,7 @@ impl Metrics {
         self.with(|s| s.fetch_error = Some(why));
     }
 
-    /// A sync ended with `result` (`synced`, `compile_failed`, `apply_failed`, `refused`).
+    /// A sync ended with `result` (its `result` label: [`SyncResult::metric`]).
     pub fn sync(&self, result: SyncResult, seconds: f64, applied_revision: Option<&str>) {
         let now = unix_now();
         let ok = result == SyncResult::Synced;

@@ -54,13 +54,12 @@ fn out_of_memory() -> ! {
     }
 }
 
-/// Applies `PITRIX_MEMORY_LIMIT` (see [`BoundedAlloc`]); only ever lowers the limit.
 /// For a process that runs for weeks (`pitrix reconcile`): at most two glibc malloc arenas.
 /// glibc gives each thread that allocates an arena of its own (up to eight per CPU), and what a
 /// sync's threads freed stays resident in theirs, scattered among the few chunks still live, so
 /// the idle controller kept the first sync's leftovers. In the soak (`bench/soak.sh`, 11,110
 /// objects) two arenas took the idle heap from 26.2 to 20.9 MiB and the first sync's peak from
-/// 100 to 81 MiB, in the same time; `malloc_trim` after each sync had freed nothing. musl, the
+/// 100 to 80–85 MiB, in the same time; `malloc_trim` after each sync had freed nothing. musl, the
 /// image's libc, has no arenas.
 pub(crate) fn few_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -71,6 +70,7 @@ pub(crate) fn few_arenas() {
     }
 }
 
+/// Applies `PITRIX_MEMORY_LIMIT` (see [`BoundedAlloc`]); only ever lowers the limit.
 pub(crate) fn limit_memory() -> Result<(), pitrix::Error> {
     let limit = match std::env::var("PITRIX_MEMORY_LIMIT") {
         Ok(text) => parse_bytes(&text).ok_or_else(|| {
